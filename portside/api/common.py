@@ -1,0 +1,67 @@
+"""Small helpers the handlers share: resolving a cluster, paging tokens,
+tag validation, and the standard `failures` entry."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from ..protocol.errors import ClusterNotFoundException, InvalidParameterException
+from .context import Context
+
+
+def require_cluster(ctx: Context, identifier: str | None) -> dict[str, Any]:
+    """The ACTIVE cluster a request names (default: `default`)."""
+    cluster = ctx.store.get_cluster(ctx.arns.cluster_name(identifier))
+    if cluster is None or cluster["status"] != "ACTIVE":
+        raise ClusterNotFoundException()
+    return cluster
+
+
+def failure(arn: str, reason: str, detail: str | None = None) -> dict[str, str]:
+    entry = {"arn": arn, "reason": reason}
+    if detail:
+        entry["detail"] = detail
+    return entry
+
+
+def encode_token(position: Any) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"p": position}).encode()).decode()
+
+
+def decode_token(token: str | None, default: Any) -> Any:
+    """The position a nextToken points at; a token we never issued is refused."""
+    if not token:
+        return default
+    try:
+        position = json.loads(base64.urlsafe_b64decode(token.encode()))["p"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InvalidParameterException("Invalid token " + token[:64]) from exc
+    if not isinstance(position, type(default)):
+        raise InvalidParameterException("Invalid token " + token[:64])
+    return position
+
+
+def page(params: dict[str, Any], default: int = 100) -> int:
+    return params.get("maxResults") or default
+
+
+def validate_tags(tags: list[dict[str, Any]] | None) -> list[dict[str, str]]:
+    """AWS's tag rules: key 1-128 and value ≤ 256 characters, no `aws:` keys."""
+    checked = []
+    for tag in tags or []:
+        key, value = tag.get("key"), tag.get("value", "")
+        if not key or len(key) > 128:
+            raise InvalidParameterException("Tag keys must be between 1 and 128 characters.")
+        if len(value) > 256:
+            raise InvalidParameterException("Tag values must be at most 256 characters.")
+        if key.lower().startswith("aws:"):
+            raise InvalidParameterException(
+                "Tag keys with the prefix 'aws:' are reserved for AWS use."
+            )
+        checked.append({"key": key, "value": value})
+    keys = [t["key"] for t in checked]
+    if len(set(keys)) != len(keys):
+        raise InvalidParameterException("Tag keys must be unique.")
+    return checked

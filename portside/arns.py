@@ -1,0 +1,87 @@
+"""The one owner of ECS ARNs and ids (long ARN format).
+
+`arn:aws:ecs:REGION:ACCOUNT:cluster/NAME`, `task/CLUSTER/ID`,
+`container-instance/CLUSTER/ID`, `container/CLUSTER/TASK_ID/ID`,
+`task-definition/FAMILY:REVISION`, `service/CLUSTER/NAME`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+
+def new_id() -> str:
+    """A task or container-instance id: 32 hex digits, as ECS issues them."""
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True)
+class ParsedArn:
+    region: str
+    account: str
+    kind: str  # cluster, task, container-instance, container, task-definition, service
+    parts: tuple[str, ...]
+
+
+def parse(arn: str) -> ParsedArn | None:
+    """Split an ECS ARN; None when it is not one."""
+    pieces = arn.split(":", 5)
+    if len(pieces) != 6 or pieces[0] != "arn" or pieces[2] != "ecs":
+        return None
+    kind, _, rest = pieces[5].partition("/")
+    if not kind or not rest:
+        return None
+    return ParsedArn(pieces[3], pieces[4], kind, tuple(rest.split("/")))
+
+
+@dataclass(frozen=True)
+class Arns:
+    region: str
+    account: str
+
+    def _arn(self, resource: str) -> str:
+        return f"arn:aws:ecs:{self.region}:{self.account}:{resource}"
+
+    def cluster(self, name: str) -> str:
+        return self._arn(f"cluster/{name}")
+
+    def task(self, cluster: str, task_id: str) -> str:
+        return self._arn(f"task/{cluster}/{task_id}")
+
+    def container_instance(self, cluster: str, instance_id: str) -> str:
+        return self._arn(f"container-instance/{cluster}/{instance_id}")
+
+    def container(self, cluster: str, task_id: str, container_id: str) -> str:
+        return self._arn(f"container/{cluster}/{task_id}/{container_id}")
+
+    def task_definition(self, family: str, revision: int) -> str:
+        return self._arn(f"task-definition/{family}:{revision}")
+
+    def service(self, cluster: str, name: str) -> str:
+        return self._arn(f"service/{cluster}/{name}")
+
+    def owns(self, parsed: ParsedArn) -> bool:
+        return parsed.region == self.region and parsed.account == self.account
+
+    def cluster_name(self, identifier: str | None) -> str:
+        """The cluster a request names (short name or ARN); `default` when none."""
+        if not identifier:
+            return "default"
+        if identifier.startswith("arn:"):
+            parsed = parse(identifier)
+            if parsed is None or parsed.kind != "cluster" or len(parsed.parts) != 1:
+                return identifier  # not found later, as AWS answers for a foreign name
+            return parsed.parts[0]
+        return identifier
+
+    def member_id(self, identifier: str, kind: str) -> tuple[str | None, str]:
+        """(cluster name or None, id) of a task / container-instance id or ARN."""
+        if identifier.startswith("arn:"):
+            parsed = parse(identifier)
+            if parsed is None or parsed.kind != kind or not self.owns(parsed):
+                return None, ""
+            if len(parsed.parts) == 2:
+                return parsed.parts[0], parsed.parts[1]
+            return None, parsed.parts[-1]  # short ARN format: kind/ID
+        return None, identifier

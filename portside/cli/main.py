@@ -1,0 +1,61 @@
+"""The `portside` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from ..config import DEFAULT_TASK_RETENTION_S, ServerConfig
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="portside", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    server = commands.add_parser("server", help="run the ECS API server")
+    server.add_argument("--host", default="127.0.0.1")
+    server.add_argument("--port", type=int, default=8585)
+    server.add_argument("--data-dir", type=Path, default=Path("~/.portside"))
+    server.add_argument("--db", default=None, help="database URL (default: SQLite in the data dir)")
+    server.add_argument("--region", default="us-east-1")
+    server.add_argument("--account-id", default="123456789012")
+    server.add_argument(
+        "--task-retention",
+        type=float,
+        default=DEFAULT_TASK_RETENTION_S,
+        help="seconds a stopped task stays describable (default: 3600)",
+    )
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    if args.command == "server":
+        return _server(args)
+    return 2
+
+
+def _server(args: argparse.Namespace) -> int:
+    from ..server.runner import serve
+
+    config = ServerConfig(
+        host=args.host,
+        port=args.port,
+        data_dir=args.data_dir.expanduser(),
+        db_url=args.db,
+        region=args.region,
+        account_id=args.account_id,
+        task_retention_s=args.task_retention,
+    )
+    try:
+        config.database_path
+    except ValueError as exc:
+        print(f"portside: {exc}", file=sys.stderr)
+        return 2
+    asyncio.run(serve(config))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

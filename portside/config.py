@@ -1,0 +1,32 @@
+"""Server settings, parsed once from the command line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_TASK_RETENTION_S = 3600.0  # AWS keeps stopped tasks describable for about an hour
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8585
+    data_dir: Path = Path("~/.portside").expanduser()
+    db_url: str | None = None
+    region: str = "us-east-1"
+    account_id: str = "123456789012"
+    task_retention_s: float = DEFAULT_TASK_RETENTION_S
+
+    @property
+    def database_path(self) -> Path:
+        """Where SQLite keeps state: `--db sqlite:///PATH`, else DATA_DIR/portside.db."""
+        if self.db_url:
+            if not self.db_url.startswith("sqlite:///"):
+                raise ValueError(f"unsupported database URL {self.db_url!r} (use sqlite:///PATH)")
+            return Path(self.db_url.removeprefix("sqlite:///"))
+        return self.data_dir / "portside.db"
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.host}:{self.port}"

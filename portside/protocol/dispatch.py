@@ -1,0 +1,73 @@
+"""The request pipeline, in order: target → operation → parse → validate →
+limits → handler → serialize.  Errors of any step become AWS error bodies here
+and nowhere else.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, Callable
+
+from . import errors
+from .limits import check_limits
+from .model import TARGET_PREFIX, operation_model
+from .serialize import serializer_for
+from .validate import validate
+
+log = logging.getLogger("portside.protocol")
+
+Handler = Callable[[Any, dict[str, Any]], dict[str, Any]]
+HANDLERS: dict[str, Handler] = {}
+
+
+def operation(name: str) -> Callable[[Handler], Handler]:
+    """Register a handler for an ECS operation named in botocore's model."""
+
+    def register(fn: Handler) -> Handler:
+        if operation_model(name) is None:
+            raise ValueError(f"{name} is not an ECS operation")
+        HANDLERS[name] = fn
+        return fn
+
+    return register
+
+
+def error_body(err: errors.ECSError) -> tuple[int, bytes]:
+    return err.status, json.dumps({"__type": err.code, "message": err.message}).encode()
+
+
+def dispatch(ctx: Any, target: str | None, body: bytes) -> tuple[int, bytes]:
+    """Answer one ECS JSON 1.1 request; never raises."""
+    try:
+        return 200, _answer(ctx, target, body)
+    except errors.ECSError as err:
+        return error_body(err)
+    except Exception:  # a bug: answer as AWS does, keep the traceback in our log
+        log.exception("internal error handling %s", target)
+        return error_body(errors.ServerException("An internal error occurred."))
+
+
+def _answer(ctx: Any, target: str | None, body: bytes) -> bytes:
+    prefix, _, name = (target or "").partition(".")
+    if prefix != TARGET_PREFIX or not name:
+        raise errors.UnknownOperationException("The requested operation is not recognized.")
+    op = operation_model(name)
+    if op is None:
+        raise errors.UnknownOperationException(f"Operation {name} is not recognized.")
+    handler = HANDLERS.get(name)
+    if handler is None:
+        raise errors.UnsupportedFeatureException(f"{name} is not supported by Portside.")
+    params = validate(_parse(body), op.input_shape)
+    check_limits(name, params)
+    result = handler(ctx, params)
+    return json.dumps(serializer_for(op.output_shape)(result), separators=(",", ":")).encode()
+
+
+def _parse(body: bytes) -> Any:
+    if not body.strip():
+        return {}
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise errors.SerializationException("The request body is not valid JSON.") from exc

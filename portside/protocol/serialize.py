@@ -1,0 +1,71 @@
+"""Responses produced through the operation's output shape.
+
+Handlers return plain dicts; only members the output shape declares reach the
+wire, timestamps leave as epoch seconds.  One serializer function is compiled
+per shape and cached, so the walk costs a dict lookup per member.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Callable
+
+from botocore.model import Shape
+
+Serializer = Callable[[Any], Any]
+
+_compiled: dict[str, Serializer] = {}
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _timestamp(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.timestamp()
+    return value
+
+
+def serializer_for(shape: Shape | None) -> Serializer:
+    if shape is None:
+        return lambda _value: {}
+    key = shape.name  # shape names are unique within the model
+    found = _compiled.get(key)
+    if found is None:
+        # Placeholder first: recursive shapes resolve to the finished function.
+        cell: list[Serializer] = []
+        _compiled[key] = lambda v: cell[0](v)
+        found = _compile(shape)
+        cell.append(found)
+        _compiled[key] = found
+    return found
+
+
+def _compile(shape: Shape) -> Serializer:
+    kind = shape.type_name
+    if kind == "structure":
+        members = {name: serializer_for(m) for name, m in shape.members.items()}
+
+        def structure(value: dict[str, Any]) -> dict[str, Any]:
+            out = {}
+            for name, item in value.items():
+                ser = members.get(name)
+                if ser is not None and item is not None:
+                    out[name] = ser(item)
+            return out
+
+        return structure
+    if kind == "list":
+        item = serializer_for(shape.member)
+        if item is _identity:
+            return list
+        return lambda value: [item(v) for v in value]
+    if kind == "map":
+        item = serializer_for(shape.value)
+        if item is _identity:
+            return dict
+        return lambda value: {k: item(v) for k, v in value.items()}
+    if kind == "timestamp":
+        return _timestamp
+    return _identity

@@ -1,0 +1,63 @@
+"""The relational schema: one row per resource, the ECS-shaped document as JSON,
+and beside it the columns that queries filter, sort and count on (indexed).
+"""
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+
+CREATE TABLE IF NOT EXISTS clusters (
+    name TEXT PRIMARY KEY,
+    arn TEXT NOT NULL UNIQUE,
+    status TEXT NOT NULL,
+    doc TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS task_definitions (
+    arn TEXT PRIMARY KEY,
+    family TEXT NOT NULL,
+    revision INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    UNIQUE (family, revision)
+);
+
+CREATE TABLE IF NOT EXISTS container_instances (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    arn TEXT NOT NULL UNIQUE,
+    cluster_arn TEXT NOT NULL,
+    status TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    doc TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS instances_by_cluster ON container_instances (cluster_arn, status);
+
+CREATE TABLE IF NOT EXISTS tasks (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    arn TEXT NOT NULL UNIQUE,
+    cluster_arn TEXT NOT NULL,
+    instance_arn TEXT,
+    family TEXT NOT NULL,
+    started_by TEXT,
+    service_name TEXT,
+    desired_status TEXT NOT NULL,
+    last_status TEXT NOT NULL,
+    launch_type TEXT NOT NULL,
+    client_token TEXT,
+    stopped_at REAL,
+    doc TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tasks_by_cluster ON tasks (cluster_arn, desired_status, seq);
+CREATE INDEX IF NOT EXISTS tasks_by_instance ON tasks (instance_arn, last_status);
+CREATE INDEX IF NOT EXISTS tasks_by_token ON tasks (cluster_arn, client_token)
+    WHERE client_token IS NOT NULL;
+CREATE INDEX IF NOT EXISTS tasks_by_stop ON tasks (stopped_at) WHERE stopped_at IS NOT NULL;
+
+CREATE TABLE IF NOT EXISTS tags (
+    resource_arn TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (resource_arn, key)
+);
+"""

@@ -1,0 +1,315 @@
+"""The embedded store: SQLite in WAL mode with full fsync, so every change is
+on disk before the API acknowledges it.
+
+Writers take the database lock up front (`BEGIN IMMEDIATE`), so a transaction
+that reads an instance's remaining resources and then books them cannot
+interleave with another writer, in this process or any other.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from .schema import SCHEMA, SCHEMA_VERSION
+
+Doc = dict[str, Any]
+
+
+def _dump(doc: Doc) -> str:
+    return json.dumps(doc, separators=(",", ":"))
+
+
+class SqliteStore:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA busy_timeout=10000")
+        self._db.executescript(SCHEMA)
+        self._db.execute(
+            "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+        )
+        self._in_tx = False
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One atomic, durable unit of change; nested uses join the outer one."""
+        if self._in_tx:
+            yield
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        self._in_tx = True
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        else:
+            self._db.execute("COMMIT")
+        finally:
+            self._in_tx = False
+
+    def _docs(self, sql: str, args: Iterable[Any] = ()) -> list[Doc]:
+        return [json.loads(row[0]) for row in self._db.execute(sql, tuple(args))]
+
+    def _doc(self, sql: str, args: Iterable[Any] = ()) -> Doc | None:
+        row = self._db.execute(sql, tuple(args)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    # clusters ---------------------------------------------------------------
+
+    def get_cluster(self, name: str) -> Doc | None:
+        return self._doc("SELECT doc FROM clusters WHERE name = ?", (name,))
+
+    def put_cluster(self, doc: Doc) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO clusters (name, arn, status, doc) VALUES (?, ?, ?, ?)",
+            (doc["clusterName"], doc["clusterArn"], doc["status"], _dump(doc)),
+        )
+
+    def list_cluster_arns(self, after: str, limit: int) -> list[str]:
+        rows = self._db.execute(
+            "SELECT arn FROM clusters WHERE status = 'ACTIVE' AND arn > ? ORDER BY arn LIMIT ?",
+            (after, limit),
+        )
+        return [r[0] for r in rows]
+
+    def cluster_task_counts(self, cluster_arn: str) -> dict[str, int]:
+        """Live tasks of a cluster by lastStatus."""
+        rows = self._db.execute(
+            "SELECT last_status, COUNT(*) FROM tasks WHERE cluster_arn = ? "
+            "AND last_status != 'STOPPED' GROUP BY last_status",
+            (cluster_arn,),
+        )
+        return dict(rows.fetchall())
+
+    def count_instances(self, cluster_arn: str, statuses: tuple[str, ...]) -> int:
+        marks = ",".join("?" * len(statuses))
+        row = self._db.execute(
+            f"SELECT COUNT(*) FROM container_instances WHERE cluster_arn = ? AND status IN ({marks})",
+            (cluster_arn, *statuses),
+        ).fetchone()
+        return row[0]
+
+    # task definitions --------------------------------------------------------
+
+    def last_revision(self, family: str) -> int:
+        row = self._db.execute(
+            "SELECT MAX(revision) FROM task_definitions WHERE family = ?", (family,)
+        ).fetchone()
+        return row[0] or 0
+
+    def put_task_definition(self, doc: Doc) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO task_definitions (arn, family, revision, status, doc) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (doc["taskDefinitionArn"], doc["family"], doc["revision"], doc["status"], _dump(doc)),
+        )
+
+    def get_task_definition(self, family: str, revision: int | None) -> Doc | None:
+        """One revision, or the latest ACTIVE one when revision is None."""
+        if revision is None:
+            return self._doc(
+                "SELECT doc FROM task_definitions WHERE family = ? AND status = 'ACTIVE' "
+                "ORDER BY revision DESC LIMIT 1",
+                (family,),
+            )
+        return self._doc(
+            "SELECT doc FROM task_definitions WHERE family = ? AND revision = ?",
+            (family, revision),
+        )
+
+    def list_task_definition_arns(
+        self, family: str | None, status: str, descending: bool, offset: int, limit: int
+    ) -> list[str]:
+        order = "DESC" if descending else "ASC"
+        where, args = "status = ?", [status]
+        if family is not None:
+            where += " AND family = ?"
+            args.append(family)
+        rows = self._db.execute(
+            f"SELECT arn FROM task_definitions WHERE {where} "
+            f"ORDER BY family {order}, revision {order} LIMIT ? OFFSET ?",
+            (*args, limit, offset),
+        )
+        return [r[0] for r in rows]
+
+    def list_families(self, prefix: str, status: str, offset: int, limit: int) -> list[str]:
+        having = {
+            "ACTIVE": "HAVING SUM(status = 'ACTIVE') > 0",
+            "INACTIVE": "HAVING SUM(status = 'ACTIVE') = 0",
+            "ALL": "",
+        }[status]
+        rows = self._db.execute(
+            "SELECT family FROM task_definitions WHERE family LIKE ? ESCAPE '\\' "
+            f"GROUP BY family {having} ORDER BY family LIMIT ? OFFSET ?",
+            (_like_prefix(prefix), limit, offset),
+        )
+        return [r[0] for r in rows]
+
+    # container instances -----------------------------------------------------
+
+    def get_instance(self, arn: str) -> Doc | None:
+        return self._doc("SELECT doc FROM container_instances WHERE arn = ?", (arn,))
+
+    def instance_version(self, arn: str) -> int | None:
+        row = self._db.execute(
+            "SELECT version FROM container_instances WHERE arn = ?", (arn,)
+        ).fetchone()
+        return row[0] if row else None
+
+    def put_instance(self, doc: Doc) -> None:
+        """Insert or update; bumps the version the scheduler checks."""
+        self._db.execute(
+            "INSERT INTO container_instances (arn, cluster_arn, status, version, doc) "
+            "VALUES (?, ?, ?, 1, ?) ON CONFLICT (arn) DO UPDATE SET "
+            "status = excluded.status, doc = excluded.doc, version = version + 1",
+            (doc["containerInstanceArn"], doc["clusterArn"], doc["status"], _dump(doc)),
+        )
+
+    def list_instances(self, cluster_arn: str, statuses: tuple[str, ...]) -> list[Doc]:
+        marks = ",".join("?" * len(statuses))
+        return self._docs(
+            "SELECT doc FROM container_instances WHERE cluster_arn = ? "
+            f"AND status IN ({marks}) ORDER BY seq",
+            (cluster_arn, *statuses),
+        )
+
+    def list_instance_arns(
+        self, cluster_arn: str, statuses: tuple[str, ...], after_seq: int, limit: int
+    ) -> list[tuple[int, str]]:
+        marks = ",".join("?" * len(statuses))
+        rows = self._db.execute(
+            "SELECT seq, arn FROM container_instances WHERE cluster_arn = ? "
+            f"AND status IN ({marks}) AND seq > ? ORDER BY seq LIMIT ?",
+            (cluster_arn, *statuses, after_seq, limit),
+        )
+        return rows.fetchall()
+
+    def instance_task_counts(self, instance_arns: list[str]) -> dict[tuple[str, str], int]:
+        """(instance ARN, lastStatus) → number of live tasks."""
+        if not instance_arns:
+            return {}
+        marks = ",".join("?" * len(instance_arns))
+        rows = self._db.execute(
+            "SELECT instance_arn, last_status, COUNT(*) FROM tasks "
+            f"WHERE instance_arn IN ({marks}) AND last_status != 'STOPPED' "
+            "GROUP BY instance_arn, last_status",
+            instance_arns,
+        )
+        return {(a, s): n for a, s, n in rows}
+
+    # tasks -------------------------------------------------------------------
+
+    def put_task(self, doc: Doc, client_token: str | None = None) -> None:
+        group = doc.get("group") or ""
+        service = group[len("service:") :] if group.startswith("service:") else None
+        self._db.execute(
+            "INSERT INTO tasks (arn, cluster_arn, instance_arn, family, started_by, service_name, "
+            "desired_status, last_status, launch_type, client_token, stopped_at, doc) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (arn) DO UPDATE SET "
+            "desired_status = excluded.desired_status, last_status = excluded.last_status, "
+            "stopped_at = excluded.stopped_at, doc = excluded.doc",
+            (
+                doc["taskArn"],
+                doc["clusterArn"],
+                doc.get("containerInstanceArn"),
+                doc["taskDefinitionArn"].rsplit("/", 1)[1].rsplit(":", 1)[0],
+                doc.get("startedBy"),
+                service,
+                doc["desiredStatus"],
+                doc["lastStatus"],
+                doc.get("launchType", "EC2"),
+                client_token,
+                doc.get("stoppedAt"),
+                _dump(doc),
+            ),
+        )
+
+    def get_task(self, arn: str) -> Doc | None:
+        return self._doc("SELECT doc FROM tasks WHERE arn = ?", (arn,))
+
+    def get_tasks(self, arns: list[str]) -> dict[str, Doc]:
+        if not arns:
+            return {}
+        marks = ",".join("?" * len(arns))
+        rows = self._db.execute(f"SELECT arn, doc FROM tasks WHERE arn IN ({marks})", arns)
+        return {arn: json.loads(doc) for arn, doc in rows}
+
+    def tasks_by_client_token(self, cluster_arn: str, token: str) -> list[Doc]:
+        return self._docs(
+            "SELECT doc FROM tasks WHERE cluster_arn = ? AND client_token = ? ORDER BY seq",
+            (cluster_arn, token),
+        )
+
+    def live_tasks_on(self, instance_arn: str) -> list[Doc]:
+        return self._docs(
+            "SELECT doc FROM tasks WHERE instance_arn = ? AND last_status != 'STOPPED' "
+            "ORDER BY seq",
+            (instance_arn,),
+        )
+
+    def list_task_arns(
+        self, cluster_arn: str, filters: dict[str, str], after_seq: int, limit: int
+    ) -> list[tuple[int, str]]:
+        """Tasks of a cluster matching column filters, in creation order."""
+        where = ["cluster_arn = ?", "seq > ?"]
+        args: list[Any] = [cluster_arn, after_seq]
+        for column, value in filters.items():
+            where.append(f"{column} = ?")
+            args.append(value)
+        rows = self._db.execute(
+            f"SELECT seq, arn FROM tasks WHERE {' AND '.join(where)} ORDER BY seq LIMIT ?",
+            (*args, limit),
+        )
+        return rows.fetchall()
+
+    def purge_stopped_tasks(self, before: float) -> int:
+        arns = [
+            r[0]
+            for r in self._db.execute(
+                "SELECT arn FROM tasks WHERE stopped_at IS NOT NULL AND stopped_at < ?", (before,)
+            )
+        ]
+        for arn in arns:
+            self._db.execute("DELETE FROM tasks WHERE arn = ?", (arn,))
+            self._db.execute("DELETE FROM tags WHERE resource_arn = ?", (arn,))
+        return len(arns)
+
+    # tags --------------------------------------------------------------------
+
+    def get_tags(self, arn: str) -> list[dict[str, str]]:
+        rows = self._db.execute(
+            "SELECT key, value FROM tags WHERE resource_arn = ? ORDER BY rowid", (arn,)
+        )
+        return [{"key": k, "value": v} for k, v in rows]
+
+    def count_tags(self, arn: str, new_keys: list[str]) -> int:
+        """How many tags the resource would have with new_keys added."""
+        existing = {r[0] for r in self._db.execute("SELECT key FROM tags WHERE resource_arn = ?", (arn,))}
+        return len(existing | set(new_keys))
+
+    def put_tags(self, arn: str, tags: list[dict[str, str]]) -> None:
+        self._db.executemany(
+            "INSERT INTO tags (resource_arn, key, value) VALUES (?, ?, ?) "
+            "ON CONFLICT (resource_arn, key) DO UPDATE SET value = excluded.value",
+            [(arn, t["key"], t.get("value", "")) for t in tags],
+        )
+
+    def remove_tags(self, arn: str, keys: list[str]) -> None:
+        self._db.executemany(
+            "DELETE FROM tags WHERE resource_arn = ? AND key = ?", [(arn, k) for k in keys]
+        )
+
+
+def _like_prefix(prefix: str) -> str:
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + "%"
