@@ -1,0 +1,195 @@
+"""Container instances: RegisterContainerInstance, DescribeContainerInstances,
+ListContainerInstances, DeregisterContainerInstance,
+UpdateContainerInstancesState.
+
+Remaining resources are kept on the instance and debited/credited in the same
+transaction that places or stops a task; task counts are derived at read time.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from ..arns import new_id
+from ..domain.resources import Capacity, Reservation, normalise_registered
+from ..domain.status import Status
+from ..protocol import errors
+from ..protocol.dispatch import operation
+from .common import decode_token, encode_token, failure, page, require_cluster, validate_tags
+from .context import Context
+
+LISTABLE = ("ACTIVE", "DRAINING", "REGISTERING", "DEREGISTERING", "REGISTRATION_FAILED")
+
+
+def instance_arn(ctx: Context, cluster: dict[str, Any], identifier: str) -> str | None:
+    """The full ARN an id or ARN names within `cluster` (None: not of this cluster)."""
+    cluster_name, instance_id = ctx.arns.member_id(identifier, "container-instance")
+    if not instance_id or (cluster_name and cluster_name != cluster["clusterName"]):
+        return None
+    return ctx.arns.container_instance(cluster["clusterName"], instance_id)
+
+
+def view(ctx: Context, docs: list[dict[str, Any]], include: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """Instances as ECS shows them, with live task counts."""
+    counts = ctx.store.instance_task_counts([d["containerInstanceArn"] for d in docs])
+    result = []
+    for doc in docs:
+        arn = doc["containerInstanceArn"]
+        shown = {k: v for k, v in doc.items() if k != "tags"}
+        shown["runningTasksCount"] = counts.get((arn, "RUNNING"), 0)
+        shown["pendingTasksCount"] = sum(
+            n for (a, s), n in counts.items() if a == arn and Status.of(s) < Status.RUNNING
+        )
+        if "TAGS" in include:
+            shown["tags"] = ctx.store.get_tags(arn)
+        result.append(shown)
+    return result
+
+
+@operation("RegisterContainerInstance")
+def register_container_instance(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
+    tags = validate_tags(params.get("tags"))
+    store, now = ctx.store, ctx.clock.now()
+    with store.transaction():
+        cluster = require_cluster(ctx, params.get("cluster"))
+        registered = normalise_registered(params.get("totalResources"))
+        previous = None
+        if params.get("containerInstanceArn"):
+            arn = instance_arn(ctx, cluster, params["containerInstanceArn"])
+            previous = store.get_instance(arn) if arn else None
+            if previous is None:
+                raise errors.InvalidParameterException(
+                    "The specified container instance could not be found."
+                )
+        doc = previous or {
+            "containerInstanceArn": ctx.arns.container_instance(cluster["clusterName"], new_id()),
+            "clusterArn": cluster["clusterArn"],
+            "ec2InstanceId": _ec2_instance_id(params.get("instanceIdentityDocument")),
+            "registeredAt": now,
+            "attachments": [],
+            "version": 0,
+        }
+        if previous is not None:
+            # Re-registration: new totals, less what its live tasks hold.
+            capacity = Capacity.from_resources(registered)
+            for task in store.live_tasks_on(doc["containerInstanceArn"]):
+                capacity.reserve(Reservation.from_doc(task.get("_reservation")))
+            remaining = capacity.to_resources()
+        else:
+            remaining = registered
+        doc.update(
+            {
+                "status": "ACTIVE",
+                "agentConnected": True,
+                "registeredResources": registered,
+                "remainingResources": remaining,
+                "versionInfo": params.get("versionInfo", doc.get("versionInfo", {})),
+                "attributes": _attributes(params.get("attributes")),
+                "version": doc["version"] + 1,
+            }
+        )
+        if params.get("platformDevices"):
+            doc["platformDevices"] = params["platformDevices"]
+        store.put_instance(doc)
+        store.put_tags(doc["containerInstanceArn"], tags)
+    return {"containerInstance": view(ctx, [doc], ("TAGS",))[0]}
+
+
+@operation("DescribeContainerInstances")
+def describe_container_instances(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
+    cluster = require_cluster(ctx, params.get("cluster"))
+    found, failures = [], []
+    for identifier in params["containerInstances"]:
+        arn = instance_arn(ctx, cluster, identifier)
+        doc = ctx.store.get_instance(arn) if arn else None
+        if doc is None:
+            failures.append(failure(arn or identifier, "MISSING"))
+        else:
+            found.append(doc)
+    include = tuple(params.get("include", ()))
+    return {"containerInstances": view(ctx, found, include), "failures": failures}
+
+
+@operation("ListContainerInstances")
+def list_container_instances(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
+    cluster = require_cluster(ctx, params.get("cluster"))
+    if params.get("filter"):
+        raise errors.InvalidParameterException(
+            "Cluster query language filters are not supported yet."
+        )
+    statuses = (params["status"],) if params.get("status") else LISTABLE
+    after = decode_token(params.get("nextToken"), 0)
+    limit = page(params)
+    rows = ctx.store.list_instance_arns(cluster["clusterArn"], statuses, after, limit + 1)
+    result: dict[str, Any] = {"containerInstanceArns": [arn for _, arn in rows[:limit]]}
+    if len(rows) > limit:
+        result["nextToken"] = encode_token(rows[limit - 1][0])
+    return result
+
+
+@operation("DeregisterContainerInstance")
+def deregister_container_instance(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
+    store = ctx.store
+    with store.transaction():
+        cluster = require_cluster(ctx, params.get("cluster"))
+        arn = instance_arn(ctx, cluster, params["containerInstance"])
+        doc = store.get_instance(arn) if arn else None
+        if doc is None or doc["status"] == "INACTIVE":
+            raise errors.InvalidParameterException(
+                "The specified container instance could not be found."
+            )
+        if store.live_tasks_on(arn) and not params.get("force"):
+            raise errors.InvalidParameterException("Found running tasks on the instance.")
+        doc["status"] = "INACTIVE"
+        doc["agentConnected"] = False
+        doc["version"] += 1
+        store.put_instance(doc)
+    ctx.wakeups.notify(arn)
+    return {"containerInstance": view(ctx, [doc])[0]}
+
+
+@operation("UpdateContainerInstancesState")
+def update_container_instances_state(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
+    status = params["status"]
+    if status not in ("ACTIVE", "DRAINING"):
+        raise errors.InvalidParameterException(
+            "Container instances can only be set to ACTIVE or DRAINING."
+        )
+    store = ctx.store
+    updated, failures = [], []
+    with store.transaction():
+        cluster = require_cluster(ctx, params.get("cluster"))
+        for identifier in params["containerInstances"]:
+            arn = instance_arn(ctx, cluster, identifier)
+            doc = store.get_instance(arn) if arn else None
+            if doc is None or doc["status"] == "INACTIVE":
+                failures.append(failure(arn or identifier, "MISSING"))
+                continue
+            if doc["status"] != status:
+                doc["status"] = status
+                doc["version"] += 1
+                store.put_instance(doc)
+            updated.append(doc)
+    return {"containerInstances": view(ctx, updated), "failures": failures}
+
+
+def _ec2_instance_id(identity_document: str | None) -> str:
+    """The EC2 instance id from the identity document, or a made-up one."""
+    if identity_document:
+        try:
+            instance_id = json.loads(identity_document).get("instanceId")
+        except (ValueError, AttributeError):
+            raise errors.InvalidParameterException("instanceIdentityDocument is not valid JSON.")
+        if isinstance(instance_id, str) and instance_id:
+            return instance_id
+    return "i-" + uuid.uuid4().hex[:17]
+
+
+def _attributes(given: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    attributes = {a["name"]: a for a in given or [] if a.get("name")}
+    attributes.setdefault("ecs.os-type", {"name": "ecs.os-type", "value": "linux"})
+    return [
+        {k: v for k, v in a.items() if k in ("name", "value")} for a in attributes.values()
+    ]

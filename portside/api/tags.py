@@ -1,0 +1,61 @@
+"""Tags: TagResource, UntagResource, ListTagsForResource on clusters, task
+definitions, container instances and tasks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import arns
+from ..protocol import errors
+from ..protocol.dispatch import operation
+from .common import validate_tags
+from .context import Context
+
+
+def _existing_resource(ctx: Context, arn: str) -> str:
+    """The ARN, once it names a resource this server holds."""
+    parsed = arns.parse(arn)
+    if parsed is None or not ctx.arns.owns(parsed):
+        raise errors.InvalidParameterException("The ARN provided is invalid.")
+    store, parts = ctx.store, parsed.parts
+    exists = False
+    if parsed.kind == "cluster" and len(parts) == 1:
+        cluster = store.get_cluster(parts[0])
+        exists = cluster is not None and cluster["status"] == "ACTIVE"
+    elif parsed.kind == "task-definition" and len(parts) == 1 and ":" in parts[0]:
+        family, _, revision = parts[0].rpartition(":")
+        exists = revision.isdigit() and store.get_task_definition(family, int(revision)) is not None
+    elif parsed.kind == "container-instance":
+        exists = store.get_instance(arn) is not None
+    elif parsed.kind == "task":
+        exists = store.get_task(arn) is not None
+    else:
+        raise errors.InvalidParameterException("The ARN provided is invalid.")
+    if not exists:
+        raise errors.ResourceNotFoundException("The specified resource could not be found.")
+    return arn
+
+
+@operation("TagResource")
+def tag_resource(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
+    tags = validate_tags(params["tags"])
+    with ctx.store.transaction():
+        arn = _existing_resource(ctx, params["resourceArn"])
+        if ctx.store.count_tags(arn, [t["key"] for t in tags]) > 50:
+            raise errors.InvalidParameterException("A resource can have at most 50 tags.")
+        ctx.store.put_tags(arn, tags)
+    return {}
+
+
+@operation("UntagResource")
+def untag_resource(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
+    with ctx.store.transaction():
+        arn = _existing_resource(ctx, params["resourceArn"])
+        ctx.store.remove_tags(arn, params["tagKeys"])
+    return {}
+
+
+@operation("ListTagsForResource")
+def list_tags_for_resource(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
+    arn = _existing_resource(ctx, params["resourceArn"])
+    return {"tags": ctx.store.get_tags(arn)}

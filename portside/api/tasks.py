@@ -1,0 +1,215 @@
+"""Tasks: RunTask, StartTask, StopTask, DescribeTasks, ListTasks.
+
+Placing a task and debiting its instance happen in one transaction, committed
+before the answer leaves; a retried RunTask with the same clientToken answers
+with the tasks the first call placed.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from ..domain import task as tasks
+from ..domain.resources import Capacity, Reservation
+from ..protocol import errors
+from ..protocol.dispatch import operation
+from ..scheduler.placement import Candidate, place_one
+from .common import decode_token, encode_token, failure, page, require_cluster, validate_tags
+from .container_instances import instance_arn
+from .context import Context
+from .task_definitions import resolve as resolve_task_definition
+
+_rng = random.SystemRandom()
+
+
+def task_arn(ctx: Context, cluster: dict[str, Any], identifier: str) -> str | None:
+    """The full ARN a task id or ARN names within `cluster`."""
+    cluster_name, task_id = ctx.arns.member_id(identifier, "task")
+    if not task_id or (cluster_name and cluster_name != cluster["clusterName"]):
+        return None
+    return ctx.arns.task(cluster["clusterName"], task_id)
+
+
+def task_view(task: dict[str, Any], tags: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    shown = dict(task)
+    if tags is not None:
+        shown["tags"] = tags
+    else:
+        shown.pop("tags", None)
+    return shown
+
+
+def release_resources(ctx: Context, task: dict[str, Any]) -> None:
+    """Give a stopped task's CPU, memory and ports back to its instance."""
+    arn = task.get("containerInstanceArn")
+    instance = ctx.store.get_instance(arn) if arn else None
+    if instance is None:
+        return
+    remaining = Capacity.from_resources(instance["remainingResources"])
+    remaining.release(
+        Reservation.from_doc(task.get("_reservation")),
+        Capacity.from_resources(instance["registeredResources"]),
+    )
+    instance["remainingResources"] = remaining.to_resources()
+    instance["version"] += 1
+    ctx.store.put_instance(instance)
+
+
+def _task_definition(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
+    definition = resolve_task_definition(ctx, params["taskDefinition"])
+    if definition is None:
+        raise errors.ClientException("TaskDefinition not found.")
+    if definition["status"] != "ACTIVE":
+        raise errors.ClientException("TaskDefinition is inactive")
+    unknown = tasks.unknown_override_names(definition, params.get("overrides"))
+    if unknown:
+        raise errors.InvalidParameterException(
+            f"Override for container named {unknown[0]} is not a container in the TaskDefinition."
+        )
+    if params.get("launchType", "EC2") != "EC2":
+        raise errors.InvalidParameterException(
+            f"Launch type {params['launchType']} is not supported; Portside runs the EC2 launch type."
+        )
+    return definition
+
+
+def _commit_placements(
+    ctx: Context,
+    cluster: dict[str, Any],
+    definition: dict[str, Any],
+    params: dict[str, Any],
+    placed: list[tuple[Candidate, Reservation]],
+    tags: list[dict[str, str]],
+) -> list[dict[str, Any]]:
+    """Write the new tasks and their instances' debited capacity (caller's transaction)."""
+    now = ctx.clock.now()
+    created = []
+    for candidate, need in placed:
+        task = tasks.new_task(ctx.arns, cluster, definition, candidate.doc, params, need, now)
+        ctx.store.put_task(task, params.get("clientToken"))
+        ctx.store.put_tags(task["taskArn"], tags)
+        created.append(task_view(task, tags))
+    for candidate in {id(c): c for c, _ in placed}.values():
+        candidate.doc["remainingResources"] = candidate.capacity.to_resources()
+        candidate.doc["version"] += 1
+        ctx.store.put_instance(candidate.doc)
+    return created
+
+
+def _notify(ctx: Context, created: list[dict[str, Any]]) -> None:
+    for arn in {t["containerInstanceArn"] for t in created}:
+        ctx.wakeups.notify(arn)
+
+
+@operation("RunTask")
+def run_task(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
+    tags = validate_tags(params.get("tags"))
+    store = ctx.store
+    with store.transaction():
+        cluster = require_cluster(ctx, params.get("cluster"))
+        token = params.get("clientToken")
+        if token:
+            earlier = store.tasks_by_client_token(cluster["clusterArn"], token)
+            if earlier:
+                views = [task_view(t, store.get_tags(t["taskArn"])) for t in earlier]
+                return {"tasks": views, "failures": []}
+        definition = _task_definition(ctx, params)
+        registered = store.list_instances(cluster["clusterArn"], ("ACTIVE", "DRAINING"))
+        if not registered:
+            raise errors.InvalidParameterException("No Container Instances were found in your cluster.")
+        candidates = [Candidate.of(d) for d in registered if d["status"] == "ACTIVE"]
+        need = tasks.reservation_for(definition, params.get("overrides"))
+        placed, failures = [], {}
+        for _ in range(params.get("count", 1)):
+            placement = place_one(candidates, need, _rng)
+            if placement.chosen is None:
+                failures.update({(arn, reason): None for arn, reason in placement.rejections})
+                break  # the next ones cannot fit either
+            placed.append((placement.chosen, need))
+        created = _commit_placements(ctx, cluster, definition, params, placed, tags)
+    _notify(ctx, created)
+    return {"tasks": created, "failures": [failure(a, r) for a, r in failures]}
+
+
+@operation("StartTask")
+def start_task(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
+    tags = validate_tags(params.get("tags"))
+    store = ctx.store
+    with store.transaction():
+        cluster = require_cluster(ctx, params.get("cluster"))
+        definition = _task_definition(ctx, params)
+        need = tasks.reservation_for(definition, params.get("overrides"))
+        placed, failures = [], []
+        for identifier in params["containerInstances"]:
+            arn = instance_arn(ctx, cluster, identifier)
+            doc = store.get_instance(arn) if arn else None
+            if doc is None:
+                failures.append(failure(arn or identifier, "MISSING"))
+                continue
+            if doc["status"] != "ACTIVE":
+                failures.append(failure(arn, "INACTIVE" if doc["status"] == "INACTIVE" else doc["status"]))
+                continue
+            placement = place_one([Candidate.of(doc)], need, _rng)
+            if placement.chosen is None:
+                failures.extend(failure(a, r) for a, r in placement.rejections)
+            else:
+                placed.append((placement.chosen, need))
+        created = _commit_placements(ctx, cluster, definition, params, placed, tags)
+    _notify(ctx, created)
+    return {"tasks": created, "failures": failures}
+
+
+@operation("StopTask")
+def stop_task(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
+    store = ctx.store
+    with store.transaction():
+        cluster = require_cluster(ctx, params.get("cluster"))
+        arn = task_arn(ctx, cluster, params["task"])
+        task = store.get_task(arn) if arn else None
+        if task is None:
+            raise errors.InvalidParameterException("The referenced task was not found.")
+        changed = tasks.request_stop(task, params.get("reason"), ctx.clock.now())
+        if changed:
+            store.put_task(task)
+    if changed and task.get("containerInstanceArn"):
+        ctx.wakeups.notify(task["containerInstanceArn"])
+    return {"task": task_view(task)}
+
+
+@operation("DescribeTasks")
+def describe_tasks(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
+    cluster = require_cluster(ctx, params.get("cluster"))
+    wanted = [(ident, task_arn(ctx, cluster, ident)) for ident in params["tasks"]]
+    found = ctx.store.get_tasks([arn for _, arn in wanted if arn])
+    with_tags = "TAGS" in params.get("include", ())
+    shown, failures = [], []
+    for identifier, arn in wanted:
+        task = found.get(arn) if arn else None
+        if task is None:
+            failures.append(failure(arn or identifier, "MISSING"))
+        else:
+            shown.append(task_view(task, ctx.store.get_tags(arn) if with_tags else None))
+    return {"tasks": shown, "failures": failures}
+
+
+@operation("ListTasks")
+def list_tasks(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
+    cluster = require_cluster(ctx, params.get("cluster"))
+    desired = params.get("desiredStatus", "RUNNING")
+    filters = {"desired_status": desired}
+    if params.get("containerInstance"):
+        filters["instance_arn"] = instance_arn(ctx, cluster, params["containerInstance"]) or ""
+    for member, column in (("family", "family"), ("startedBy", "started_by"),
+                           ("serviceName", "service_name"), ("launchType", "launch_type")):
+        if params.get(member):
+            filters[column] = params[member]
+    after = decode_token(params.get("nextToken"), 0)
+    limit = page(params)
+    if desired == "PENDING":  # as AWS documents: a PENDING desired status matches nothing
+        return {"taskArns": []}
+    rows = ctx.store.list_task_arns(cluster["clusterArn"], filters, after, limit + 1)
+    result: dict[str, Any] = {"taskArns": [arn for _, arn in rows[:limit]]}
+    if len(rows) > limit:
+        result["nextToken"] = encode_token(rows[limit - 1][0])
+    return result

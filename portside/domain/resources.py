@@ -1,0 +1,101 @@
+"""Resource arithmetic for container instances: CPU, MEMORY, PORTS, PORTS_UDP.
+
+An instance registers its totals; a task reserves CPU units, MiB and static host
+ports; what remains is registered less the reservations of its live tasks.  For
+PORTS and PORTS_UDP ECS lists the ports *in use* (reserved at registration plus
+those tasks hold), and this module keeps that convention.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+Resources = list[dict[str, Any]]
+
+
+@dataclass
+class Reservation:
+    """What one task holds on its instance."""
+
+    cpu: int = 0
+    memory: int = 0
+    ports: list[int] = field(default_factory=list)
+    ports_udp: list[int] = field(default_factory=list)
+
+    def to_doc(self) -> dict[str, Any]:
+        return {"cpu": self.cpu, "memory": self.memory, "ports": self.ports, "portsUdp": self.ports_udp}
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any] | None) -> "Reservation":
+        doc = doc or {}
+        return cls(doc.get("cpu", 0), doc.get("memory", 0), doc.get("ports", []), doc.get("portsUdp", []))
+
+
+@dataclass
+class Capacity:
+    """An instance's free CPU and memory and its ports in use."""
+
+    cpu: int
+    memory: int
+    ports: set[int]
+    ports_udp: set[int]
+
+    @classmethod
+    def from_resources(cls, resources: Resources) -> "Capacity":
+        by_name = {r["name"]: r for r in resources}
+        return cls(
+            cpu=_integer(by_name.get("CPU")),
+            memory=_integer(by_name.get("MEMORY")),
+            ports={int(p) for p in by_name.get("PORTS", {}).get("stringSetValue", [])},
+            ports_udp={int(p) for p in by_name.get("PORTS_UDP", {}).get("stringSetValue", [])},
+        )
+
+    def to_resources(self) -> Resources:
+        return [
+            {"name": "CPU", "type": "INTEGER", "integerValue": self.cpu, "doubleValue": 0.0, "longValue": 0},
+            {"name": "MEMORY", "type": "INTEGER", "integerValue": self.memory, "doubleValue": 0.0, "longValue": 0},
+            {"name": "PORTS", "type": "STRINGSET", "stringSetValue": [str(p) for p in sorted(self.ports)],
+             "doubleValue": 0.0, "longValue": 0, "integerValue": 0},
+            {"name": "PORTS_UDP", "type": "STRINGSET", "stringSetValue": [str(p) for p in sorted(self.ports_udp)],
+             "doubleValue": 0.0, "longValue": 0, "integerValue": 0},
+        ]
+
+    def shortfall(self, need: Reservation) -> str | None:
+        """The ECS failure reason when `need` does not fit, else None."""
+        if need.cpu > self.cpu:
+            return "RESOURCE:CPU"
+        if need.memory > self.memory:
+            return "RESOURCE:MEMORY"
+        if self.ports.intersection(need.ports):
+            return "RESOURCE:PORTS"
+        if self.ports_udp.intersection(need.ports_udp):
+            return "RESOURCE:PORTS_UDP"
+        return None
+
+    def reserve(self, need: Reservation) -> None:
+        self.cpu -= need.cpu
+        self.memory -= need.memory
+        self.ports.update(need.ports)
+        self.ports_udp.update(need.ports_udp)
+
+    def release(self, held: Reservation, registered: "Capacity") -> None:
+        """Give a task's share back; ports reserved at registration stay in use."""
+        self.cpu = min(registered.cpu, self.cpu + held.cpu)
+        self.memory = min(registered.memory, self.memory + held.memory)
+        self.ports.difference_update(set(held.ports) - registered.ports)
+        self.ports_udp.difference_update(set(held.ports_udp) - registered.ports_udp)
+
+
+def _integer(resource: dict[str, Any] | None) -> int:
+    if not resource:
+        return 0
+    for key in ("integerValue", "longValue"):
+        if resource.get(key):
+            return int(resource[key])
+    return int(resource.get("doubleValue") or 0)
+
+
+def normalise_registered(resources: Resources | None) -> Resources:
+    """Totals as an agent registers them, with every resource ECS reports present."""
+    return Capacity.from_resources(resources or []).to_resources()

@@ -1,0 +1,44 @@
+"""Builders shared by the integration tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def resources(cpu: int = 2048, memory: int = 4096, ports: list[str] | None = None) -> list[dict[str, Any]]:
+    return [
+        {"name": "CPU", "type": "INTEGER", "integerValue": cpu},
+        {"name": "MEMORY", "type": "INTEGER", "integerValue": memory},
+        {"name": "PORTS", "type": "STRINGSET", "stringSetValue": ports or ["22", "2375", "2376", "51678", "51679"]},
+        {"name": "PORTS_UDP", "type": "STRINGSET", "stringSetValue": []},
+    ]
+
+
+def register_instance(ecs, cluster: str = "default", **kw) -> str:
+    out = ecs.register_container_instance(
+        cluster=cluster,
+        totalResources=resources(**kw),
+        versionInfo={"agentVersion": "1.0.0", "agentHash": "portside", "dockerVersion": "28"},
+        attributes=[{"name": "ecs.availability-zone", "value": "local-1a"}],
+    )
+    return out["containerInstance"]["containerInstanceArn"]
+
+
+def register_task_definition(ecs, family: str = "web", cpu: int = 256, memory: int = 512,
+                             host_port: int | None = None, containers: int = 1) -> str:
+    defs = []
+    for i in range(containers):
+        c: dict[str, Any] = {"name": f"c{i}", "image": "busybox", "cpu": cpu, "memory": memory,
+                             "essential": True, "command": ["sleep", "60"]}
+        if host_port and i == 0:
+            c["portMappings"] = [{"containerPort": 80, "hostPort": host_port}]
+        defs.append(c)
+    out = ecs.register_task_definition(family=family, containerDefinitions=defs)
+    return out["taskDefinition"]["taskDefinitionArn"]
+
+
+def resource(instance: dict[str, Any], kind: str, name: str) -> Any:
+    for r in instance[kind]:
+        if r["name"] == name:
+            return r.get("integerValue") if r["type"] == "INTEGER" else r.get("stringSetValue")
+    raise KeyError(name)
