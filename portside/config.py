@@ -17,6 +17,7 @@ class ServerConfig:
     region: str = "us-east-1"
     account_id: str = "123456789012"
     task_retention_s: float = DEFAULT_TASK_RETENTION_S
+    agent_timeout_s: float = 30.0  # an agent silent this long is disconnected
 
     @property
     def database_path(self) -> Path:

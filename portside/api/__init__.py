@@ -1,4 +1,4 @@
 """The ECS operations, one module per resource family.  Importing this package
 registers every handler with the protocol dispatcher."""
 
-from . import clusters, container_instances, tags  # noqa: F401
+from . import agent, clusters, container_instances, tags, task_definitions, tasks  # noqa: F401

@@ -38,6 +38,7 @@ def view(ctx: Context, docs: list[dict[str, Any]], include: tuple[str, ...] = ()
     for doc in docs:
         arn = doc["containerInstanceArn"]
         shown = {k: v for k, v in doc.items() if k != "tags"}
+        shown["agentConnected"] = ctx.agent_connected(doc)
         shown["runningTasksCount"] = counts.get((arn, "RUNNING"), 0)
         shown["pendingTasksCount"] = sum(
             n for (a, s), n in counts.items() if a == arn and Status.of(s) < Status.RUNNING

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+import uuid
+from typing import Any
 
 from ..arns import Arns
 from ..clock import Clock
 from ..config import ServerConfig
 from ..store.sqlite import SqliteStore
+from .heartbeats import Heartbeats
 from .wakeups import Wakeups
 
 
@@ -17,4 +20,9 @@ class Context:
     clock: Clock
     config: ServerConfig
     arns: Arns
-    wakeups: Wakeups = field(default_factory=lambda: Wakeups())
+    wakeups: Wakeups = field(default_factory=Wakeups)
+    heartbeats: Heartbeats = field(default_factory=lambda: Heartbeats(0.0))
+    boot_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+
+    def agent_connected(self, instance: dict[str, Any]) -> bool:
+        return self.heartbeats.connected(instance, self.clock.now())

@@ -118,7 +118,7 @@ def run_task(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
         registered = store.list_instances(cluster["clusterArn"], ("ACTIVE", "DRAINING"))
         if not registered:
             raise errors.InvalidParameterException("No Container Instances were found in your cluster.")
-        candidates = [Candidate.of(d) for d in registered if d["status"] == "ACTIVE"]
+        candidates = [Candidate.of(d, ctx.agent_connected(d)) for d in registered if d["status"] == "ACTIVE"]
         need = tasks.reservation_for(definition, params.get("overrides"))
         placed, failures = [], {}
         for _ in range(params.get("count", 1)):
@@ -150,7 +150,7 @@ def start_task(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
             if doc["status"] != "ACTIVE":
                 failures.append(failure(arn, "INACTIVE" if doc["status"] == "INACTIVE" else doc["status"]))
                 continue
-            placement = place_one([Candidate.of(doc)], need, _rng)
+            placement = place_one([Candidate.of(doc, ctx.agent_connected(doc))], need, _rng)
             if placement.chosen is None:
                 failures.extend(failure(a, r) for a, r in placement.rejections)
             else:

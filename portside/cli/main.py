@@ -28,6 +28,12 @@ def main(argv: list[str] | None = None) -> int:
         default=DEFAULT_TASK_RETENTION_S,
         help="seconds a stopped task stays describable (default: 3600)",
     )
+    server.add_argument(
+        "--agent-timeout",
+        type=float,
+        default=30.0,
+        help="seconds without a poll after which an agent counts as disconnected",
+    )
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
@@ -47,6 +53,7 @@ def _server(args: argparse.Namespace) -> int:
         region=args.region,
         account_id=args.account_id,
         task_retention_s=args.task_retention,
+        agent_timeout_s=args.agent_timeout,
     )
     try:
         config.database_path

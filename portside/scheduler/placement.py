@@ -23,19 +23,19 @@ class Candidate:
 
     doc: dict[str, Any]
     capacity: Capacity
-    touched: bool = False
+    connected: bool = True
 
     @property
     def arn(self) -> str:
         return self.doc["containerInstanceArn"]
 
     @classmethod
-    def of(cls, doc: dict[str, Any]) -> "Candidate":
-        return cls(doc, Capacity.from_resources(doc["remainingResources"]))
+    def of(cls, doc: dict[str, Any], connected: bool = True) -> "Candidate":
+        return cls(doc, Capacity.from_resources(doc["remainingResources"]), connected)
 
 
 def agent_connected(candidate: Candidate, need: Reservation) -> str | None:
-    return None if candidate.doc.get("agentConnected", True) else "AGENT"
+    return None if candidate.connected else "AGENT"
 
 
 def fits(candidate: Candidate, need: Reservation) -> str | None:
@@ -71,5 +71,4 @@ def place_one(
         return Placement(None, rejections)
     chosen = rng.choice(feasible)
     chosen.capacity.reserve(need)
-    chosen.touched = True
     return Placement(chosen, [])

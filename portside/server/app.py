@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from typing import Any, Awaitable, Callable
 
+from ..api import agent_channel
 from ..api.context import Context
 from ..protocol import errors
 from ..protocol.dispatch import dispatch, error_body
@@ -45,8 +46,12 @@ class PortsideApp:
                 errors.UnknownOperationException("Only POST requests are accepted.")
             )
         else:
-            target = _header(scope, b"x-amz-target")
-            status, payload = dispatch(self.ctx, target, body)
+            target = _header(scope, b"x-amz-target") or ""
+            prefix, _, operation = target.partition(".")
+            if prefix == agent_channel.TARGET_PREFIX:
+                status, payload = await agent_channel.handle(self.ctx, operation, body)
+            else:
+                status, payload = dispatch(self.ctx, target, body)
         await _respond(send, status, payload, "application/x-amz-json-1.1")
 
 

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import signal
+from typing import Iterator
 
 import uvicorn
 
 from .. import api  # noqa: F401  (registers every operation handler)
 from ..api.context import Context
+from ..api.heartbeats import Heartbeats
 from ..arns import Arns
 from ..clock import SystemClock
 from ..config import ServerConfig
@@ -19,18 +23,36 @@ from .janitor import purge_loop
 log = logging.getLogger("portside.server")
 
 
+class _Server(uvicorn.Server):
+    """uvicorn re-raises the signal that stopped it, so the process would die
+    of SIGTERM after a clean shutdown; Portside exits 0 instead."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self.handle_exit, sig, None)
+        try:
+            yield
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+
+
 def build_context(config: ServerConfig) -> Context:
+    clock = SystemClock()
     return Context(
         store=SqliteStore(config.database_path),
-        clock=SystemClock(),
+        clock=clock,
         config=config,
         arns=Arns(config.region, config.account_id),
+        heartbeats=Heartbeats(clock.now(), config.agent_timeout_s),
     )
 
 
 async def serve(config: ServerConfig) -> None:
     ctx = build_context(config)
-    server = uvicorn.Server(
+    server = _Server(
         uvicorn.Config(
             PortsideApp(ctx),
             host=config.host,

@@ -50,7 +50,7 @@ def test_full_lifecycle_timestamps_in_order(placed):
     run_to_running(ecs)
     running = describe(ecs)
     assert running["lastStatus"] == "RUNNING"
-    assert created <= running["pullStartedAt"] <= running["pullStoppedAt"] <= running["startedAt"]
+    assert created.replace(microsecond=0) <= running["pullStartedAt"] <= running["pullStoppedAt"] <= running["startedAt"]
     c0 = running["containers"][0]
     assert c0["runtimeId"] == "docker-c0"
     assert c0["networkBindings"] == [{"bindIP": "127.0.0.1", "containerPort": 80, "hostPort": 8080, "protocol": "tcp"}]
@@ -64,7 +64,9 @@ def test_full_lifecycle_timestamps_in_order(placed):
     stopped = describe(ecs)
     assert stopped["lastStatus"] == "STOPPED" and stopped["desiredStatus"] == "STOPPED"
     assert stopped["stoppedReason"] == "enough" and stopped["stopCode"] == "UserInitiated"
-    assert running["startedAt"] <= stopped["stoppingAt"] <= stopped["executionStoppedAt"] <= stopped["stoppedAt"]
+    assert running["startedAt"] <= stopped["stoppingAt"] <= stopped["stoppedAt"]
+    # botocore sends request timestamps in whole seconds
+    assert running["startedAt"].replace(microsecond=0) <= stopped["executionStoppedAt"] <= stopped["stoppedAt"]
     assert [c["exitCode"] for c in stopped["containers"]] == [0, 143]
     assert stopped["containers"][1]["reason"] == "SIGTERM"
     assert stopped["startedAt"] == running["startedAt"]  # stamped once

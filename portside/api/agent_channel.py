@@ -1,0 +1,97 @@
+"""The agent's channel for desired state: a long poll (ECS agents use a
+websocket for this; Portside uses one HTTP request that the server holds until
+something changes for the instance or the wait runs out).
+
+`POST /` with `X-Amz-Target: PortsideAgentV1.Poll` and a JSON body
+`{"cluster", "containerInstance", "version", "waitSeconds"}` answers
+`{"version", "instanceStatus", "tasks": [...]}`: every task on the instance that
+is not yet STOPPED, with its containers as the agent must run them (task
+definition plus overrides).  Each poll is also the agent's heartbeat.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..domain.task import effective_containers
+from ..protocol import errors
+from ..protocol.dispatch import error_body
+from .common import require_cluster
+from .container_instances import instance_arn
+from .context import Context
+from .task_definitions import resolve as resolve_task_definition
+
+TARGET_PREFIX = "PortsideAgentV1"
+MAX_WAIT_S = 30.0
+
+_CONTAINER_MEMBERS = (
+    "name", "image", "command", "entryPoint", "environment", "workingDirectory", "user",
+    "cpu", "memory", "memoryReservation", "portMappings", "mountPoints", "volumesFrom",
+    "essential", "stopTimeout", "dockerLabels", "ulimits", "links", "hostname",
+    "privileged", "readonlyRootFilesystem", "extraHosts", "dnsServers",
+)
+
+
+async def handle(ctx: Context, operation: str, body: bytes) -> tuple[int, bytes]:
+    try:
+        if operation != "Poll":
+            raise errors.UnknownOperationException(f"Operation {operation} is not recognized.")
+        try:
+            params = json.loads(body or b"{}")
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+            raise errors.SerializationException("The request body is not valid JSON.") from exc
+        if not isinstance(params, dict):
+            raise errors.SerializationException("Expected a JSON object.")
+        return 200, json.dumps(await poll(ctx, params), separators=(",", ":")).encode()
+    except errors.ECSError as err:
+        return error_body(err)
+
+
+async def poll(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
+    cluster = require_cluster(ctx, params.get("cluster"))
+    arn = instance_arn(ctx, cluster, str(params.get("containerInstance") or ""))
+    instance = ctx.store.get_instance(arn) if arn else None
+    if instance is None:
+        raise errors.InvalidParameterException("The specified container instance could not be found.")
+    if not instance.get("_agentPolls"):
+        instance["_agentPolls"] = True  # from now on its connection follows its polls
+        with ctx.store.transaction():
+            ctx.store.put_instance(instance)
+    wait = min(float(params.get("waitSeconds") or 0), MAX_WAIT_S)
+    ctx.heartbeats.poll_started(arn, ctx.clock.now())
+    try:
+        if wait > 0 and params.get("version") == _version(ctx, arn):
+            await ctx.wakeups.wait(arn, ctx.wakeups.version(arn), wait)
+    finally:
+        ctx.heartbeats.poll_ended(arn, ctx.clock.now())
+    instance = ctx.store.get_instance(arn) or instance
+    return {
+        "version": _version(ctx, arn),
+        "instanceStatus": instance["status"],
+        "tasks": [_agent_view(ctx, task) for task in ctx.store.live_tasks_on(arn)],
+    }
+
+
+def _version(ctx: Context, arn: str) -> str:
+    return f"{ctx.boot_id}:{ctx.wakeups.version(arn)}"
+
+
+def _agent_view(ctx: Context, task: dict[str, Any]) -> dict[str, Any]:
+    definition = resolve_task_definition(ctx, task["taskDefinitionArn"]) or {"containerDefinitions": []}
+    known = {c["name"]: c for c in task["containers"]}
+    containers = []
+    for c in effective_containers(definition, task.get("overrides")):
+        view = {k: c[k] for k in _CONTAINER_MEMBERS if k in c}
+        view["lastStatus"] = known.get(c["name"], {}).get("lastStatus", "PENDING")
+        containers.append(view)
+    return {
+        "taskArn": task["taskArn"],
+        "family": definition.get("family"),
+        "revision": definition.get("revision"),
+        "desiredStatus": task["desiredStatus"],
+        "lastStatus": task["lastStatus"],
+        "networkMode": definition.get("networkMode", "bridge"),
+        "volumes": definition.get("volumes", []),
+        "containers": containers,
+    }

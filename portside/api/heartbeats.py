@@ -1,0 +1,42 @@
+"""Whether each container instance's agent is connected.
+
+An agent's long poll is its heartbeat.  An instance whose agent has ever polled
+is connected while it polls, and for `timeout` seconds after its last poll; a
+server restart counts as a poll, so agents get that long to reconnect.  An
+instance that no agent ever polled for (registered through the API by a tool
+that reports task states itself) keeps the connection state it registered with.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class Heartbeats:
+    def __init__(self, started_at: float, timeout: float = 30.0) -> None:
+        self._started_at = started_at
+        self.timeout = timeout
+        self._last_seen: dict[str, float] = {}
+        self._polling: dict[str, int] = {}
+
+    def poll_started(self, arn: str, now: float) -> None:
+        self._polling[arn] = self._polling.get(arn, 0) + 1
+        self._last_seen[arn] = now
+
+    def poll_ended(self, arn: str, now: float) -> None:
+        left = self._polling.get(arn, 1) - 1
+        if left:
+            self._polling[arn] = left
+        else:
+            self._polling.pop(arn, None)
+        self._last_seen[arn] = now
+
+    def connected(self, instance: dict[str, Any], now: float) -> bool:
+        if instance["status"] == "INACTIVE":
+            return False
+        if not instance.get("_agentPolls"):
+            return bool(instance.get("agentConnected", True))
+        arn = instance["containerInstanceArn"]
+        if arn in self._polling:
+            return True
+        return now - self._last_seen.get(arn, self._started_at) <= self.timeout
