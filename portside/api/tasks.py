@@ -12,6 +12,7 @@ from typing import Any
 
 from ..domain import task as tasks
 from ..domain.resources import Capacity, Reservation
+from ..domain.task_definition import InvalidTaskDefinition
 from ..protocol import errors
 from ..protocol.dispatch import operation
 from ..scheduler.placement import Candidate, place_one
@@ -74,6 +75,13 @@ def _task_definition(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     return definition
 
 
+def _reservation(definition: dict[str, Any], params: dict[str, Any]) -> Reservation:
+    try:
+        return tasks.reservation_for(definition, params.get("overrides"))
+    except InvalidTaskDefinition as exc:  # a bad cpu/memory override
+        raise errors.InvalidParameterException(exc.message) from exc
+
+
 def _commit_placements(
     ctx: Context,
     cluster: dict[str, Any],
@@ -119,7 +127,7 @@ def run_task(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
         if not registered:
             raise errors.InvalidParameterException("No Container Instances were found in your cluster.")
         candidates = [Candidate.of(d, ctx.agent_connected(d)) for d in registered if d["status"] == "ACTIVE"]
-        need = tasks.reservation_for(definition, params.get("overrides"))
+        need = _reservation(definition, params)
         placed, failures = [], {}
         for _ in range(params.get("count", 1)):
             placement = place_one(candidates, need, _rng)
@@ -139,7 +147,7 @@ def start_task(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     with store.transaction():
         cluster = require_cluster(ctx, params.get("cluster"))
         definition = _task_definition(ctx, params)
-        need = tasks.reservation_for(definition, params.get("overrides"))
+        need = _reservation(definition, params)
         placed, failures = [], []
         for identifier in params["containerInstances"]:
             arn = instance_arn(ctx, cluster, identifier)

@@ -1,4 +1,4 @@
-"""The `portside` command."""
+"""The `portside` command: `server`, `agent`, and `up` (both at once)."""
 
 from __future__ import annotations
 
@@ -16,30 +16,49 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
 
     server = commands.add_parser("server", help="run the ECS API server")
+    _server_options(server)
     server.add_argument("--host", default="127.0.0.1")
-    server.add_argument("--port", type=int, default=8585)
-    server.add_argument("--data-dir", type=Path, default=Path("~/.portside"))
     server.add_argument("--db", default=None, help="database URL (default: SQLite in the data dir)")
     server.add_argument("--region", default="us-east-1")
     server.add_argument("--account-id", default="123456789012")
-    server.add_argument(
-        "--task-retention",
-        type=float,
-        default=DEFAULT_TASK_RETENTION_S,
-        help="seconds a stopped task stays describable (default: 3600)",
-    )
-    server.add_argument(
-        "--agent-timeout",
-        type=float,
-        default=30.0,
-        help="seconds without a poll after which an agent counts as disconnected",
-    )
+    server.add_argument("--task-retention", type=float, default=DEFAULT_TASK_RETENTION_S,
+                        help="seconds a stopped task stays describable (default: 3600)")
+    server.add_argument("--agent-timeout", type=float, default=30.0,
+                        help="seconds without a poll after which an agent counts as disconnected")
+
+    agent = commands.add_parser("agent", help="run a container agent on this host")
+    agent.add_argument("--server", required=True, help="the Portside server URL")
+    agent.add_argument("--cluster", default="default")
+    agent.add_argument("--data-dir", type=Path, default=Path("~/.portside/agent"))
+    _agent_options(agent)
+
+    up = commands.add_parser("up", help="run the server and a local agent together")
+    _server_options(up)
+    _agent_options(up)
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     if args.command == "server":
         return _server(args)
-    return 2
+    from . import agent_commands
+
+    if args.command == "agent":
+        return agent_commands.agent(args)
+    return agent_commands.up(args)
+
+
+def _server_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--port", type=int, default=8585)
+    parser.add_argument("--data-dir", type=Path, default=Path("~/.portside"))
+
+
+def _agent_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--runtime", choices=("docker", "fake"), default="docker")
+    parser.add_argument("--stop-timeout", type=float, default=30.0,
+                        help="default seconds between SIGTERM and SIGKILL when stopping a container")
+    parser.add_argument("--availability-zone", default="local-1a")
+    parser.add_argument("--cpu-units", type=int, default=None, help="CPU to register (default: 1024 per core)")
+    parser.add_argument("--memory-mib", type=int, default=None, help="memory to register (default: host's)")
 
 
 def _server(args: argparse.Namespace) -> int:

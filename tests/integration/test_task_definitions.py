@@ -388,11 +388,10 @@ def test_delete_refuses_a_bare_family_and_more_than_ten(ecs):
 
 
 def _all_pages(call, key: str, **kw) -> list[str]:
-    seen, token, pages = [], None, 0
+    seen, token = [], None
     while True:
         out = call(**kw, **({"nextToken": token} if token else {}))
         seen += out[key]
-        pages += 1
         token = out.get("nextToken")
         if not token:
             return seen

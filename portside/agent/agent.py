@@ -1,0 +1,232 @@
+"""The Portside agent: registers its host as a container instance, long-polls
+the server for the tasks placed on it, and runs each through a TaskManager.
+
+After a restart it finds its instance again (local checkpoint) and its
+containers again (labels): running ones keep running under their task, ones
+that exited meanwhile are reported with their exit codes, and containers whose
+task the server no longer runs are removed.  Nothing is started twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from .reporter import Reporter
+from .runtime import ContainerState, Runtime
+from .server_client import ServerClient, ServerRefused, ServerUnavailable
+from .task_manager import TaskManager
+
+log = logging.getLogger("portside.agent")
+
+RESERVED_PORTS = ["22", "2375", "2376", "51678", "51679"]  # as the ECS agent reserves them
+CAPABILITIES = [
+    "com.amazonaws.ecs.capability.docker-remote-api.1.17",
+    "com.amazonaws.ecs.capability.docker-remote-api.1.18",
+    "com.amazonaws.ecs.capability.docker-remote-api.1.19",
+    "com.amazonaws.ecs.capability.docker-remote-api.1.21",
+    "com.amazonaws.ecs.capability.docker-remote-api.1.22",
+    "com.amazonaws.ecs.capability.docker-remote-api.1.25",
+    "com.amazonaws.ecs.capability.docker-remote-api.1.29",
+    "com.amazonaws.ecs.capability.docker-remote-api.1.30",
+    "com.amazonaws.ecs.capability.logging-driver.json-file",
+    "com.amazonaws.ecs.capability.logging-driver.none",
+    "ecs.capability.container-health-check",
+    "ecs.capability.task-cpu-mem-limit",
+    "ecs.capability.docker-plugin.local",
+]
+
+
+@dataclass
+class AgentConfig:
+    cluster: str = "default"
+    data_dir: Path = Path("~/.portside/agent").expanduser()
+    stop_timeout: float = 30.0
+    availability_zone: str = "local-1a"
+    cpu_units: int | None = None  # default: 1024 per core
+    memory_mib: int | None = None  # default: host memory less a reserve
+    reserved_memory_mib: int = 256
+    poll_wait: float = 20.0
+    extra_attributes: dict[str, str] = field(default_factory=dict)
+
+
+class Agent:
+    def __init__(self, client: ServerClient, runtime: Runtime, config: AgentConfig) -> None:
+        self.client = client
+        self.runtime = runtime
+        self.config = config
+        self.cluster = config.cluster
+        self.stop_timeout = config.stop_timeout
+        self.reporter = Reporter(client)
+        self.instance_arn = ""
+        self.managers: dict[str, TaskManager] = {}
+        self._done: set[str] = set()
+        self._stopping = asyncio.Event()
+        self.registered = asyncio.Event()
+
+    # -- registration -----------------------------------------------------------
+
+    @property
+    def _checkpoint(self) -> Path:
+        return self.config.data_dir / "agent-state.json"
+
+    async def register(self) -> str:
+        saved = _read_json(self._checkpoint)
+        params: dict[str, Any] = {
+            "cluster": self.cluster,
+            "totalResources": self._resources(),
+            "versionInfo": {"agentVersion": __version__, "agentHash": "portside",
+                            "dockerVersion": await self.runtime.describe()},
+            "attributes": self._attributes(),
+        }
+        if saved.get("cluster") == self.cluster and saved.get("containerInstanceArn"):
+            params["containerInstanceArn"] = saved["containerInstanceArn"]
+        delay = 0.2
+        while True:
+            try:
+                out = await self.client.call("register_container_instance", **params)
+                break
+            except ServerRefused as exc:
+                if "containerInstanceArn" not in params:
+                    raise
+                log.warning("re-registration refused (%s); registering anew", exc)
+                params.pop("containerInstanceArn")
+            except ServerUnavailable:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        self.instance_arn = out["containerInstance"]["containerInstanceArn"]
+        _write_json(self._checkpoint, {"cluster": self.cluster, "containerInstanceArn": self.instance_arn})
+        self.registered.set()
+        return self.instance_arn
+
+    def _resources(self) -> list[dict[str, Any]]:
+        cpu = self.config.cpu_units or 1024 * (os.cpu_count() or 1)
+        memory = self.config.memory_mib or max(0, _host_memory_mib() - self.config.reserved_memory_mib)
+        return [
+            {"name": "CPU", "type": "INTEGER", "integerValue": cpu},
+            {"name": "MEMORY", "type": "INTEGER", "integerValue": memory},
+            {"name": "PORTS", "type": "STRINGSET", "stringSetValue": RESERVED_PORTS},
+            {"name": "PORTS_UDP", "type": "STRINGSET", "stringSetValue": []},
+        ]
+
+    def _attributes(self) -> list[dict[str, str]]:
+        attributes = {
+            "ecs.os-type": "linux",
+            "ecs.os-family": "LINUX",
+            "ecs.cpu-architecture": "x86_64" if os.uname().machine == "x86_64" else "arm64",
+            "ecs.availability-zone": self.config.availability_zone,
+            **{name: "" for name in CAPABILITIES},
+            **self.config.extra_attributes,
+        }
+        return [{"name": k, "value": v} if v else {"name": k} for k, v in attributes.items()]
+
+    # -- the loop ---------------------------------------------------------------
+
+    async def run(self) -> None:
+        if not self.instance_arn:
+            await self.register()
+        found: dict[str, list[ContainerState]] = defaultdict(list)
+        for state in await self.runtime.list_managed(self.instance_arn):
+            found[state.task_arn].append(state)
+        version: str | None = None
+        first = True
+        delay = 0.2
+        while not self._stopping.is_set():
+            try:
+                answer = await self.client.poll(self.cluster, self.instance_arn, version,
+                                                0 if first else self.config.poll_wait)
+            except ServerUnavailable:
+                await self._sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            except ServerRefused as exc:
+                log.error("the server refused this agent's poll: %s", exc)
+                await self._sleep(5.0)
+                continue
+            delay = 0.2
+            version = answer["version"]
+            if answer.get("instanceStatus") == "INACTIVE":
+                log.error("container instance %s was deregistered; the agent stops", self.instance_arn)
+                return
+            for task in answer["tasks"]:
+                self._apply(task, found.pop(task["taskArn"], []))
+            if first:
+                await self._remove_orphans([s for states in found.values() for s in states])
+                first = False
+
+    def _apply(self, task: dict[str, Any], adopted: list[ContainerState]) -> None:
+        arn = task["taskArn"]
+        manager = self.managers.get(arn)
+        if manager is not None:
+            manager.set_desired(task["desiredStatus"])
+            return
+        if arn in self._done:
+            return  # finished here; the server has not yet heard of it
+        manager = TaskManager(self, task, adopted)
+        self.managers[arn] = manager
+        asyncio.create_task(manager.run())
+
+    def finished(self, manager: TaskManager) -> None:
+        self.managers.pop(manager.arn, None)
+        self._done.add(manager.arn)
+        asyncio.create_task(self._clean_up(manager))
+
+    async def _clean_up(self, manager: TaskManager) -> None:
+        await self.reporter.flush(manager.arn)
+        for c in manager.containers.values():
+            if c.runtime_id:
+                await self.runtime.remove(c.runtime_id)
+
+    async def _remove_orphans(self, states: list[ContainerState]) -> None:
+        """Containers of tasks the server no longer runs here."""
+        for state in states:
+            log.warning("removing orphaned container %s of %s", state.runtime_id[:12], state.task_arn)
+            if state.running:
+                await self.runtime.stop(state.runtime_id, self.stop_timeout)
+            await self.runtime.remove(state.runtime_id)
+
+    async def _sleep(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+        except asyncio.TimeoutError:
+            pass
+
+    def stop(self) -> None:
+        """Stop polling; running containers keep running for the next agent."""
+        self._stopping.set()
+
+
+def _host_memory_mib() -> int:
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) // 1024
+    except OSError:
+        pass
+    return 0
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    """Atomically: a crash leaves the old checkpoint or the new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w") as f:
+        json.dump(data, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)

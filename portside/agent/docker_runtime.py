@@ -1,0 +1,185 @@
+"""The Docker runtime, through the Docker SDK for Python.
+
+The SDK is blocking, so every call runs in a thread pool of its own; waits for
+container exits hold a thread each, hence a generous pool.  `docker stop`
+semantics (SIGTERM, SIGKILL after the timeout) come from Docker itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, TypeVar
+
+import docker
+from docker.errors import APIError, DockerException, ImageNotFound, NotFound
+from docker.types import Mount as DockerMount
+
+from .runtime import LABEL_INSTANCE, ContainerSpec, ContainerState, RuntimeFailure
+
+T = TypeVar("T")
+
+
+class DockerUnavailable(Exception):
+    pass
+
+
+class DockerRuntime:
+    def __init__(self, base_url: str | None = None, pool_size: int = 256) -> None:
+        try:
+            self._client = (
+                docker.DockerClient(base_url=base_url) if base_url else docker.from_env()
+            )
+            self._client.ping()
+        except DockerException as exc:
+            raise DockerUnavailable(str(exc)) from exc
+        self._pool = ThreadPoolExecutor(pool_size, thread_name_prefix="docker")
+
+    async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
+
+    async def describe(self) -> str:
+        version = await self._call(self._client.version)
+        return f"DockerVersion: {version.get('Version', 'unknown')}"
+
+    async def ensure_image(self, image: str) -> None:
+        try:
+            await self._call(self._client.images.get, image)
+            return
+        except ImageNotFound:
+            pass
+        except DockerException as exc:
+            raise RuntimeFailure(f"CannotPullContainerError: {exc}") from exc
+        try:
+            await self._call(self._client.images.pull, image)
+        except DockerException as exc:
+            raise RuntimeFailure(f"CannotPullContainerError: {_explain(exc)}") from exc
+
+    async def create(self, spec: ContainerSpec) -> str:
+        kwargs: dict[str, Any] = {
+            "image": spec.image,
+            "labels": spec.labels,
+            "environment": spec.environment,
+            "detach": True,
+            "network_mode": spec.network_mode,
+        }
+        if spec.command is not None:
+            kwargs["command"] = spec.command
+        if spec.entry_point is not None:
+            kwargs["entrypoint"] = spec.entry_point
+        if spec.working_dir:
+            kwargs["working_dir"] = spec.working_dir
+        if spec.user:
+            kwargs["user"] = spec.user
+        if spec.cpu_shares:
+            kwargs["cpu_shares"] = max(2, spec.cpu_shares)  # Docker's minimum
+        if spec.memory_mib:
+            kwargs["mem_limit"] = spec.memory_mib * 1024 * 1024
+        if spec.memory_reservation_mib:
+            kwargs["mem_reservation"] = spec.memory_reservation_mib * 1024 * 1024
+        if spec.ports and spec.network_mode == "bridge":
+            kwargs["ports"] = {f"{p.container_port}/{p.protocol}": p.host_port for p in spec.ports}
+        if spec.mounts:
+            kwargs["mounts"] = [
+                DockerMount(
+                    target=m.target,
+                    source=m.source,
+                    type="volume" if m.named_volume else "bind",
+                    read_only=m.read_only,
+                )
+                for m in spec.mounts
+            ]
+        try:
+            container = await self._call(self._client.containers.create, **kwargs)
+        except DockerException as exc:
+            raise RuntimeFailure(f"CannotCreateContainerError: {_explain(exc)}") from exc
+        return container.id
+
+    async def start(self, runtime_id: str) -> ContainerState:
+        try:
+            container = await self._call(self._client.containers.get, runtime_id)
+            await self._call(container.start)
+        except DockerException as exc:
+            raise RuntimeFailure(f"CannotStartContainerError: {_explain(exc)}") from exc
+        state = await self.inspect(runtime_id)
+        if state is None:
+            raise RuntimeFailure("CannotStartContainerError: container vanished")
+        return state
+
+    async def stop(self, runtime_id: str, timeout: float) -> None:
+        try:
+            container = await self._call(self._client.containers.get, runtime_id)
+            await self._call(container.stop, timeout=int(round(timeout)))
+        except NotFound:
+            pass
+
+    async def wait(self, runtime_id: str) -> ContainerState:
+        try:
+            container = await self._call(self._client.containers.get, runtime_id)
+            await self._call(container.wait)
+        except NotFound:
+            pass
+        state = await self.inspect(runtime_id)
+        return state or ContainerState(runtime_id, {}, running=False, exit_code=None)
+
+    async def inspect(self, runtime_id: str) -> ContainerState | None:
+        try:
+            attrs = await self._call(self._client.api.inspect_container, runtime_id)
+        except NotFound:
+            return None
+        return _state(attrs)
+
+    async def list_managed(self, instance_arn: str) -> list[ContainerState]:
+        summaries = await self._call(
+            self._client.api.containers, all=True, filters={"label": f"{LABEL_INSTANCE}={instance_arn}"}
+        )
+        states = []
+        for summary in summaries:
+            state = await self.inspect(summary["Id"])
+            if state is not None:
+                states.append(state)
+        return states
+
+    async def remove(self, runtime_id: str) -> None:
+        try:
+            await self._call(self._client.api.remove_container, runtime_id, force=True, v=False)
+        except NotFound:
+            pass
+
+    async def close(self) -> None:
+        self._client.close()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _state(attrs: dict[str, Any]) -> ContainerState:
+    status = attrs["State"]
+    bindings = []
+    for key, hosts in (attrs.get("NetworkSettings", {}).get("Ports") or {}).items():
+        port, _, protocol = key.partition("/")
+        for host in hosts or []:
+            bindings.append(
+                {
+                    "bindIP": host.get("HostIp") or "0.0.0.0",
+                    "containerPort": int(port),
+                    "hostPort": int(host["HostPort"]),
+                    "protocol": protocol or "tcp",
+                }
+            )
+    running = bool(status.get("Running"))
+    never_started = str(status.get("StartedAt", "")).startswith("0001-")
+    return ContainerState(
+        runtime_id=attrs["Id"],
+        labels=attrs.get("Config", {}).get("Labels") or {},
+        running=running,
+        exit_code=None if running or never_started else status.get("ExitCode"),
+        oom_killed=bool(status.get("OOMKilled")),
+        network_bindings=bindings,
+    )
+
+
+def _explain(exc: DockerException) -> str:
+    if isinstance(exc, APIError):
+        return str(exc.explanation or exc)
+    return str(exc)

@@ -1,0 +1,63 @@
+"""Ordered, at-least-once delivery of state changes to the server.
+
+Each task has its own queue, drained in order by one worker, so a task's
+reports arrive in the order they happened while different tasks proceed in
+parallel.  A report is retried with backoff while the server is unreachable;
+the server ignores repeats, so sending one twice is harmless.  An answer that
+refuses the report (the task is gone) ends its retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from .server_client import ServerClient, ServerRefused, ServerUnavailable
+
+log = logging.getLogger("portside.agent.reporter")
+
+
+class Reporter:
+    def __init__(self, client: ServerClient, max_backoff: float = 5.0) -> None:
+        self._client = client
+        self._queues: dict[str, asyncio.Queue[tuple[str, dict[str, Any]]]] = {}
+        self._workers: dict[str, asyncio.Task[None]] = {}
+        self._max_backoff = max_backoff
+
+    def submit(self, task_arn: str, operation: str, **params: Any) -> None:
+        queue = self._queues.get(task_arn)
+        if queue is None:
+            queue = self._queues[task_arn] = asyncio.Queue()
+            self._workers[task_arn] = asyncio.create_task(self._drain(task_arn, queue))
+        queue.put_nowait((operation, params))
+
+    async def flush(self, task_arn: str) -> None:
+        """Wait until every report queued for the task has been delivered."""
+        queue = self._queues.get(task_arn)
+        if queue is not None:
+            await queue.join()
+
+    async def _drain(self, task_arn: str, queue: asyncio.Queue[tuple[str, dict[str, Any]]]) -> None:
+        while True:
+            operation, params = await queue.get()
+            delay = 0.1
+            while True:
+                try:
+                    await self._client.call(operation, **params)
+                    break
+                except ServerRefused as exc:
+                    log.warning("server refused %s for %s: %s", operation, task_arn, exc)
+                    break
+                except ServerUnavailable:
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, self._max_backoff)
+            queue.task_done()
+            if queue.empty() and operation == "submit_task_state_change" and params.get("status") == "STOPPED":
+                self._queues.pop(task_arn, None)
+                self._workers.pop(task_arn, None)
+                return
+
+    async def close(self) -> None:
+        for worker in self._workers.values():
+            worker.cancel()

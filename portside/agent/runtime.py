@@ -1,0 +1,120 @@
+"""The container runtime boundary: what the agent needs from Docker.
+
+Two implementations share it: `DockerRuntime` (the Docker SDK for Python) and
+`FakeRuntime` (scripted exits and timings, for scale tests and simulations),
+the way httpx ships a mock transport beside its real ones.  Every container
+carries labels that tie it to its task, so a restarted agent can find it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+LABEL_TASK_ARN = "com.amazonaws.ecs.task-arn"
+LABEL_CONTAINER_NAME = "com.amazonaws.ecs.container-name"
+LABEL_CLUSTER = "com.amazonaws.ecs.cluster"
+LABEL_FAMILY = "com.amazonaws.ecs.task-definition-family"
+LABEL_REVISION = "com.amazonaws.ecs.task-definition-version"
+LABEL_INSTANCE = "com.portside.container-instance-arn"
+
+
+class RuntimeFailure(Exception):
+    """A step the runtime could not do; `reason` is the ECS container reason,
+    e.g. `CannotPullContainerError: ...`."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason[:255]
+
+
+@dataclass
+class Mount:
+    source: str
+    target: str
+    read_only: bool = False
+    named_volume: bool = False  # a Docker volume rather than a host path
+
+
+@dataclass
+class PortMapping:
+    container_port: int
+    host_port: int | None  # None: a free ephemeral port
+    protocol: str = "tcp"
+
+
+@dataclass
+class ContainerSpec:
+    """One container as the runtime must create it."""
+
+    name: str
+    image: str
+    labels: dict[str, str]
+    command: list[str] | None = None
+    entry_point: list[str] | None = None
+    environment: dict[str, str] = field(default_factory=dict)
+    working_dir: str | None = None
+    user: str | None = None
+    cpu_shares: int | None = None
+    memory_mib: int | None = None
+    memory_reservation_mib: int | None = None
+    network_mode: str = "bridge"
+    ports: list[PortMapping] = field(default_factory=list)
+    mounts: list[Mount] = field(default_factory=list)
+
+
+@dataclass
+class ContainerState:
+    """What the runtime knows of a container."""
+
+    runtime_id: str
+    labels: dict[str, str]
+    running: bool
+    exit_code: int | None = None
+    oom_killed: bool = False
+    network_bindings: list[dict[str, object]] = field(default_factory=list)
+
+    @property
+    def task_arn(self) -> str:
+        return self.labels.get(LABEL_TASK_ARN, "")
+
+    @property
+    def container_name(self) -> str:
+        return self.labels.get(LABEL_CONTAINER_NAME, "")
+
+
+class Runtime(Protocol):
+    async def describe(self) -> str:
+        """A version string for versionInfo (e.g. `DockerVersion: 20.10`)."""
+        ...
+
+    async def ensure_image(self, image: str) -> None:
+        """Use the image if present locally, pull it otherwise (RuntimeFailure)."""
+        ...
+
+    async def create(self, spec: ContainerSpec) -> str:
+        ...
+
+    async def start(self, runtime_id: str) -> ContainerState:
+        ...
+
+    async def stop(self, runtime_id: str, timeout: float) -> None:
+        """SIGTERM, then SIGKILL after `timeout` seconds, as `docker stop`."""
+        ...
+
+    async def wait(self, runtime_id: str) -> ContainerState:
+        """Return once the container has exited."""
+        ...
+
+    async def inspect(self, runtime_id: str) -> ContainerState | None:
+        ...
+
+    async def list_managed(self, instance_arn: str) -> list[ContainerState]:
+        """Every container this instance's agent created, running or not."""
+        ...
+
+    async def remove(self, runtime_id: str) -> None:
+        ...
+
+    async def close(self) -> None:
+        ...

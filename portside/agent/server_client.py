@@ -1,0 +1,129 @@
+"""The agent's side of the wire: the ECS calls (boto3) and the long poll.
+
+Everything here blocks, so it runs in a small thread pool; the caller sees
+coroutines.  Transport trouble (server restarting, connection refused) is a
+`ServerUnavailable`, which callers retry; an ECS error answer is a
+`ServerRefused`, which they do not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import boto3
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.config import Config
+from botocore.credentials import Credentials
+from botocore.exceptions import BotoCoreError, ClientError
+
+POLL_TARGET = "PortsideAgentV1.Poll"
+
+
+class ServerUnavailable(Exception):
+    pass
+
+
+class ServerRefused(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+
+
+class ServerClient:
+    def __init__(self, endpoint: str, region: str = "us-east-1") -> None:
+        self.endpoint = endpoint.rstrip("/")
+        self.region = region
+        session = boto3.session.Session()
+        found = session.get_credentials()
+        # Signed as any AWS client signs; a loopback server accepts any key.
+        self._credentials = (
+            found.get_frozen_credentials() if found else Credentials("portside-agent", "portside-agent")
+        )
+        self._ecs = session.client(
+            "ecs",
+            endpoint_url=self.endpoint,
+            region_name=region,
+            aws_access_key_id=self._credentials.access_key,
+            aws_secret_access_key=self._credentials.secret_key,
+            aws_session_token=self._credentials.token,
+            config=Config(retries={"max_attempts": 1}, connect_timeout=5, read_timeout=30,
+                          max_pool_connections=32),
+        )
+        self._pool = ThreadPoolExecutor(16, thread_name_prefix="ecs-client")
+
+    async def call(self, operation: str, **params: Any) -> dict[str, Any]:
+        """One ECS operation, e.g. call("submit_task_state_change", ...)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, functools.partial(self._call, operation, params))
+
+    def _call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return getattr(self._ecs, operation)(**params)
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+            if status >= 500:
+                raise ServerUnavailable(str(exc)) from exc
+            raise ServerRefused(error.get("Code", "Unknown"), error.get("Message", "")) from exc
+        except BotoCoreError as exc:
+            raise ServerUnavailable(str(exc)) from exc
+
+    async def poll(self, cluster: str, instance_arn: str, version: str | None, wait: float) -> dict[str, Any]:
+        """The long poll, on asyncio streams so that stopping the agent can
+        cancel it mid-wait (a thread blocked in a socket could not be)."""
+        body = json.dumps(
+            {"cluster": cluster, "containerInstance": instance_arn, "version": version, "waitSeconds": wait}
+        ).encode()
+        request = AWSRequest(
+            method="POST",
+            url=self.endpoint + "/",
+            data=body,
+            headers={"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": POLL_TARGET},
+        )
+        SigV4Auth(self._credentials, "ecs", self.region).add_auth(request)
+        url = urllib.parse.urlsplit(self.endpoint)
+        head = [f"POST / HTTP/1.1", f"Host: {url.netloc}", f"Content-Length: {len(body)}", "Connection: close"]
+        head += [f"{k}: {v}" for k, v in request.headers.items() if k.lower() != "content-length"]
+        try:
+            status, payload = await asyncio.wait_for(
+                _exchange(url.hostname or "127.0.0.1", url.port or 80,
+                          ("\r\n".join(head) + "\r\n\r\n").encode() + body),
+                wait + 15,
+            )
+        except (OSError, asyncio.TimeoutError, ValueError) as exc:
+            raise ServerUnavailable(str(exc) or type(exc).__name__) from exc
+        if status >= 500:
+            raise ServerUnavailable(f"HTTP {status}")
+        if status != 200:
+            raise ServerRefused(payload.get("__type", str(status)), payload.get("message", ""))
+        return payload
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+async def _exchange(host: str, port: int, request: bytes) -> tuple[int, dict[str, Any]]:
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        writer.write(request)
+        await writer.drain()
+        status_line = await reader.readline()
+        status = int(status_line.split()[1])
+        length = None
+        while True:
+            line = await reader.readline()
+            if line in (b"\r\n", b"\n", b""):
+                break
+            name, _, value = line.decode("latin-1").partition(":")
+            if name.strip().lower() == "content-length":
+                length = int(value.strip())
+        data = await (reader.readexactly(length) if length is not None else reader.read())
+        return status, json.loads(data or b"{}")
+    finally:
+        writer.close()

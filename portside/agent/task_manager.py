@@ -1,0 +1,218 @@
+"""One managed coroutine per ECS task: the single writer of that task's state
+on this host.
+
+It holds, per container, the status it knows and drives the runtime toward the
+task's desired status: pull, create and start every container (RUNNING once all
+have started), then watch them.  When an essential container exits, or the
+server asks for STOPPED, it stops the rest as `docker stop` does (SIGTERM, then
+SIGKILL after the container's stopTimeout) and reports the task STOPPED with
+every exit code.  Each change is handed to the reporter in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .runtime import ContainerSpec, ContainerState, RuntimeFailure
+from .specs import container_specs, host_mode_bindings
+
+if TYPE_CHECKING:
+    from .agent import Agent
+
+log = logging.getLogger("portside.agent.task")
+
+OOM_REASON = "OutOfMemoryError: Container killed due to memory usage"
+
+
+@dataclass
+class ManagedContainer:
+    spec: ContainerSpec
+    essential: bool
+    stop_timeout: float
+    runtime_id: str | None = None
+    status: str = "PENDING"  # PENDING → (CREATED) → RUNNING → STOPPED
+    exit_code: int | None = None
+    reason: str | None = None
+    bindings: list[dict[str, Any]] = field(default_factory=list)
+    watcher: asyncio.Task[None] | None = None
+
+    def change(self) -> dict[str, Any]:
+        """This container as a ContainerStateChange."""
+        change: dict[str, Any] = {"containerName": self.spec.name, "status": self.status}
+        if self.runtime_id:
+            change["runtimeId"] = self.runtime_id
+        if self.exit_code is not None:
+            change["exitCode"] = self.exit_code
+        if self.reason:
+            change["reason"] = self.reason[:255]
+        if self.bindings:
+            change["networkBindings"] = self.bindings
+        return change
+
+
+class TaskManager:
+    def __init__(self, agent: "Agent", task: dict[str, Any], adopted: list[ContainerState]) -> None:
+        self.agent = agent
+        self.arn: str = task["taskArn"]
+        self.desired: str = task["desiredStatus"]
+        self.network_mode: str = task.get("networkMode") or "bridge"
+        specs = container_specs(task, agent.cluster, agent.instance_arn)
+        self.containers = {
+            c["name"]: ManagedContainer(
+                spec=specs[c["name"]],
+                essential=c.get("essential", True),
+                stop_timeout=float(c.get("stopTimeout") or agent.stop_timeout),
+            )
+            for c in task["containers"]
+        }
+        self._changed = asyncio.Event()
+        self._essential_exited = False
+        self._pull_started: float | None = None
+        self._pull_stopped: float | None = None
+        for state in adopted:
+            self._adopt(state)
+
+    # -- inputs ---------------------------------------------------------------
+
+    def set_desired(self, desired: str) -> None:
+        if desired != self.desired:
+            self.desired = desired
+            self._changed.set()
+
+    def _adopt(self, state: ContainerState) -> None:
+        """A container found after an agent restart: carry on with it."""
+        c = self.containers.get(state.container_name)
+        if c is None:
+            return
+        c.runtime_id = state.runtime_id
+        if state.running:
+            c.status = "RUNNING"
+            c.bindings = self._bindings(c, state)
+        elif state.exit_code is not None:
+            self._record_exit(c, state)
+        else:
+            c.status = "CREATED"
+
+    # -- the driver -------------------------------------------------------------
+
+    async def run(self) -> None:
+        try:
+            if self.desired == "RUNNING":
+                await self._start()
+            for c in self.containers.values():
+                if c.status == "RUNNING" and c.watcher is None:
+                    c.watcher = asyncio.create_task(self._watch(c))
+            while not self._all_stopped():
+                if self.desired == "STOPPED" or self._essential_exited:
+                    await self._stop_all()
+                else:
+                    await self._changed.wait()
+                    self._changed.clear()
+            self._report_stopped()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a bug must not leave the task unreported
+            log.exception("task %s failed in the agent", self.arn)
+            for c in self.containers.values():
+                if c.status != "STOPPED":
+                    c.status, c.reason = "STOPPED", "InternalError: agent failure"
+            self._report_stopped()
+        finally:
+            self.agent.finished(self)
+
+    async def _start(self) -> None:
+        runtime = self.agent.runtime
+        pending = [c for c in self.containers.values() if c.status == "PENDING"]
+        try:
+            self._pull_started = time.time()
+            for c in pending:
+                await runtime.ensure_image(c.spec.image)
+            self._pull_stopped = time.time()
+            for c in pending:
+                if self.desired != "RUNNING":
+                    break
+                c.runtime_id = await runtime.create(c.spec)
+                c.status = "CREATED"
+            for c in self.containers.values():
+                if self.desired != "RUNNING":
+                    break
+                if c.status == "CREATED":
+                    state = await runtime.start(c.runtime_id)
+                    c.status = "RUNNING"
+                    c.bindings = self._bindings(c, state)
+                    c.watcher = asyncio.create_task(self._watch(c))
+        except RuntimeFailure as failure:
+            self._pull_stopped = self._pull_stopped or time.time()
+            culprit = next((c for c in pending if c.status == "PENDING"), None)
+            if culprit is not None:
+                culprit.reason = failure.reason
+            self.desired = "STOPPED"
+            for c in self.containers.values():
+                if c.status in ("PENDING", "CREATED"):
+                    c.status = "STOPPED"
+            return
+        if all(c.status == "RUNNING" for c in self.containers.values()):
+            self._report("submit_task_state_change", status="RUNNING",
+                         containers=[c.change() for c in self.containers.values()],
+                         **self._pull_times())
+
+    async def _watch(self, c: ManagedContainer) -> None:
+        state = await self.agent.runtime.wait(c.runtime_id)
+        self._record_exit(c, state)
+        if not c.essential and not self._all_stopped() and self.desired == "RUNNING":
+            self._report("submit_container_state_change", containerName=c.spec.name,
+                         **{k: v for k, v in c.change().items() if k != "containerName"})
+        self._changed.set()
+
+    def _record_exit(self, c: ManagedContainer, state: ContainerState) -> None:
+        c.status = "STOPPED"
+        c.exit_code = state.exit_code
+        if state.oom_killed:
+            c.reason = OOM_REASON
+        if c.essential:
+            self._essential_exited = True
+
+    async def _stop_all(self) -> None:
+        runtime = self.agent.runtime
+        live = [c for c in self.containers.values() if c.status == "RUNNING"]
+        for c in self.containers.values():
+            if c.status in ("PENDING", "CREATED"):
+                c.status = "STOPPED"  # never started: nothing to stop
+        await asyncio.gather(*(runtime.stop(c.runtime_id, c.stop_timeout) for c in live))
+        watchers = [c.watcher for c in live if c.watcher is not None]
+        if watchers:
+            await asyncio.gather(*watchers, return_exceptions=True)
+        for c in live:  # stopped, but no watcher saw it (adopted without one)
+            if c.status != "STOPPED":
+                state = await runtime.inspect(c.runtime_id)
+                self._record_exit(c, state or ContainerState(c.runtime_id or "", {}, running=False))
+
+    # -- reporting --------------------------------------------------------------
+
+    def _all_stopped(self) -> bool:
+        return all(c.status == "STOPPED" for c in self.containers.values())
+
+    def _report_stopped(self) -> None:
+        self._report("submit_task_state_change", status="STOPPED",
+                     containers=[c.change() for c in self.containers.values()],
+                     executionStoppedAt=time.time(), **self._pull_times())
+
+    def _pull_times(self) -> dict[str, float]:
+        times = {}
+        if self._pull_started:
+            times["pullStartedAt"] = self._pull_started
+        if self._pull_stopped:
+            times["pullStoppedAt"] = self._pull_stopped
+        return times
+
+    def _report(self, operation: str, **params: Any) -> None:
+        self.agent.reporter.submit(self.arn, operation, cluster=self.agent.cluster, task=self.arn, **params)
+
+    def _bindings(self, c: ManagedContainer, state: ContainerState) -> list[dict[str, Any]]:
+        if self.network_mode == "host":
+            return host_mode_bindings(c.spec)
+        return state.network_bindings
