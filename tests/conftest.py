@@ -94,3 +94,135 @@ def ecs(server: ServerProcess):
 
 def error_code(excinfo: pytest.ExceptionInfo) -> str:
     return excinfo.value.response["Error"]["Code"]
+
+
+# -- real Docker -----------------------------------------------------------------
+
+TEST_IMAGE = "portside-test/busybox:latest"
+
+
+@pytest.fixture(scope="session")
+def docker_client():
+    import docker
+
+    try:
+        client = docker.from_env()
+        client.ping()
+    except Exception as exc:  # the suite needs a real engine: scripts/docker-up starts one
+        pytest.fail(f"Docker engine not reachable ({exc}); run scripts/docker-up")
+    return client
+
+
+def _busybox_rootfs() -> bytes:
+    """A tar of a minimal rootfs: Debian's static busybox and its applets."""
+    import io
+    import tarfile
+
+    busybox = Path("/bin/busybox")
+    applets = subprocess.run([str(busybox), "--list"], capture_output=True, text=True, check=True).stdout.split()
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for directory in ("bin", "tmp", "www", "data"):
+            info = tarfile.TarInfo(directory)
+            info.type, info.mode = tarfile.DIRTYPE, 0o1777 if directory == "tmp" else 0o755
+            tar.addfile(info)
+        tar.add(str(busybox), arcname="bin/busybox")
+        for applet in applets:
+            if applet != "busybox":
+                link = tarfile.TarInfo(f"bin/{applet}")
+                link.type, link.linkname = tarfile.SYMTYPE, "busybox"
+                tar.addfile(link)
+        page = b"hello from portside\n"
+        info = tarfile.TarInfo("www/index.html")
+        info.size = len(page)
+        tar.addfile(info, io.BytesIO(page))
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="session")
+def test_image(docker_client) -> str:
+    """The local test image, built by `docker import` (no registry is reachable)."""
+    import docker.errors
+
+    try:
+        docker_client.images.get(TEST_IMAGE)
+    except docker.errors.ImageNotFound:
+        repository, tag = TEST_IMAGE.split(":")
+        docker_client.api.import_image_from_data(
+            _busybox_rootfs(), repository=repository, tag=tag,
+            changes=['ENV PATH=/bin', 'CMD ["/bin/sh"]'],
+        )
+    return TEST_IMAGE
+
+
+class AgentProcess:
+    """A `portside agent` child process on its own data dir."""
+
+    def __init__(self, server: ServerProcess, data_dir: Path, *extra: str) -> None:
+        self.server = server
+        self.data_dir = data_dir
+        self.extra = extra
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = data_dir / "agent.log"
+
+    def start(self) -> "AgentProcess":
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        cmd = [sys.executable, "-m", "portside", "agent", "--server", self.server.endpoint,
+               "--data-dir", str(self.data_dir), *self.extra]
+        self.proc = subprocess.Popen(cmd, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT)
+        return self
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc is not None:
+            self.proc.send_signal(sig)
+            self.proc.wait(timeout=30)
+            self.proc = None
+
+    @property
+    def instance_arn(self) -> str | None:
+        import json
+
+        try:
+            return json.loads((self.data_dir / "agent-state.json").read_text())["containerInstanceArn"]
+        except (OSError, ValueError, KeyError):
+            return None
+
+    def wait_registered(self, timeout: float = 20) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"agent exited: {self.log.read_text()}")
+            if self.instance_arn:
+                return self.instance_arn
+            time.sleep(0.05)
+        raise RuntimeError(f"agent did not register: {self.log.read_text()}")
+
+
+@pytest.fixture
+def docker_agent(server, tmp_path, test_image, docker_client):
+    """A server with a cluster and one real-Docker agent (stop timeout 2 s)."""
+    server.client().create_cluster()
+    agent = AgentProcess(server, tmp_path / "agent", "--runtime", "docker", "--stop-timeout", "2").start()
+    agent.wait_registered()
+    yield agent
+    agent.stop(signal.SIGKILL)
+    for container in docker_client.containers.list(
+        all=True, filters={"label": f"com.portside.container-instance-arn={agent.instance_arn}"}
+    ):
+        container.remove(force=True)
+
+
+def wait_for_task(ecs, arn: str, status: str, timeout: float = 30, cluster: str = "default") -> dict:
+    """Describe the task until its lastStatus is `status`."""
+    from portside.domain.status import Status
+
+    deadline = time.monotonic() + timeout
+    task = {}
+    while time.monotonic() < deadline:
+        task = ecs.describe_tasks(cluster=cluster, tasks=[arn])["tasks"][0]
+        if task["lastStatus"] == status:
+            return task
+        if Status.of(task["lastStatus"]) > Status.of(status):
+            raise AssertionError(f"task went past {status}: {task['lastStatus']} {task.get('stoppedReason')}")
+        time.sleep(0.1)
+    raise AssertionError(f"task stayed {task.get('lastStatus')} (wanted {status})")

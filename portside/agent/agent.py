@@ -150,6 +150,10 @@ class Agent:
                 log.error("the server refused this agent's poll: %s", exc)
                 await self._sleep(5.0)
                 continue
+            except Exception:  # never let one bad answer end the agent
+                log.exception("polling the server failed")
+                await self._sleep(5.0)
+                continue
             delay = 0.2
             version = answer["version"]
             if answer.get("instanceStatus") == "INACTIVE":

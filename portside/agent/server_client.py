@@ -96,7 +96,7 @@ class ServerClient:
                           ("\r\n".join(head) + "\r\n\r\n").encode() + body),
                 wait + 15,
             )
-        except (OSError, asyncio.TimeoutError, ValueError) as exc:
+        except (OSError, EOFError, asyncio.TimeoutError, ValueError, IndexError) as exc:
             raise ServerUnavailable(str(exc) or type(exc).__name__) from exc
         if status >= 500:
             raise ServerUnavailable(f"HTTP {status}")
@@ -114,6 +114,8 @@ async def _exchange(host: str, port: int, request: bytes) -> tuple[int, dict[str
         writer.write(request)
         await writer.drain()
         status_line = await reader.readline()
+        if not status_line:
+            raise ConnectionResetError("the server closed the connection")
         status = int(status_line.split()[1])
         length = None
         while True:

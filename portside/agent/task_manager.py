@@ -127,30 +127,30 @@ class TaskManager:
     async def _start(self) -> None:
         runtime = self.agent.runtime
         pending = [c for c in self.containers.values() if c.status == "PENDING"]
+        current: ManagedContainer | None = None
         try:
             self._pull_started = time.time()
-            for c in pending:
-                await runtime.ensure_image(c.spec.image)
+            for current in pending:
+                await runtime.ensure_image(current.spec.image)
             self._pull_stopped = time.time()
-            for c in pending:
+            for current in pending:
                 if self.desired != "RUNNING":
                     break
-                c.runtime_id = await runtime.create(c.spec)
-                c.status = "CREATED"
-            for c in self.containers.values():
+                current.runtime_id = await runtime.create(current.spec)
+                current.status = "CREATED"
+            for current in self.containers.values():
                 if self.desired != "RUNNING":
                     break
-                if c.status == "CREATED":
-                    state = await runtime.start(c.runtime_id)
-                    c.status = "RUNNING"
-                    c.bindings = self._bindings(c, state)
-                    c.watcher = asyncio.create_task(self._watch(c))
+                if current.status == "CREATED":
+                    state = await runtime.start(current.runtime_id)
+                    current.status = "RUNNING"
+                    current.bindings = self._bindings(current, state)
+                    current.watcher = asyncio.create_task(self._watch(current))
         except RuntimeFailure as failure:
             self._pull_stopped = self._pull_stopped or time.time()
-            culprit = next((c for c in pending if c.status == "PENDING"), None)
-            if culprit is not None:
-                culprit.reason = failure.reason
-            self.desired = "STOPPED"
+            if current is not None:
+                current.reason = failure.reason
+            self.desired = "STOPPED"  # the running ones are stopped by the main loop
             for c in self.containers.values():
                 if c.status in ("PENDING", "CREATED"):
                     c.status = "STOPPED"

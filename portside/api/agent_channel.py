@@ -11,6 +11,7 @@ definition plus overrides).  Each poll is also the agent's heartbeat.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -33,7 +34,9 @@ _CONTAINER_MEMBERS = (
 )
 
 
-async def handle(ctx: Context, operation: str, body: bytes) -> tuple[int, bytes]:
+async def handle(
+    ctx: Context, operation: str, body: bytes, gone: "asyncio.Future[object] | None" = None
+) -> tuple[int, bytes]:
     try:
         if operation != "Poll":
             raise errors.UnknownOperationException(f"Operation {operation} is not recognized.")
@@ -43,12 +46,16 @@ async def handle(ctx: Context, operation: str, body: bytes) -> tuple[int, bytes]
             raise errors.SerializationException("The request body is not valid JSON.") from exc
         if not isinstance(params, dict):
             raise errors.SerializationException("Expected a JSON object.")
-        return 200, json.dumps(await poll(ctx, params), separators=(",", ":")).encode()
+        return 200, json.dumps(await poll(ctx, params, gone), separators=(",", ":")).encode()
     except errors.ECSError as err:
         return error_body(err)
 
 
-async def poll(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
+async def poll(
+    ctx: Context, params: dict[str, Any], gone: "asyncio.Future[object] | None" = None
+) -> dict[str, Any]:
+    """`gone` completes when the agent hangs up: a dead agent must not count as
+    connected for the rest of its poll."""
     cluster = require_cluster(ctx, params.get("cluster"))
     arn = instance_arn(ctx, cluster, str(params.get("containerInstance") or ""))
     instance = ctx.store.get_instance(arn) if arn else None
@@ -62,7 +69,7 @@ async def poll(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     ctx.heartbeats.poll_started(arn, ctx.clock.now())
     try:
         if wait > 0 and params.get("version") == _version(ctx, arn):
-            await ctx.wakeups.wait(arn, ctx.wakeups.version(arn), wait)
+            await ctx.wakeups.wait(arn, ctx.wakeups.version(arn), wait, gone)
     finally:
         ctx.heartbeats.poll_ended(arn, ctx.clock.now())
     instance = ctx.store.get_instance(arn) or instance

@@ -24,16 +24,27 @@ class Wakeups:
             if not waiter.done():
                 waiter.set_result(None)
 
-    async def wait(self, instance_arn: str, seen_version: int, timeout: float) -> None:
-        """Return when the instance's version moves past seen_version, or on timeout."""
+    def wake_all(self) -> None:
+        """Answer every waiting poll now (the server is shutting down)."""
+        for arn in list(self._waiters):
+            self.notify(arn)
+
+    async def wait(
+        self,
+        instance_arn: str,
+        seen_version: int,
+        timeout: float,
+        gone: "asyncio.Future[object] | None" = None,
+    ) -> None:
+        """Return when the instance's version moves past seen_version, on
+        timeout, or when `gone` completes (the poller hung up)."""
         if self._versions[instance_arn] != seen_version:
             return
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters[instance_arn].append(waiter)
         try:
-            await asyncio.wait_for(waiter, timeout)
-        except asyncio.TimeoutError:
-            pass
+            await asyncio.wait([waiter, gone] if gone else [waiter], timeout=timeout,
+                               return_when=asyncio.FIRST_COMPLETED)
         finally:
             waiters = self._waiters.get(instance_arn)
             if waiters and waiter in waiters:

@@ -8,6 +8,7 @@ each request's transaction free of interleaving inside this process.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any, Awaitable, Callable
 
@@ -49,7 +50,11 @@ class PortsideApp:
             target = _header(scope, b"x-amz-target") or ""
             prefix, _, operation = target.partition(".")
             if prefix == agent_channel.TARGET_PREFIX:
-                status, payload = await agent_channel.handle(self.ctx, operation, body)
+                gone = asyncio.ensure_future(receive())  # completes on http.disconnect
+                try:
+                    status, payload = await agent_channel.handle(self.ctx, operation, body, gone)
+                finally:
+                    gone.cancel()
             else:
                 status, payload = dispatch(self.ctx, target, body)
         await _respond(send, status, payload, "application/x-amz-json-1.1")

@@ -25,7 +25,16 @@ log = logging.getLogger("portside.server")
 
 class _Server(uvicorn.Server):
     """uvicorn re-raises the signal that stopped it, so the process would die
-    of SIGTERM after a clean shutdown; Portside exits 0 instead."""
+    of SIGTERM after a clean shutdown; Portside exits 0 instead.  Held agent
+    polls are answered at once so that shutdown does not wait for them."""
+
+    def __init__(self, config: uvicorn.Config, ctx: Context) -> None:
+        super().__init__(config)
+        self.ctx = ctx
+
+    def handle_exit(self, sig: int, frame: object) -> None:
+        super().handle_exit(sig, frame)
+        self.ctx.wakeups.wake_all()
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -61,7 +70,8 @@ async def serve(config: ServerConfig) -> None:
             access_log=False,
             lifespan="off",
             timeout_graceful_shutdown=5,
-        )
+        ),
+        ctx,
     )
     janitor = asyncio.create_task(purge_loop(ctx))
     log.warning("portside server listening on %s (state: %s)", config.endpoint, config.database_path)
