@@ -387,6 +387,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="portside-bench-") as tmp:
         peers: list[Peer] = [PortsideServer(Path(tmp) / "portside"), MotoServer(Path(tmp) / "moto")]
         results: dict[str, Figures] = {}
+        failed = False
         try:
             for p in peers:
                 p.start()
@@ -396,10 +397,11 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"benchmarking {p.name} ...", flush=True)
                 try:
                     results[p.name] = bench_peer(p, prof, args.wait_for_features)
-                except Exception as exc:
+                except Exception as exc:  # report it, still measure the other peer
                     print(f"  [{p.name}] benchmark failed: {type(exc).__name__}: {exc}", flush=True)
                     print(f"  [{p.name}] server log tail:\n{p.log_tail()}", flush=True)
-                    raise
+                    results[p.name] = Figures(p.name, notes=[f"benchmark failed: {type(exc).__name__}: {exc}"])
+                    failed = True
         finally:
             for p in peers:
                 code = p.stop()
@@ -426,6 +428,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps({f.name: {"values": f.values, "notes": f.notes, "errors": f.errors}
                                          for f in (ps, mo)}, indent=2))
+    if failed:
+        return 2
     return 0 if all(ok for *_, ok in verdicts) else 1
 
 
