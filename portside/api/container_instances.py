@@ -75,8 +75,8 @@ def register_container_instance(ctx: Context, params: dict[str, Any]) -> dict[st
         if previous is not None:
             # Re-registration: new totals, less what its live tasks hold.
             capacity = Capacity.from_resources(registered)
-            for task in store.live_tasks_on(doc["containerInstanceArn"]):
-                capacity.reserve(Reservation.from_doc(task.get("_reservation")))
+            for held in store.live_reservations_on(doc["containerInstanceArn"]):
+                capacity.reserve(Reservation.from_doc(held))
             remaining = capacity.to_resources()
         else:
             remaining = registered

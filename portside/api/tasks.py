@@ -7,6 +7,7 @@ with the tasks the first call placed.
 
 from __future__ import annotations
 
+import json
 import random
 from typing import Any
 
@@ -15,7 +16,8 @@ from ..domain.resources import Capacity, Reservation
 from ..domain.task_definition import InvalidTaskDefinition
 from ..protocol import errors
 from ..protocol.dispatch import operation
-from ..scheduler.placement import Candidate, place_one
+from ..protocol.serialize import Encoded, wire_json
+from ..scheduler.placement import Candidate, place
 from .common import decode_token, encode_token, failure, page, require_cluster, validate_tags
 from .container_instances import instance_arn
 from .context import Context
@@ -49,7 +51,7 @@ def release_resources(ctx: Context, task: dict[str, Any]) -> None:
         return
     remaining = Capacity.from_resources(instance["remainingResources"])
     remaining.release(
-        Reservation.from_doc(task.get("_reservation")),
+        Reservation.from_doc(ctx.store.task_reservation(task["taskArn"])),
         Capacity.from_resources(instance["registeredResources"]),
     )
     instance["remainingResources"] = remaining.to_resources()
@@ -82,32 +84,39 @@ def _reservation(definition: dict[str, Any], params: dict[str, Any]) -> Reservat
         raise errors.InvalidParameterException(exc.message) from exc
 
 
-def _commit_placements(
+def commit_placements(
     ctx: Context,
     cluster: dict[str, Any],
     definition: dict[str, Any],
     params: dict[str, Any],
-    placed: list[tuple[Candidate, Reservation]],
+    chosen: list[Candidate],
+    need: Reservation,
     tags: list[dict[str, str]],
-) -> list[dict[str, Any]]:
-    """Write the new tasks and their instances' debited capacity (caller's transaction)."""
+) -> list[Encoded]:
+    """Write the new tasks and their instances' debited capacity (in the
+    caller's transaction); returns the tasks' wire documents."""
     now = ctx.clock.now()
     created = []
-    for candidate, need in placed:
-        task = tasks.new_task(ctx.arns, cluster, definition, candidate.doc, params, need, now)
-        ctx.store.put_task(task, params.get("clientToken"))
-        ctx.store.put_tags(task["taskArn"], tags)
-        created.append(task_view(task, tags))
-    for candidate in {id(c): c for c, _ in placed}.values():
-        candidate.doc["remainingResources"] = candidate.capacity.to_resources()
-        candidate.doc["version"] += 1
-        ctx.store.put_instance(candidate.doc)
+    for candidate in chosen:
+        task = tasks.new_task(ctx.arns, cluster, definition, candidate.doc, params, now)
+        document = ctx.store.put_task(task, need.to_doc(), params.get("clientToken"))
+        if tags:
+            ctx.store.put_tags(task["taskArn"], tags)
+            document = wire_json("Task", task | {"tags": tags})
+        created.append(Encoded(document))
+    touched = {c.arn: c for c in chosen}
+    for candidate in touched.values():
+        doc = dict(candidate.doc)
+        doc["remainingResources"] = candidate.capacity.to_resources()
+        doc["version"] += 1
+        ctx.store.put_instance(doc)
+    for arn in touched:
+        ctx.wakeups.notify(arn)  # the agent's poll answers once the commit is done
     return created
 
 
-def _notify(ctx: Context, created: list[dict[str, Any]]) -> None:
-    for arn in {t["containerInstanceArn"] for t in created}:
-        ctx.wakeups.notify(arn)
+def _candidates(ctx: Context, docs: list[dict[str, Any]]) -> list[Candidate]:
+    return [Candidate.of(d, ctx.agent_connected(d)) for d in docs]
 
 
 @operation("RunTask")
@@ -126,18 +135,11 @@ def run_task(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
         registered = store.list_instances(cluster["clusterArn"], ("ACTIVE", "DRAINING"))
         if not registered:
             raise errors.InvalidParameterException("No Container Instances were found in your cluster.")
-        candidates = [Candidate.of(d, ctx.agent_connected(d)) for d in registered if d["status"] == "ACTIVE"]
         need = _reservation(definition, params)
-        placed, failures = [], {}
-        for _ in range(params.get("count", 1)):
-            placement = place_one(candidates, need, _rng)
-            if placement.chosen is None:
-                failures.update({(arn, reason): None for arn, reason in placement.rejections})
-                break  # the next ones cannot fit either
-            placed.append((placement.chosen, need))
-        created = _commit_placements(ctx, cluster, definition, params, placed, tags)
-    _notify(ctx, created)
-    return {"tasks": created, "failures": [failure(a, r) for a, r in failures]}
+        active = [d for d in registered if d["status"] == "ACTIVE"]
+        placement = place(_candidates(ctx, active), need, params.get("count", 1), _rng)
+        created = commit_placements(ctx, cluster, definition, params, placement.chosen, need, tags)
+    return {"tasks": created, "failures": [failure(a, r) for a, r in placement.rejections.items()]}
 
 
 @operation("StartTask")
@@ -148,7 +150,7 @@ def start_task(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
         cluster = require_cluster(ctx, params.get("cluster"))
         definition = _task_definition(ctx, params)
         need = _reservation(definition, params)
-        placed, failures = [], []
+        chosen, failures = [], []
         for identifier in params["containerInstances"]:
             arn = instance_arn(ctx, cluster, identifier)
             doc = store.get_instance(arn) if arn else None
@@ -156,15 +158,12 @@ def start_task(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
                 failures.append(failure(arn or identifier, "MISSING"))
                 continue
             if doc["status"] != "ACTIVE":
-                failures.append(failure(arn, "INACTIVE" if doc["status"] == "INACTIVE" else doc["status"]))
+                failures.append(failure(arn, doc["status"]))
                 continue
-            placement = place_one([Candidate.of(doc, ctx.agent_connected(doc))], need, _rng)
-            if placement.chosen is None:
-                failures.extend(failure(a, r) for a, r in placement.rejections)
-            else:
-                placed.append((placement.chosen, need))
-        created = _commit_placements(ctx, cluster, definition, params, placed, tags)
-    _notify(ctx, created)
+            placement = place(_candidates(ctx, [doc]), need, 1, _rng)
+            chosen.extend(placement.chosen)
+            failures.extend(failure(a, r) for a, r in placement.rejections.items())
+        created = commit_placements(ctx, cluster, definition, params, chosen, need, tags)
     return {"tasks": created, "failures": failures}
 
 
@@ -180,8 +179,8 @@ def stop_task(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
         changed = tasks.request_stop(task, params.get("reason"), ctx.clock.now())
         if changed:
             store.put_task(task)
-    if changed and task.get("containerInstanceArn"):
-        ctx.wakeups.notify(task["containerInstanceArn"])
+        if changed and task.get("containerInstanceArn"):
+            ctx.wakeups.notify(task["containerInstanceArn"])
     return {"task": task_view(task)}
 
 
@@ -189,15 +188,18 @@ def stop_task(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
 def describe_tasks(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     cluster = require_cluster(ctx, params.get("cluster"))
     wanted = [(ident, task_arn(ctx, cluster, ident)) for ident in params["tasks"]]
-    found = ctx.store.get_tasks([arn for _, arn in wanted if arn])
+    found = ctx.store.get_task_documents([arn for _, arn in wanted if arn])
     with_tags = "TAGS" in params.get("include", ())
-    shown, failures = [], []
+    shown: list[Encoded] = []
+    failures = []
     for identifier, arn in wanted:
-        task = found.get(arn) if arn else None
-        if task is None:
+        document = found.get(arn) if arn else None
+        if document is None:
             failures.append(failure(arn or identifier, "MISSING"))
+        elif with_tags:
+            shown.append(wire_json("Task", json.loads(document) | {"tags": ctx.store.get_tags(arn)}))
         else:
-            shown.append(task_view(task, ctx.store.get_tags(arn) if with_tags else None))
+            shown.append(Encoded(document))
     return {"tasks": shown, "failures": failures}
 
 

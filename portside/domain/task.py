@@ -1,9 +1,8 @@
 """Tasks: how one is made from a task definition and overrides, and how agent
 reports move it forward.
 
-Pure functions over ECS-shaped dicts.  A task keeps, beside its public members,
-a private `_reservation` (what it holds on its instance); the serializer never
-sends members the output shape lacks.
+Pure functions over ECS-shaped dicts.  What a task reserves on its instance is
+kept beside it by the store, not in the document.
 """
 
 from __future__ import annotations
@@ -79,7 +78,6 @@ def new_task(
     task_definition: Doc,
     instance: Doc,
     params: Doc,
-    reservation: Reservation,
     now: float,
 ) -> Doc:
     """A task just placed on `instance`: PENDING, desired RUNNING, createdAt now."""
@@ -127,8 +125,6 @@ def new_task(
         "attributes": [],
         "enableExecuteCommand": bool(params.get("enableExecuteCommand", False)),
         "healthStatus": "UNKNOWN",
-        "tags": [],
-        "_reservation": reservation.to_doc(),
     }
     if "ecs.availability-zone" in attributes:
         task["availabilityZone"] = attributes["ecs.availability-zone"]

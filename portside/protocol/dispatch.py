@@ -12,7 +12,7 @@ from typing import Any, Callable
 from . import errors
 from .limits import check_limits
 from .model import TARGET_PREFIX, operation_model
-from .serialize import serializer_for
+from .serialize import encode_response
 from .validate import validate
 
 log = logging.getLogger("portside.protocol")
@@ -60,8 +60,7 @@ def _answer(ctx: Any, target: str | None, body: bytes) -> bytes:
         raise errors.UnsupportedFeatureException(f"{name} is not supported by Portside.")
     params = validate(_parse(body), op.input_shape)
     check_limits(name, params)
-    result = handler(ctx, params)
-    return json.dumps(serializer_for(op.output_shape)(result), separators=(",", ":")).encode()
+    return encode_response(op.output_shape, handler(ctx, params))
 
 
 def _parse(body: bytes) -> Any:

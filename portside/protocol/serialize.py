@@ -8,6 +8,7 @@ per shape and cached, so the walk costs a dict lookup per member.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any, Callable
 
 from botocore.model import Shape
@@ -69,3 +70,33 @@ def _compile(shape: Shape) -> Serializer:
     if kind == "timestamp":
         return _timestamp
     return _identity
+
+
+class Encoded(str):
+    """JSON text already produced through the output shape."""
+
+
+def wire_json(shape_name: str, value: Any) -> Encoded:
+    """A value as the JSON of a named model shape (e.g. a stored Task)."""
+    from .model import service_model
+
+    return Encoded(json.dumps(serializer_for(service_model().shape_for(shape_name))(value),
+                              separators=(",", ":")))
+
+
+def encode_response(shape: Shape | None, result: dict[str, Any]) -> bytes:
+    """The response body; top-level lists of `Encoded` items are spliced in as
+    they are, so documents serialized once when stored are not walked again."""
+    if shape is None:
+        return b"{}"
+    parts = []
+    for name, value in result.items():
+        member = shape.members.get(name)
+        if member is None or value is None:
+            continue
+        if isinstance(value, list) and value and all(isinstance(v, Encoded) for v in value):
+            text = "[" + ",".join(value) + "]"
+        else:
+            text = json.dumps(serializer_for(member)(value), separators=(",", ":"))
+        parts.append(f'"{name}":{text}')
+    return ("{" + ",".join(parts) + "}").encode()

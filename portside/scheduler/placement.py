@@ -3,6 +3,10 @@
 Every instance a filter rejects records why, so a task that fits nowhere comes
 back with ECS's own `failures` reasons (`AGENT`, `RESOURCE:CPU`, ...).  The
 default scheduler of RunTask ranks the feasible instances at random.
+
+The filters run once per request over all candidates; placing several tasks
+of the same request then only re-checks the instance just chosen, so a
+RunTask of `count` tasks costs O(instances + count), not their product.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ class Candidate:
     doc: dict[str, Any]
     capacity: Capacity
     connected: bool = True
+    placed: int = 0  # tasks this request put here
 
     @property
     def arn(self) -> str:
@@ -47,28 +52,49 @@ DEFAULT_FILTERS: tuple[Filter, ...] = (agent_connected, fits)
 
 @dataclass
 class Placement:
-    chosen: Candidate | None
-    rejections: list[tuple[str, str]]  # (instance ARN, reason)
+    chosen: list[Candidate]  # one entry per placed task
+    rejections: dict[str, str]  # instance ARN → why it took no (more) tasks
 
 
-def place_one(
+def place(
     candidates: list[Candidate],
     need: Reservation,
+    count: int,
     rng: random.Random,
     filters: tuple[Filter, ...] = DEFAULT_FILTERS,
 ) -> Placement:
-    """Choose an instance for one task and book `need` on it."""
-    feasible, rejections = [], []
+    """Place up to `count` tasks needing `need` each, booking them on the
+    chosen candidates' capacity."""
+    feasible: list[Candidate] = []
+    rejections: dict[str, str] = {}
     for candidate in candidates:
-        for check in filters:
-            reason = check(candidate, need)
-            if reason:
-                rejections.append((candidate.arn, reason))
-                break
+        reason = _rejection(candidate, need, filters)
+        if reason:
+            rejections[candidate.arn] = reason
         else:
             feasible.append(candidate)
-    if not feasible:
-        return Placement(None, rejections)
-    chosen = rng.choice(feasible)
-    chosen.capacity.reserve(need)
-    return Placement(chosen, [])
+    chosen = []
+    for _ in range(count):
+        if not feasible:
+            break
+        index = rng.randrange(len(feasible))
+        pick = feasible[index]
+        pick.capacity.reserve(need)
+        pick.placed += 1
+        chosen.append(pick)
+        reason = _rejection(pick, need, filters)
+        if reason:  # full now: drop it in O(1)
+            rejections[pick.arn] = reason
+            feasible[index] = feasible[-1]
+            feasible.pop()
+    if len(chosen) == count:
+        rejections = {}
+    return Placement(chosen, rejections)
+
+
+def _rejection(candidate: Candidate, need: Reservation, filters: tuple[Filter, ...]) -> str | None:
+    for check in filters:
+        reason = check(candidate, need)
+        if reason:
+            return reason
+    return None

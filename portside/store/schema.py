@@ -46,6 +46,7 @@ CREATE TABLE IF NOT EXISTS tasks (
     launch_type TEXT NOT NULL,
     client_token TEXT,
     stopped_at REAL,
+    reservation TEXT NOT NULL DEFAULT '{}',
     doc TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS tasks_by_cluster ON tasks (cluster_arn, desired_status, seq);

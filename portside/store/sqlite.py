@@ -4,16 +4,26 @@ on disk before the API acknowledges it.
 Writers take the database lock up front (`BEGIN IMMEDIATE`), so a transaction
 that reads an instance's remaining resources and then books them cannot
 interleave with another writer, in this process or any other.
+
+Container instances and task definitions, read on every placement, are cached
+in memory.  The cache stays true across processes: SQLite's `data_version`
+changes whenever another connection commits, and a changed value empties the
+cache before the next read (inside a write transaction nobody else can commit,
+so what placement reads there is current).  A rolled-back transaction empties
+it too.  Tasks are kept as their ECS wire document (produced through the
+output shape when written), so describing them needs no decoding.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from ..protocol.serialize import wire_json
 from .schema import SCHEMA, SCHEMA_VERSION
 
 Doc = dict[str, Any]
@@ -35,9 +45,23 @@ class SqliteStore:
             "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
         )
         self._in_tx = False
+        self._data_version = -1
+        self._instances: dict[str, dict[str, Doc]] = {}  # cluster ARN → ARN → doc
+        self._definitions: dict[tuple[str, int | None], Doc | None] = {}
 
     def close(self) -> None:
         self._db.close()
+
+    def _fresh(self) -> None:
+        """Drop the caches if another connection has committed since we looked."""
+        version = self._db.execute("PRAGMA data_version").fetchone()[0]
+        if version != self._data_version:
+            self._data_version = version
+            self._forget()
+
+    def _forget(self) -> None:
+        self._instances.clear()
+        self._definitions.clear()
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -48,9 +72,11 @@ class SqliteStore:
         self._db.execute("BEGIN IMMEDIATE")
         self._in_tx = True
         try:
+            self._fresh()
             yield
         except BaseException:
             self._db.execute("ROLLBACK")
+            self._forget()
             raise
         else:
             self._db.execute("COMMIT")
@@ -108,6 +134,7 @@ class SqliteStore:
         return row[0] or 0
 
     def put_task_definition(self, doc: Doc) -> None:
+        self._definitions.clear()
         self._db.execute(
             "INSERT OR REPLACE INTO task_definitions (arn, family, revision, status, doc) "
             "VALUES (?, ?, ?, ?, ?)",
@@ -115,7 +142,17 @@ class SqliteStore:
         )
 
     def get_task_definition(self, family: str, revision: int | None) -> Doc | None:
-        """One revision, or the latest ACTIVE one when revision is None."""
+        """One revision, or the latest ACTIVE one when revision is None (cached;
+        callers must not change what they get)."""
+        if not self._in_tx:
+            self._fresh()
+        key = (family, revision)
+        if key not in self._definitions:
+            self._definitions[key] = self._load_task_definition(family, revision)
+        found = self._definitions[key]
+        return dict(found) if found is not None else None
+
+    def _load_task_definition(self, family: str, revision: int | None) -> Doc | None:
         if revision is None:
             return self._doc(
                 "SELECT doc FROM task_definitions WHERE family = ? AND status = 'ACTIVE' "
@@ -157,31 +194,38 @@ class SqliteStore:
 
     # container instances -----------------------------------------------------
 
-    def get_instance(self, arn: str) -> Doc | None:
-        return self._doc("SELECT doc FROM container_instances WHERE arn = ?", (arn,))
+    def _cluster_instances(self, cluster_arn: str) -> dict[str, Doc]:
+        if not self._in_tx:
+            self._fresh()
+        cached = self._instances.get(cluster_arn)
+        if cached is None:
+            rows = self._db.execute(
+                "SELECT arn, doc FROM container_instances WHERE cluster_arn = ? ORDER BY seq",
+                (cluster_arn,),
+            )
+            cached = self._instances[cluster_arn] = {arn: json.loads(doc) for arn, doc in rows}
+        return cached
 
-    def instance_version(self, arn: str) -> int | None:
-        row = self._db.execute(
-            "SELECT version FROM container_instances WHERE arn = ?", (arn,)
-        ).fetchone()
-        return row[0] if row else None
+    def get_instance(self, arn: str) -> Doc | None:
+        """A copy of the instance's document (callers may change it and put it back)."""
+        cluster_arn = _instance_cluster(arn)
+        doc = self._cluster_instances(cluster_arn).get(arn) if cluster_arn else None
+        return copy.deepcopy(doc) if doc is not None else None
 
     def put_instance(self, doc: Doc) -> None:
-        """Insert or update; bumps the version the scheduler checks."""
+        """Insert or update; bumps the version other schedulers check."""
         self._db.execute(
             "INSERT INTO container_instances (arn, cluster_arn, status, version, doc) "
             "VALUES (?, ?, ?, 1, ?) ON CONFLICT (arn) DO UPDATE SET "
             "status = excluded.status, doc = excluded.doc, version = version + 1",
             (doc["containerInstanceArn"], doc["clusterArn"], doc["status"], _dump(doc)),
         )
+        self._cluster_instances(doc["clusterArn"])[doc["containerInstanceArn"]] = copy.deepcopy(doc)
 
     def list_instances(self, cluster_arn: str, statuses: tuple[str, ...]) -> list[Doc]:
-        marks = ",".join("?" * len(statuses))
-        return self._docs(
-            "SELECT doc FROM container_instances WHERE cluster_arn = ? "
-            f"AND status IN ({marks}) ORDER BY seq",
-            (cluster_arn, *statuses),
-        )
+        """The cluster's instances in these statuses, in registration order.
+        Shared with the cache: read them, or copy before changing."""
+        return [d for d in self._cluster_instances(cluster_arn).values() if d["status"] in statuses]
 
     def list_instance_arns(
         self, cluster_arn: str, statuses: tuple[str, ...], after_seq: int, limit: int
@@ -209,40 +253,50 @@ class SqliteStore:
 
     # tasks -------------------------------------------------------------------
 
-    def put_task(self, doc: Doc, client_token: str | None = None) -> None:
-        group = doc.get("group") or ""
+    def put_task(self, task: Doc, reservation: Doc | None = None, client_token: str | None = None) -> str:
+        """Insert (with what it reserves) or update a task; stored as its wire
+        document, which is returned."""
+        doc = task_json(task)
+        group = task.get("group") or ""
         service = group[len("service:") :] if group.startswith("service:") else None
         self._db.execute(
             "INSERT INTO tasks (arn, cluster_arn, instance_arn, family, started_by, service_name, "
-            "desired_status, last_status, launch_type, client_token, stopped_at, doc) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (arn) DO UPDATE SET "
+            "desired_status, last_status, launch_type, client_token, stopped_at, reservation, doc) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (arn) DO UPDATE SET "
             "desired_status = excluded.desired_status, last_status = excluded.last_status, "
             "stopped_at = excluded.stopped_at, doc = excluded.doc",
             (
-                doc["taskArn"],
-                doc["clusterArn"],
-                doc.get("containerInstanceArn"),
-                doc["taskDefinitionArn"].rsplit("/", 1)[1].rsplit(":", 1)[0],
-                doc.get("startedBy"),
+                task["taskArn"],
+                task["clusterArn"],
+                task.get("containerInstanceArn"),
+                task["taskDefinitionArn"].rsplit("/", 1)[1].rsplit(":", 1)[0],
+                task.get("startedBy"),
                 service,
-                doc["desiredStatus"],
-                doc["lastStatus"],
-                doc.get("launchType", "EC2"),
+                task["desiredStatus"],
+                task["lastStatus"],
+                task.get("launchType", "EC2"),
                 client_token,
-                doc.get("stoppedAt"),
-                _dump(doc),
+                task.get("stoppedAt"),
+                _dump(reservation or {}),
+                doc,
             ),
         )
+        return doc
 
     def get_task(self, arn: str) -> Doc | None:
         return self._doc("SELECT doc FROM tasks WHERE arn = ?", (arn,))
 
-    def get_tasks(self, arns: list[str]) -> dict[str, Doc]:
+    def task_reservation(self, arn: str) -> Doc:
+        row = self._db.execute("SELECT reservation FROM tasks WHERE arn = ?", (arn,)).fetchone()
+        return json.loads(row[0]) if row else {}
+
+    def get_task_documents(self, arns: list[str]) -> dict[str, str]:
+        """ARN → the task's wire document (JSON text), for the tasks that exist."""
         if not arns:
             return {}
         marks = ",".join("?" * len(arns))
         rows = self._db.execute(f"SELECT arn, doc FROM tasks WHERE arn IN ({marks})", arns)
-        return {arn: json.loads(doc) for arn, doc in rows}
+        return dict(rows.fetchall())
 
     def tasks_by_client_token(self, cluster_arn: str, token: str) -> list[Doc]:
         return self._docs(
@@ -256,6 +310,13 @@ class SqliteStore:
             "ORDER BY seq",
             (instance_arn,),
         )
+
+    def live_reservations_on(self, instance_arn: str) -> list[Doc]:
+        rows = self._db.execute(
+            "SELECT reservation FROM tasks WHERE instance_arn = ? AND last_status != 'STOPPED'",
+            (instance_arn,),
+        )
+        return [json.loads(r[0]) for r in rows]
 
     def list_task_arns(
         self, cluster_arn: str, filters: dict[str, str], after_seq: int, limit: int
@@ -308,6 +369,17 @@ class SqliteStore:
         self._db.executemany(
             "DELETE FROM tags WHERE resource_arn = ? AND key = ?", [(arn, k) for k in keys]
         )
+
+
+def task_json(task: Doc) -> str:
+    return wire_json("Task", task)
+
+
+def _instance_cluster(arn: str) -> str | None:
+    """The cluster ARN of a long-format container-instance ARN."""
+    head, _, rest = arn.partition(":container-instance/")
+    cluster, _, _ = rest.partition("/")
+    return f"{head}:cluster/{cluster}" if head and cluster else None
 
 
 def _like_prefix(prefix: str) -> str:
