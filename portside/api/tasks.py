@@ -59,7 +59,8 @@ def release_resources(ctx: Context, task: dict[str, Any]) -> None:
     ctx.store.put_instance(instance)
 
 
-def _task_definition(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
+def checked_task_definition(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
+    """The ACTIVE definition `params["taskDefinition"]` names, with its overrides checked."""
     definition = resolve_task_definition(ctx, params["taskDefinition"])
     if definition is None:
         raise errors.ClientException("TaskDefinition not found.")
@@ -131,15 +132,32 @@ def run_task(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
             if earlier:
                 views = [task_view(t, store.get_tags(t["taskArn"])) for t in earlier]
                 return {"tasks": views, "failures": []}
-        definition = _task_definition(ctx, params)
-        registered = store.list_instances(cluster["clusterArn"], ("ACTIVE", "DRAINING"))
-        if not registered:
+        definition = checked_task_definition(ctx, params)
+        if not store.list_instances(cluster["clusterArn"], ("ACTIVE", "DRAINING")):
             raise errors.InvalidParameterException("No Container Instances were found in your cluster.")
-        need = _reservation(definition, params)
-        active = [d for d in registered if d["status"] == "ACTIVE"]
-        placement = place(_candidates(ctx, active), need, params.get("count", 1), _rng)
-        created = commit_placements(ctx, cluster, definition, params, placement.chosen, need, tags)
-    return {"tasks": created, "failures": [failure(a, r) for a, r in placement.rejections.items()]}
+        created, failures = launch_tasks(ctx, cluster, definition, params, params.get("count", 1), tags)
+    return {"tasks": created, "failures": failures}
+
+
+def launch_tasks(
+    ctx: Context,
+    cluster: dict[str, Any],
+    definition: dict[str, Any],
+    params: dict[str, Any],
+    count: int,
+    tags: list[dict[str, str]] | None = None,
+) -> tuple[list[Encoded], list[dict[str, str]]]:
+    """Place and record up to `count` tasks of `definition` on the cluster's
+    ACTIVE instances, in the caller's transaction: RunTask, and the service
+    scheduler, start tasks through here.  `params` carries what RunTask takes
+    (overrides, startedBy, group, clientToken, placementStrategy,
+    placementConstraints, enableExecuteCommand).  Returns the new tasks' wire
+    documents and the `failures` for what could not be placed."""
+    need = _reservation(definition, params)
+    active = ctx.store.list_instances(cluster["clusterArn"], ("ACTIVE",))
+    placement = place(_candidates(ctx, active), need, count, _rng)
+    created = commit_placements(ctx, cluster, definition, params, placement.chosen, need, tags or [])
+    return created, [failure(a, r) for a, r in placement.rejections.items()]
 
 
 @operation("StartTask")
@@ -148,7 +166,7 @@ def start_task(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     store = ctx.store
     with store.transaction():
         cluster = require_cluster(ctx, params.get("cluster"))
-        definition = _task_definition(ctx, params)
+        definition = checked_task_definition(ctx, params)
         need = _reservation(definition, params)
         chosen, failures = [], []
         for identifier in params["containerInstances"]:

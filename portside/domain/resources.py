@@ -43,6 +43,18 @@ class Capacity:
 
     @classmethod
     def from_resources(cls, resources: Resources) -> "Capacity":
+        """Parsed once per resources list (documents are replaced, never
+        changed in place), then copied: placement debits its own copy."""
+        memo = _parsed.get(id(resources))
+        if memo is None or memo[0] is not resources:
+            if len(_parsed) > 50_000:
+                _parsed.clear()
+            memo = _parsed[id(resources)] = (resources, cls._parse(resources))
+        parsed = memo[1]
+        return cls(parsed.cpu, parsed.memory, set(parsed.ports), set(parsed.ports_udp))
+
+    @classmethod
+    def _parse(cls, resources: Resources) -> "Capacity":
         by_name = {r["name"]: r for r in resources}
         return cls(
             cpu=_integer(by_name.get("CPU")),
@@ -85,6 +97,9 @@ class Capacity:
         self.memory = min(registered.memory, self.memory + held.memory)
         self.ports.difference_update(set(held.ports) - registered.ports)
         self.ports_udp.difference_update(set(held.ports_udp) - registered.ports_udp)
+
+
+_parsed: dict[int, tuple[Resources, Capacity]] = {}
 
 
 def _integer(resource: dict[str, Any] | None) -> int:

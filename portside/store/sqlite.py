@@ -16,7 +16,6 @@ output shape when written), so describing them needs no decoding.
 
 from __future__ import annotations
 
-import copy
 import json
 import sqlite3
 from contextlib import contextmanager
@@ -207,10 +206,11 @@ class SqliteStore:
         return cached
 
     def get_instance(self, arn: str) -> Doc | None:
-        """A copy of the instance's document (callers may change it and put it back)."""
+        """A shallow copy of the instance's document: callers replace its
+        members (never change them in place) and put it back."""
         cluster_arn = _instance_cluster(arn)
         doc = self._cluster_instances(cluster_arn).get(arn) if cluster_arn else None
-        return copy.deepcopy(doc) if doc is not None else None
+        return dict(doc) if doc is not None else None
 
     def put_instance(self, doc: Doc) -> None:
         """Insert or update; bumps the version other schedulers check."""
@@ -220,7 +220,7 @@ class SqliteStore:
             "status = excluded.status, doc = excluded.doc, version = version + 1",
             (doc["containerInstanceArn"], doc["clusterArn"], doc["status"], _dump(doc)),
         )
-        self._cluster_instances(doc["clusterArn"])[doc["containerInstanceArn"]] = copy.deepcopy(doc)
+        self._cluster_instances(doc["clusterArn"])[doc["containerInstanceArn"]] = dict(doc)
 
     def list_instances(self, cluster_arn: str, statuses: tuple[str, ...]) -> list[Doc]:
         """The cluster's instances in these statuses, in registration order.
