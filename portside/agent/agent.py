@@ -161,6 +161,8 @@ class Agent:
                 return
             for task in answer["tasks"]:
                 self._apply(task, found.pop(task["taskArn"], []))
+            # finished tasks the server has heard of need no more remembering
+            self._done.intersection_update(t["taskArn"] for t in answer["tasks"])
             if first:
                 await self._remove_orphans([s for states in found.values() for s in states])
                 first = False
