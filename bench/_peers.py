@@ -116,37 +116,53 @@ class Peer:
         return [f"i-{i:017x}" for i in range(n)]
 
     def client(self, service: str = "ecs") -> Any:
-        # A session per client: boto3's default session is not safe to share across
-        # threads while building clients, and each bench thread owns its client.
-        return boto3.session.Session().client(
-            service,
-            endpoint_url=self.endpoint,
-            region_name=REGION,
-            aws_access_key_id="AKIDPORTSIDEBENCH",
-            aws_secret_access_key="bench-secret",
-            config=Config(
-                retries={"max_attempts": 1, "mode": "standard"},
-                read_timeout=120,
-                connect_timeout=10,
-                max_pool_connections=4,
-            ),
-        )
+        return boto3_client(self.endpoint, service)
+
+
+def boto3_client(endpoint: str, service: str = "ecs") -> Any:
+    """A boto3 client for `endpoint` (us-east-1, dummy keys, retries off).  A session
+    per client: boto3's default session is not safe to share across threads while
+    building clients, and each bench client owns its connection."""
+    return boto3.session.Session().client(
+        service,
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id="AKIDPORTSIDEBENCH",
+        aws_secret_access_key="bench-secret",
+        config=Config(
+            retries={"max_attempts": 1, "mode": "standard"},
+            read_timeout=120,
+            connect_timeout=10,
+            max_pool_connections=4,
+        ),
+    )
+
+
+class RawError(RuntimeError):
+    """A non-200 answer to a RawClient call; `code` is the AWS error type."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class RawClient:
-    """SigV4-signed ECS JSON 1.1 calls over one keep-alive connection, answers as plain
-    `json.loads` dicts: what a request costs without boto3's response parsing."""
+    """The "lean" client: SigV4-signed (botocore's `SigV4Auth`) ECS JSON 1.1 calls over
+    one persistent `http.client` connection (reopened transparently when a server
+    closes it after an answer, as moto's HTTP/1.0 werkzeug server does), answers as
+    plain `json.loads` dicts: what a request costs without boto3's serialization
+    and response parsing."""
 
     def __init__(self, endpoint: str) -> None:
+        from botocore.auth import SigV4Auth
         from botocore.credentials import Credentials
 
         self.endpoint = endpoint
         host, port = endpoint.removeprefix("http://").split(":")
         self.conn = http.client.HTTPConnection(host, int(port), timeout=120)
-        self.creds = Credentials("AKIDPORTSIDEBENCH", "bench-secret")
+        self.signer = SigV4Auth(Credentials("AKIDPORTSIDEBENCH", "bench-secret"), "ecs", REGION)
 
     def call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
-        from botocore.auth import SigV4Auth
         from botocore.awsrequest import AWSRequest
 
         body = json.dumps(params)
@@ -154,12 +170,24 @@ class RawClient:
             "Content-Type": "application/x-amz-json-1.1",
             "X-Amz-Target": f"AmazonEC2ContainerServiceV20141113.{operation}",
         })
-        SigV4Auth(self.creds, "ecs", REGION).add_auth(req)
-        self.conn.request("POST", "/", body=body, headers=dict(req.headers.items()))
-        resp = self.conn.getresponse()
+        self.signer.add_auth(req)
+        headers = dict(req.headers.items())
+        try:
+            self.conn.request("POST", "/", body=body, headers=headers)
+            resp = self.conn.getresponse()
+        except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+            # The server closed an idle keep-alive connection before reading this request
+            # (urllib3 under boto3 retries the same way): reconnect once.
+            self.conn.close()
+            self.conn.request("POST", "/", body=body, headers=headers)
+            resp = self.conn.getresponse()
         data = resp.read()
         if resp.status != 200:
-            raise RuntimeError(f"{operation}: HTTP {resp.status}: {data[:300]!r}")
+            try:
+                code = str(json.loads(data).get("__type", "")).rsplit("#", 1)[-1] or f"HTTP{resp.status}"
+            except ValueError:
+                code = f"HTTP{resp.status}"
+            raise RawError(code, f"{operation}: HTTP {resp.status}: {data[:300]!r}")
         return json.loads(data)
 
     def close(self) -> None:

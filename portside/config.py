@@ -18,6 +18,8 @@ class ServerConfig:
     account_id: str = "123456789012"
     task_retention_s: float = DEFAULT_TASK_RETENTION_S
     agent_timeout_s: float = 30.0  # an agent silent this long is disconnected
+    service_interval_s: float = 1.0  # the service scheduler's tick (it is also nudged by changes)
+    credentials_path: Path | None = None  # keys and roles (AWS credentials INI); None: open, loopback only
 
     @property
     def database_path(self) -> Path:
@@ -27,6 +29,13 @@ class ServerConfig:
                 raise ValueError(f"unsupported database URL {self.db_url!r} (use sqlite:///PATH)")
             return Path(self.db_url.removeprefix("sqlite:///"))
         return self.data_dir / "portside.db"
+
+    @property
+    def loopback_only(self) -> bool:
+        """Whether the listen address keeps the server reachable from this host only."""
+        from .protocol.auth import is_loopback_listen_address
+
+        return is_loopback_listen_address(self.host)
 
     @property
     def endpoint(self) -> str:

@@ -68,14 +68,15 @@ class ServerProcess:
         self.stop(sig)
         self.start()
 
-    def client(self, service: str = "ecs"):
+    def client(self, service: str = "ecs", key: tuple[str, str] = ("AKIDPORTSIDETEST", "secret"), **config):
+        """A boto3 client signing with `key` (access key id, secret)."""
         return boto3.client(
             service,
             endpoint_url=self.endpoint,
             region_name=REGION,
-            aws_access_key_id="AKIDPORTSIDETEST",
-            aws_secret_access_key="secret",
-            config=Config(retries={"max_attempts": 1}, read_timeout=60),
+            aws_access_key_id=key[0],
+            aws_secret_access_key=key[1],
+            config=Config(**({"retries": {"max_attempts": 1}, "read_timeout": 60} | config)),
         )
 
 
@@ -158,10 +159,11 @@ def test_image(docker_client) -> str:
 class AgentProcess:
     """A `portside agent` child process on its own data dir."""
 
-    def __init__(self, server: ServerProcess, data_dir: Path, *extra: str) -> None:
+    def __init__(self, server: ServerProcess, data_dir: Path, *extra: str, env: dict[str, str] | None = None) -> None:
         self.server = server
         self.data_dir = data_dir
         self.extra = extra
+        self.env = env  # added to this process's environment (e.g. the agent's AWS key)
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = data_dir / "agent.log"
 
@@ -169,7 +171,8 @@ class AgentProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         cmd = [sys.executable, "-m", "portside", "agent", "--server", self.server.endpoint,
                "--data-dir", str(self.data_dir), *self.extra]
-        self.proc = subprocess.Popen(cmd, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT)
+        env = dict(os.environ, **self.env) if self.env else None
+        self.proc = subprocess.Popen(cmd, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT, env=env)
         return self
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
@@ -206,10 +209,15 @@ def docker_agent(server, tmp_path, test_image, docker_client):
     agent.wait_registered()
     yield agent
     agent.stop(signal.SIGKILL)
+    import docker.errors
+
     for container in docker_client.containers.list(
         all=True, filters={"label": f"com.portside.container-instance-arn={agent.instance_arn}"}
     ):
-        container.remove(force=True)
+        try:
+            container.remove(force=True)
+        except docker.errors.APIError:  # already being removed by the agent's clean-up
+            pass
 
 
 def wait_for_task(ecs, arn: str, status: str, timeout: float = 30, cluster: str = "default") -> dict:

@@ -35,6 +35,7 @@ class DockerRuntime:
         except DockerException as exc:
             raise DockerUnavailable(str(exc)) from exc
         self._pool = ThreadPoolExecutor(pool_size, thread_name_prefix="docker")
+        self._present: set[str] = set()  # images known to be local
 
     async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -45,8 +46,11 @@ class DockerRuntime:
         return f"DockerVersion: {version.get('Version', 'unknown')}"
 
     async def ensure_image(self, image: str) -> None:
+        if image in self._present:
+            return
         try:
             await self._call(self._client.images.get, image)
+            self._present.add(image)
             return
         except ImageNotFound:
             pass
@@ -56,14 +60,39 @@ class DockerRuntime:
             await self._call(self._client.images.pull, image)
         except DockerException as exc:
             raise RuntimeFailure(f"CannotPullContainerError: {_explain(exc)}") from exc
+        self._present.add(image)
 
     async def create(self, spec: ContainerSpec) -> str:
+        """One `POST /containers/create` (the SDK's low-level call: its
+        high-level one inspects the container again before returning)."""
+        api = self._client.api
+        host: dict[str, Any] = {"network_mode": spec.network_mode}
+        if spec.cpu_shares:
+            host["cpu_shares"] = max(2, spec.cpu_shares)  # Docker's minimum
+        if spec.memory_mib:
+            host["mem_limit"] = spec.memory_mib * 1024 * 1024
+        if spec.memory_reservation_mib:
+            host["mem_reservation"] = spec.memory_reservation_mib * 1024 * 1024
+        ports: list[tuple[int, str]] = []
+        if spec.ports and spec.network_mode == "bridge":
+            host["port_bindings"] = {f"{p.container_port}/{p.protocol}": p.host_port for p in spec.ports}
+            ports = [(p.container_port, p.protocol) for p in spec.ports]
+        if spec.mounts:
+            host["mounts"] = [
+                DockerMount(
+                    target=m.target,
+                    source=m.source,
+                    type="volume" if m.named_volume else "bind",
+                    read_only=m.read_only,
+                )
+                for m in spec.mounts
+            ]
         kwargs: dict[str, Any] = {
             "image": spec.image,
             "labels": spec.labels,
             "environment": spec.environment,
-            "detach": True,
-            "network_mode": spec.network_mode,
+            "host_config": api.create_host_config(**host),
+            "ports": ports or None,
         }
         if spec.command is not None:
             kwargs["command"] = spec.command
@@ -73,52 +102,31 @@ class DockerRuntime:
             kwargs["working_dir"] = spec.working_dir
         if spec.user:
             kwargs["user"] = spec.user
-        if spec.cpu_shares:
-            kwargs["cpu_shares"] = max(2, spec.cpu_shares)  # Docker's minimum
-        if spec.memory_mib:
-            kwargs["mem_limit"] = spec.memory_mib * 1024 * 1024
-        if spec.memory_reservation_mib:
-            kwargs["mem_reservation"] = spec.memory_reservation_mib * 1024 * 1024
-        if spec.ports and spec.network_mode == "bridge":
-            kwargs["ports"] = {f"{p.container_port}/{p.protocol}": p.host_port for p in spec.ports}
-        if spec.mounts:
-            kwargs["mounts"] = [
-                DockerMount(
-                    target=m.target,
-                    source=m.source,
-                    type="volume" if m.named_volume else "bind",
-                    read_only=m.read_only,
-                )
-                for m in spec.mounts
-            ]
         try:
-            container = await self._call(self._client.containers.create, **kwargs)
+            created = await self._call(api.create_container, **kwargs)
         except DockerException as exc:
             raise RuntimeFailure(f"CannotCreateContainerError: {_explain(exc)}") from exc
-        return container.id
+        return created["Id"]
 
     async def start(self, runtime_id: str) -> ContainerState:
         try:
-            container = await self._call(self._client.containers.get, runtime_id)
-            await self._call(container.start)
+            await self._call(self._client.api.start, runtime_id)
         except DockerException as exc:
             raise RuntimeFailure(f"CannotStartContainerError: {_explain(exc)}") from exc
-        state = await self.inspect(runtime_id)
+        state = await self.inspect(runtime_id)  # for the host ports Docker chose
         if state is None:
             raise RuntimeFailure("CannotStartContainerError: container vanished")
         return state
 
     async def stop(self, runtime_id: str, timeout: float) -> None:
         try:
-            container = await self._call(self._client.containers.get, runtime_id)
-            await self._call(container.stop, timeout=int(round(timeout)))
+            await self._call(self._client.api.stop, runtime_id, timeout=int(round(timeout)))
         except NotFound:
             pass
 
     async def wait(self, runtime_id: str) -> ContainerState:
         try:
-            container = await self._call(self._client.containers.get, runtime_id)
-            await self._call(container.wait)
+            await self._call(self._client.api.wait, runtime_id)
         except NotFound:
             pass
         state = await self.inspect(runtime_id)
@@ -147,6 +155,9 @@ class DockerRuntime:
             await self._call(self._client.api.remove_container, runtime_id, force=True, v=False)
         except NotFound:
             pass
+        except APIError as exc:
+            if exc.status_code != 409:  # 409: a removal is already under way
+                raise
 
     async def close(self) -> None:
         self._client.close()

@@ -23,8 +23,11 @@ def make_runtime(kind: str, fake_speed: float = 1.0) -> Runtime:
     return DockerRuntime()
 
 
-async def run_agent(server: str, runtime: Runtime, config: AgentConfig) -> None:
-    client = ServerClient(server)
+async def run_agent(server: str, runtime: Runtime, config: AgentConfig,
+                    client: ServerClient | None = None) -> None:
+    """Raises ServerRefused when the server will not register this agent (e.g.
+    its key is refused)."""
+    client = client or ServerClient(server)
     agent = Agent(client, runtime, config)
     loop = asyncio.get_running_loop()
     main = asyncio.current_task()

@@ -35,16 +35,23 @@ class ServerRefused(Exception):
         self.code = code
 
 
+ANONYMOUS = Credentials("portside-agent", "portside-agent")
+
+
 class ServerClient:
-    def __init__(self, endpoint: str, region: str = "us-east-1") -> None:
+    """Signs every call with the agent's key, found the standard AWS ways: given
+    explicitly, else the profile (`--profile`, AWS_PROFILE), the
+    AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY environment variables, the shared
+    credentials file.  With none, a placeholder key, which only a server
+    without `--credentials` (loopback) accepts."""
+
+    def __init__(self, endpoint: str, region: str = "us-east-1", profile: str | None = None,
+                 credentials: Credentials | None = None) -> None:
         self.endpoint = endpoint.rstrip("/")
         self.region = region
-        session = boto3.session.Session()
-        found = session.get_credentials()
-        # Signed as any AWS client signs; a loopback server accepts any key.
-        self._credentials = (
-            found.get_frozen_credentials() if found else Credentials("portside-agent", "portside-agent")
-        )
+        session = boto3.session.Session(profile_name=profile)
+        found = credentials or session.get_credentials()
+        self._credentials = found.get_frozen_credentials() if found else ANONYMOUS
         self._ecs = session.client(
             "ecs",
             endpoint_url=self.endpoint,

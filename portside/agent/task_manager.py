@@ -39,6 +39,7 @@ class ManagedContainer:
     reason: str | None = None
     bindings: list[dict[str, Any]] = field(default_factory=list)
     watcher: asyncio.Task[None] | None = None
+    started: bool = False  # it ran, in this agent's life or an earlier one
 
     def change(self) -> dict[str, Any]:
         """This container as a ContainerStateChange."""
@@ -71,6 +72,7 @@ class TaskManager:
         }
         self._changed = asyncio.Event()
         self._essential_exited = False
+        self._reported_running = False
         self._pull_started: float | None = None
         self._pull_stopped: float | None = None
         for state in adopted:
@@ -89,6 +91,7 @@ class TaskManager:
         if c is None:
             return
         c.runtime_id = state.runtime_id
+        c.started = state.running or state.exit_code is not None
         if state.running:
             c.status = "RUNNING"
             c.bindings = self._bindings(c, state)
@@ -144,6 +147,7 @@ class TaskManager:
                 if current.status == "CREATED":
                     state = await runtime.start(current.runtime_id)
                     current.status = "RUNNING"
+                    current.started = True
                     current.bindings = self._bindings(current, state)
                     current.watcher = asyncio.create_task(self._watch(current))
         except RuntimeFailure as failure:
@@ -156,6 +160,7 @@ class TaskManager:
                     c.status = "STOPPED"
             return
         if all(c.status == "RUNNING" for c in self.containers.values()):
+            self._reported_running = True
             self._report("submit_task_state_change", status="RUNNING",
                          containers=[c.change() for c in self.containers.values()],
                          **self._pull_times())
@@ -197,6 +202,16 @@ class TaskManager:
         return all(c.status == "STOPPED" for c in self.containers.values())
 
     def _report_stopped(self) -> None:
+        if not self._reported_running and all(c.started for c in self.containers.values()):
+            # Every container ran, but RUNNING was never reported in this life
+            # (the agent died before it reached the server, and the containers
+            # exited meanwhile): say so first, or the server would conclude
+            # the task failed to start.  A repeat is harmless.
+            self._reported_running = True
+            self._report("submit_task_state_change", status="RUNNING", containers=[
+                {"containerName": c.spec.name, "status": "RUNNING", "runtimeId": c.runtime_id,
+                 **({"networkBindings": c.bindings} if c.bindings else {})}
+                for c in self.containers.values()], **self._pull_times())
         self._report("submit_task_state_change", status="STOPPED",
                      containers=[c.change() for c in self.containers.values()],
                      executionStoppedAt=time.time(), **self._pull_times())

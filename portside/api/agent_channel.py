@@ -17,7 +17,7 @@ from typing import Any
 
 from ..domain.task import effective_containers
 from ..protocol import errors
-from ..protocol.dispatch import error_body
+from ..protocol.dispatch import error_body, parse_json
 from .common import require_cluster
 from .container_instances import instance_arn
 from .context import Context
@@ -40,15 +40,27 @@ async def handle(
     try:
         if operation != "Poll":
             raise errors.UnknownOperationException(f"Operation {operation} is not recognized.")
-        try:
-            params = json.loads(body or b"{}")
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-            raise errors.SerializationException("The request body is not valid JSON.") from exc
-        if not isinstance(params, dict):
-            raise errors.SerializationException("Expected a JSON object.")
+        params = _checked(parse_json(body) if body.strip() else {})
         return 200, json.dumps(await poll(ctx, params, gone), separators=(",", ":")).encode()
     except errors.ECSError as err:
         return error_body(err)
+
+
+_POLL_MEMBERS = {"cluster": str, "containerInstance": str, "version": str, "waitSeconds": (int, float)}
+
+
+def _checked(params: Any) -> dict[str, Any]:
+    """The poll's members with their JSON types (it has no botocore shape)."""
+    if not isinstance(params, dict):
+        raise errors.SerializationException("Expected a JSON object.")
+    for name, kind in _POLL_MEMBERS.items():
+        value = params.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, kind)):
+            raise errors.SerializationException(f"Unexpected type for '{name}'.")
+    wait = params.get("waitSeconds")
+    if wait is not None and not 0 <= wait <= 3600:
+        raise errors.InvalidParameterException("waitSeconds must be between 0 and 3600.")
+    return params
 
 
 async def poll(

@@ -80,7 +80,7 @@ def delete_cluster(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
             raise errors.ClusterContainsContainerInstancesException(
                 "The Cluster cannot be deleted while Container Instances are active or draining."
             )
-        if _service_count(ctx, arn):
+        if _service_count(ctx, arn, ("ACTIVE", "DRAINING")):
             raise errors.ClusterContainsServicesException(
                 "The Cluster cannot be deleted while Services are active."
             )
@@ -128,9 +128,9 @@ def _merge_settings(
     return [{"name": n, "value": v} for n, v in merged.items()]
 
 
-def _service_count(ctx: Context, cluster_arn: str) -> int:
-    """Active services of the cluster (services land with the service scheduler)."""
-    return 0
+def _service_count(ctx: Context, cluster_arn: str, statuses: tuple[str, ...] = ("ACTIVE",)) -> int:
+    """The cluster's services in these statuses (ACTIVE by default)."""
+    return ctx.store.count_services(cluster_arn, statuses)
 
 
 def _view(ctx: Context, doc: dict[str, Any], include: tuple[str, ...]) -> dict[str, Any]:
@@ -166,7 +166,7 @@ def _view(ctx: Context, doc: dict[str, Any], include: tuple[str, ...]) -> dict[s
             {"name": "pendingFargateTasksCount", "value": "0"},
             {"name": "activeEC2ServiceCount", "value": str(services)},
             {"name": "activeFargateServiceCount", "value": "0"},
-            {"name": "drainingEC2ServiceCount", "value": "0"},
+            {"name": "drainingEC2ServiceCount", "value": str(_service_count(ctx, arn, ("DRAINING",)))},
             {"name": "drainingFargateServiceCount", "value": "0"},
         ]
     if doc.get("serviceConnectDefaults"):

@@ -116,14 +116,13 @@ def describe_container_instances(ctx: Context, params: dict[str, Any]) -> dict[s
 @operation("ListContainerInstances")
 def list_container_instances(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     cluster = require_cluster(ctx, params.get("cluster"))
-    if params.get("filter"):
-        raise errors.InvalidParameterException(
-            "Cluster query language filters are not supported yet."
-        )
     statuses = (params["status"],) if params.get("status") else LISTABLE
     after = decode_token(params.get("nextToken"), 0)
     limit = page(params)
-    rows = ctx.store.list_instance_arns(cluster["clusterArn"], statuses, after, limit + 1)
+    if params.get("filter"):
+        rows = _filtered(ctx, cluster, params["filter"], statuses, after, limit + 1)
+    else:
+        rows = ctx.store.list_instance_arns(cluster["clusterArn"], statuses, after, limit + 1)
     result: dict[str, Any] = {"containerInstanceArns": [arn for _, arn in rows[:limit]]}
     if len(rows) > limit:
         result["nextToken"] = encode_token(rows[limit - 1][0])
@@ -174,6 +173,33 @@ def update_container_instances_state(ctx: Context, params: dict[str, Any]) -> di
                 store.put_instance(doc)
             updated.append(doc)
     return {"containerInstances": view(ctx, updated), "failures": failures}
+
+
+def _filtered(
+    ctx: Context, cluster: dict[str, Any], text: str, statuses: tuple[str, ...], after: int, wanted: int
+) -> list[tuple[int, str]]:
+    """(seq, ARN) of the instances past `after` that the cluster query
+    language expression `text` selects, up to `wanted` of them."""
+    from ..scheduler import query
+    from ..scheduler.placement import Candidate, Lookups
+
+    try:
+        expression = query.parse(text)
+    except query.QueryError as exc:
+        raise errors.InvalidParameterException(str(exc)) from exc
+    cluster_arn = cluster["clusterArn"]
+    lookups = Lookups(
+        groups_on=lambda: ctx.store.task_groups_on_instances(cluster_arn, expression.task_groups_named()),
+        running_counts=lambda: ctx.store.running_task_counts(cluster_arn),
+    )
+    found = []
+    for seq, arn in ctx.store.list_instance_arns(cluster_arn, statuses, after, 1 << 62):
+        doc = ctx.store.get_instance(arn)
+        if doc is not None and expression.matches(Candidate.of(doc, ctx.agent_connected(doc), lookups)):
+            found.append((seq, arn))
+            if len(found) >= wanted:
+                break
+    return found
 
 
 def _ec2_instance_id(identity_document: str | None) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+import asyncio
 import uuid
 from typing import Any
 
@@ -23,6 +24,7 @@ class Context:
     wakeups: Wakeups = field(default_factory=Wakeups)
     heartbeats: Heartbeats = field(default_factory=lambda: Heartbeats(0.0))
     boot_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    service_wakeup: asyncio.Event = field(default_factory=asyncio.Event)  # nudges the service scheduler
 
     def agent_connected(self, instance: dict[str, Any]) -> bool:
         return self.heartbeats.connected(instance, self.clock.now())

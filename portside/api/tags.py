@@ -1,5 +1,5 @@
 """Tags: TagResource, UntagResource, ListTagsForResource on clusters, task
-definitions, container instances and tasks."""
+definitions, container instances, tasks and services."""
 
 from __future__ import annotations
 
@@ -29,6 +29,9 @@ def _existing_resource(ctx: Context, arn: str) -> str:
         exists = store.get_instance(arn) is not None
     elif parsed.kind == "task":
         exists = store.get_task(arn) is not None
+    elif parsed.kind == "service" and len(parts) == 2:
+        service = store.get_service(arn)
+        exists = service is not None and service["status"] != "INACTIVE"
     else:
         raise errors.InvalidParameterException("The ARN provided is invalid.")
     if not exists:

@@ -15,6 +15,7 @@ from .. import arns
 from ..domain import task_definition as td
 from ..protocol import errors
 from ..protocol.dispatch import operation
+from ..scheduler import query
 from .common import decode_token, encode_token, failure, page, validate_tags
 from .context import Context
 
@@ -76,6 +77,12 @@ def _view(ctx: Context, doc: Doc, include: list[str] | tuple[str, ...]) -> Doc:
 def register_task_definition(ctx: Context, params: Doc) -> Doc:
     tags = validate_tags(params.get("tags"))
     family = params["family"]
+    for constraint in params.get("placementConstraints") or ():
+        if constraint.get("expression"):
+            try:
+                query.parse(constraint["expression"])
+            except query.QueryError as exc:
+                raise errors.InvalidParameterException(str(exc)) from exc
     store = ctx.store
     with store.transaction():  # revision numbering is serialised by the write lock
         revision = store.last_revision(family) + 1

@@ -17,7 +17,8 @@ from ..domain.task_definition import InvalidTaskDefinition
 from ..protocol import errors
 from ..protocol.dispatch import operation
 from ..protocol.serialize import Encoded, wire_json
-from ..scheduler.placement import Candidate, place
+from ..scheduler import query
+from ..scheduler.placement import Candidate, Lookups, PlacementRuleError, Rules, parse_rules, place_lazily
 from .common import decode_token, encode_token, failure, page, require_cluster, validate_tags
 from .container_instances import instance_arn
 from .context import Context
@@ -116,8 +117,54 @@ def commit_placements(
     return created
 
 
-def _candidates(ctx: Context, docs: list[dict[str, Any]]) -> list[Candidate]:
-    return [Candidate.of(d, ctx.agent_connected(d)) for d in docs]
+def placement_rules(
+    definition: dict[str, Any] | None,
+    strategies: list[dict[str, Any]] | None,
+    constraints: list[dict[str, Any]] | None,
+) -> Rules:
+    """The checked placement strategies and constraints of a request (with
+    the task definition's constraints); a malformed one, or a bad cluster
+    query expression, is an InvalidParameterException."""
+    try:
+        return parse_rules(strategies, constraints, (definition or {}).get("placementConstraints"))
+    except (PlacementRuleError, query.QueryError) as exc:
+        raise errors.InvalidParameterException(str(exc)) from exc
+
+
+def task_group(definition: dict[str, Any], params: dict[str, Any]) -> str:
+    """The group a task of this request joins (as domain.task.new_task names it)."""
+    return params.get("group") or f"family:{definition['family']}"
+
+
+def _lookups(ctx: Context, cluster: dict[str, Any], rules: Rules, group: str) -> Lookups:
+    """The store queries the rules need, run on first use (indexed; no scan of every task)."""
+    cluster_arn = cluster["clusterArn"]
+    return Lookups(
+        group_counts=lambda: ctx.store.group_task_counts(cluster_arn, group),
+        groups_on=lambda: ctx.store.task_groups_on_instances(cluster_arn, rules.task_groups_named()),
+        running_counts=lambda: ctx.store.running_task_counts(cluster_arn),
+    )
+
+
+def _place(
+    ctx: Context,
+    cluster: dict[str, Any],
+    arns: list[str],
+    docs: dict[str, dict[str, Any]],
+    need: Reservation,
+    count: int,
+    rules: Rules,
+    group: str,
+):
+    """Place over the instances `arns` names (documents read from `docs`,
+    never changed: commit_placements writes copies)."""
+    lookups = _lookups(ctx, cluster, rules, group)
+
+    def candidate_at(index: int) -> Candidate:
+        doc = docs[arns[index]]
+        return Candidate.of(doc, ctx.agent_connected(doc), lookups, group)
+
+    return place_lazily(len(arns), candidate_at, need, count, _rng, rules.filters, rules.strategies)
 
 
 @operation("RunTask")
@@ -133,7 +180,8 @@ def run_task(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
                 views = [task_view(t, store.get_tags(t["taskArn"])) for t in earlier]
                 return {"tasks": views, "failures": []}
         definition = checked_task_definition(ctx, params)
-        if not store.list_instances(cluster["clusterArn"], ("ACTIVE", "DRAINING")):
+        placement_rules(definition, params.get("placementStrategy"), params.get("placementConstraints"))
+        if not store.list_instance_arns(cluster["clusterArn"], ("ACTIVE", "DRAINING"), 0, 1):
             raise errors.InvalidParameterException("No Container Instances were found in your cluster.")
         created, failures = launch_tasks(ctx, cluster, definition, params, params.get("count", 1), tags)
     return {"tasks": created, "failures": failures}
@@ -154,8 +202,9 @@ def launch_tasks(
     placementConstraints, enableExecuteCommand).  Returns the new tasks' wire
     documents and the `failures` for what could not be placed."""
     need = _reservation(definition, params)
-    active = ctx.store.list_instances(cluster["clusterArn"], ("ACTIVE",))
-    placement = place(_candidates(ctx, active), need, count, _rng)
+    rules = placement_rules(definition, params.get("placementStrategy"), params.get("placementConstraints"))
+    arns, docs = ctx.store.instance_pool(cluster["clusterArn"], ("ACTIVE",))
+    placement = _place(ctx, cluster, arns, docs, need, count, rules, task_group(definition, params))
     created = commit_placements(ctx, cluster, definition, params, placement.chosen, need, tags or [])
     return created, [failure(a, r) for a, r in placement.rejections.items()]
 
@@ -168,6 +217,10 @@ def start_task(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
         cluster = require_cluster(ctx, params.get("cluster"))
         definition = checked_task_definition(ctx, params)
         need = _reservation(definition, params)
+        # StartTask places where it is told: no strategies; the task
+        # definition's memberOf constraints still bind.
+        rules = placement_rules(definition, None, None)
+        group = task_group(definition, params)
         chosen, failures = [], []
         for identifier in params["containerInstances"]:
             arn = instance_arn(ctx, cluster, identifier)
@@ -178,7 +231,7 @@ def start_task(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
             if doc["status"] != "ACTIVE":
                 failures.append(failure(arn, doc["status"]))
                 continue
-            placement = place(_candidates(ctx, [doc]), need, 1, _rng)
+            placement = _place(ctx, cluster, [arn], {arn: doc}, need, 1, rules, group)
             chosen.extend(placement.chosen)
             failures.extend(failure(a, r) for a, r in placement.rejections.items())
         created = commit_placements(ctx, cluster, definition, params, chosen, need, tags)
@@ -228,8 +281,14 @@ def list_tasks(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     filters = {"desired_status": desired}
     if params.get("containerInstance"):
         filters["instance_arn"] = instance_arn(ctx, cluster, params["containerInstance"]) or ""
-    for member, column in (("family", "family"), ("startedBy", "started_by"),
-                           ("serviceName", "service_name"), ("launchType", "launch_type")):
+    if params.get("serviceName"):
+        from .services import find_service  # services import this module
+
+        service = find_service(ctx, cluster, params["serviceName"])
+        if service is None:
+            raise errors.ServiceNotFoundException("Service not found.")
+        filters["service_name"] = service["serviceName"]
+    for member, column in (("family", "family"), ("startedBy", "started_by"), ("launchType", "launch_type")):
         if params.get(member):
             filters[column] = params[member]
     after = decode_token(params.get("nextToken"), 0)

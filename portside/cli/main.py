@@ -25,11 +25,17 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds a stopped task stays describable (default: 3600)")
     server.add_argument("--agent-timeout", type=float, default=30.0,
                         help="seconds without a poll after which an agent counts as disconnected")
+    server.add_argument("--service-interval", type=float, default=1.0,
+                        help="seconds between the service scheduler's reconcile ticks (default: 1)")
 
     agent = commands.add_parser("agent", help="run a container agent on this host")
     agent.add_argument("--server", required=True, help="the Portside server URL")
     agent.add_argument("--cluster", default="default")
     agent.add_argument("--data-dir", type=Path, default=Path("~/.portside/agent"))
+    agent.add_argument("--profile", default=None,
+                       help="AWS profile holding the agent's key (default: AWS_PROFILE, then the "
+                            "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY environment variables)")
+    agent.add_argument("--region", default="us-east-1", help="the server's region, for signing")
     _agent_options(agent)
 
     up = commands.add_parser("up", help="run the server and a local agent together")
@@ -50,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
 def _server_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=8585)
     parser.add_argument("--data-dir", type=Path, default=Path("~/.portside"))
+    parser.add_argument("--credentials", type=Path, default=None, metavar="FILE",
+                        help="keys allowed to call (AWS credentials INI, one section per key with "
+                             "role = admin or role = agent); without it only loopback is served")
 
 
 def _agent_options(parser: argparse.ArgumentParser) -> None:
@@ -62,7 +71,7 @@ def _agent_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _server(args: argparse.Namespace) -> int:
-    from ..server.runner import serve
+    from ..server.runner import StartupRefused, authenticator, serve
 
     config = ServerConfig(
         host=args.host,
@@ -73,13 +82,16 @@ def _server(args: argparse.Namespace) -> int:
         account_id=args.account_id,
         task_retention_s=args.task_retention,
         agent_timeout_s=args.agent_timeout,
+        service_interval_s=args.service_interval,
+        credentials_path=args.credentials.expanduser() if args.credentials else None,
     )
     try:
         config.database_path
-    except ValueError as exc:
+        auth = authenticator(config)
+    except (ValueError, StartupRefused) as exc:
         print(f"portside: {exc}", file=sys.stderr)
         return 2
-    asyncio.run(serve(config))
+    asyncio.run(serve(config, auth))
     return 0
 
 

@@ -63,10 +63,22 @@ def _answer(ctx: Any, target: str | None, body: bytes) -> bytes:
     return encode_response(op.output_shape, handler(ctx, params))
 
 
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_json(body: bytes) -> Any:
+    """The request body as JSON, or a SerializationException: anything but
+    strict UTF-8 (json.loads alone would take UTF-16 and encoded surrogates),
+    bad syntax, nesting deeper than the parser recurses, NaN/Infinity (not
+    JSON), and integers past Python's digit limit (a ValueError) included."""
+    try:
+        return json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError are ValueErrors
+        raise errors.SerializationException("The request body is not valid JSON.") from exc
+
+
 def _parse(body: bytes) -> Any:
     if not body.strip():
         return {}
-    try:
-        return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise errors.SerializationException("The request body is not valid JSON.") from exc
+    return parse_json(body)

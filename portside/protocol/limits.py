@@ -115,7 +115,10 @@ LIMITS: dict[str, tuple[Any, ...]] = {
     "DeleteTaskDefinitions": (Items("taskDefinitions", 1, 10),),
     "RegisterContainerInstance": (_TAGS,),
     "DescribeContainerInstances": (Items("containerInstances", 1, 100),),
-    "ListContainerInstances": (_PAGE,),
+    "ListContainerInstances": (_PAGE, MaxLength("filter", 2000)),
+    "PutAttributes": (Items("attributes", 1, 10),),
+    "DeleteAttributes": (Items("attributes", 1, 10),),
+    "ListAttributes": (_PAGE,),
     "UpdateContainerInstancesState": (Items("containerInstances", 1, 10),),
     "RunTask": (
         Range("count", 1, 10),

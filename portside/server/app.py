@@ -1,23 +1,33 @@
 """The ASGI application: one POST endpoint speaking ECS JSON 1.1.
 
-The HTTP layer only reads the body, caps its size and hands the target and the
-bytes to the protocol pipeline; the pipeline answers every request, errors
-included.  Handlers run on the event loop thread, one at a time, which keeps
-each request's transaction free of interleaving inside this process.
+The HTTP layer authenticates the request (SigV4, see `protocol/auth.py`), reads
+the body under a size cap and hands the target and the bytes to the protocol
+pipeline; the pipeline answers every request, errors included.  In order:
+
+    GET /health (open) → signature headers → body (≤ 1 MiB) → signature over
+    the body → method → role may call the target → agent channel | dispatch
+
+Handlers run on the event loop thread, one at a time, which keeps each
+request's transaction free of interleaving inside this process.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from typing import Any, Awaitable, Callable
 
 from ..api import agent_channel
 from ..api.context import Context
 from ..protocol import errors
+from ..protocol.auth import Authenticator
 from ..protocol.dispatch import dispatch, error_body
 
+log = logging.getLogger("portside.server")
+
 MAX_BODY = 1 << 20  # 1 MiB; larger requests are refused before parsing
+TOO_LARGE = f"Request body exceeds {MAX_BODY} bytes."
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -25,8 +35,9 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 class PortsideApp:
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context, auth: Authenticator | None = None) -> None:
         self.ctx = ctx
+        self.auth = auth or Authenticator(None, ctx.config.region, ctx.config.account_id)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -34,30 +45,45 @@ class PortsideApp:
             return
         if scope["type"] != "http":
             return
-        if scope["method"] == "GET" and scope["path"] in ("/", "/health"):
-            await _respond(send, 200, b'{"status":"ok"}', "application/json")
-            return
-        body, too_large = await _read_body(receive)
-        if too_large:
-            status, payload = error_body(
-                errors.RequestEntityTooLargeException("Request body exceeds 1048576 bytes.")
-            )
-        elif scope["method"] != "POST":
-            status, payload = error_body(
-                errors.UnknownOperationException("Only POST requests are accepted.")
-            )
-        else:
-            target = _header(scope, b"x-amz-target") or ""
-            prefix, _, operation = target.partition(".")
-            if prefix == agent_channel.TARGET_PREFIX:
-                gone = asyncio.ensure_future(receive())  # completes on http.disconnect
-                try:
-                    status, payload = await agent_channel.handle(self.ctx, operation, body, gone)
-                finally:
-                    gone.cancel()
-            else:
-                status, payload = dispatch(self.ctx, target, body)
+        try:
+            status, payload = await self._answer(scope, receive)
+        except errors.ECSError as err:
+            status, payload = error_body(err)
+        except Exception:  # a bug: answer as AWS does, keep the traceback in our log
+            log.exception("internal error handling %s %s", scope.get("method"), scope.get("path"))
+            status, payload = error_body(errors.ServerException("An internal error occurred."))
         await _respond(send, status, payload, "application/x-amz-json-1.1")
+
+    async def _answer(self, scope: Scope, receive: Receive) -> tuple[int, bytes]:
+        method = scope["method"]
+        if method == "GET" and scope["path"] in ("/", "/health"):
+            return 200, b'{"status":"ok"}'
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+        declared = _content_length(headers)
+        if declared is not None and declared > MAX_BODY:
+            raise errors.RequestEntityTooLargeException(TOO_LARGE)
+        raw_path = scope.get("raw_path")
+        pending = self.auth.check_headers(
+            method,
+            raw_path.decode("latin-1") if raw_path else scope["path"],
+            scope.get("query_string", b"").decode("latin-1"),
+            headers,
+            self.ctx.clock.now(),
+        )
+        body = await _read_body(receive)
+        caller = self.auth.verify(pending, body)
+        if method != "POST":
+            raise errors.UnknownOperationException("Only POST requests are accepted.")
+        target = next((v for k, v in headers if k.lower() == "x-amz-target"), "")
+        self.auth.authorize(caller, target)
+        prefix, _, operation = target.partition(".")
+        if prefix == agent_channel.TARGET_PREFIX:
+            gone = asyncio.ensure_future(receive())  # completes on http.disconnect
+            try:
+                return await agent_channel.handle(self.ctx, operation, body, gone)
+            finally:
+                gone.cancel()
+        return dispatch(self.ctx, target, body)
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:
@@ -70,23 +96,31 @@ async def _lifespan(receive: Receive, send: Send) -> None:
             return
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return value.decode("latin-1")
+def _content_length(headers: list[tuple[str, str]]) -> int | None:
+    for name, value in headers:
+        if name.lower() == "content-length":
+            try:
+                return int(value.strip())
+            except ValueError:
+                return None
     return None
 
 
-async def _read_body(receive: Receive) -> tuple[bytes, bool]:
+async def _read_body(receive: Receive) -> bytes:
+    """The body, refused as soon as it outgrows the cap (a chunked body has no
+    Content-Length to refuse it by); the rest is never read."""
     chunks, size = [], 0
     while True:
         message = await receive()
+        if message["type"] == "http.disconnect":
+            raise errors.SerializationException("The client went away before sending the whole body.")
         chunk = message.get("body", b"")
         size += len(chunk)
-        if size <= MAX_BODY:
-            chunks.append(chunk)
+        if size > MAX_BODY:
+            raise errors.RequestEntityTooLargeException(TOO_LARGE)
+        chunks.append(chunk)
         if not message.get("more_body"):
-            return b"".join(chunks), size > MAX_BODY
+            return b"".join(chunks)
 
 
 async def _respond(send: Send, status: int, payload: bytes, content_type: str) -> None:

@@ -16,9 +16,11 @@ from ..api.heartbeats import Heartbeats
 from ..arns import Arns
 from ..clock import SystemClock
 from ..config import ServerConfig
+from ..protocol.auth import Authenticator, CredentialsFileError, load_credentials
 from ..store.sqlite import SqliteStore
 from .app import PortsideApp
 from .janitor import purge_loop
+from ..scheduler.service_reconciler import ServiceReconciler
 
 log = logging.getLogger("portside.server")
 
@@ -48,6 +50,29 @@ class _Server(uvicorn.Server):
                 loop.remove_signal_handler(sig)
 
 
+class StartupRefused(Exception):
+    """The server will not start with these settings; the message is one line."""
+
+
+def authenticator(config: ServerConfig) -> Authenticator:
+    """Who may call: the keys of `--credentials`, or (loopback only) any signer.
+
+    An ECS API that runs containers is root on every host it reaches, so an
+    open server must not be reachable from another machine."""
+    if config.credentials_path is None:
+        if not config.loopback_only:
+            raise StartupRefused(
+                f"refusing to listen on {config.host} without --credentials: anyone who can reach it "
+                "could run containers; pass --credentials FILE or listen on 127.0.0.1"
+            )
+        return Authenticator(None, config.region, config.account_id)
+    try:
+        keys = load_credentials(config.credentials_path)
+    except CredentialsFileError as exc:
+        raise StartupRefused(str(exc)) from exc
+    return Authenticator(keys, config.region, config.account_id)
+
+
 def build_context(config: ServerConfig) -> Context:
     clock = SystemClock()
     return Context(
@@ -59,11 +84,13 @@ def build_context(config: ServerConfig) -> Context:
     )
 
 
-async def serve(config: ServerConfig) -> None:
+async def serve(config: ServerConfig, auth: Authenticator | None = None) -> None:
+    """Run until SIGTERM/SIGINT; StartupRefused when the settings are unsafe."""
+    auth = auth or authenticator(config)
     ctx = build_context(config)
     server = _Server(
         uvicorn.Config(
-            PortsideApp(ctx),
+            PortsideApp(ctx, auth),
             host=config.host,
             port=config.port,
             log_level="warning",
@@ -74,9 +101,12 @@ async def serve(config: ServerConfig) -> None:
         ctx,
     )
     janitor = asyncio.create_task(purge_loop(ctx))
-    log.warning("portside server listening on %s (state: %s)", config.endpoint, config.database_path)
+    reconciler = asyncio.create_task(ServiceReconciler(ctx, config.service_interval_s).run())
+    log.warning("portside server listening on %s (state: %s; %s)", config.endpoint, config.database_path,
+                "open to any signature, loopback only" if auth.open else f"{len(auth.keys or {})} keys")
     try:
         await server.serve()  # returns after SIGTERM / SIGINT, requests drained
     finally:
         janitor.cancel()
+        reconciler.cancel()
         ctx.store.close()

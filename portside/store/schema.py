@@ -62,3 +62,33 @@ CREATE TABLE IF NOT EXISTS tags (
     PRIMARY KEY (resource_arn, key)
 );
 """
+
+# -- services (the service scheduler) -------------------------------------------
+# One row per service; its deployments and events live in the document.  A
+# service name is unique per cluster: re-creating an INACTIVE one replaces it.
+SERVICES_SCHEMA = """
+CREATE TABLE IF NOT EXISTS services (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    arn TEXT NOT NULL UNIQUE,
+    cluster_arn TEXT NOT NULL,
+    name TEXT NOT NULL,
+    status TEXT NOT NULL,
+    scheduling_strategy TEXT NOT NULL,
+    launch_type TEXT NOT NULL,
+    doc TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS services_by_cluster ON services (cluster_arn, status, seq);
+CREATE INDEX IF NOT EXISTS services_by_status ON services (status);
+CREATE INDEX IF NOT EXISTS tasks_by_service ON tasks (cluster_arn, service_name, last_status);
+CREATE INDEX IF NOT EXISTS tasks_by_service_stop ON tasks (cluster_arn, service_name, stopped_at)
+    WHERE stopped_at IS NOT NULL;
+"""
+
+# -- placement (task groups per instance) ----------------------------------------
+# `task_group` (added to older databases by the store on open) is the task's
+# group; placement reads which instances run live tasks of a group.
+PLACEMENT_SCHEMA = """
+CREATE INDEX IF NOT EXISTS tasks_by_group ON tasks (cluster_arn, task_group, instance_arn)
+    WHERE last_status != 'STOPPED';
+CREATE INDEX IF NOT EXISTS tasks_by_last_status ON tasks (cluster_arn, last_status, instance_arn);
+"""

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from ..protocol.serialize import wire_json
-from .schema import SCHEMA, SCHEMA_VERSION
+from .schema import PLACEMENT_SCHEMA, SCHEMA, SCHEMA_VERSION, SERVICES_SCHEMA
 
 Doc = dict[str, Any]
 
@@ -40,16 +40,27 @@ class SqliteStore:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA busy_timeout=10000")
         self._db.executescript(SCHEMA)
+        self._db.executescript(SERVICES_SCHEMA)
+        self._add_task_group_column()
+        self._db.executescript(PLACEMENT_SCHEMA)
         self._db.execute(
             "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
         )
         self._in_tx = False
         self._data_version = -1
         self._instances: dict[str, dict[str, Doc]] = {}  # cluster ARN → ARN → doc
+        self._pools: dict[tuple[str, tuple[str, ...]], list[str]] = {}  # (cluster, statuses) → ARNs
         self._definitions: dict[tuple[str, int | None], Doc | None] = {}
 
     def close(self) -> None:
         self._db.close()
+
+    def _add_task_group_column(self) -> None:
+        """Databases made before tasks carried `task_group` get it, filled in."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(tasks)")}
+        if "task_group" not in columns:
+            self._db.execute("ALTER TABLE tasks ADD COLUMN task_group TEXT")
+            self._db.execute("UPDATE tasks SET task_group = json_extract(doc, '$.group')")
 
     def _fresh(self) -> None:
         """Drop the caches if another connection has committed since we looked."""
@@ -60,6 +71,7 @@ class SqliteStore:
 
     def _forget(self) -> None:
         self._instances.clear()
+        self._pools.clear()
         self._definitions.clear()
 
     @contextmanager
@@ -220,12 +232,29 @@ class SqliteStore:
             "status = excluded.status, doc = excluded.doc, version = version + 1",
             (doc["containerInstanceArn"], doc["clusterArn"], doc["status"], _dump(doc)),
         )
-        self._cluster_instances(doc["clusterArn"])[doc["containerInstanceArn"]] = dict(doc)
+        cached = self._cluster_instances(doc["clusterArn"])
+        before = cached.get(doc["containerInstanceArn"])
+        if before is None or before["status"] != doc["status"]:  # membership changed
+            for key in [k for k in self._pools if k[0] == doc["clusterArn"]]:
+                del self._pools[key]
+        cached[doc["containerInstanceArn"]] = dict(doc)
 
     def list_instances(self, cluster_arn: str, statuses: tuple[str, ...]) -> list[Doc]:
         """The cluster's instances in these statuses, in registration order.
         Shared with the cache: read them, or copy before changing."""
         return [d for d in self._cluster_instances(cluster_arn).values() if d["status"] in statuses]
+
+    def instance_pool(self, cluster_arn: str, statuses: tuple[str, ...]) -> tuple[list[str], dict[str, Doc]]:
+        """The ARNs of the cluster's instances in these statuses, in
+        registration order, and the shared ARN → document map to read them
+        from (read only).  The ARN list is kept until an instance joins or
+        changes status, so placement need not walk every instance per call."""
+        cached = self._cluster_instances(cluster_arn)
+        key = (cluster_arn, statuses)
+        pool = self._pools.get(key)
+        if pool is None:
+            pool = self._pools[key] = [a for a, d in cached.items() if d["status"] in statuses]
+        return pool, cached
 
     def list_instance_arns(
         self, cluster_arn: str, statuses: tuple[str, ...], after_seq: int, limit: int
@@ -261,8 +290,9 @@ class SqliteStore:
         service = group[len("service:") :] if group.startswith("service:") else None
         self._db.execute(
             "INSERT INTO tasks (arn, cluster_arn, instance_arn, family, started_by, service_name, "
-            "desired_status, last_status, launch_type, client_token, stopped_at, reservation, doc) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (arn) DO UPDATE SET "
+            "desired_status, last_status, launch_type, client_token, stopped_at, reservation, doc, "
+            "task_group) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (arn) DO UPDATE SET "
             "desired_status = excluded.desired_status, last_status = excluded.last_status, "
             "stopped_at = excluded.stopped_at, doc = excluded.doc",
             (
@@ -279,6 +309,7 @@ class SqliteStore:
                 task.get("stoppedAt"),
                 _dump(reservation or {}),
                 doc,
+                task.get("group"),
             ),
         )
         return doc
@@ -310,6 +341,42 @@ class SqliteStore:
             "ORDER BY seq",
             (instance_arn,),
         )
+
+    def group_task_counts(self, cluster_arn: str, group: str) -> dict[str, int]:
+        """Instance ARN → live tasks of `group` on it (index tasks_by_group)."""
+        rows = self._db.execute(
+            "SELECT instance_arn, COUNT(*) FROM tasks WHERE cluster_arn = ? AND task_group = ? "
+            "AND last_status != 'STOPPED' AND instance_arn IS NOT NULL GROUP BY instance_arn",
+            (cluster_arn, group),
+        )
+        return dict(rows.fetchall())
+
+    def task_groups_on_instances(self, cluster_arn: str, groups: Iterable[str] | None) -> dict[str, set[str]]:
+        """Instance ARN → the groups of its live tasks; only `groups` are
+        looked for when given (each through the index), else every group."""
+        found: dict[str, set[str]] = {}
+        if groups is None:
+            rows = self._db.execute(
+                "SELECT DISTINCT instance_arn, task_group FROM tasks WHERE cluster_arn = ? "
+                "AND last_status != 'STOPPED' AND instance_arn IS NOT NULL",
+                (cluster_arn,),
+            ).fetchall()
+        else:
+            rows = []
+            for group in groups:
+                rows.extend((arn, group) for arn in self.group_task_counts(cluster_arn, group))
+        for arn, group in rows:
+            found.setdefault(arn, set()).add(group)
+        return found
+
+    def running_task_counts(self, cluster_arn: str) -> dict[str, int]:
+        """Instance ARN → its RUNNING tasks (index tasks_by_last_status)."""
+        rows = self._db.execute(
+            "SELECT instance_arn, COUNT(*) FROM tasks WHERE cluster_arn = ? AND last_status = 'RUNNING' "
+            "AND instance_arn IS NOT NULL GROUP BY instance_arn",
+            (cluster_arn,),
+        )
+        return dict(rows.fetchall())
 
     def live_reservations_on(self, instance_arn: str) -> list[Doc]:
         rows = self._db.execute(
@@ -368,6 +435,66 @@ class SqliteStore:
     def remove_tags(self, arn: str, keys: list[str]) -> None:
         self._db.executemany(
             "DELETE FROM tags WHERE resource_arn = ? AND key = ?", [(arn, k) for k in keys]
+        )
+
+    # services (the service scheduler) ---------------------------------------
+
+    def get_service(self, arn: str) -> Doc | None:
+        return self._doc("SELECT doc FROM services WHERE arn = ?", (arn,))
+
+    def put_service(self, doc: Doc) -> None:
+        """Insert or update; re-creating a service of the same ARN replaces it."""
+        self._db.execute(
+            "INSERT INTO services (arn, cluster_arn, name, status, scheduling_strategy, launch_type, doc) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (arn) DO UPDATE SET "
+            "status = excluded.status, scheduling_strategy = excluded.scheduling_strategy, "
+            "launch_type = excluded.launch_type, doc = excluded.doc",
+            (doc["serviceArn"], doc["clusterArn"], doc["serviceName"], doc["status"],
+             doc.get("schedulingStrategy", "REPLICA"), doc.get("launchType", "EC2"), _dump(doc)),
+        )
+
+    def list_service_arns(
+        self, cluster_arn: str, filters: dict[str, str], after_seq: int, limit: int
+    ) -> list[tuple[int, str]]:
+        where = ["cluster_arn = ?", "status = 'ACTIVE'", "seq > ?"]
+        args: list[Any] = [cluster_arn, after_seq]
+        for column, value in filters.items():
+            where.append(f"{column} = ?")
+            args.append(value)
+        rows = self._db.execute(
+            f"SELECT seq, arn FROM services WHERE {' AND '.join(where)} ORDER BY seq LIMIT ?",
+            (*args, limit),
+        )
+        return rows.fetchall()
+
+    def count_services(self, cluster_arn: str, statuses: tuple[str, ...]) -> int:
+        marks = ",".join("?" * len(statuses))
+        row = self._db.execute(
+            f"SELECT COUNT(*) FROM services WHERE cluster_arn = ? AND status IN ({marks})",
+            (cluster_arn, *statuses),
+        ).fetchone()
+        return row[0]
+
+    def services_to_reconcile(self) -> list[Doc]:
+        """Every ACTIVE or DRAINING service, oldest first."""
+        return self._docs("SELECT doc FROM services WHERE status IN ('ACTIVE', 'DRAINING') ORDER BY seq")
+
+    def service_tasks(self, cluster_arn: str, service_name: str) -> list[tuple[str, str | None, str | None, str, str]]:
+        """The service's tasks not yet STOPPED, as (ARN, startedBy, instance
+        ARN, desiredStatus, lastStatus) in creation order: no documents decoded."""
+        rows = self._db.execute(
+            "SELECT arn, started_by, instance_arn, desired_status, last_status FROM tasks "
+            "WHERE cluster_arn = ? AND service_name = ? AND last_status != 'STOPPED' ORDER BY seq",
+            (cluster_arn, service_name),
+        )
+        return rows.fetchall()
+
+    def service_tasks_stopped_since(self, cluster_arn: str, service_name: str, since: float) -> list[Doc]:
+        """The service's tasks that reached STOPPED after `since`, oldest stop first."""
+        return self._docs(
+            "SELECT doc FROM tasks WHERE cluster_arn = ? AND service_name = ? AND stopped_at > ? "
+            "ORDER BY stopped_at",
+            (cluster_arn, service_name, since),
         )
 
 

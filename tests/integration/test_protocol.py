@@ -14,13 +14,9 @@ TARGET = "AmazonEC2ContainerServiceV20141113."
 
 
 def raw(server, target, body, content_type="application/x-amz-json-1.1"):
-    request = urllib.request.Request(server.endpoint + "/", data=body, method="POST",
-                                     headers={"Content-Type": content_type} | ({"X-Amz-Target": target} if target else {}))
-    try:
-        with urllib.request.urlopen(request) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read())
+    from sigv4 import raw_call  # signed: every request must carry a SigV4 signature
+
+    return raw_call(server.endpoint, target, body, content_type=content_type)
 
 
 @pytest.mark.parametrize("target,body,code", [

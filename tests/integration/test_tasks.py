@@ -206,7 +206,8 @@ def test_list_tasks_filters_and_pagination(ecs1):
     assert sorted(ecs.list_tasks(startedBy="b")["taskArns"]) == sorted(oth)
     assert sorted(ecs.list_tasks(containerInstance=ecs.instance)["taskArns"]) == sorted(web + oth)
     assert ecs.list_tasks(launchType="EC2", family="other")["taskArns"] != []
-    assert ecs.list_tasks(serviceName="nothing")["taskArns"] == []
+    with pytest.raises(ecs.exceptions.ServiceNotFoundException):  # as AWS answers for an unknown service
+        ecs.list_tasks(serviceName="nothing")
     ecs.stop_task(task=web[0])
     assert ecs.list_tasks(desiredStatus="STOPPED")["taskArns"] == [web[0]]
     assert ecs.list_tasks(desiredStatus="PENDING")["taskArns"] == []

@@ -1,0 +1,329 @@
+"""Services: CreateService, DescribeServices, ListServices, UpdateService,
+DeleteService.
+
+The handlers only record what the user wants (the service, its deployments);
+the service scheduler (scheduler/service_reconciler.py) starts and stops the
+tasks, and is nudged at once after every change here.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from .. import arns as arn_parsing
+from ..domain import service as services
+from ..protocol import errors
+from ..protocol.dispatch import operation
+from .common import decode_token, encode_token, failure, page, require_cluster, validate_tags
+from .context import Context
+from .task_definitions import resolve as resolve_task_definition
+from .tasks import checked_task_definition, placement_rules
+
+Doc = dict[str, Any]
+
+SERVICE_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,255}$")
+DESCRIBE_LIMIT = 10
+_UNSUPPORTED = {
+    "loadBalancers": "Load balancers",
+    "serviceRegistries": "Service registries",
+    "capacityProviderStrategy": "Capacity provider strategies",
+    "serviceConnectConfiguration": "Service Connect",
+    "volumeConfigurations": "Volume configurations",
+    "vpcLatticeConfigurations": "VPC Lattice",
+}
+
+
+def service_arn(ctx: Context, cluster: Doc, identifier: str) -> str | None:
+    """The full ARN a service name or ARN names within `cluster`."""
+    if identifier.startswith("arn:"):
+        parsed = arn_parsing.parse(identifier)
+        if parsed is None or parsed.kind != "service" or not ctx.arns.owns(parsed):
+            return None
+        if len(parsed.parts) == 2:
+            if parsed.parts[0] != cluster["clusterName"]:
+                return None
+            name = parsed.parts[1]
+        else:
+            name = parsed.parts[-1]
+    else:
+        name = identifier
+    if not SERVICE_NAME.match(name):
+        return None
+    return ctx.arns.service(cluster["clusterName"], name)
+
+
+def find_service(ctx: Context, cluster: Doc, identifier: str) -> Doc | None:
+    arn = service_arn(ctx, cluster, identifier)
+    return ctx.store.get_service(arn) if arn else None
+
+
+def require_active_service(ctx: Context, cluster: Doc, identifier: str) -> Doc:
+    service = find_service(ctx, cluster, identifier)
+    if service is None:
+        raise errors.ServiceNotFoundException("Service not found.")
+    if service["status"] != "ACTIVE":
+        raise errors.ServiceNotActiveException("Service was not ACTIVE.")
+    return service
+
+
+def nudge(ctx: Context) -> None:
+    """Wake the service scheduler now (it also runs on its own every tick)."""
+    ctx.service_wakeup.set()
+
+
+def view(ctx: Context, service: Doc, with_tags: bool = False) -> Doc:
+    """The Service shape, with counts derived from the tasks now."""
+    shown = {k: v for k, v in service.items() if not k.startswith("_")}
+    counts = _task_counts(ctx, service)
+    running = pending = 0
+    deployments = []
+    for deployment in service["deployments"]:
+        d = dict(deployment)
+        r, p = counts.get(d["id"], (0, 0))
+        d["runningCount"], d["pendingCount"] = r, p
+        running, pending = running + r, pending + p
+        deployments.append(d)
+    shown["deployments"] = deployments
+    shown["runningCount"], shown["pendingCount"] = running, pending
+    if with_tags:
+        shown["tags"] = ctx.store.get_tags(service["serviceArn"])
+    return shown
+
+
+def _task_counts(ctx: Context, service: Doc) -> dict[str | None, tuple[int, int]]:
+    """startedBy → (RUNNING tasks, tasks wanted RUNNING but not yet there)."""
+    counts: dict[str | None, tuple[int, int]] = {}
+    for _arn, started_by, _instance, desired, last in ctx.store.service_tasks(
+        service["clusterArn"], service["serviceName"]
+    ):
+        r, p = counts.get(started_by, (0, 0))
+        if last == "RUNNING":
+            r += 1
+        elif desired == "RUNNING":
+            p += 1
+        counts[started_by] = (r, p)
+    return counts
+
+
+def _check_configuration(config: Doc, strategy: str) -> None:
+    minimum, maximum = config.get("minimumHealthyPercent"), config.get("maximumPercent")
+    if minimum is not None and not 0 <= minimum <= 100:
+        raise errors.InvalidParameterException("minimumHealthyPercent must be between 0 and 100.")
+    if maximum is not None:
+        if strategy == "DAEMON" and maximum != 100:
+            raise errors.InvalidParameterException(
+                "The maximumPercent parameter must be 100 for services using the DAEMON scheduling strategy."
+            )
+        if maximum < 100 or maximum > 10000:
+            raise errors.InvalidParameterException("maximumPercent must be between 100 and 10000.")
+
+
+def _check_unsupported(params: Doc) -> None:
+    for member, what in _UNSUPPORTED.items():
+        if params.get(member):
+            raise errors.UnsupportedFeatureException(f"{what} are not supported by Portside.")
+    controller = (params.get("deploymentController") or {}).get("type", "ECS")
+    if controller != "ECS":
+        raise errors.InvalidParameterException(
+            f"Deployment controller {controller} is not supported; Portside runs the ECS deployment controller."
+        )
+    network = params.get("networkConfiguration")
+    if network and network.get("awsvpcConfiguration"):
+        raise errors.InvalidParameterException("awsvpc network configuration is not supported by Portside.")
+
+
+@operation("CreateService")
+def create_service(ctx: Context, params: Doc) -> Doc:
+    tags = validate_tags(params.get("tags"))
+    name = params["serviceName"]
+    if not SERVICE_NAME.match(name):
+        raise errors.InvalidParameterException(
+            "Service name can only contain letters (uppercase and lowercase), numbers, hyphens and underscores, "
+            "up to 255 characters."
+        )
+    _check_unsupported(params)
+    strategy = params.get("schedulingStrategy") or "REPLICA"
+    if strategy == "DAEMON":
+        if params.get("desiredCount") is not None:
+            raise errors.InvalidParameterException(
+                "The daemon scheduling strategy does not support a desired count for services."
+            )
+        if params.get("placementStrategy"):
+            raise errors.InvalidParameterException(
+                "The daemon scheduling strategy does not support placement strategies."
+            )
+    elif params.get("desiredCount") is None:
+        raise errors.InvalidParameterException("desiredCount is required for services of the REPLICA scheduling strategy.")
+    if params.get("desiredCount") is not None and params["desiredCount"] < 0:
+        raise errors.InvalidParameterException("desiredCount cannot be negative.")
+    if not params.get("taskDefinition"):
+        raise errors.InvalidParameterException("TaskDefinition is required for the ECS deployment controller.")
+    configuration = services.merge_deployment_configuration(
+        services.default_deployment_configuration(strategy), params.get("deploymentConfiguration")
+    )
+    _check_configuration(configuration, strategy)
+    store, now = ctx.store, ctx.clock.now()
+    with store.transaction():
+        cluster = require_cluster(ctx, params.get("cluster"))
+        arn = ctx.arns.service(cluster["clusterName"], name)
+        existing = store.get_service(arn)
+        if existing is not None and existing["status"] == "ACTIVE":
+            token = params.get("clientToken")
+            if token and existing.get("_clientToken") == token:
+                return {"service": view(ctx, existing)}  # a retried CreateService
+            raise errors.InvalidParameterException("Creation of service was not idempotent.")
+        if existing is not None and existing["status"] == "DRAINING":
+            raise errors.InvalidParameterException("Unable to Start a service that is still Draining.")
+        definition = checked_task_definition(ctx, {"taskDefinition": params["taskDefinition"],
+                                                   "launchType": params.get("launchType", "EC2")})
+        placement_rules(definition, params.get("placementStrategy"), params.get("placementConstraints"))
+        service: Doc = {
+            "serviceArn": arn,
+            "serviceName": name,
+            "clusterArn": cluster["clusterArn"],
+            "status": "ACTIVE",
+            "desiredCount": params.get("desiredCount") or 0,
+            "runningCount": 0,
+            "pendingCount": 0,
+            "launchType": "EC2",
+            "taskDefinition": definition["taskDefinitionArn"],
+            "deploymentConfiguration": configuration,
+            "deployments": [],
+            "events": [],
+            "createdAt": now,
+            "placementConstraints": params.get("placementConstraints") or [],
+            "placementStrategy": params.get("placementStrategy") or [],
+            "schedulingStrategy": strategy,
+            "deploymentController": {"type": "ECS"},
+            "enableECSManagedTags": bool(params.get("enableECSManagedTags", False)),
+            "propagateTags": params.get("propagateTags") or "NONE",
+            "enableExecuteCommand": bool(params.get("enableExecuteCommand", False)),
+            "healthCheckGracePeriodSeconds": params.get("healthCheckGracePeriodSeconds") or 0,
+            "createdBy": f"arn:aws:iam::{ctx.config.account_id}:root",
+            "_clientToken": params.get("clientToken"),
+            "_stoppedWatermark": now,
+            "_steady": False,
+        }
+        if strategy == "DAEMON":
+            service["desiredCount"] = store.count_instances(cluster["clusterArn"], ("ACTIVE",))
+        services.start_deployment(service, definition["taskDefinitionArn"], now)
+        store.put_service(service)
+        store.remove_tags(arn, [t["key"] for t in store.get_tags(arn)])
+        store.put_tags(arn, tags)
+    nudge(ctx)
+    return {"service": view(ctx, service, with_tags=bool(tags))}
+
+
+@operation("DescribeServices")
+def describe_services(ctx: Context, params: Doc) -> Doc:
+    identifiers = params["services"]
+    if len(identifiers) > DESCRIBE_LIMIT:
+        raise errors.InvalidParameterException("services can have at most 10 items.")
+    cluster = require_cluster(ctx, params.get("cluster"))
+    with_tags = "TAGS" in params.get("include", ())
+    shown, failures = [], []
+    for identifier in identifiers:
+        arn = service_arn(ctx, cluster, identifier)
+        service = ctx.store.get_service(arn) if arn else None
+        if service is None:
+            failures.append(failure(arn or identifier, "MISSING"))
+        else:
+            shown.append(view(ctx, service, with_tags))
+    return {"services": shown, "failures": failures}
+
+
+@operation("ListServices")
+def list_services(ctx: Context, params: Doc) -> Doc:
+    cluster = require_cluster(ctx, params.get("cluster"))
+    filters = {}
+    if params.get("launchType"):
+        filters["launch_type"] = params["launchType"]
+    if params.get("schedulingStrategy"):
+        filters["scheduling_strategy"] = params["schedulingStrategy"]
+    after = decode_token(params.get("nextToken"), 0)
+    limit = page(params, 10)
+    rows = ctx.store.list_service_arns(cluster["clusterArn"], filters, after, limit + 1)
+    result: Doc = {"serviceArns": [arn for _, arn in rows[:limit]]}
+    if len(rows) > limit:
+        result["nextToken"] = encode_token(rows[limit - 1][0])
+    return result
+
+
+@operation("UpdateService")
+def update_service(ctx: Context, params: Doc) -> Doc:
+    _check_unsupported(params)
+    store, now = ctx.store, ctx.clock.now()
+    with store.transaction():
+        cluster = require_cluster(ctx, params.get("cluster"))
+        service = require_active_service(ctx, cluster, params["service"])
+        daemon = service["schedulingStrategy"] == "DAEMON"
+        if params.get("desiredCount") is not None:
+            if daemon:
+                raise errors.InvalidParameterException(
+                    "The daemon scheduling strategy does not support a desired count for services."
+                )
+            if params["desiredCount"] < 0:
+                raise errors.InvalidParameterException("desiredCount cannot be negative.")
+            if params["desiredCount"] != service["desiredCount"]:
+                service["desiredCount"] = params["desiredCount"]
+                services.primary(service)["desiredCount"] = params["desiredCount"]
+                service["_steady"] = False
+        if params.get("deploymentConfiguration"):
+            configuration = services.merge_deployment_configuration(
+                service["deploymentConfiguration"], params["deploymentConfiguration"]
+            )
+            _check_configuration(configuration, service["schedulingStrategy"])
+            service["deploymentConfiguration"] = configuration
+        redeploy = bool(params.get("forceNewDeployment"))
+        for member in ("placementConstraints", "placementStrategy"):
+            if params.get(member) is not None:
+                if member == "placementStrategy" and daemon and params[member]:
+                    raise errors.InvalidParameterException(
+                        "The daemon scheduling strategy does not support placement strategies."
+                    )
+                if params[member] != service.get(member):
+                    service[member] = params[member]
+                    redeploy = True
+        for member in ("enableExecuteCommand", "healthCheckGracePeriodSeconds", "propagateTags",
+                       "enableECSManagedTags"):
+            if params.get(member) is not None:
+                service[member] = params[member]
+        definition_arn = service["taskDefinition"]
+        if params.get("taskDefinition"):
+            definition = checked_task_definition(ctx, {"taskDefinition": params["taskDefinition"]})
+            if definition["taskDefinitionArn"] != definition_arn:
+                definition_arn = definition["taskDefinitionArn"]
+                redeploy = True
+        if redeploy:
+            placement_rules(resolve_task_definition(ctx, definition_arn), service.get("placementStrategy"),
+                            service.get("placementConstraints"))
+            services.start_deployment(service, definition_arn, now)
+        store.put_service(service)
+    nudge(ctx)
+    return {"service": view(ctx, service)}
+
+
+@operation("DeleteService")
+def delete_service(ctx: Context, params: Doc) -> Doc:
+    store, now = ctx.store, ctx.clock.now()
+    with store.transaction():
+        cluster = require_cluster(ctx, params.get("cluster"))
+        service = find_service(ctx, cluster, params["service"])
+        if service is None or service["status"] == "INACTIVE":
+            raise errors.ServiceNotFoundException("Service not found.")
+        if service["status"] == "DRAINING":
+            return {"service": view(ctx, service)}  # already being deleted
+        if (service["schedulingStrategy"] == "REPLICA" and service["desiredCount"] > 0
+                and not params.get("force")):
+            raise errors.InvalidParameterException(
+                "The service cannot be stopped while it is scaled above 0."
+            )
+        service["status"] = "DRAINING"
+        service["desiredCount"] = 0
+        for deployment in service["deployments"]:
+            deployment["desiredCount"] = 0
+            deployment["updatedAt"] = now
+        store.put_service(service)
+    nudge(ctx)
+    return {"service": view(ctx, service)}

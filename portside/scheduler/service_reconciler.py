@@ -1,0 +1,349 @@
+"""The service scheduler: a reconcile loop in the server.
+
+Every tick (and at once when nudged: a service changed, or one of its tasks
+changed status) each ACTIVE or DRAINING service is compared with its tasks in
+one transaction:
+
+- REPLICA keeps `desiredCount` tasks of the PRIMARY deployment, starting them
+  through `launch_tasks` (startedBy = the deployment id, group =
+  `service:NAME`) and stopping older deployments' tasks and tasks on instances
+  that are no longer ACTIVE, within minimumHealthyPercent / maximumPercent
+  (domain/service.py has the arithmetic);
+- DAEMON keeps one task of the PRIMARY deployment on every ACTIVE instance;
+- tasks that stopped by themselves count against an IN_PROGRESS deployment;
+  the circuit breaker fails it at its threshold and, with rollback, starts a
+  deployment of the last COMPLETED task definition;
+- a deployment whose tasks are all gone goes INACTIVE; a PRIMARY with exactly
+  its desired tasks RUNNING and nothing else left is COMPLETED, and the
+  service reports a steady state;
+- a DRAINING (deleted) service becomes INACTIVE once its tasks are gone.
+
+Everything the loop knows lives in the store (the service document and the
+tasks), so a restarted server resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+from ..api import tasks as task_api
+from ..api.context import Context
+from ..api.task_definitions import resolve as resolve_task_definition
+from ..domain import service as services
+from ..domain import task as tasks
+from ..domain.service import LiveTask, Plan
+
+log = logging.getLogger("portside.services")
+
+Doc = dict[str, Any]
+
+SELF_STOPPED = ("TaskFailedToStart", "EssentialContainerExited")
+EVENT_TASK_IDS = 10  # task ids named in one "has started" / "has stopped" event
+UNPLACEABLE_EVENT_EVERY_S = 30.0
+
+
+class ServiceReconciler:
+    def __init__(self, ctx: Context, interval: float = 1.0, max_starts_per_tick: int = 250) -> None:
+        self.ctx = ctx
+        self.interval = interval
+        self.max_starts_per_tick = max_starts_per_tick
+        self.min_gap = min(0.1, interval / 2)
+
+    async def run(self) -> None:
+        wakeup = self.ctx.service_wakeup
+        while True:
+            try:
+                await asyncio.wait_for(wakeup.wait(), self.interval)
+            except asyncio.TimeoutError:
+                pass
+            wakeup.clear()
+            try:
+                more = self.tick()
+            except Exception:  # the loop must outlive one bad tick
+                log.exception("reconciling services failed")
+                more = False
+            if more:
+                wakeup.set()
+            await asyncio.sleep(self.min_gap)
+
+    def tick(self) -> bool:
+        """Reconcile every live service once; True when some has more to do now."""
+        more = False
+        for service in self.ctx.store.services_to_reconcile():
+            try:
+                more |= self.reconcile(service["serviceArn"])
+            except Exception:
+                log.exception("reconciling %s failed", service["serviceArn"])
+        return more
+
+    # -- one service ----------------------------------------------------------------
+
+    def reconcile(self, arn: str) -> bool:
+        store = self.ctx.store
+        with store.transaction():
+            service = store.get_service(arn)
+            if service is None or service["status"] not in ("ACTIVE", "DRAINING"):
+                return False
+            before = json.dumps(service, sort_keys=True)
+            cluster = store.get_cluster(service["clusterArn"].rsplit("/", 1)[1])
+            if cluster is None:
+                return False
+            now = self.ctx.clock.now()
+            self._count_failures(service, now)
+            self._circuit_breaker(service, now)
+            instances = store.list_instances(service["clusterArn"], ("ACTIVE", "DRAINING"))
+            active = {d["containerInstanceArn"]: d for d in instances if d["status"] == "ACTIVE"}
+            live = self._live(service)
+            if service["schedulingStrategy"] == "DAEMON":
+                more = self._daemon(service, cluster, live, active, now)
+            else:
+                more = self._replica(service, cluster, live, active, now)
+            self._bookkeeping(service, now)
+            if json.dumps(service, sort_keys=True) != before:
+                store.put_service(service)
+        return more
+
+    def _count_failures(self, service: Doc, now: float) -> None:
+        stopped = self.ctx.store.service_tasks_stopped_since(
+            service["clusterArn"], service["serviceName"], service.get("_stoppedWatermark", 0.0)
+        )
+        if not stopped:
+            return
+        by_id = {d["id"]: d for d in service["deployments"]}
+        for task in stopped:
+            service["_stoppedWatermark"] = max(service.get("_stoppedWatermark", 0.0), task["stoppedAt"])
+            deployment = by_id.get(task.get("startedBy"))
+            if (deployment is not None and task.get("stopCode") in SELF_STOPPED
+                    and deployment.get("rolloutState") == "IN_PROGRESS"):
+                deployment["failedTasks"] = deployment.get("failedTasks", 0) + 1
+                deployment["updatedAt"] = now
+
+    def _circuit_breaker(self, service: Doc, now: float) -> None:
+        breaker = service["deploymentConfiguration"].get("deploymentCircuitBreaker") or {}
+        current = services.primary(service)
+        if not breaker.get("enable") or current.get("rolloutState") != "IN_PROGRESS":
+            return
+        if current.get("failedTasks", 0) < services.failure_threshold(service["desiredCount"]):
+            return
+        name = service["serviceName"]
+        current["rolloutState"] = "FAILED"
+        current["rolloutStateReason"] = "ECS deployment circuit breaker: tasks failed to start."
+        current["updatedAt"] = now
+        services.add_event(service, f"(service {name}) (deployment {current['id']}) deployment failed: "
+                           "tasks failed to start.", now)
+        last = service.get("_lastCompleted")
+        if breaker.get("rollback") and last and last["id"] != current["id"] and service["status"] == "ACTIVE":
+            reason = f"ECS deployment circuit breaker: rolling back to deploymentId {last['id']}."
+            rollback = services.start_deployment(service, last["taskDefinition"], now, reason)
+            services.add_event(service, f"(service {name}) (deployment {rollback['id']}) rolling back to "
+                               f"deployment {last['id']}.", now)
+
+    # -- REPLICA ----------------------------------------------------------------------
+
+    def _replica(self, service: Doc, cluster: Doc, live: list[LiveTask], active: dict[str, Doc],
+                 now: float) -> bool:
+        current = services.primary(service)
+        config = service["deploymentConfiguration"]
+        desired = service["desiredCount"] if service["status"] == "ACTIVE" else 0
+        plan = services.plan_replica(
+            desired, config.get("minimumHealthyPercent", 100), config.get("maximumPercent", 200),
+            current["id"], live, set(active),
+            may_start=service["status"] == "ACTIVE" and current.get("rolloutState") != "FAILED",
+        )
+        self._stop(service, plan, now)
+        count = min(plan.start, self.max_starts_per_tick)
+        if count:
+            self._launch(service, cluster, count, now)
+        return plan.start > count
+
+    def _launch(self, service: Doc, cluster: Doc, count: int, now: float) -> None:
+        current = services.primary(service)
+        definition = resolve_task_definition(self.ctx, current["taskDefinition"])
+        if definition is None:
+            return
+        params = {
+            "startedBy": current["id"],
+            "group": f"service:{service['serviceName']}",
+            "placementStrategy": service.get("placementStrategy") or services.DEFAULT_REPLICA_STRATEGY,
+            "placementConstraints": service.get("placementConstraints") or [],
+            "enableExecuteCommand": service.get("enableExecuteCommand", False),
+        }
+        created, failures = task_api.launch_tasks(self.ctx, cluster, definition, params, count)
+        arns = [json.loads(doc)["taskArn"] for doc in created]
+        self._started_events(service, arns, now)
+        if len(arns) < count:
+            self._unplaceable(service, failures, now)
+
+    # -- DAEMON -----------------------------------------------------------------------
+
+    def _daemon(self, service: Doc, cluster: Doc, live: list[LiveTask], active: dict[str, Doc],
+                now: float) -> bool:
+        current = services.primary(service)
+        config = service["deploymentConfiguration"]
+        serving = service["status"] == "ACTIVE"
+        desired = len(active) if serving else 0
+        if service["desiredCount"] != desired:
+            service["desiredCount"] = desired
+            current["desiredCount"] = desired
+        wanted = [t for t in live if t.wanted]
+        plan = Plan()
+        by_instance: dict[str | None, list[LiveTask]] = {}
+        for t in wanted:
+            by_instance.setdefault(t.instance_arn, []).append(t)
+        leaving = [i for i in by_instance if i not in active or not serving]
+        others_live = self.ctx.store.instance_task_counts([i for i in leaving if i]) if serving else {}
+        for instance in leaving:
+            here = by_instance[instance]
+            # on a DRAINING instance the daemon task is stopped last, after the instance's other tasks
+            if sum(n for (i, _s), n in others_live.items() if i == instance) > len(here):
+                continue
+            plan.stop.extend(here)
+        healthy = sum(1 for t in wanted if t.running)
+        budget = healthy - services.lower_limit(desired, config.get("minimumHealthyPercent", 0))
+        may_start = serving and current.get("rolloutState") != "FAILED"
+        targets = []
+        if serving:
+            for instance in active:
+                here = by_instance.get(instance, [])
+                mine = [t for t in here if t.started_by == current["id"]]
+                others = [t for t in here if t.started_by != current["id"]]
+                if mine:
+                    plan.stop.extend(mine[1:] + others)
+                    continue
+                if others:
+                    for t in others:
+                        if t.running:
+                            if budget <= 0:
+                                break
+                            budget -= 1
+                        plan.stop.append(t)
+                    continue
+                if may_start:
+                    targets.append(active[instance])
+        self._stop(service, plan, now)
+        started: list[str] = []
+        failures: list[dict[str, str]] = []
+        definition = resolve_task_definition(self.ctx, current["taskDefinition"]) if targets else None
+        if definition is not None:
+            need = tasks.reservation_for(definition, None)
+            group = f"service:{service['serviceName']}"
+            params = {"startedBy": current["id"], "group": group,
+                      "enableExecuteCommand": service.get("enableExecuteCommand", False)}
+            # as StartTask places: on the instance named, its constraints still bind
+            rules = task_api.placement_rules(definition, None, service.get("placementConstraints"))
+            for doc in targets[: self.max_starts_per_tick]:
+                arn = doc["containerInstanceArn"]
+                placement = task_api._place(self.ctx, cluster, [arn], {arn: doc}, need, 1, rules, group)
+                if not placement.chosen:
+                    failures.extend({"arn": a, "reason": r} for a, r in placement.rejections.items())
+                    continue
+                created = task_api.commit_placements(self.ctx, cluster, definition, params,
+                                                     placement.chosen, need, [])
+                started.extend(json.loads(doc)["taskArn"] for doc in created)
+        self._started_events(service, started, now)
+        if failures:
+            self._unplaceable(service, failures, now)
+        return len(targets) > self.max_starts_per_tick
+
+    # -- shared -----------------------------------------------------------------------
+
+    def _live(self, service: Doc) -> list[LiveTask]:
+        """The service's tasks not yet STOPPED: those its deployments started
+        (a RunTask with group `service:NAME` is listed with the service but is
+        not the scheduler's to stop)."""
+        ids = {d["id"] for d in service["deployments"]}
+        rows = self.ctx.store.service_tasks(service["clusterArn"], service["serviceName"])
+        return [LiveTask(*row) for row in rows if row[1] in ids]
+
+    def _stop(self, service: Doc, plan: Plan, now: float) -> None:
+        if not plan.stop:
+            return
+        store = self.ctx.store
+        reason = services.stop_reason(services.primary(service)["id"])
+        stopped = []
+        notify = set()
+        for live in plan.stop:
+            task = store.get_task(live.arn)
+            if task is None or not tasks.request_stop(task, reason, now):
+                continue
+            task["stopCode"] = services.SERVICE_STOP_CODE
+            store.put_task(task)
+            stopped.append(live.arn)
+            if task.get("containerInstanceArn"):
+                notify.add(task["containerInstanceArn"])
+        for instance in notify:
+            self.ctx.wakeups.notify(instance)
+        for i in range(0, len(stopped), EVENT_TASK_IDS):
+            services.add_event(service, services.stopped_message(service["serviceName"],
+                                                                 stopped[i:i + EVENT_TASK_IDS]), now)
+        if stopped:
+            service["_steady"] = False
+
+    def _started_events(self, service: Doc, arns: list[str], now: float) -> None:
+        for i in range(0, len(arns), EVENT_TASK_IDS):
+            services.add_event(service, services.started_message(service["serviceName"],
+                                                                 arns[i:i + EVENT_TASK_IDS]), now)
+        if arns:
+            service["_steady"] = False
+
+    def _unplaceable(self, service: Doc, failures: list[dict[str, str]], now: float) -> None:
+        message = services.unplaceable_message(service["serviceName"], failures)
+        if (message == service.get("_unplaceable")
+                and now - service.get("_unplaceableAt", 0.0) < UNPLACEABLE_EVENT_EVERY_S):
+            return  # the same news at most every 30 s
+        service["_unplaceable"], service["_unplaceableAt"] = message, now
+        services.add_event(service, message, now)
+
+    def _bookkeeping(self, service: Doc, now: float) -> None:
+        """Counts per deployment; INACTIVE deployments, COMPLETED rollouts,
+        steady state, and the end of a deleted service."""
+        live = self._live(service)
+        name = service["serviceName"]
+        current = services.primary(service)
+        kept = [current]
+        for deployment in service["deployments"][1:]:
+            mine = [t for t in live if t.started_by == deployment["id"]]
+            if not mine:
+                continue  # its tasks are gone: INACTIVE, and no longer listed
+            deployment["desiredCount"] = sum(1 for t in mine if t.wanted)
+            kept.append(deployment)
+        service["deployments"] = kept
+        counts: dict[str | None, list[int]] = {}
+        for t in live:
+            c = counts.setdefault(t.started_by, [0, 0])
+            if t.running:
+                c[0] += 1
+            elif t.wanted:
+                c[1] += 1
+        running = pending = 0
+        for deployment in kept:
+            r, p = counts.get(deployment["id"], [0, 0])
+            if (deployment["runningCount"], deployment["pendingCount"]) != (r, p):
+                deployment["runningCount"], deployment["pendingCount"] = r, p
+                deployment["updatedAt"] = now
+            running, pending = running + r, pending + p
+        service["runningCount"], service["pendingCount"] = running, pending
+        if service["status"] == "DRAINING":
+            if not live:
+                service["status"] = "INACTIVE"
+                for deployment in service["deployments"]:
+                    deployment["status"] = "INACTIVE" if deployment is not current else deployment["status"]
+            return
+        mine = counts.get(current["id"], [0, 0])
+        others = [t for t in live if t.started_by != current["id"]]
+        settled = (len(kept) == 1 and not others and mine[1] == 0 and mine[0] == service["desiredCount"]
+                   and sum(1 for t in live if not t.wanted) == 0)
+        if settled and current.get("rolloutState") == "IN_PROGRESS":
+            current["rolloutState"] = "COMPLETED"
+            current["rolloutStateReason"] = f"ECS deployment {current['id']} completed."
+            current["updatedAt"] = now
+            service["_lastCompleted"] = {"id": current["id"], "taskDefinition": current["taskDefinition"]}
+            services.add_event(service, f"(service {name}) (deployment {current['id']}) deployment completed.", now)
+        if settled and not service.get("_steady"):
+            service["_steady"] = True
+            services.add_event(service, services.steady_message(name), now)
+        elif not settled:
+            service["_steady"] = False
