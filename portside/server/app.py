@@ -52,6 +52,11 @@ class PortsideApp:
         except Exception:  # a bug: answer as AWS does, keep the traceback in our log
             log.exception("internal error handling %s %s", scope.get("method"), scope.get("path"))
             status, payload = error_body(errors.ServerException("An internal error occurred."))
+        try:
+            await self.ctx.store.durable()  # nothing is answered before what it saw is on disk
+        except Exception:
+            log.exception("committing to the database failed")
+            status, payload = error_body(errors.ServerException("An internal error occurred."))
         await _respond(send, status, payload, "application/x-amz-json-1.1")
 
     async def _answer(self, scope: Scope, receive: Receive) -> tuple[int, bytes]:

@@ -16,8 +16,10 @@ output shape when written), so describing them needs no decoding.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
+from dataclasses import dataclass
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -47,12 +49,14 @@ class SqliteStore:
             "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
         )
         self._in_tx = False
+        self._batch: _Batch | None = None
         self._data_version = -1
         self._instances: dict[str, dict[str, Doc]] = {}  # cluster ARN → ARN → doc
         self._pools: dict[tuple[str, tuple[str, ...]], list[str]] = {}  # (cluster, statuses) → ARNs
         self._definitions: dict[tuple[str, int | None], Doc | None] = {}
 
     def close(self) -> None:
+        self.commit()
         self._db.close()
 
     def _add_task_group_column(self) -> None:
@@ -76,23 +80,73 @@ class SqliteStore:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """One atomic, durable unit of change; nested uses join the outer one."""
+        """One atomic unit of change; nested uses join the outer one.
+
+        Group commit: under a running event loop, the transactions of the
+        requests handled in one loop iteration share one database transaction
+        (each in a savepoint of its own, so a failing request undoes only its
+        own changes) and one fsync, committed as soon as the loop is free.
+        Callers make a change acknowledged only after `durable()`.  Without a
+        running loop every transaction commits at once."""
         if self._in_tx:
             yield
             return
-        self._db.execute("BEGIN IMMEDIATE")
+        if self._batch is None:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._batch = _Batch()
+            self._fresh()
+        self._db.execute("SAVEPOINT request")
         self._in_tx = True
         try:
-            self._fresh()
             yield
         except BaseException:
-            self._db.execute("ROLLBACK")
+            self._db.execute("ROLLBACK TO request")
+            self._db.execute("RELEASE request")
             self._forget()
             raise
         else:
-            self._db.execute("COMMIT")
+            self._db.execute("RELEASE request")
         finally:
             self._in_tx = False
+            self._schedule_commit()
+
+    def _schedule_commit(self) -> None:
+        batch = self._batch
+        if batch is None or batch.scheduled:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.commit()
+            return
+        batch.scheduled = True
+        batch.done = loop.create_future()
+        loop.call_soon(self.commit)
+
+    def commit(self) -> None:
+        """Make the open batch durable (COMMIT with a full fsync)."""
+        batch, self._batch = self._batch, None
+        if batch is None:
+            return
+        try:
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._db.rollback()
+            self._forget()
+            if batch.done is not None and not batch.done.done():
+                batch.done.set_exception(exc)
+            else:
+                raise
+            return
+        if batch.done is not None and not batch.done.done():
+            batch.done.set_result(None)
+
+    async def durable(self) -> None:
+        """Return once everything this process has written so far is committed:
+        a request may answer only then (it may have read what is not yet)."""
+        batch = self._batch
+        if batch is not None and batch.done is not None:
+            await asyncio.shield(batch.done)
 
     def _docs(self, sql: str, args: Iterable[Any] = ()) -> list[Doc]:
         return [json.loads(row[0]) for row in self._db.execute(sql, tuple(args))]
@@ -496,6 +550,14 @@ class SqliteStore:
             "ORDER BY stopped_at",
             (cluster_arn, service_name, since),
         )
+
+
+@dataclass
+class _Batch:
+    """The transactions waiting for one COMMIT."""
+
+    scheduled: bool = False
+    done: "asyncio.Future[None] | None" = None
 
 
 def task_json(task: Doc) -> str:
