@@ -13,7 +13,7 @@ import uuid
 from typing import Any
 
 from ..arns import new_id
-from ..domain.resources import Capacity, Reservation, normalise_registered
+from ..domain.resources import normalise_registered
 from ..domain.status import Status
 from ..protocol import errors
 from ..protocol.dispatch import operation
@@ -72,20 +72,11 @@ def register_container_instance(ctx: Context, params: dict[str, Any]) -> dict[st
             "attachments": [],
             "version": 0,
         }
-        if previous is not None:
-            # Re-registration: new totals, less what its live tasks hold.
-            capacity = Capacity.from_resources(registered)
-            for held in store.live_reservations_on(doc["containerInstanceArn"]):
-                capacity.reserve(Reservation.from_doc(held))
-            remaining = capacity.to_resources()
-        else:
-            remaining = registered
         doc.update(
             {
                 "status": "ACTIVE",
                 "agentConnected": True,
-                "registeredResources": registered,
-                "remainingResources": remaining,
+                "registeredResources": registered,  # the store derives what remains
                 "versionInfo": params.get("versionInfo", doc.get("versionInfo", {})),
                 "attributes": _attributes(params.get("attributes")),
                 "version": doc["version"] + 1,

@@ -12,7 +12,7 @@ import random
 from typing import Any
 
 from ..domain import task as tasks
-from ..domain.resources import Capacity, Reservation
+from ..domain.resources import Reservation
 from ..domain.task_definition import InvalidTaskDefinition
 from ..protocol import errors
 from ..protocol.dispatch import operation
@@ -47,17 +47,9 @@ def task_view(task: dict[str, Any], tags: list[dict[str, str]] | None = None) ->
 def release_resources(ctx: Context, task: dict[str, Any]) -> None:
     """Give a stopped task's CPU, memory and ports back to its instance."""
     arn = task.get("containerInstanceArn")
-    instance = ctx.store.get_instance(arn) if arn else None
-    if instance is None:
-        return
-    remaining = Capacity.from_resources(instance["remainingResources"])
-    remaining.release(
-        Reservation.from_doc(ctx.store.task_reservation(task["taskArn"])),
-        Capacity.from_resources(instance["registeredResources"]),
-    )
-    instance["remainingResources"] = remaining.to_resources()
-    instance["version"] += 1
-    ctx.store.put_instance(instance)
+    if arn:
+        held = Reservation.from_doc(ctx.store.task_reservation(task["taskArn"]))
+        ctx.store.hold(arn, held, release=True)
 
 
 def checked_task_definition(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
@@ -95,24 +87,19 @@ def commit_placements(
     need: Reservation,
     tags: list[dict[str, str]],
 ) -> list[Encoded]:
-    """Write the new tasks and their instances' debited capacity (in the
+    """Write the new tasks, each holding `need` on its instance (in the
     caller's transaction); returns the tasks' wire documents."""
     now = ctx.clock.now()
     created = []
     for candidate in chosen:
         task = tasks.new_task(ctx.arns, cluster, definition, candidate.doc, params, now)
         document = ctx.store.put_task(task, need.to_doc(), params.get("clientToken"))
+        ctx.store.hold(candidate.arn, need)
         if tags:
             ctx.store.put_tags(task["taskArn"], tags)
             document = wire_json("Task", task | {"tags": tags})
         created.append(Encoded(document))
-    touched = {c.arn: c for c in chosen}
-    for candidate in touched.values():
-        doc = dict(candidate.doc)
-        doc["remainingResources"] = candidate.capacity.to_resources()
-        doc["version"] += 1
-        ctx.store.put_instance(doc)
-    for arn in touched:
+    for arn in {c.arn for c in chosen}:
         ctx.wakeups.notify(arn)  # the agent's poll answers once the commit is done
     return created
 

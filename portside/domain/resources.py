@@ -91,12 +91,28 @@ class Capacity:
         self.ports.update(need.ports)
         self.ports_udp.update(need.ports_udp)
 
-    def release(self, held: Reservation, registered: "Capacity") -> None:
-        """Give a task's share back; ports reserved at registration stay in use."""
-        self.cpu = min(registered.cpu, self.cpu + held.cpu)
-        self.memory = min(registered.memory, self.memory + held.memory)
-        self.ports.difference_update(set(held.ports) - registered.ports)
-        self.ports_udp.difference_update(set(held.ports_udp) - registered.ports_udp)
+    # Used as the running total of what an instance's live tasks hold:
+
+    def hold(self, task: Reservation) -> None:
+        self.cpu += task.cpu
+        self.memory += task.memory
+        self.ports.update(task.ports)
+        self.ports_udp.update(task.ports_udp)
+
+    def unhold(self, task: Reservation) -> None:
+        self.cpu -= task.cpu
+        self.memory -= task.memory
+        self.ports.difference_update(task.ports)
+        self.ports_udp.difference_update(task.ports_udp)
+
+    @classmethod
+    def remaining(cls, registered: Resources, held: "Capacity | None") -> Resources:
+        """Registered less what live tasks hold; ports reserved at registration
+        stay in use whatever tasks come and go."""
+        free = cls.from_resources(registered)
+        if held is not None:
+            free.reserve(Reservation(held.cpu, held.memory, list(held.ports), list(held.ports_udp)))
+        return free.to_resources()
 
 
 _parsed: dict[int, tuple[Resources, Capacity]] = {}

@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from ..domain.resources import Capacity, Reservation
 from ..protocol.serialize import wire_json
 from .schema import PLACEMENT_SCHEMA, SCHEMA, SCHEMA_VERSION, SERVICES_SCHEMA
 
@@ -52,6 +53,7 @@ class SqliteStore:
         self._batch: _Batch | None = None
         self._data_version = -1
         self._instances: dict[str, dict[str, Doc]] = {}  # cluster ARN → ARN → doc
+        self._held: dict[str, Capacity] = {}  # instance ARN → what its live tasks hold
         self._pools: dict[tuple[str, tuple[str, ...]], list[str]] = {}  # (cluster, statuses) → ARNs
         self._definitions: dict[tuple[str, int | None], Doc | None] = {}
 
@@ -75,6 +77,7 @@ class SqliteStore:
 
     def _forget(self) -> None:
         self._instances.clear()
+        self._held.clear()
         self._pools.clear()
         self._definitions.clear()
 
@@ -260,16 +263,35 @@ class SqliteStore:
     # container instances -----------------------------------------------------
 
     def _cluster_instances(self, cluster_arn: str) -> dict[str, Doc]:
+        """The cluster's instance documents, cached, each with its
+        `remainingResources` derived: registered less what its live tasks
+        hold.  Remaining capacity is never written on placement; the tasks'
+        reservations are the durable truth and a restart derives it again."""
         if not self._in_tx:
             self._fresh()
         cached = self._instances.get(cluster_arn)
         if cached is None:
+            held: dict[str, Capacity] = {}
+            for arn, reservation in self._db.execute(
+                "SELECT instance_arn, reservation FROM tasks WHERE cluster_arn = ? "
+                "AND last_status != 'STOPPED' AND instance_arn IS NOT NULL",
+                (cluster_arn,),
+            ):
+                held.setdefault(arn, Capacity(0, 0, set(), set())).hold(Reservation.from_doc(json.loads(reservation)))
+            self._held.update(held)
             rows = self._db.execute(
                 "SELECT arn, doc FROM container_instances WHERE cluster_arn = ? ORDER BY seq",
                 (cluster_arn,),
             )
-            cached = self._instances[cluster_arn] = {arn: json.loads(doc) for arn, doc in rows}
+            cached = self._instances[cluster_arn] = {}
+            for arn, doc in rows:
+                cached[arn] = self._with_remaining(json.loads(doc))
         return cached
+
+    def _with_remaining(self, doc: Doc) -> Doc:
+        held = self._held.get(doc["containerInstanceArn"])
+        doc["remainingResources"] = Capacity.remaining(doc["registeredResources"], held)
+        return doc
 
     def get_instance(self, arn: str) -> Doc | None:
         """A shallow copy of the instance's document: callers replace its
@@ -284,14 +306,29 @@ class SqliteStore:
             "INSERT INTO container_instances (arn, cluster_arn, status, version, doc) "
             "VALUES (?, ?, ?, 1, ?) ON CONFLICT (arn) DO UPDATE SET "
             "status = excluded.status, doc = excluded.doc, version = version + 1",
-            (doc["containerInstanceArn"], doc["clusterArn"], doc["status"], _dump(doc)),
+            (doc["containerInstanceArn"], doc["clusterArn"], doc["status"],
+             _dump({k: v for k, v in doc.items() if k != "remainingResources"})),
         )
         cached = self._cluster_instances(doc["clusterArn"])
         before = cached.get(doc["containerInstanceArn"])
         if before is None or before["status"] != doc["status"]:  # membership changed
             for key in [k for k in self._pools if k[0] == doc["clusterArn"]]:
                 del self._pools[key]
-        cached[doc["containerInstanceArn"]] = dict(doc)
+        cached[doc["containerInstanceArn"]] = self._with_remaining(dict(doc))
+
+    def hold(self, instance_arn: str, reservation: Reservation, release: bool = False) -> None:
+        """A task placed on (or, with release, stopped on) the instance: its
+        remaining capacity follows.  The task row carries the durable record."""
+        held = self._held.setdefault(instance_arn, Capacity(0, 0, set(), set()))
+        if release:
+            held.unhold(reservation)
+        else:
+            held.hold(reservation)
+        cluster_arn = _instance_cluster(instance_arn)
+        cached = self._cluster_instances(cluster_arn) if cluster_arn else {}
+        doc = cached.get(instance_arn)
+        if doc is not None:
+            cached[instance_arn] = self._with_remaining(dict(doc))
 
     def list_instances(self, cluster_arn: str, statuses: tuple[str, ...]) -> list[Doc]:
         """The cluster's instances in these statuses, in registration order.
@@ -431,13 +468,6 @@ class SqliteStore:
             (cluster_arn,),
         )
         return dict(rows.fetchall())
-
-    def live_reservations_on(self, instance_arn: str) -> list[Doc]:
-        rows = self._db.execute(
-            "SELECT reservation FROM tasks WHERE instance_arn = ? AND last_status != 'STOPPED'",
-            (instance_arn,),
-        )
-        return [json.loads(r[0]) for r in rows]
 
     def list_task_arns(
         self, cluster_arn: str, filters: dict[str, str], after_seq: int, limit: int

@@ -27,8 +27,15 @@ def test_capacity_reserve_and_release_keep_registered_ports():
     assert remaining.shortfall(Reservation(0, 0, [], [53])) == "RESOURCE:PORTS_UDP"
     assert remaining.shortfall(Reservation(800, 0)) == "RESOURCE:CPU"
     assert remaining.shortfall(Reservation(0, 1600)) == "RESOURCE:MEMORY"
-    remaining.release(Reservation(256, 512, [8080, 22], [53]), registered)
-    assert (remaining.cpu, remaining.memory, remaining.ports, remaining.ports_udp) == (1024, 2048, {22}, set())
+    held = Capacity(0, 0, set(), set())
+    held.hold(need)
+    held.hold(Reservation(100, 100, [9090]))
+    held.unhold(Reservation(100, 100, [9090]))
+    again = Capacity.from_resources(Capacity.remaining(registered.to_resources(), held))
+    assert (again.cpu, again.memory, again.ports, again.ports_udp) == (768, 1536, {22, 8080}, {53})
+    held.unhold(need)
+    again = Capacity.from_resources(Capacity.remaining(registered.to_resources(), held))
+    assert (again.cpu, again.memory, again.ports, again.ports_udp) == (1024, 2048, {22}, set())
 
 
 def test_capacity_round_trips_through_resources():
