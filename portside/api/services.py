@@ -91,12 +91,23 @@ def view(ctx: Context, service: Doc, with_tags: bool = False) -> Doc:
     return shown
 
 
+def task_rows(ctx: Context, service: Doc) -> list[tuple[str, str | None, str | None, str, str]]:
+    """The service's tasks not yet STOPPED that are its scheduler's, as
+    (ARN, startedBy, instance ARN, desiredStatus, lastStatus): those its
+    deployments started (a RunTask with group `service:NAME` is listed with
+    the service but is not the scheduler's), less orphans on deregistered
+    instances (no agent reports on them again: replaced, never waited for)."""
+    ids = {d["id"] for d in service["deployments"]}
+    store = ctx.store
+    gone = {d["containerInstanceArn"] for d in store.list_instances(service["clusterArn"], ("INACTIVE",))}
+    rows = store.service_tasks(service["clusterArn"], service["serviceName"])
+    return [row for row in rows if row[1] in ids and row[2] not in gone]
+
+
 def _task_counts(ctx: Context, service: Doc) -> dict[str | None, tuple[int, int]]:
     """startedBy → (RUNNING tasks, tasks wanted RUNNING but not yet there)."""
     counts: dict[str | None, tuple[int, int]] = {}
-    for _arn, started_by, _instance, desired, last in ctx.store.service_tasks(
-        service["clusterArn"], service["serviceName"]
-    ):
+    for _arn, started_by, _instance, desired, last in task_rows(ctx, service):
         r, p = counts.get(started_by, (0, 0))
         if last == "RUNNING":
             r += 1

@@ -83,6 +83,7 @@ def start_deployment(service: Doc, task_definition_arn: str, now: float, reason:
     service["deployments"].insert(0, deployment)
     service["taskDefinition"] = task_definition_arn
     service["_steady"] = False
+    service["_failStreak"] = 0  # a new deployment is not throttled for the old one's failures
     return deployment
 
 

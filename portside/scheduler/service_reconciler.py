@@ -30,6 +30,7 @@ import logging
 from typing import Any
 
 from ..api import tasks as task_api
+from ..api import services as service_api
 from ..api.context import Context
 from ..api.task_definitions import resolve as resolve_task_definition
 from ..domain import service as services
@@ -43,6 +44,11 @@ Doc = dict[str, Any]
 SELF_STOPPED = ("TaskFailedToStart", "EssentialContainerExited")
 EVENT_TASK_IDS = 10  # task ids named in one "has started" / "has stopped" event
 UNPLACEABLE_EVENT_EVERY_S = 30.0
+# Tasks that keep stopping by themselves are restarted less and less often
+# (ECS's service throttle): after THROTTLE_AFTER failures in a row, wait
+# tick × 2^(n - THROTTLE_AFTER), at most THROTTLE_MAX_S, since the last one.
+THROTTLE_AFTER = 3
+THROTTLE_MAX_S = 900.0
 
 
 class ServiceReconciler:
@@ -116,10 +122,23 @@ class ServiceReconciler:
         for task in stopped:
             service["_stoppedWatermark"] = max(service.get("_stoppedWatermark", 0.0), task["stoppedAt"])
             deployment = by_id.get(task.get("startedBy"))
-            if (deployment is not None and task.get("stopCode") in SELF_STOPPED
-                    and deployment.get("rolloutState") == "IN_PROGRESS"):
+            if deployment is None or task.get("stopCode") not in SELF_STOPPED:
+                continue
+            if deployment.get("rolloutState") == "IN_PROGRESS":
                 deployment["failedTasks"] = deployment.get("failedTasks", 0) + 1
                 deployment["updatedAt"] = now
+            service["_failStreak"] = service.get("_failStreak", 0) + 1
+            service["_failedAt"] = now
+            if service["_failStreak"] == THROTTLE_AFTER:
+                services.add_event(service, f"(service {service['serviceName']}) is unable to consistently "
+                                   "start tasks successfully.", now)
+
+    def _throttled(self, service: Doc, now: float) -> bool:
+        streak = service.get("_failStreak", 0)
+        if streak < THROTTLE_AFTER:
+            return False
+        delay = min(self.interval * 2 ** (streak - THROTTLE_AFTER), THROTTLE_MAX_S)
+        return now < service.get("_failedAt", 0.0) + delay
 
     def _circuit_breaker(self, service: Doc, now: float) -> None:
         breaker = service["deploymentConfiguration"].get("deploymentCircuitBreaker") or {}
@@ -151,7 +170,8 @@ class ServiceReconciler:
         plan = services.plan_replica(
             desired, config.get("minimumHealthyPercent", 100), config.get("maximumPercent", 200),
             current["id"], live, set(active),
-            may_start=service["status"] == "ACTIVE" and current.get("rolloutState") != "FAILED",
+            may_start=(service["status"] == "ACTIVE" and current.get("rolloutState") != "FAILED"
+                       and not self._throttled(service, now)),
         )
         self._stop(service, plan, now)
         count = min(plan.start, self.max_starts_per_tick)
@@ -203,7 +223,7 @@ class ServiceReconciler:
             plan.stop.extend(here)
         healthy = sum(1 for t in wanted if t.running)
         budget = healthy - services.lower_limit(desired, config.get("minimumHealthyPercent", 0))
-        may_start = serving and current.get("rolloutState") != "FAILED"
+        may_start = serving and current.get("rolloutState") != "FAILED" and not self._throttled(service, now)
         targets = []
         if serving:
             for instance in active:
@@ -253,10 +273,9 @@ class ServiceReconciler:
     def _live(self, service: Doc) -> list[LiveTask]:
         """The service's tasks not yet STOPPED: those its deployments started
         (a RunTask with group `service:NAME` is listed with the service but is
-        not the scheduler's to stop)."""
-        ids = {d["id"] for d in service["deployments"]}
-        rows = self.ctx.store.service_tasks(service["clusterArn"], service["serviceName"])
-        return [LiveTask(*row) for row in rows if row[1] in ids]
+        not the scheduler's to stop).  Tasks left on a deregistered instance
+        are orphans no agent will report on again: replaced, never waited for."""
+        return [LiveTask(*row) for row in service_api.task_rows(self.ctx, service)]
 
     def _stop(self, service: Doc, plan: Plan, now: float) -> None:
         if not plan.stop:
@@ -342,6 +361,8 @@ class ServiceReconciler:
             current["updatedAt"] = now
             service["_lastCompleted"] = {"id": current["id"], "taskDefinition": current["taskDefinition"]}
             services.add_event(service, f"(service {name}) (deployment {current['id']}) deployment completed.", now)
+        if settled:
+            service["_failStreak"] = 0
         if settled and not service.get("_steady"):
             service["_steady"] = True
             services.add_event(service, services.steady_message(name), now)
