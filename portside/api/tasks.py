@@ -133,7 +133,7 @@ def _lookups(ctx: Context, cluster: dict[str, Any], rules: Rules, group: str) ->
     )
 
 
-def _place(
+def place_on(
     ctx: Context,
     cluster: dict[str, Any],
     arns: list[str],
@@ -143,8 +143,9 @@ def _place(
     rules: Rules,
     group: str,
 ):
-    """Place over the instances `arns` names (documents read from `docs`,
-    never changed: commit_placements writes copies)."""
+    """Place up to `count` tasks over the instances `arns` names (documents
+    read from `docs`, never changed); RunTask, StartTask and the DAEMON
+    scheduler (one named instance at a time) share it."""
     lookups = _lookups(ctx, cluster, rules, group)
 
     def candidate_at(index: int) -> Candidate:
@@ -191,7 +192,7 @@ def launch_tasks(
     need = _reservation(definition, params)
     rules = placement_rules(definition, params.get("placementStrategy"), params.get("placementConstraints"))
     arns, docs = ctx.store.instance_pool(cluster["clusterArn"], ("ACTIVE",))
-    placement = _place(ctx, cluster, arns, docs, need, count, rules, task_group(definition, params))
+    placement = place_on(ctx, cluster, arns, docs, need, count, rules, task_group(definition, params))
     created = commit_placements(ctx, cluster, definition, params, placement.chosen, need, tags or [])
     return created, [failure(a, r) for a, r in placement.rejections.items()]
 
@@ -218,7 +219,7 @@ def start_task(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
             if doc["status"] != "ACTIVE":
                 failures.append(failure(arn, doc["status"]))
                 continue
-            placement = _place(ctx, cluster, [arn], {arn: doc}, need, 1, rules, group)
+            placement = place_on(ctx, cluster, [arn], {arn: doc}, need, 1, rules, group)
             chosen.extend(placement.chosen)
             failures.extend(failure(a, r) for a, r in placement.rejections.items())
         created = commit_placements(ctx, cluster, definition, params, chosen, need, tags)

@@ -256,7 +256,7 @@ class ServiceReconciler:
             rules = task_api.placement_rules(definition, None, service.get("placementConstraints"))
             for doc in targets[: self.max_starts_per_tick]:
                 arn = doc["containerInstanceArn"]
-                placement = task_api._place(self.ctx, cluster, [arn], {arn: doc}, need, 1, rules, group)
+                placement = task_api.place_on(self.ctx, cluster, [arn], {arn: doc}, need, 1, rules, group)
                 if not placement.chosen:
                     failures.extend({"arn": a, "reason": r} for a, r in placement.rejections.items())
                     continue
