@@ -2,9 +2,11 @@
 holds whatever the store looks like inside):
 
   every container instance's remaining CPU and MEMORY equal its registered
-  ones less what its live tasks (lastStatus != STOPPED) reserve, its PORTS and
+  ones less what its live tasks (lastStatus != STOPPED) reserve, which is never
+  negative, its PORTS and
   PORTS_UDP in use are the registered ones plus the live tasks' static host
-  ports, and no two live tasks on one instance hold the same host port.
+  ports, no two live tasks on one instance hold the same host port, and its
+  running/pending task counts match its live tasks.
 
 What a task reserves comes from DescribeTasks and DescribeTaskDefinition: the
 task-level cpu/memory when set, else the sum over its containers of cpu and of
@@ -126,12 +128,14 @@ class StoreChecker:
         cpu = memory = 0
         tcp: list[int] = []
         udp: list[int] = []
+        out = []
         for task in tasks:
             t_cpu, t_memory, t_tcp, t_udp = self.reservation(task)
+            if t_cpu < 0 or t_memory < 0:
+                out.append(f"{task['taskArn']}: reserves a negative amount (cpu {t_cpu}, memory {t_memory})")
             cpu, memory = cpu + t_cpu, memory + t_memory
             tcp += t_tcp
             udp += t_udp
-        out = []
         running = sum(t["lastStatus"] == "RUNNING" for t in tasks)
         pending = sum(t["lastStatus"] in _BEFORE_RUNNING for t in tasks)
         if (instance.get("runningTasksCount", 0), instance.get("pendingTasksCount", 0)) != (running, pending):

@@ -39,11 +39,11 @@ ANONYMOUS = Credentials("portside-agent", "portside-agent")
 
 
 class ServerClient:
-    """Signs every call with the agent's key, found the standard AWS ways: given
-    explicitly, else the profile (`--profile`, AWS_PROFILE), the
-    AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY environment variables, the shared
-    credentials file.  With none, a placeholder key, which only a server
-    without `--credentials` (loopback) accepts."""
+    """Signs every call with the agent's key, found the standard AWS ways: the
+    key given, else the named profile (`--profile`), else botocore's chain
+    (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, then AWS_PROFILE or `default` in
+    the shared credentials file, ...).  With none, a placeholder key, which
+    only a server without `--credentials` (loopback) accepts."""
 
     def __init__(self, endpoint: str, region: str = "us-east-1", profile: str | None = None,
                  credentials: Credentials | None = None) -> None:

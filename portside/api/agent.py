@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..domain import task as tasks
+from ..domain.status import Status
 from ..protocol import errors
 from ..protocol.dispatch import operation
 from .common import require_cluster
@@ -42,8 +43,16 @@ def _save(ctx: Context, task: dict[str, Any], report: dict[str, Any]) -> None:
         ctx.service_wakeup.set()  # the service scheduler looks at once
 
 
+def _check_statuses(*statuses: Any) -> None:
+    """Reported statuses are ECS statuses (the model has them as plain strings)."""
+    for status in statuses:
+        if status is not None and status not in Status.__members__:
+            raise errors.InvalidParameterException(f"Unknown status {str(status)[:64]!r}.")
+
+
 @operation("SubmitContainerStateChange")
 def submit_container_state_change(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
+    _check_statuses(params.get("status"))
     with ctx.store.transaction():
         task = _reported_task(ctx, params)
         if not tasks.apply_container_change(task, params):
@@ -56,6 +65,7 @@ def submit_container_state_change(ctx: Context, params: dict[str, Any]) -> dict[
 
 @operation("SubmitTaskStateChange")
 def submit_task_state_change(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
+    _check_statuses(params.get("status"), *(c.get("status") for c in params.get("containers", [])))
     with ctx.store.transaction():
         task = _reported_task(ctx, params)
         for change in params.get("containers", []):

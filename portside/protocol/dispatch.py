@@ -73,9 +73,31 @@ def parse_json(body: bytes) -> Any:
     bad syntax, nesting deeper than the parser recurses, NaN/Infinity (not
     JSON), and integers past Python's digit limit (a ValueError) included."""
     try:
-        return json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
+        text = body.decode("utf-8")
+        value = json.loads(text, parse_constant=_reject_constant)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError are ValueErrors
         raise errors.SerializationException("The request body is not valid JSON.") from exc
+    if ("\\ud" in text or "\\uD" in text) and _has_lone_surrogate(value):
+        # "\ud800" escapes decode to code points no UTF-8 store or answer can hold
+        raise errors.SerializationException("The request body contains an unpaired UTF-16 surrogate.")
+    return value
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+        elif isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+    return False
 
 
 def _parse(body: bytes) -> Any:

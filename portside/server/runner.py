@@ -70,6 +70,11 @@ def authenticator(config: ServerConfig) -> Authenticator:
         keys = load_credentials(config.credentials_path)
     except CredentialsFileError as exc:
         raise StartupRefused(str(exc)) from exc
+    try:
+        if config.credentials_path.stat().st_mode & 0o077:
+            log.warning("credentials file %s is readable by other users; chmod 600 it", config.credentials_path)
+    except OSError:
+        pass
     return Authenticator(keys, config.region, config.account_id)
 
 

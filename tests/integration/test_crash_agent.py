@@ -27,11 +27,44 @@ from conftest import TEST_IMAGE, AgentProcess
 ROUNDS = 30
 BUDGET_S = 60.0
 SETTLE_S = 60.0
+PULL_DELAY_S = 0.35
 TASK_ARN = "com.amazonaws.ecs.task-arn"
 NAME = "com.amazonaws.ecs.container-name"
 FIGURES: dict[str, object] = {}
 
 SLEEPER = ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]  # stops at once on SIGTERM
+
+
+@pytest.fixture(scope="module")
+def slow_registry():
+    """A registry on loopback (Docker trusts 127.0.0.0/8 over plain HTTP) that
+    answers every request after PULL_DELAY_S with a 404: a pull of its images
+    takes ~1 s and then fails, so the agent can be killed in the middle of it."""
+    import http.server
+    import threading
+
+    class Slow(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            time.sleep(PULL_DELAY_S)
+            self.send_response(404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        do_HEAD = do_GET
+
+        def log_message(self, *args):
+            pass
+
+        def log_error(self, *args):
+            pass
+
+    registry = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    registry.daemon_threads = True
+    threading.Thread(target=registry.serve_forever, daemon=True).start()
+    yield f"127.0.0.1:{registry.server_address[1]}"
+    registry.shutdown()
 
 
 @pytest.fixture
@@ -135,13 +168,14 @@ def _settle(ecs, docker_client, instance_arn, arns, stopped_by_user) -> list[str
         time.sleep(0.25)
 
 
-def test_kill_9_during_pull_create_start_and_stop(server, crash_agent, docker_client):
+def test_kill_9_during_pull_create_start_and_stop(server, crash_agent, docker_client, slow_registry):
     ecs = server.client()
     definitions = {
         "sleeper": [{"name": "main", "command": SLEEPER}],
         "pair": [{"name": "a", "command": SLEEPER}, {"name": "b", "command": SLEEPER}],
         "short": [{"name": "main", "command": ["sh", "-c", "sleep 0.3; exit 3"]}],
         "absent": [{"name": "main", "image": "portside-test/absent:latest", "command": SLEEPER}],
+        "slowpull": [{"name": "main", "image": f"{slow_registry}/slow/image:1", "command": SLEEPER}],
     }
     for family, containers in definitions.items():
         ecs.register_task_definition(family=family, containerDefinitions=[
@@ -163,16 +197,17 @@ def test_kill_9_during_pull_create_start_and_stop(server, crash_agent, docker_cl
     _wait_up(crash_agent, starts)
     while rounds < ROUNDS and time.monotonic() - started < BUDGET_S:
         phase = rng.choice(["run", "run", "stop", "run+stop"]) if arns else "run"
+        family = ""
         if "run" in phase:
-            family = rng.choice(["sleeper", "sleeper", "pair", "pair", "short", "absent"])
+            family = rng.choice(["sleeper", "sleeper", "pair", "pair", "short", "absent", "slowpull"])
             out = ecs.run_task(taskDefinition=family, count=rng.randint(1, 2))
             assert out["failures"] == [], out["failures"]
             arns += [t["taskArn"] for t in out["tasks"]]
         if "stop" in phase:
             stop_some(rng.randint(1, 2))
-        time.sleep(rng.uniform(0.0, 0.6))  # pull, create, start or stop is under way
+        time.sleep(rng.uniform(0.0, 0.8))  # pull, create, start or stop is under way
         crash_agent.stop(signal.SIGKILL)
-        kills[phase] += 1
+        kills[f"{phase}:{family}" if "run" in phase else phase] += 1
         duplicates_seen += _duplicates(_containers(docker_client, instance))
         if rng.random() < 0.3:
             stop_some(1)  # asked while the agent is down
