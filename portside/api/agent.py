@@ -20,7 +20,10 @@ from .tasks import release_resources, task_arn
 
 @operation("DiscoverPollEndpoint")
 def discover_poll_endpoint(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
-    require_cluster(ctx, params.get("cluster"))
+    try:
+        require_cluster(ctx, params.get("cluster"))
+    except errors.ClusterNotFoundException as exc:  # not an error this operation declares
+        raise errors.ClientException(exc.message) from exc
     endpoint = ctx.config.endpoint
     return {"endpoint": endpoint, "telemetryEndpoint": endpoint, "serviceConnectEndpoint": endpoint}
 

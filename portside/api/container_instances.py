@@ -13,7 +13,7 @@ import uuid
 from typing import Any
 
 from ..arns import new_id
-from ..domain.resources import normalise_registered
+from ..domain.resources import InvalidResources, normalise_registered
 from ..domain.status import Status
 from ..protocol import errors
 from ..protocol.dispatch import operation
@@ -55,7 +55,10 @@ def register_container_instance(ctx: Context, params: dict[str, Any]) -> dict[st
     store, now = ctx.store, ctx.clock.now()
     with store.transaction():
         cluster = require_cluster(ctx, params.get("cluster"))
-        registered = normalise_registered(params.get("totalResources"))
+        try:
+            registered = normalise_registered(params.get("totalResources"))
+        except InvalidResources as exc:
+            raise errors.InvalidParameterException(str(exc)) from exc
         previous = None
         if params.get("containerInstanceArn"):
             arn = instance_arn(ctx, cluster, params["containerInstanceArn"])

@@ -12,8 +12,11 @@ from .common import validate_tags
 from .context import Context
 
 
-def _existing_resource(ctx: Context, arn: str) -> str:
-    """The ARN, once it names a resource this server holds."""
+def _existing_resource(ctx: Context, arn: str, missing: type[errors.ECSError] = errors.ResourceNotFoundException) -> str:
+    """The ARN, once it names a resource this server holds; otherwise the
+    `missing` error (ListTagsForResource declares no ResourceNotFoundException:
+    a missing cluster is ClusterNotFoundException there, anything else an
+    invalid parameter)."""
     parsed = arns.parse(arn)
     if parsed is None or not ctx.arns.owns(parsed):
         raise errors.InvalidParameterException("The ARN provided is invalid.")
@@ -35,7 +38,9 @@ def _existing_resource(ctx: Context, arn: str) -> str:
     else:
         raise errors.InvalidParameterException("The ARN provided is invalid.")
     if not exists:
-        raise errors.ResourceNotFoundException("The specified resource could not be found.")
+        if missing is errors.ResourceNotFoundException or parsed.kind != "cluster":
+            raise missing("The specified resource could not be found.")
+        raise errors.ClusterNotFoundException()
     return arn
 
 
@@ -60,5 +65,5 @@ def untag_resource(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
 
 @operation("ListTagsForResource")
 def list_tags_for_resource(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
-    arn = _existing_resource(ctx, params["resourceArn"])
+    arn = _existing_resource(ctx, params["resourceArn"], errors.InvalidParameterException)
     return {"tags": ctx.store.get_tags(arn)}

@@ -127,6 +127,23 @@ def _integer(resource: dict[str, Any] | None) -> int:
     return int(resource.get("doubleValue") or 0)
 
 
+class InvalidResources(ValueError):
+    pass
+
+
 def normalise_registered(resources: Resources | None) -> Resources:
-    """Totals as an agent registers them, with every resource ECS reports present."""
-    return Capacity.from_resources(resources or []).to_resources()
+    """Totals as an agent registers them, with every resource ECS reports
+    present; InvalidResources for entries no instance could have."""
+    for r in resources or []:
+        name = r.get("name")
+        if not name:
+            raise InvalidResources("Every resource needs a name.")
+        if name in ("PORTS", "PORTS_UDP"):
+            for port in r.get("stringSetValue") or []:
+                if not (port.isdigit() and 0 <= int(port) <= 65535):
+                    raise InvalidResources(f"{name} holds {port[:32]!r}, not a port number.")
+        for key in ("integerValue", "longValue", "doubleValue"):
+            value = r.get(key)
+            if value is not None and not 0 <= value < 2**53:  # also refuses NaN
+                raise InvalidResources(f"{name} {key} must be a number from 0 up.")
+    return Capacity._parse(resources or []).to_resources()

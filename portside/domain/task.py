@@ -44,6 +44,18 @@ def effective_containers(task_definition: Doc, overrides: Doc | None) -> list[Do
     return result
 
 
+def override_problem(overrides: Doc | None) -> str | None:
+    """Why container overrides cannot be applied (sizes no container may have)."""
+    for o in (overrides or {}).get("containerOverrides", []):
+        name = o.get("name", "")
+        if o.get("cpu") is not None and o["cpu"] < 0:
+            return f"Invalid 'cpu' override for container '{name}'. It must be 0 or more."
+        for member in ("memory", "memoryReservation"):
+            if o.get(member) is not None and o[member] < 6:
+                return f"Invalid '{member}' override for container '{name}'. The minimum is 6 MiB."
+    return None
+
+
 def unknown_override_names(task_definition: Doc, overrides: Doc | None) -> list[str]:
     names = {c["name"] for c in task_definition["containerDefinitions"]}
     return [n for n in container_overrides(overrides) if n not in names]

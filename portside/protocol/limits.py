@@ -140,6 +140,7 @@ LIMITS: dict[str, tuple[Any, ...]] = {
     "StopTask": (MaxLength("reason", 255),),
     "DescribeTasks": (Items("tasks", 0, 100),),
     "ListTasks": (_PAGE,),
+    "ListServices": (_PAGE,),
     "SubmitContainerStateChange": (MaxLength("reason", 255),),
     "SubmitTaskStateChange": (MaxLength("reason", 255),),
     "TagResource": (Items("tags", 1, 50),),

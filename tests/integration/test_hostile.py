@@ -322,7 +322,7 @@ def test_server_alive_and_consistent_after_the_abuse(target):
     ecs = target.client()
     assert "cluster/default" in str(ecs.list_clusters())
     assert target.proc.poll() is None
-    assert _unexpected(StoreChecker(ecs).problems()) == []
+    assert StoreChecker(ecs).problems() == []
 
 
 # -- property-based: every implemented operation, from botocore's shapes --------------------
@@ -502,45 +502,6 @@ class _Connection:
 
 READ_ONLY = ("Describe", "List", "Discover")
 
-# Discrepancies this test found in code owned elsewhere; each has a minimal
-# strict-xfail test at the end of this module.  Delete an entry with its fix.
-KNOWN_UNDECLARED = {
-    ("DiscoverPollEndpoint", "ClusterNotFoundException"),
-    ("ListTagsForResource", "ResourceNotFoundException"),
-}
-
-
-def _unexpected(problems: list[str]) -> list[str]:
-    """Store problems less the known one: tasks reserving negative amounts."""
-    known = [p for p in problems if "reserves a negative amount" in p]
-    if known:
-        TRIED["checks_seeing_negative_reservations"] = TRIED.get("checks_seeing_negative_reservations", 0) + 1
-    return [p for p in problems if p not in known]
-
-
-def _known_5xx(op: str, body: bytes) -> bool:
-    """RegisterContainerInstance takes resource entries domain/resources.py
-    cannot read (no name, a port that is not a number): a 500.  ListServices
-    takes a negative maxResults: a 500."""
-    if op == "ListServices":
-        try:
-            return json.loads(body).get("maxResults", 1) < 1
-        except (ValueError, TypeError, AttributeError):
-            return False
-    if op != "RegisterContainerInstance":
-        return False
-    try:
-        entries = json.loads(body).get("totalResources") or []
-        for r in entries:
-            if "name" not in r:
-                return True
-            if r["name"] in ("PORTS", "PORTS_UDP"):
-                [int(p) for p in r.get("stringSetValue") or []]
-    except (ValueError, TypeError, AttributeError, KeyError):
-        return True
-    return False
-
-
 @pytest.mark.parametrize("op", sorted(HANDLERS))
 def test_generated_requests_never_5xx_and_keep_the_store_consistent(target, op):
     replenish(target.client())
@@ -556,19 +517,16 @@ def test_generated_requests_never_5xx_and_keep_the_store_consistent(target, op):
         TRIED["generated" if how == "valid" else "mutated"] += 1
         status, answer = connection.post(op, body)
         OUTCOMES[(op, how, status if status == 200 else answer.get("__type"))] += 1
-        if status >= 500 and _known_5xx(op, body):
-            TRIED["known_5xx"] = TRIED.get("known_5xx", 0) + 1
-            return
         assert status < 500, f"{op} answered {status} {answer} to {body[:500]!r}"
         if status != 200:
             code = answer.get("__type")
-            assert code in allowed or (op, code) in KNOWN_UNDECLARED, \
+            assert code in allowed, \
                 f"{op} answered undeclared {answer} to {body[:500]!r}"
             return
         _remember(answer)
         if not op.startswith(READ_ONLY):
             TRIED["consistency_checks"] += 1
-            problems = _unexpected(checker.problems())
+            problems = checker.problems()
             assert problems == [], f"after {op} {body[:500]!r}:\n" + "\n".join(problems)
 
     check()
@@ -583,31 +541,23 @@ def test_report_what_was_tried(target):
             print(key, n)
 
 
-# -- known bugs in code owned elsewhere: minimal reproductions --------------------------------
-# strict: each turns into a failure (XPASS) the moment its fix lands; then drop
-# the marker, and the matching KNOWN_UNDECLARED / _known_5xx entry above.
+# -- what the property test once found: minimal reproductions ------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="domain/resources.py Capacity.from_resources reads r['name'] of a "
-                   "resource entry the model lets arrive without one: KeyError → 500")
-def test_known_bug_resource_without_a_name_is_not_a_500(server):
+def test_found_resource_without_a_name_is_not_a_500(server):
     server.client().create_cluster()
     status, body = raw_call(server.endpoint, ECS + "RegisterContainerInstance", b'{"totalResources": [{}]}')
     assert status == 400 and body["__type"] == "InvalidParameterException", (status, body)
 
 
-@pytest.mark.xfail(strict=True, reason="domain/resources.py does int(port) on PORTS/PORTS_UDP strings "
-                   "unchecked: ValueError → 500")
-def test_known_bug_port_that_is_not_a_number_is_not_a_500(server):
+def test_found_port_that_is_not_a_number_is_not_a_500(server):
     server.client().create_cluster()
     body = json.dumps({"totalResources": [{"name": "PORTS", "type": "STRINGSET", "stringSetValue": ["http"]}]})
     status, answer = raw_call(server.endpoint, ECS + "RegisterContainerInstance", body)
     assert status == 400 and answer["__type"] == "InvalidParameterException", (status, answer)
 
 
-@pytest.mark.xfail(strict=True, reason="domain/task.py reservation_for / api/tasks.py take negative container "
-                   "cpu/memory overrides: the task reserves a negative amount and its instance gains capacity")
-def test_known_bug_negative_container_overrides_do_not_mint_capacity(server):
+def test_found_negative_container_overrides_do_not_mint_capacity(server):
     from helpers import register_instance, resource
 
     ecs = server.client()
@@ -625,16 +575,12 @@ def test_known_bug_negative_container_overrides_do_not_mint_capacity(server):
     assert resource(ci, "remainingResources", "MEMORY") <= 1024
 
 
-@pytest.mark.xfail(strict=True, reason="api/agent.py DiscoverPollEndpoint answers ClusterNotFoundException, "
-                   "which the operation does not declare (ClientException / InvalidParameterException do)")
-def test_known_bug_discover_poll_endpoint_answers_a_declared_error(server):
+def test_found_discover_poll_endpoint_answers_a_declared_error(server):
     status, body = raw_call(server.endpoint, ECS + "DiscoverPollEndpoint", b'{"cluster": "nowhere"}')
     assert status == 400 and body["__type"] in declared_errors("DiscoverPollEndpoint"), body
 
 
-@pytest.mark.xfail(strict=True, reason="api/tags.py ListTagsForResource answers ResourceNotFoundException, "
-                   "which the operation does not declare (ClusterNotFoundException / InvalidParameterException do)")
-def test_known_bug_list_tags_for_a_missing_resource_answers_a_declared_error(server):
+def test_found_list_tags_for_a_missing_resource_answers_a_declared_error(server):
     body = json.dumps({"resourceArn": "arn:aws:ecs:us-east-1:123456789012:cluster/nowhere"})
     status, answer = raw_call(server.endpoint, ECS + "ListTagsForResource", body)
     assert status == 400 and answer["__type"] in declared_errors("ListTagsForResource"), answer
@@ -658,9 +604,7 @@ def test_start_task_listing_an_instance_twice_debits_it_twice(server):
     assert resource(ci, "remainingResources", "MEMORY") == 0
 
 
-@pytest.mark.xfail(strict=True, reason="protocol/limits.py has no maxResults range for ListServices, so "
-                   "api/services.py reads rows[limit - 1] with a negative limit: IndexError → 500")
-def test_known_bug_list_services_with_a_negative_page_size_is_not_a_500(server):
+def test_found_list_services_with_a_negative_page_size_is_not_a_500(server):
     server.client().create_cluster()
     status, body = raw_call(server.endpoint, ECS + "ListServices", b'{"maxResults": -1}')
     assert status == 400 and body["__type"] == "InvalidParameterException", (status, body)
