@@ -58,14 +58,21 @@ class Load:
     def client(self):
         return self.server.client(retries={"max_attempts": 1}, connect_timeout=2, read_timeout=20)
 
-    def until_acknowledged(self, call, name: str):
+    def until_acknowledged(self, call, name: str, expect: str | None = None):
         """Retry through crashes; a 4xx is an answer too (returned as such).
+        An answer without the `expect` member was cut short by the crash (the
+        connection died mid-body) and is no acknowledgement: retried too.
         `self.local.failed_at`: when the last attempt failed (None: first try)."""
         self.local.failed_at = None
         while True:
             try:
                 self.counts[name] += 1
-                return call()
+                out = call()
+                if expect is not None and expect not in out:
+                    self.counts["answers_cut_short"] += 1
+                    self.local.failed_at = time.time()
+                    continue
+                return out
             except ClientError as exc:
                 status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
                 if status >= 500:
@@ -90,7 +97,7 @@ class Load:
             family = rng.choice(["plain", "plain", "ported", "sized"])
             params = {"taskDefinition": family, "count": rng.randint(1, 3), "clientToken": token,
                       "tags": [{"key": "token", "value": token}]}
-            out = self.until_acknowledged(lambda: ecs.run_task(**params), "RunTask")
+            out = self.until_acknowledged(lambda: ecs.run_task(**params), "RunTask", "tasks")
             if isinstance(out, dict):
                 failed_at = self.local.failed_at
                 if failed_at and out["tasks"] and out["tasks"][0]["createdAt"].timestamp() < failed_at - 0.01:
@@ -109,7 +116,7 @@ class Load:
                 time.sleep(0.01)
                 continue
             arn = rng.choice(tasks)
-            out = self.until_acknowledged(lambda: ecs.stop_task(task=arn, reason="crash test"), "StopTask")
+            out = self.until_acknowledged(lambda: ecs.stop_task(task=arn, reason="crash test"), "StopTask", "task")
             if isinstance(out, dict):
                 with self.lock:
                     self.stopped.add(arn)
