@@ -275,3 +275,43 @@ def test_agent_connection_follows_heartbeats(tmp_path, test_image):
         agent.stop()
     finally:
         server.stop()
+
+
+def test_volumes_host_path_and_docker_volume(server, docker_agent, docker_client, tmp_path):
+    ecs = server.client()
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "in.txt").write_text("from the host\n")
+    register(ecs, "vols",
+             {"name": "main", "command": ["sh", "-c", "cat /host/in.txt > /host/out.txt; echo kept > /scratch/x; "
+                                                      "cat /scratch/x >> /host/out.txt"],
+              "mountPoints": [{"sourceVolume": "host", "containerPath": "/host"},
+                              {"sourceVolume": "scratch", "containerPath": "/scratch"}]},
+             volumes=[{"name": "host", "host": {"sourcePath": str(shared)}},
+                      {"name": "scratch", "dockerVolumeConfiguration": {"scope": "task", "driver": "local"}}])
+    arn = run(ecs, "vols")
+    task = wait_for_task(ecs, arn, "STOPPED")
+    assert task["containers"][0]["exitCode"] == 0
+    assert (shared / "out.txt").read_text() == "from the host\nkept\n"
+
+
+def test_network_modes_host_and_none(server, docker_agent, docker_client):
+    ecs = server.client()
+    from conftest import free_port
+
+    port = free_port()
+    register(ecs, "hostnet", {"name": "web", "command": ["httpd", "-f", "-p", f"127.0.0.1:{port}", "-h", "/www"],
+                              "portMappings": [{"containerPort": port}]}, networkMode="host")
+    register(ecs, "nonet", {"name": "main", "command": ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done"]},
+             networkMode="none")
+    host_arn, none_arn = run(ecs, "hostnet"), run(ecs, "nonet")
+    task = wait_for_task(ecs, host_arn, "RUNNING")
+    assert task["containers"][0]["networkBindings"][0]["hostPort"] == port
+    assert urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5).status == 200
+    wait_for_task(ecs, none_arn, "RUNNING")
+    modes = {c.labels["com.amazonaws.ecs.task-arn"]: c.attrs["HostConfig"]["NetworkMode"]
+             for arn in (host_arn, none_arn) for c in containers_of(docker_client, arn)}
+    assert modes == {host_arn: "host", none_arn: "none"}
+    for arn in (host_arn, none_arn):
+        ecs.stop_task(task=arn)
+        wait_for_task(ecs, arn, "STOPPED")
