@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import datetime as dt
-import io
 import json
 import math
 import os
@@ -33,7 +32,6 @@ import signal
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 import uuid
@@ -45,8 +43,9 @@ from _peers import ROOT, PortsideServer, RawClient  # noqa: E402
 
 import docker  # noqa: E402
 import docker.errors  # noqa: E402
+from portside.testing.images import TEST_IMAGE, ensure_test_image  # noqa: E402
 
-IMAGE = "portside-test/busybox:latest"
+IMAGE = TEST_IMAGE
 COMMAND = ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]
 MEMORY_MIB = 32
 CLUSTER = "default"
@@ -69,36 +68,8 @@ def percentile(values: list[float], q: float) -> float:
 # ---------------------------------------------------------------------------- the image
 
 
-def _busybox_rootfs() -> bytes:
-    """A tar of a minimal rootfs: Debian's static busybox and its applets (as tests/conftest.py)."""
-    busybox = Path("/bin/busybox")
-    applets = subprocess.run([str(busybox), "--list"], capture_output=True, text=True, check=True).stdout.split()
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for directory in ("bin", "tmp", "www", "data"):
-            info = tarfile.TarInfo(directory)
-            info.type, info.mode = tarfile.DIRTYPE, 0o1777 if directory == "tmp" else 0o755
-            tar.addfile(info)
-        tar.add(str(busybox), arcname="bin/busybox")
-        for applet in applets:
-            if applet != "busybox":
-                link = tarfile.TarInfo(f"bin/{applet}")
-                link.type, link.linkname = tarfile.SYMTYPE, "busybox"
-                tar.addfile(link)
-        page = b"hello from portside\n"
-        info = tarfile.TarInfo("www/index.html")
-        info.size = len(page)
-        tar.addfile(info, io.BytesIO(page))
-    return buffer.getvalue()
-
-
 def ensure_image(client: docker.DockerClient) -> None:
-    try:
-        client.images.get(IMAGE)
-    except docker.errors.ImageNotFound:
-        repository, tag = IMAGE.split(":")
-        client.api.import_image_from_data(_busybox_rootfs(), repository=repository, tag=tag,
-                                          changes=['ENV PATH=/bin', 'CMD ["/bin/sh"]'])
+    ensure_test_image(client, IMAGE)
 
 
 # ---------------------------------------------------------------------------- Portside side

@@ -17,6 +17,8 @@ import pytest
 import urllib.request
 from botocore.config import Config
 
+from portside.testing.images import TEST_IMAGE, ensure_test_image
+
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 
@@ -99,8 +101,6 @@ def error_code(excinfo: pytest.ExceptionInfo) -> str:
 
 # -- real Docker -----------------------------------------------------------------
 
-TEST_IMAGE = "portside-test/busybox:latest"
-
 
 @pytest.fixture(scope="session")
 def docker_client():
@@ -114,46 +114,10 @@ def docker_client():
     return client
 
 
-def _busybox_rootfs() -> bytes:
-    """A tar of a minimal rootfs: Debian's static busybox and its applets."""
-    import io
-    import tarfile
-
-    busybox = Path("/bin/busybox")
-    applets = subprocess.run([str(busybox), "--list"], capture_output=True, text=True, check=True).stdout.split()
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for directory in ("bin", "tmp", "www", "data"):
-            info = tarfile.TarInfo(directory)
-            info.type, info.mode = tarfile.DIRTYPE, 0o1777 if directory == "tmp" else 0o755
-            tar.addfile(info)
-        tar.add(str(busybox), arcname="bin/busybox")
-        for applet in applets:
-            if applet != "busybox":
-                link = tarfile.TarInfo(f"bin/{applet}")
-                link.type, link.linkname = tarfile.SYMTYPE, "busybox"
-                tar.addfile(link)
-        page = b"hello from portside\n"
-        info = tarfile.TarInfo("www/index.html")
-        info.size = len(page)
-        tar.addfile(info, io.BytesIO(page))
-    return buffer.getvalue()
-
-
 @pytest.fixture(scope="session")
 def test_image(docker_client) -> str:
     """The local test image, built by `docker import` (no registry is reachable)."""
-    import docker.errors
-
-    try:
-        docker_client.images.get(TEST_IMAGE)
-    except docker.errors.ImageNotFound:
-        repository, tag = TEST_IMAGE.split(":")
-        docker_client.api.import_image_from_data(
-            _busybox_rootfs(), repository=repository, tag=tag,
-            changes=['ENV PATH=/bin', 'CMD ["/bin/sh"]'],
-        )
-    return TEST_IMAGE
+    return ensure_test_image(docker_client)
 
 
 class AgentProcess:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+import time
+from typing import Any, Callable
 
 
 def resources(cpu: int = 2048, memory: int = 4096, ports: list[str] | None = None) -> list[dict[str, Any]]:
@@ -42,3 +43,14 @@ def resource(instance: dict[str, Any], kind: str, name: str) -> Any:
         if r["name"] == name:
             return r.get("integerValue") if r["type"] == "INTEGER" else r.get("stringSetValue")
     raise KeyError(name)
+
+
+def wait_for(fn: Callable[[], Any], timeout: float = 40.0, what: str = "condition") -> Any:
+    """Call fn until it returns something true; that value, or AssertionError."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = fn()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from conftest import ServerProcess, error_code
-from helpers import register_instance, register_task_definition
+from helpers import register_instance, register_task_definition, wait_for
 
 
 @pytest.fixture
@@ -26,14 +26,6 @@ def ecs(server):
     return client
 
 
-def wait_for(fn, timeout=15.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def describe(ecs, name, **kw):

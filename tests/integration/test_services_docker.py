@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from helpers import wait_for
 from conftest import TEST_IMAGE, ServerProcess
 
 LOOP = ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done"]
@@ -27,14 +28,6 @@ def register(ecs, family="web", command=LOOP, **env):
     return out["taskDefinition"]["taskDefinitionArn"]
 
 
-def wait_for(fn, timeout=40.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def describe(ecs, name="web"):

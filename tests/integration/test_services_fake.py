@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from helpers import wait_for
 from conftest import AgentProcess, ServerProcess
 
 
@@ -35,15 +36,6 @@ def start_agents(server, tmp_path):
         a.stop()
 
 
-def wait_for(fn, timeout=30.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    value = None
-    while time.monotonic() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def describe(ecs, name):
