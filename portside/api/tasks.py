@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections import Counter
 from typing import Any
 
 from ..domain import task as tasks
@@ -97,12 +98,12 @@ def commit_placements(
     for candidate in chosen:
         task = tasks.new_task(ctx.arns, cluster, definition, candidate.doc, params, now)
         document = ctx.store.put_task(task, need.to_doc(), params.get("clientToken"))
-        ctx.store.hold(candidate.arn, need)
         if tags:
             ctx.store.put_tags(task["taskArn"], tags)
             document = wire_json("Task", task | {"tags": tags})
         created.append(Encoded(document))
-    for arn in {c.arn for c in chosen}:
+    for arn, placed in Counter(c.arn for c in chosen).items():
+        ctx.store.hold(arn, need, times=placed)
         ctx.wakeups.notify(arn)  # the agent's poll answers once the commit is done
     return created
 

@@ -316,14 +316,15 @@ class SqliteStore:
                 del self._pools[key]
         cached[doc["containerInstanceArn"]] = self._with_remaining(dict(doc))
 
-    def hold(self, instance_arn: str, reservation: Reservation, release: bool = False) -> None:
-        """A task placed on (or, with release, stopped on) the instance: its
-        remaining capacity follows.  The task row carries the durable record."""
+    def hold(self, instance_arn: str, reservation: Reservation, release: bool = False, times: int = 1) -> None:
+        """`times` tasks placed on (or, with release, stopped on) the instance:
+        its remaining capacity follows.  The task rows carry the durable record."""
         held = self._held.setdefault(instance_arn, Capacity(0, 0, set(), set()))
-        if release:
-            held.unhold(reservation)
-        else:
-            held.hold(reservation)
+        for _ in range(times):
+            if release:
+                held.unhold(reservation)
+            else:
+                held.hold(reservation)
         cluster_arn = _instance_cluster(instance_arn)
         cached = self._cluster_instances(cluster_arn) if cluster_arn else {}
         doc = cached.get(instance_arn)
