@@ -7,7 +7,6 @@ kept beside it by the store, not in the document.
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from ..arns import Arns, new_id
@@ -27,11 +26,13 @@ def container_overrides(overrides: Doc | None) -> dict[str, Doc]:
 
 
 def effective_containers(task_definition: Doc, overrides: Doc | None) -> list[Doc]:
-    """The container definitions as ECS runs them: overrides applied."""
+    """The container definitions as ECS runs them: overrides applied.  Copies
+    are shallow: overridden members are replaced, never changed in place, and
+    callers only read what they get."""
     by_name = container_overrides(overrides)
     result = []
     for definition in task_definition["containerDefinitions"]:
-        container = copy.deepcopy(definition)
+        container = dict(definition)
         override = by_name.get(container["name"], {})
         for member in ("command", "cpu", "memory", "memoryReservation"):
             if member in override:

@@ -79,7 +79,8 @@ CREATE TABLE IF NOT EXISTS services (
 );
 CREATE INDEX IF NOT EXISTS services_by_cluster ON services (cluster_arn, status, seq);
 CREATE INDEX IF NOT EXISTS services_by_status ON services (status);
-CREATE INDEX IF NOT EXISTS tasks_by_service ON tasks (cluster_arn, service_name, last_status);
+CREATE INDEX IF NOT EXISTS tasks_by_service ON tasks (cluster_arn, service_name, last_status)
+    WHERE service_name IS NOT NULL;
 CREATE INDEX IF NOT EXISTS tasks_by_service_stop ON tasks (cluster_arn, service_name, stopped_at)
     WHERE stopped_at IS NOT NULL;
 """
