@@ -112,7 +112,9 @@ class Capacity:
         free = cls.from_resources(registered)
         if held is not None:
             free.reserve(Reservation(held.cpu, held.memory, list(held.ports), list(held.ports_udp)))
-        return free.to_resources()
+        resources = free.to_resources()
+        _parsed[id(resources)] = (resources, free)  # the next placement reads it unparsed
+        return resources
 
 
 _parsed: dict[int, tuple[Resources, Capacity]] = {}
