@@ -39,9 +39,10 @@ def _reported_task(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
 
 def _save(ctx: Context, task: dict[str, Any], report: dict[str, Any]) -> None:
     before = task["lastStatus"]
-    if tasks.apply_task_change(task, report, ctx.clock.now()):
-        release_resources(ctx, task)
+    stopped = tasks.apply_task_change(task, report, ctx.clock.now())
     ctx.store.put_task(task)
+    if stopped:
+        release_resources(ctx, task)  # after the row says STOPPED: see SqliteStore.hold
     if task["lastStatus"] != before and str(task.get("group", "")).startswith("service:"):
         ctx.service_wakeup.set()  # the service scheduler looks at once
 

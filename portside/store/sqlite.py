@@ -318,15 +318,22 @@ class SqliteStore:
 
     def hold(self, instance_arn: str, reservation: Reservation, release: bool = False, times: int = 1) -> None:
         """`times` tasks placed on (or, with release, stopped on) the instance:
-        its remaining capacity follows.  The task rows carry the durable record."""
+        its remaining capacity follows.  Call it after writing the task rows:
+        when the cluster is not cached yet, loading it derives the capacity
+        from those rows, and the change must not be applied a second time."""
+        cluster_arn = _instance_cluster(instance_arn)
+        if cluster_arn is None:
+            return
+        if cluster_arn not in self._instances:
+            self._cluster_instances(cluster_arn)
+            return
         held = self._held.setdefault(instance_arn, Capacity(0, 0, set(), set()))
         for _ in range(times):
             if release:
                 held.unhold(reservation)
             else:
                 held.hold(reservation)
-        cluster_arn = _instance_cluster(instance_arn)
-        cached = self._cluster_instances(cluster_arn) if cluster_arn else {}
+        cached = self._cluster_instances(cluster_arn)
         doc = cached.get(instance_arn)
         if doc is not None:
             cached[instance_arn] = self._with_remaining(dict(doc))

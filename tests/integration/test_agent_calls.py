@@ -145,3 +145,23 @@ def test_stopped_tasks_purged_after_retention(server, tmp_path):
         assert ecs.describe_tasks(tasks=[arn])["failures"][0]["reason"] == "MISSING"
     finally:
         short.stop()
+
+
+def test_stop_reported_first_thing_after_a_restart_releases_once(server):
+    """Found by the crash test: right after a restart the instance cache is
+    empty; a STOPPED report must give the task's share back exactly once."""
+    ecs = server.client()
+    ecs.create_cluster()
+    instance = register_instance(ecs)
+    register_task_definition(ecs)
+    arns = [t["taskArn"] for t in ecs.run_task(taskDefinition="web", count=2)["tasks"]]
+    server.restart()
+    ecs = server.client()
+    ecs.submit_task_state_change(task=arns[0], status="STOPPED")  # the first call after the restart
+    ci = ecs.describe_container_instances(containerInstances=[instance])["containerInstances"][0]
+    assert resource(ci, "remainingResources", "CPU") == 2048 - 256
+    server.restart()
+    ecs = server.client()
+    ecs.run_task(taskDefinition="web")  # placement first thing after a restart: booked once
+    ci = ecs.describe_container_instances(containerInstances=[instance])["containerInstances"][0]
+    assert resource(ci, "remainingResources", "CPU") == 2048 - 2 * 256
