@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+import math
+
 import http.client
 import json
 import os
@@ -220,3 +222,13 @@ class MotoServer(Peer):
         ec2 = self.client("ec2")
         out = ec2.run_instances(ImageId="ami-12c6146b", MinCount=n, MaxCount=n, InstanceType="c5.24xlarge")
         return [i["InstanceId"] for i in out["Instances"]]
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Linear-interpolated percentile (q in 0..1); NaN for no values."""
+    ordered = sorted(values)
+    if not ordered:
+        return math.nan
+    k = (len(ordered) - 1) * q
+    lo, hi = math.floor(k), math.ceil(k)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)

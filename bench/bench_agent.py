@@ -39,10 +39,11 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _peers import ROOT, PortsideServer, RawClient  # noqa: E402
+from _peers import ROOT, PortsideServer, RawClient, percentile  # noqa: E402
 
 import docker  # noqa: E402
 import docker.errors  # noqa: E402
+from portside.agent.agent import registered_instance  # noqa: E402
 from portside.testing.images import TEST_IMAGE, ensure_test_image  # noqa: E402
 
 IMAGE = TEST_IMAGE
@@ -56,13 +57,6 @@ TARGET_OVERHEAD = 0.10
 RUN_LABEL = "com.portside.bench-agent"  # on the plain `docker run` containers, for cleanup
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return math.nan
-    k = (len(ordered) - 1) * q
-    lo, hi = math.floor(k), math.ceil(k)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
 # ---------------------------------------------------------------------------- the image
@@ -95,10 +89,7 @@ class Agent:
 
     @property
     def instance_arn(self) -> str | None:
-        try:
-            return json.loads((self.data_dir / "agent-state.json").read_text())["containerInstanceArn"]
-        except (OSError, ValueError, KeyError):
-            return None
+        return registered_instance(self.data_dir)
 
     def wait_registered(self, timeout: float = 30) -> str:
         deadline = time.monotonic() + timeout

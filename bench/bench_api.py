@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _peers import MotoServer, Peer, PortsideServer, RawClient, RawError, boto3_client  # noqa: E402
+from _peers import MotoServer, Peer, PortsideServer, RawClient, RawError, boto3_client, percentile  # noqa: E402
 
 from botocore.exceptions import ClientError  # noqa: E402
 
@@ -60,13 +60,6 @@ QUICK = Profile(run_calls_per_proc=10, describe_calls=10, list_target=10_000,
                 stops_per_proc=25, phase_budget_s=5.0)
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return math.nan
-    k = (len(ordered) - 1) * q
-    lo, hi = math.floor(k), math.ceil(k)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
 def error_code(exc: BaseException) -> str:

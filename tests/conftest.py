@@ -17,6 +17,7 @@ import pytest
 import urllib.request
 from botocore.config import Config
 
+from portside.agent.agent import registered_instance
 from portside.testing.images import TEST_IMAGE, ensure_test_image
 
 REGION = "us-east-1"
@@ -147,12 +148,7 @@ class AgentProcess:
 
     @property
     def instance_arn(self) -> str | None:
-        import json
-
-        try:
-            return json.loads((self.data_dir / "agent-state.json").read_text())["containerInstanceArn"]
-        except (OSError, ValueError, KeyError):
-            return None
+        return registered_instance(self.data_dir)
 
     def wait_registered(self, timeout: float = 20) -> str:
         deadline = time.monotonic() + timeout

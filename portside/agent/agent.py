@@ -75,7 +75,7 @@ class Agent:
 
     @property
     def _checkpoint(self) -> Path:
-        return self.config.data_dir / "agent-state.json"
+        return checkpoint_path(self.config.data_dir)
 
     async def register(self) -> str:
         saved = _read_json(self._checkpoint)
@@ -207,6 +207,15 @@ class Agent:
     def stop(self) -> None:
         """Stop polling; running containers keep running for the next agent."""
         self._stopping.set()
+
+
+def checkpoint_path(data_dir: Path) -> Path:
+    return data_dir / "agent-state.json"
+
+
+def registered_instance(data_dir: Path) -> str | None:
+    """The container instance an agent with this data dir registered, if any."""
+    return _read_json(checkpoint_path(data_dir)).get("containerInstanceArn")
 
 
 def _host_memory_mib() -> int:
