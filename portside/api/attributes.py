@@ -15,7 +15,7 @@ from typing import Any
 
 from ..protocol import errors
 from ..protocol.dispatch import operation
-from .common import decode_token, encode_token, page, require_cluster
+from .common import decode_token, offset_page, page, require_cluster
 from .container_instances import LISTABLE, instance_arn
 from .context import Context
 
@@ -148,7 +148,4 @@ def list_attributes(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
                 break
         if len(found) > offset + limit:
             break
-    result: dict[str, Any] = {"attributes": found[offset : offset + limit]}
-    if len(found) > offset + limit:
-        result["nextToken"] = encode_token(offset + limit)
-    return result
+    return offset_page("attributes", found[offset : offset + limit + 1], offset, limit)

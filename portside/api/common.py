@@ -43,6 +43,23 @@ def decode_token(token: str | None, default: Any) -> Any:
     return position
 
 
+def seq_page(member: str, rows: list[tuple[int, str]], limit: int) -> dict[str, Any]:
+    """A list answer from `limit + 1` (seq, ARN) rows: the next token points
+    past the last seq shown."""
+    result: dict[str, Any] = {member: [arn for _, arn in rows[:limit]]}
+    if len(rows) > limit:
+        result["nextToken"] = encode_token(rows[limit - 1][0])
+    return result
+
+
+def offset_page(member: str, items: list[Any], offset: int, limit: int) -> dict[str, Any]:
+    """A list answer from `limit + 1` items read at `offset`."""
+    result: dict[str, Any] = {member: items[:limit]}
+    if len(items) > limit:
+        result["nextToken"] = encode_token(offset + limit)
+    return result
+
+
 def page(params: dict[str, Any], default: int = 100) -> int:
     return params.get("maxResults") or default
 

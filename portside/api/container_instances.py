@@ -17,7 +17,7 @@ from ..domain.resources import InvalidResources, normalise_registered
 from ..domain.status import Status
 from ..protocol import errors
 from ..protocol.dispatch import operation
-from .common import decode_token, encode_token, failure, page, require_cluster, validate_tags
+from .common import decode_token, failure, page, require_cluster, seq_page, validate_tags
 from .context import Context
 
 LISTABLE = ("ACTIVE", "DRAINING", "REGISTERING", "DEREGISTERING", "REGISTRATION_FAILED")
@@ -117,10 +117,7 @@ def list_container_instances(ctx: Context, params: dict[str, Any]) -> dict[str, 
         rows = _filtered(ctx, cluster, params["filter"], statuses, after, limit + 1)
     else:
         rows = ctx.store.list_instance_arns(cluster["clusterArn"], statuses, after, limit + 1)
-    result: dict[str, Any] = {"containerInstanceArns": [arn for _, arn in rows[:limit]]}
-    if len(rows) > limit:
-        result["nextToken"] = encode_token(rows[limit - 1][0])
-    return result
+    return seq_page("containerInstanceArns", rows, limit)
 
 
 @operation("DeregisterContainerInstance")

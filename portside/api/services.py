@@ -15,7 +15,7 @@ from .. import arns as arn_parsing
 from ..domain import service as services
 from ..protocol import errors
 from ..protocol.dispatch import operation
-from .common import decode_token, encode_token, failure, page, require_cluster, validate_tags
+from .common import decode_token, failure, page, require_cluster, seq_page, validate_tags
 from .context import Context
 from .task_definitions import resolve as resolve_task_definition
 from .tasks import checked_task_definition, placement_rules
@@ -255,10 +255,7 @@ def list_services(ctx: Context, params: Doc) -> Doc:
     after = decode_token(params.get("nextToken"), 0)
     limit = page(params, 10)
     rows = ctx.store.list_service_arns(cluster["clusterArn"], filters, after, limit + 1)
-    result: Doc = {"serviceArns": [arn for _, arn in rows[:limit]]}
-    if len(rows) > limit:
-        result["nextToken"] = encode_token(rows[limit - 1][0])
-    return result
+    return seq_page("serviceArns", rows, limit)
 
 
 @operation("UpdateService")

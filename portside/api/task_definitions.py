@@ -16,7 +16,7 @@ from ..domain import task_definition as td
 from ..protocol import errors
 from ..protocol.dispatch import operation
 from ..scheduler import query
-from .common import decode_token, encode_token, failure, page, validate_tags
+from .common import decode_token, failure, offset_page, page, validate_tags
 from .context import Context
 
 Doc = dict[str, Any]
@@ -180,10 +180,7 @@ def list_task_definitions(ctx: Context, params: Doc) -> Doc:
         offset,
         limit + 1,
     )
-    result: Doc = {"taskDefinitionArns": found[:limit]}
-    if len(found) > limit:
-        result["nextToken"] = encode_token(offset + limit)
-    return result
+    return offset_page("taskDefinitionArns", found, offset, limit)
 
 
 @operation("ListTaskDefinitionFamilies")
@@ -193,7 +190,4 @@ def list_task_definition_families(ctx: Context, params: Doc) -> Doc:
     found = ctx.store.list_families(
         params.get("familyPrefix") or "", params.get("status") or "ACTIVE", offset, limit + 1
     )
-    result: Doc = {"families": found[:limit]}
-    if len(found) > limit:
-        result["nextToken"] = encode_token(offset + limit)
-    return result
+    return offset_page("families", found, offset, limit)

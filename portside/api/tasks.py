@@ -20,7 +20,7 @@ from ..protocol.dispatch import operation
 from ..protocol.serialize import Encoded, wire_json
 from ..scheduler import query
 from ..scheduler.placement import Candidate, Lookups, PlacementRuleError, Rules, parse_rules, place_lazily
-from .common import decode_token, encode_token, failure, page, require_cluster, validate_tags
+from .common import decode_token, failure, page, require_cluster, seq_page, validate_tags
 from .container_instances import instance_arn
 from .context import Context
 from .task_definitions import resolve as resolve_task_definition
@@ -288,7 +288,4 @@ def list_tasks(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     if desired == "PENDING":  # as AWS documents: a PENDING desired status matches nothing
         return {"taskArns": []}
     rows = ctx.store.list_task_arns(cluster["clusterArn"], filters, after, limit + 1)
-    result: dict[str, Any] = {"taskArns": [arn for _, arn in rows[:limit]]}
-    if len(rows) > limit:
-        result["nextToken"] = encode_token(rows[limit - 1][0])
-    return result
+    return seq_page("taskArns", rows, limit)

@@ -481,14 +481,17 @@ class SqliteStore:
         self, cluster_arn: str, filters: dict[str, str], after_seq: int, limit: int
     ) -> list[tuple[int, str]]:
         """Tasks of a cluster matching column filters, in creation order."""
-        where = ["cluster_arn = ?", "seq > ?"]
-        args: list[Any] = [cluster_arn, after_seq]
-        for column, value in filters.items():
-            where.append(f"{column} = ?")
-            args.append(value)
+        return self._page_by_seq("tasks", cluster_arn, ["seq > ?"], filters, after_seq, limit)
+
+    def _page_by_seq(
+        self, table: str, cluster_arn: str, where: list[str], filters: dict[str, str], after_seq: int, limit: int
+    ) -> list[tuple[int, str]]:
+        """(seq, ARN) of a cluster's rows past `after_seq` matching column filters
+        (column names come from the handlers, never from the request)."""
+        clauses = ["cluster_arn = ?", *where, *(f"{column} = ?" for column in filters)]
         rows = self._db.execute(
-            f"SELECT seq, arn FROM tasks WHERE {' AND '.join(where)} ORDER BY seq LIMIT ?",
-            (*args, limit),
+            f"SELECT seq, arn FROM {table} WHERE {' AND '.join(clauses)} ORDER BY seq LIMIT ?",
+            (cluster_arn, after_seq, *filters.values(), limit),
         )
         return rows.fetchall()
 
@@ -548,16 +551,9 @@ class SqliteStore:
     def list_service_arns(
         self, cluster_arn: str, filters: dict[str, str], after_seq: int, limit: int
     ) -> list[tuple[int, str]]:
-        where = ["cluster_arn = ?", "status = 'ACTIVE'", "seq > ?"]
-        args: list[Any] = [cluster_arn, after_seq]
-        for column, value in filters.items():
-            where.append(f"{column} = ?")
-            args.append(value)
-        rows = self._db.execute(
-            f"SELECT seq, arn FROM services WHERE {' AND '.join(where)} ORDER BY seq LIMIT ?",
-            (*args, limit),
+        return self._page_by_seq(
+            "services", cluster_arn, ["status = 'ACTIVE'", "seq > ?"], filters, after_seq, limit
         )
-        return rows.fetchall()
 
     def count_services(self, cluster_arn: str, statuses: tuple[str, ...]) -> int:
         marks = ",".join("?" * len(statuses))
