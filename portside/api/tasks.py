@@ -25,7 +25,7 @@ from .container_instances import instance_arn
 from .context import Context
 from .task_definitions import resolve as resolve_task_definition
 
-_rng = random.SystemRandom()
+_rng = random.Random()  # seeded from os.urandom; placement needs chance, not secrecy
 
 
 def task_arn(ctx: Context, cluster: dict[str, Any], identifier: str) -> str | None:
@@ -50,7 +50,7 @@ def release_resources(ctx: Context, task: dict[str, Any]) -> None:
     arn = task.get("containerInstanceArn")
     if arn:
         held = Reservation.from_doc(ctx.store.task_reservation(task["taskArn"]))
-        ctx.store.hold(arn, held, release=True)
+        ctx.store.hold(arn, held, task.get("group") or "", release=True)
 
 
 def checked_task_definition(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
@@ -102,8 +102,9 @@ def commit_placements(
             ctx.store.put_tags(task["taskArn"], tags)
             document = wire_json("Task", task | {"tags": tags})
         created.append(Encoded(document))
+    group = task_group(definition, params)
     for arn, placed in Counter(c.arn for c in chosen).items():
-        ctx.store.hold(arn, need, times=placed)
+        ctx.store.hold(arn, need, group, times=placed)
         ctx.wakeups.notify(arn)  # the agent's poll answers once the commit is done
     return created
 
@@ -153,8 +154,9 @@ def place_on(
     lookups = _lookups(ctx, cluster, rules, group)
 
     def candidate_at(index: int) -> Candidate:
-        doc = docs[arns[index]]
-        return Candidate.of(doc, ctx.agent_connected(doc), lookups, group)
+        arn = arns[index]
+        doc = docs[arn]
+        return Candidate.of(doc, ctx.agent_connected(doc), lookups, group, ctx.store.free_capacity(arn))
 
     return place_lazily(len(arns), candidate_at, need, count, _rng, rules.filters, rules.strategies)
 

@@ -42,16 +42,22 @@ class Capacity:
     ports_udp: set[int]
 
     @classmethod
+    def empty(cls) -> "Capacity":
+        return cls(0, 0, set(), set())
+
+    @classmethod
     def from_resources(cls, resources: Resources) -> "Capacity":
         """Parsed once per resources list (documents are replaced, never
-        changed in place), then copied: placement debits its own copy."""
+        changed in place), then copied: callers may change what they get."""
         memo = _parsed.get(id(resources))
         if memo is None or memo[0] is not resources:
             if len(_parsed) > 50_000:
                 _parsed.clear()
             memo = _parsed[id(resources)] = (resources, cls._parse(resources))
-        parsed = memo[1]
-        return cls(parsed.cpu, parsed.memory, set(parsed.ports), set(parsed.ports_udp))
+        return memo[1].copy()
+
+    def copy(self) -> "Capacity":
+        return Capacity(self.cpu, self.memory, set(self.ports), set(self.ports_udp))
 
     @classmethod
     def _parse(cls, resources: Resources) -> "Capacity":
@@ -106,15 +112,16 @@ class Capacity:
         self.ports_udp.difference_update(task.ports_udp)
 
     @classmethod
-    def remaining(cls, registered: Resources, held: "Capacity | None") -> Resources:
+    def free(cls, registered: Resources, held: "Capacity | None") -> "Capacity":
         """Registered less what live tasks hold; ports reserved at registration
         stay in use whatever tasks come and go."""
         free = cls.from_resources(registered)
         if held is not None:
-            free.reserve(Reservation(held.cpu, held.memory, list(held.ports), list(held.ports_udp)))
-        resources = free.to_resources()
-        _parsed[id(resources)] = (resources, free)  # the next placement reads it unparsed
-        return resources
+            free.cpu -= held.cpu
+            free.memory -= held.memory
+            free.ports |= held.ports
+            free.ports_udp |= held.ports_udp
+        return free
 
 
 _parsed: dict[int, tuple[Resources, Capacity]] = {}

@@ -79,8 +79,12 @@ class Candidate:
 
     @classmethod
     def of(cls, doc: dict[str, Any], connected: bool = True, lookups: Lookups = _NO_LOOKUPS,
-           group: str | None = None) -> "Candidate":
-        return cls(doc, Capacity.from_resources(doc["remainingResources"]), connected, 0, lookups, group)
+           group: str | None = None, capacity: Capacity | None = None) -> "Candidate":
+        """`capacity` (the instance's free capacity, a copy) defaults to the
+        document's remainingResources."""
+        if capacity is None:
+            capacity = Capacity.from_resources(doc["remainingResources"])
+        return cls(doc, capacity, connected, 0, lookups, group)
 
     # the query language's view ---------------------------------------------
 

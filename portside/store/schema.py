@@ -85,11 +85,14 @@ CREATE INDEX IF NOT EXISTS tasks_by_service_stop ON tasks (cluster_arn, service_
     WHERE stopped_at IS NOT NULL;
 """
 
-# -- placement (task groups per instance) ----------------------------------------
+# -- placement -----------------------------------------------------------------
 # `task_group` (added to older databases by the store on open) is the task's
-# group; placement reads which instances run live tasks of a group.
+# group.  Which groups run where is derived by the store from the live tasks
+# when it loads a cluster, not read through an index: indexes keyed by
+# instance scatter every new task over many pages (and so many WAL pages
+# per commit); keys that end in the row id only append.
 PLACEMENT_SCHEMA = """
-CREATE INDEX IF NOT EXISTS tasks_by_group ON tasks (cluster_arn, task_group, instance_arn)
-    WHERE last_status != 'STOPPED';
-CREATE INDEX IF NOT EXISTS tasks_by_last_status ON tasks (cluster_arn, last_status, instance_arn);
+DROP INDEX IF EXISTS tasks_by_group;
+DROP INDEX IF EXISTS tasks_by_last_status;
+CREATE INDEX IF NOT EXISTS tasks_by_cluster_status ON tasks (cluster_arn, last_status);
 """

@@ -19,16 +19,22 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+from collections import Counter
 from dataclasses import dataclass
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from ..domain.resources import Capacity, Reservation
+from ..domain.status import Status
 from ..protocol.serialize import wire_json
 from .schema import PLACEMENT_SCHEMA, SCHEMA, SCHEMA_VERSION, SERVICES_SCHEMA
 
 Doc = dict[str, Any]
+
+# "last_status IN (...)" lets SQLite seek the live tasks in an index led by
+# (cluster_arn, last_status) instead of stepping over the stopped ones.
+LIVE = "last_status IN (" + ",".join(f"'{s.name}'" for s in Status if s is not Status.STOPPED) + ")"
 
 
 def _dump(doc: Doc) -> str:
@@ -54,6 +60,10 @@ class SqliteStore:
         self._data_version = -1
         self._instances: dict[str, dict[str, Doc]] = {}  # cluster ARN → ARN → doc
         self._held: dict[str, Capacity] = {}  # instance ARN → what its live tasks hold
+        self._free: dict[str, Capacity] = {}  # instance ARN → registered less held
+        self._stale: set[str] = set()  # instances whose cached remainingResources lags _free
+        # cluster ARN → task group → instance ARN → live tasks of the group there
+        self._groups: dict[str, dict[str, Counter[str]]] = {}
         self._pools: dict[tuple[str, tuple[str, ...]], list[str]] = {}  # (cluster, statuses) → ARNs
         self._definitions: dict[tuple[str, int | None], Doc | None] = {}
 
@@ -78,6 +88,9 @@ class SqliteStore:
     def _forget(self) -> None:
         self._instances.clear()
         self._held.clear()
+        self._free.clear()
+        self._stale.clear()
+        self._groups.clear()
         self._pools.clear()
         self._definitions.clear()
 
@@ -179,8 +192,7 @@ class SqliteStore:
     def cluster_task_counts(self, cluster_arn: str) -> dict[str, int]:
         """Live tasks of a cluster by lastStatus."""
         rows = self._db.execute(
-            "SELECT last_status, COUNT(*) FROM tasks WHERE cluster_arn = ? "
-            "AND last_status != 'STOPPED' GROUP BY last_status",
+            f"SELECT last_status, COUNT(*) FROM tasks WHERE cluster_arn = ? AND {LIVE} GROUP BY last_status",
             (cluster_arn,),
         )
         return dict(rows.fetchall())
@@ -263,22 +275,28 @@ class SqliteStore:
     # container instances -----------------------------------------------------
 
     def _cluster_instances(self, cluster_arn: str) -> dict[str, Doc]:
-        """The cluster's instance documents, cached, each with its
-        `remainingResources` derived: registered less what its live tasks
-        hold.  Remaining capacity is never written on placement; the tasks'
-        reservations are the durable truth and a restart derives it again."""
+        """The cluster's instance documents, cached (their `remainingResources`
+        may lag: readers outside the store go through `_current`).
+
+        What live tasks hold, and which task groups they are in, is derived
+        here from the tasks' rows and then kept up to date by `hold`; it is
+        never written on placement.  The tasks' reservations are the durable
+        truth and a restart derives it all again."""
         if not self._in_tx:
             self._fresh()
         cached = self._instances.get(cluster_arn)
         if cached is None:
             held: dict[str, Capacity] = {}
-            for arn, reservation in self._db.execute(
-                "SELECT instance_arn, reservation FROM tasks WHERE cluster_arn = ? "
-                "AND last_status != 'STOPPED' AND instance_arn IS NOT NULL",
+            groups: dict[str, Counter[str]] = {}
+            for arn, reservation, group in self._db.execute(
+                "SELECT instance_arn, reservation, task_group FROM tasks WHERE cluster_arn = ? "
+                f"AND {LIVE} AND instance_arn IS NOT NULL",
                 (cluster_arn,),
             ):
-                held.setdefault(arn, Capacity(0, 0, set(), set())).hold(Reservation.from_doc(json.loads(reservation)))
+                held.setdefault(arn, Capacity.empty()).hold(Reservation.from_doc(json.loads(reservation)))
+                groups.setdefault(group or "", Counter())[arn] += 1
             self._held.update(held)
+            self._groups[cluster_arn] = groups
             rows = self._db.execute(
                 "SELECT arn, doc FROM container_instances WHERE cluster_arn = ? ORDER BY seq",
                 (cluster_arn,),
@@ -289,16 +307,26 @@ class SqliteStore:
         return cached
 
     def _with_remaining(self, doc: Doc) -> Doc:
-        held = self._held.get(doc["containerInstanceArn"])
-        doc["remainingResources"] = Capacity.remaining(doc["registeredResources"], held)
+        """The document with `remainingResources` as the instance's free capacity now."""
+        arn = doc["containerInstanceArn"]
+        free = self._free[arn] = Capacity.free(doc["registeredResources"], self._held.get(arn))
+        doc["remainingResources"] = free.to_resources()
+        self._stale.discard(arn)
+        return doc
+
+    def _current(self, cached: dict[str, Doc], arn: str) -> Doc:
+        """The cached document of `arn`, its remainingResources brought up to date."""
+        doc = cached[arn]
+        if arn in self._stale:
+            doc = cached[arn] = self._with_remaining(dict(doc))
         return doc
 
     def get_instance(self, arn: str) -> Doc | None:
         """A shallow copy of the instance's document: callers replace its
         members (never change them in place) and put it back."""
         cluster_arn = _instance_cluster(arn)
-        doc = self._cluster_instances(cluster_arn).get(arn) if cluster_arn else None
-        return dict(doc) if doc is not None else None
+        cached = self._cluster_instances(cluster_arn) if cluster_arn else {}
+        return dict(self._current(cached, arn)) if arn in cached else None
 
     def put_instance(self, doc: Doc) -> None:
         """Insert or update; bumps the version other schedulers check."""
@@ -316,37 +344,54 @@ class SqliteStore:
                 del self._pools[key]
         cached[doc["containerInstanceArn"]] = self._with_remaining(dict(doc))
 
-    def hold(self, instance_arn: str, reservation: Reservation, release: bool = False, times: int = 1) -> None:
-        """`times` tasks placed on (or, with release, stopped on) the instance:
-        its remaining capacity follows.  Call it after writing the task rows:
-        when the cluster is not cached yet, loading it derives the capacity
-        from those rows, and the change must not be applied a second time."""
+    def free_capacity(self, instance_arn: str) -> Capacity | None:
+        """The instance's free capacity now, as a copy placement may debit."""
+        cluster_arn = _instance_cluster(instance_arn)
+        if cluster_arn is None or instance_arn not in self._cluster_instances(cluster_arn):
+            return None
+        return self._free[instance_arn].copy()
+
+    def hold(self, instance_arn: str, reservation: Reservation, group: str,
+             release: bool = False, times: int = 1) -> None:
+        """`times` tasks of `group` placed on (or, with release, stopped on)
+        the instance: its free capacity and group counts follow.  Call it
+        after writing the task rows: when the cluster is not cached yet,
+        loading it derives both from those rows, and the change must not be
+        applied a second time."""
         cluster_arn = _instance_cluster(instance_arn)
         if cluster_arn is None:
             return
         if cluster_arn not in self._instances:
             self._cluster_instances(cluster_arn)
             return
-        held = self._held.setdefault(instance_arn, Capacity(0, 0, set(), set()))
+        held = self._held.setdefault(instance_arn, Capacity.empty())
+        counts = self._groups[cluster_arn].setdefault(group, Counter())
         for _ in range(times):
             if release:
                 held.unhold(reservation)
             else:
                 held.hold(reservation)
-        cached = self._cluster_instances(cluster_arn)
-        doc = cached.get(instance_arn)
+        counts[instance_arn] += -times if release else times
+        if counts[instance_arn] <= 0:
+            del counts[instance_arn]
+            if not counts:
+                del self._groups[cluster_arn][group]
+        doc = self._cluster_instances(cluster_arn).get(instance_arn)
         if doc is not None:
-            cached[instance_arn] = self._with_remaining(dict(doc))
+            self._free[instance_arn] = Capacity.free(doc["registeredResources"], held)
+            self._stale.add(instance_arn)
 
     def list_instances(self, cluster_arn: str, statuses: tuple[str, ...]) -> list[Doc]:
         """The cluster's instances in these statuses, in registration order.
         Shared with the cache: read them, or copy before changing."""
-        return [d for d in self._cluster_instances(cluster_arn).values() if d["status"] in statuses]
+        cached = self._cluster_instances(cluster_arn)
+        return [self._current(cached, a) for a, d in list(cached.items()) if d["status"] in statuses]
 
     def instance_pool(self, cluster_arn: str, statuses: tuple[str, ...]) -> tuple[list[str], dict[str, Doc]]:
         """The ARNs of the cluster's instances in these statuses, in
         registration order, and the shared ARN → document map to read them
-        from (read only).  The ARN list is kept until an instance joins or
+        from (read only; their remainingResources may lag: placement reads
+        `free_capacity`).  The ARN list is kept until an instance joins or
         changes status, so placement need not walk every instance per call."""
         cached = self._cluster_instances(cluster_arn)
         key = (cluster_arn, statuses)
@@ -442,37 +487,26 @@ class SqliteStore:
         )
 
     def group_task_counts(self, cluster_arn: str, group: str) -> dict[str, int]:
-        """Instance ARN → live tasks of `group` on it (index tasks_by_group)."""
-        rows = self._db.execute(
-            "SELECT instance_arn, COUNT(*) FROM tasks WHERE cluster_arn = ? AND task_group = ? "
-            "AND last_status != 'STOPPED' AND instance_arn IS NOT NULL GROUP BY instance_arn",
-            (cluster_arn, group),
-        )
-        return dict(rows.fetchall())
+        """Instance ARN → live tasks of `group` on it."""
+        self._cluster_instances(cluster_arn)
+        return dict(self._groups[cluster_arn].get(group, {}))
 
     def task_groups_on_instances(self, cluster_arn: str, groups: Iterable[str] | None) -> dict[str, set[str]]:
-        """Instance ARN → the groups of its live tasks; only `groups` are
-        looked for when given (each through the index), else every group."""
+        """Instance ARN → the groups of its live tasks (only `groups` when given)."""
+        self._cluster_instances(cluster_arn)
+        by_group = self._groups[cluster_arn]
         found: dict[str, set[str]] = {}
-        if groups is None:
-            rows = self._db.execute(
-                "SELECT DISTINCT instance_arn, task_group FROM tasks WHERE cluster_arn = ? "
-                "AND last_status != 'STOPPED' AND instance_arn IS NOT NULL",
-                (cluster_arn,),
-            ).fetchall()
-        else:
-            rows = []
-            for group in groups:
-                rows.extend((arn, group) for arn in self.group_task_counts(cluster_arn, group))
-        for arn, group in rows:
-            found.setdefault(arn, set()).add(group)
+        for group in by_group if groups is None else groups:
+            for arn in by_group.get(group, ()):
+                found.setdefault(arn, set()).add(group)
         return found
 
     def running_task_counts(self, cluster_arn: str) -> dict[str, int]:
-        """Instance ARN → its RUNNING tasks (index tasks_by_last_status)."""
+        """Instance ARN → its RUNNING tasks (one probe of tasks_by_instance per instance)."""
         rows = self._db.execute(
-            "SELECT instance_arn, COUNT(*) FROM tasks WHERE cluster_arn = ? AND last_status = 'RUNNING' "
-            "AND instance_arn IS NOT NULL GROUP BY instance_arn",
+            "SELECT t.instance_arn, COUNT(*) FROM container_instances AS i "
+            "JOIN tasks AS t ON t.instance_arn = i.arn AND t.last_status = 'RUNNING' "
+            "WHERE i.cluster_arn = ? GROUP BY t.instance_arn",
             (cluster_arn,),
         )
         return dict(rows.fetchall())

@@ -245,3 +245,34 @@ def test_placement_never_exceeds_resources(cluster):
         assert cpu >= 0 and memory >= 0
         assert resource(ci, "registeredResources", "CPU") - cpu == used[ci["containerInstanceArn"]][0]
         assert resource(ci, "registeredResources", "MEMORY") - memory == used[ci["containerInstanceArn"]][1]
+
+
+def test_task_groups_follow_live_tasks_across_restart_and_stop(server):
+    """Which groups run where is derived from the live tasks: it survives a
+    kill -9 of the server, and a task that stops frees its instance for
+    distinctInstance and leaves memberOf task:group."""
+    import signal
+
+    ecs = server.client()
+    ecs.create_cluster()
+    register_task_definition(ecs)
+    a, b = add_instance(ecs), add_instance(ecs)
+    distinct = [{"type": "distinctInstance"}]
+    out = ecs.run_task(taskDefinition="web", count=2, group="g", placementConstraints=distinct)
+    tasks = {t["containerInstanceArn"]: t["taskArn"] for t in out["tasks"]}
+    assert set(tasks) == {a, b}
+
+    server.restart(signal.SIGKILL)
+    ecs = server.client()
+    out = ecs.run_task(taskDefinition="web", group="g", placementConstraints=distinct)
+    assert out["tasks"] == [] and {f["arn"] for f in out["failures"]} == {a, b}
+
+    ecs.stop_task(task=tasks[a])
+    ecs.submit_task_state_change(task=tasks[a], status="STOPPED")
+    near = [{"type": "memberOf", "expression": "task:group == g"}]
+    assert placed_on(ecs.run_task(taskDefinition="web", count=2, placementConstraints=near)) == {b: 2}
+    out = ecs.run_task(taskDefinition="web", group="g", placementConstraints=distinct)
+    assert placed_on(out) == {a: 1}
+    spread = [{"type": "spread", "field": "instanceId"}]
+    out = ecs.run_task(taskDefinition="web", count=2, group="g", placementStrategy=spread)
+    assert placed_on(out) == {a: 1, b: 1}

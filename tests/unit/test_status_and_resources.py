@@ -31,10 +31,10 @@ def test_capacity_reserve_and_release_keep_registered_ports():
     held.hold(need)
     held.hold(Reservation(100, 100, [9090]))
     held.unhold(Reservation(100, 100, [9090]))
-    again = Capacity.from_resources(Capacity.remaining(registered.to_resources(), held))
+    again = Capacity.free(registered.to_resources(), held)
     assert (again.cpu, again.memory, again.ports, again.ports_udp) == (768, 1536, {22, 8080}, {53})
     held.unhold(need)
-    again = Capacity.from_resources(Capacity.remaining(registered.to_resources(), held))
+    again = Capacity.free(registered.to_resources(), held)
     assert (again.cpu, again.memory, again.ports, again.ports_udp) == (1024, 2048, {22}, set())
 
 
