@@ -7,9 +7,11 @@
 
 from __future__ import annotations
 
-import os
+import random
 import time
 from dataclasses import dataclass
+
+_random = random.Random()  # seeded from os.urandom; ids need to be unique, not secret
 
 
 def new_id() -> str:
@@ -18,7 +20,7 @@ def new_id() -> str:
     ARN lands at the end of the ARN index rather than on a random page of it
     (one page written per commit instead of one per task); the other 80 bits
     are random."""
-    return f"{time.time_ns() // 1_000_000:012x}{os.urandom(10).hex()}"
+    return f"{time.time_ns() // 1_000_000:012x}{_random.getrandbits(80):020x}"
 
 
 @dataclass(frozen=True)

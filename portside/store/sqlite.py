@@ -17,13 +17,14 @@ output shape when written), so describing them needs no decoding.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import sqlite3
 from collections import Counter
 from dataclasses import dataclass
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from ..domain.resources import Capacity, Reservation
 from ..domain.status import Status
@@ -44,7 +45,10 @@ def _dump(doc: Doc) -> str:
 class SqliteStore:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db = _Guarded(self._conn, self._settle)
+        self._committer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="portside-commit")
+        self._committing: _Batch | None = None
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA busy_timeout=10000")
@@ -69,7 +73,8 @@ class SqliteStore:
 
     def close(self) -> None:
         self.commit()
-        self._db.close()
+        self._committer.shutdown()
+        self._conn.close()
 
     def _add_task_group_column(self) -> None:
         """Databases made before tasks carried `task_group` get it, filled in."""
@@ -137,17 +142,55 @@ class SqliteStore:
             return
         batch.scheduled = True
         batch.done = loop.create_future()
-        loop.call_soon(self.commit)
+        loop.call_soon(self._commit_in_background, loop)
+
+    def _commit_in_background(self, loop: asyncio.AbstractEventLoop) -> None:
+        """COMMIT the open batch on the committer thread: while SQLite writes
+        and fsyncs (the GIL released), the loop goes on reading and checking
+        the next requests.  Any use of the connection meanwhile waits for the
+        COMMIT to end (see `_Guarded`), so only one thread uses it at a time."""
+        batch, self._batch = self._batch, None
+        if batch is None:
+            return
+        self._committing = batch
+        batch.commit = self._committer.submit(self._conn.execute, "COMMIT")
+        batch.commit.add_done_callback(lambda _: loop.call_soon_threadsafe(self._committed, batch))
+
+    def _settle(self) -> None:
+        """Wait (blocking) for a COMMIT in flight to end, and account for it."""
+        batch = self._committing
+        if batch is not None and batch.commit is not None:
+            concurrent.futures.wait([batch.commit])
+            self._committed(batch)
+
+    def _committed(self, batch: "_Batch") -> None:
+        """A background COMMIT has ended: answer its requests (or fail them,
+        rolled back).  Runs once per batch, whichever of the loop callback
+        and `_settle` comes first."""
+        if batch.finished:
+            return
+        batch.finished = True
+        self._committing = None
+        assert batch.commit is not None and batch.done is not None
+        error = batch.commit.exception()
+        if error is not None:
+            self._conn.rollback()
+            self._forget()
+            if not batch.done.done():
+                batch.done.set_exception(error)
+        elif not batch.done.done():
+            batch.done.set_result(None)
 
     def commit(self) -> None:
-        """Make the open batch durable (COMMIT with a full fsync)."""
+        """Make the open batch durable now, on this thread (COMMIT with a full fsync)."""
+        self._settle()
         batch, self._batch = self._batch, None
         if batch is None:
             return
         try:
-            self._db.execute("COMMIT")
+            self._conn.execute("COMMIT")
         except sqlite3.Error as exc:
-            self._db.rollback()
+            self._conn.rollback()
             self._forget()
             if batch.done is not None and not batch.done.done():
                 batch.done.set_exception(exc)
@@ -157,10 +200,21 @@ class SqliteStore:
         if batch.done is not None and not batch.done.done():
             batch.done.set_result(None)
 
+    async def settled(self) -> None:
+        """Return once no COMMIT is in flight: a request about to use the
+        store waits here instead of blocking the loop in `_settle`."""
+        while self._committing is not None:
+            done = self._committing.done
+            assert done is not None
+            try:
+                await asyncio.shield(done)
+            except Exception:
+                pass  # the requests of that batch get the error; this one may go on
+
     async def durable(self) -> None:
         """Return once everything this process has written so far is committed:
         a request may answer only then (it may have read what is not yet)."""
-        batch = self._batch
+        batch = self._batch or self._committing
         if batch is not None and batch.done is not None:
             await asyncio.shield(batch.done)
 
@@ -625,7 +679,31 @@ class _Batch:
     """The transactions waiting for one COMMIT."""
 
     scheduled: bool = False
-    done: "asyncio.Future[None] | None" = None
+    done: "asyncio.Future[None] | None" = None  # on the loop: the requests await it
+    commit: "concurrent.futures.Future[Any] | None" = None  # the background COMMIT
+    finished: bool = False
+
+
+class _Guarded:
+    """The connection as the store's methods use it: each call first waits
+    for a background COMMIT to end, so the connection is never used by two
+    threads at once."""
+
+    def __init__(self, conn: sqlite3.Connection, settle: Callable[[], None]) -> None:
+        self._conn = conn
+        self._settle = settle
+
+    def execute(self, sql: str, args: Any = ()) -> sqlite3.Cursor:
+        self._settle()
+        return self._conn.execute(sql, args)
+
+    def executemany(self, sql: str, rows: Iterable[Any]) -> sqlite3.Cursor:
+        self._settle()
+        return self._conn.executemany(sql, rows)
+
+    def executescript(self, script: str) -> sqlite3.Cursor:
+        self._settle()
+        return self._conn.executescript(script)
 
 
 def task_json(task: Doc) -> str:
