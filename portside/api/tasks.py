@@ -94,14 +94,12 @@ def commit_placements(
     """Write the new tasks, each holding `need` on its instance (in the
     caller's transaction); returns the tasks' wire documents."""
     now = ctx.clock.now()
-    created = []
-    for candidate in chosen:
-        task = tasks.new_task(ctx.arns, cluster, definition, candidate.doc, params, now)
-        document = ctx.store.put_task(task, need.to_doc(), params.get("clientToken"))
-        if tags:
+    made = [tasks.new_task(ctx.arns, cluster, definition, c.doc, params, now) for c in chosen]
+    created = [Encoded(d) for d in ctx.store.add_tasks(made, need.to_doc(), params.get("clientToken"))]
+    if tags:
+        for task in made:
             ctx.store.put_tags(task["taskArn"], tags)
-            document = wire_json("Task", task | {"tags": tags})
-        created.append(Encoded(document))
+        created = [wire_json("Task", task | {"tags": tags}) for task in made]
     group = task_group(definition, params)
     for arn, placed in Counter(c.arn for c in chosen).items():
         ctx.store.hold(arn, need, group, times=placed)

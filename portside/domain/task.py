@@ -139,7 +139,7 @@ def new_task(
         "enableExecuteCommand": bool(params.get("enableExecuteCommand", False)),
         "healthStatus": "UNKNOWN",
     }
-    if "ecs.availability-zone" in attributes:
+    if attributes.get("ecs.availability-zone"):
         task["availabilityZone"] = attributes["ecs.availability-zone"]
     for member, value in (("cpu", overrides.get("cpu") or task_definition.get("cpu")),
                           ("memory", overrides.get("memory") or task_definition.get("memory"))):

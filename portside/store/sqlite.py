@@ -38,8 +38,16 @@ Doc = dict[str, Any]
 LIVE = "last_status IN (" + ",".join(f"'{s.name}'" for s in Status if s is not Status.STOPPED) + ")"
 
 
+_encode = json.JSONEncoder(separators=(",", ":")).encode
+
+
 def _dump(doc: Doc) -> str:
-    return json.dumps(doc, separators=(",", ":"))
+    return _encode(doc)
+
+
+def _service_of(group: str | None) -> str | None:
+    """The service a task belongs to, by its group (`service:NAME`)."""
+    return group[len("service:") :] if group and group.startswith("service:") else None
 
 
 class SqliteStore:
@@ -431,9 +439,15 @@ class SqliteStore:
             if not counts:
                 del self._groups[cluster_arn][group]
         doc = self._cluster_instances(cluster_arn).get(instance_arn)
-        if doc is not None:
+        if doc is None:
+            return
+        free = self._free.get(instance_arn)
+        if release or free is None:
             self._free[instance_arn] = Capacity.free(doc["registeredResources"], held)
-            self._stale.add(instance_arn)
+        else:
+            for _ in range(times):
+                free.reserve(reservation)
+        self._stale.add(instance_arn)
 
     def list_instances(self, cluster_arn: str, statuses: tuple[str, ...]) -> list[Doc]:
         """The cluster's instances in these statuses, in registration order.
@@ -480,35 +494,46 @@ class SqliteStore:
 
     # tasks -------------------------------------------------------------------
 
-    def put_task(self, task: Doc, reservation: Doc | None = None, client_token: str | None = None) -> str:
-        """Insert (with what it reserves) or update a task; stored as its wire
-        document, which is returned."""
-        doc = task_json(task)
-        group = task.get("group") or ""
-        service = group[len("service:") :] if group.startswith("service:") else None
-        self._db.execute(
+    def add_tasks(self, tasks: list[Doc], reservation: Doc, client_token: str | None = None) -> list[str]:
+        """Insert tasks just made by `domain.task.new_task`, each holding
+        `reservation` on its instance; returns their wire documents.  Those
+        tasks are in the Task shape already (tests/unit/test_task_shape.py
+        keeps it so), so they are encoded without the shape walk."""
+        reserved = _dump(reservation)
+        documents = [_encode(task) for task in tasks]
+        self._db.executemany(
             "INSERT INTO tasks (arn, cluster_arn, instance_arn, family, started_by, service_name, "
             "desired_status, last_status, launch_type, client_token, stopped_at, reservation, doc, "
-            "task_group) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (arn) DO UPDATE SET "
-            "desired_status = excluded.desired_status, last_status = excluded.last_status, "
-            "stopped_at = excluded.stopped_at, doc = excluded.doc",
-            (
-                task["taskArn"],
-                task["clusterArn"],
-                task.get("containerInstanceArn"),
-                task["taskDefinitionArn"].rsplit("/", 1)[1].rsplit(":", 1)[0],
-                task.get("startedBy"),
-                service,
-                task["desiredStatus"],
-                task["lastStatus"],
-                task.get("launchType", "EC2"),
-                client_token,
-                task.get("stoppedAt"),
-                _dump(reservation or {}),
-                doc,
-                task.get("group"),
-            ),
+            "task_group) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    task["taskArn"],
+                    task["clusterArn"],
+                    task.get("containerInstanceArn"),
+                    task["taskDefinitionArn"].rsplit("/", 1)[1].rsplit(":", 1)[0],
+                    task.get("startedBy"),
+                    _service_of(task.get("group")),
+                    task["desiredStatus"],
+                    task["lastStatus"],
+                    task.get("launchType", "EC2"),
+                    client_token,
+                    task.get("stoppedAt"),
+                    reserved,
+                    document,
+                    task.get("group"),
+                )
+                for task, document in zip(tasks, documents)
+            ],
+        )
+        return documents
+
+    def put_task(self, task: Doc) -> str:
+        """Store a changed task (statuses, stop, the document); returns its
+        wire document."""
+        doc = task_json(task)
+        self._db.execute(
+            "UPDATE tasks SET desired_status = ?, last_status = ?, stopped_at = ?, doc = ? WHERE arn = ?",
+            (task["desiredStatus"], task["lastStatus"], task.get("stoppedAt"), doc, task["taskArn"]),
         )
         return doc
 
