@@ -239,12 +239,12 @@ def stop_task(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
         task = store.get_task(arn) if arn else None
         if task is None:
             raise errors.InvalidParameterException("The referenced task was not found.")
-        changed = tasks.request_stop(task, params.get("reason"), ctx.clock.now())
-        if changed:
-            store.put_task(task)
-        if changed and task.get("containerInstanceArn"):
+        if not tasks.request_stop(task, params.get("reason"), ctx.clock.now()):
+            return {"task": task_view(task)}
+        stored = store.put_task(task)  # a stored task carries no tags: it is the answer as it is
+        if task.get("containerInstanceArn"):
             ctx.wakeups.notify(task["containerInstanceArn"])
-    return {"task": task_view(task)}
+    return {"task": Encoded(stored)}
 
 
 @operation("DescribeTasks")

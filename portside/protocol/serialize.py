@@ -85,8 +85,9 @@ def wire_json(shape_name: str, value: Any) -> Encoded:
 
 
 def encode_response(shape: Shape | None, result: dict[str, Any]) -> bytes:
-    """The response body; top-level lists of `Encoded` items are spliced in as
-    they are, so documents serialized once when stored are not walked again."""
+    """The response body; top-level `Encoded` members, and lists of them, are
+    spliced in as they are, so documents serialized once when stored are not
+    walked again."""
     if shape is None:
         return b"{}"
     parts = []
@@ -94,7 +95,9 @@ def encode_response(shape: Shape | None, result: dict[str, Any]) -> bytes:
         member = shape.members.get(name)
         if member is None or value is None:
             continue
-        if isinstance(value, list) and value and all(isinstance(v, Encoded) for v in value):
+        if isinstance(value, Encoded):
+            text = value
+        elif isinstance(value, list) and value and all(isinstance(v, Encoded) for v in value):
             text = "[" + ",".join(value) + "]"
         else:
             text = json.dumps(serializer_for(member)(value), separators=(",", ":"))
