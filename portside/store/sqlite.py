@@ -38,11 +38,7 @@ Doc = dict[str, Any]
 LIVE = "last_status IN (" + ",".join(f"'{s.name}'" for s in Status if s is not Status.STOPPED) + ")"
 
 
-_encode = json.JSONEncoder(separators=(",", ":")).encode
-
-
-def _dump(doc: Doc) -> str:
-    return _encode(doc)
+_dump = json.JSONEncoder(separators=(",", ":")).encode  # one encoder, not one per call
 
 
 def _service_of(group: str | None) -> str | None:
@@ -500,7 +496,7 @@ class SqliteStore:
         tasks are in the Task shape already (tests/unit/test_task_shape.py
         keeps it so), so they are encoded without the shape walk."""
         reserved = _dump(reservation)
-        documents = [_encode(task) for task in tasks]
+        documents = [_dump(task) for task in tasks]
         self._db.executemany(
             "INSERT INTO tasks (arn, cluster_arn, instance_arn, family, started_by, service_name, "
             "desired_status, last_status, launch_type, client_token, stopped_at, reservation, doc, "
