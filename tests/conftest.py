@@ -84,8 +84,11 @@ class ServerProcess:
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[ServerProcess]:
-    proc = ServerProcess(tmp_path / "data").start()
+def server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[ServerProcess]:
+    """A fresh server; a module marked `pytest.mark.server_args(...)` starts it
+    with those extra arguments (the service tests tick every 0.2 s)."""
+    marker = request.node.get_closest_marker("server_args")
+    proc = ServerProcess(tmp_path / "data", *(marker.args if marker else ())).start()
     yield proc
     if proc.proc is not None:
         proc.stop()
@@ -194,3 +197,7 @@ def wait_for_task(ecs, arn: str, status: str, timeout: float = 30, cluster: str 
             raise AssertionError(f"task went past {status}: {task['lastStatus']} {task.get('stoppedReason')}")
         time.sleep(0.1)
     raise AssertionError(f"task stayed {task.get('lastStatus')} (wanted {status})")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "server_args(*args): extra arguments for the `server` fixture")

@@ -7,16 +7,11 @@ import time
 
 import pytest
 
-from conftest import ServerProcess, error_code
+from conftest import error_code
 from helpers import register_instance, register_task_definition, wait_for
 
 
-@pytest.fixture
-def server(tmp_path):
-    proc = ServerProcess(tmp_path / "data", "--service-interval", "0.2").start()
-    yield proc
-    if proc.proc is not None:
-        proc.stop()
+pytestmark = pytest.mark.server_args("--service-interval", "0.2")
 
 
 @pytest.fixture

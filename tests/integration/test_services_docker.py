@@ -8,17 +8,12 @@ import time
 import pytest
 
 from helpers import wait_for
-from conftest import TEST_IMAGE, ServerProcess
+from conftest import TEST_IMAGE
 
 LOOP = ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done"]
 
 
-@pytest.fixture
-def server(tmp_path):
-    proc = ServerProcess(tmp_path / "data", "--service-interval", "0.2").start()
-    yield proc
-    if proc.proc is not None:
-        proc.stop()
+pytestmark = pytest.mark.server_args("--service-interval", "0.2")
 
 
 def register(ecs, family="web", command=LOOP, **env):

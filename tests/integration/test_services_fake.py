@@ -8,16 +8,16 @@ import time
 import pytest
 
 from helpers import wait_for
-from conftest import AgentProcess, ServerProcess
+from conftest import AgentProcess
+
+
+pytestmark = pytest.mark.server_args("--service-interval", "0.2")
 
 
 @pytest.fixture
-def server(tmp_path):
-    proc = ServerProcess(tmp_path / "data", "--service-interval", "0.2").start()
-    proc.client().create_cluster()
-    yield proc
-    if proc.proc is not None:
-        proc.stop()
+def server(server):
+    server.client().create_cluster()
+    return server
 
 
 @pytest.fixture
