@@ -47,13 +47,21 @@ def _compile(shape: Shape) -> Serializer:
     kind = shape.type_name
     if kind == "structure":
         members = {name: serializer_for(m) for name, m in shape.members.items()}
+        # Members whose values leave as they are skip the call (most of them).
+        plain = frozenset(name for name, ser in members.items() if ser is _identity)
+        converted = {name: ser for name, ser in members.items() if ser is not _identity}
 
         def structure(value: dict[str, Any]) -> dict[str, Any]:
             out = {}
             for name, item in value.items():
-                ser = members.get(name)
-                if ser is not None and item is not None:
-                    out[name] = ser(item)
+                if item is None:
+                    continue
+                if name in plain:
+                    out[name] = item
+                else:
+                    ser = converted.get(name)
+                    if ser is not None:
+                        out[name] = ser(item)
             return out
 
         return structure
@@ -76,12 +84,21 @@ class Encoded(str):
     """JSON text already produced through the output shape."""
 
 
+# json.dumps with any argument builds a new JSONEncoder per call; this one is
+# made once with the same settings.
+_dumps = json.JSONEncoder(separators=(",", ":")).encode
+
+_named: dict[str, Serializer] = {}
+
+
 def wire_json(shape_name: str, value: Any) -> Encoded:
     """A value as the JSON of a named model shape (e.g. a stored Task)."""
-    from .model import service_model
+    ser = _named.get(shape_name)
+    if ser is None:
+        from .model import service_model
 
-    return Encoded(json.dumps(serializer_for(service_model().shape_for(shape_name))(value),
-                              separators=(",", ":")))
+        ser = _named[shape_name] = serializer_for(service_model().shape_for(shape_name))
+    return Encoded(_dumps(ser(value)))
 
 
 def encode_response(shape: Shape | None, result: dict[str, Any]) -> bytes:
@@ -97,6 +114,6 @@ def encode_response(shape: Shape | None, result: dict[str, Any]) -> bytes:
         if isinstance(value, list) and value and all(isinstance(v, Encoded) for v in value):
             text = "[" + ",".join(value) + "]"
         else:
-            text = json.dumps(serializer_for(member)(value), separators=(",", ":"))
+            text = _dumps(serializer_for(member)(value))
         parts.append(f'"{name}":{text}')
     return ("{" + ",".join(parts) + "}").encode()
