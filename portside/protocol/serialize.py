@@ -101,19 +101,28 @@ def wire_json(shape_name: str, value: Any) -> Encoded:
     return Encoded(_dumps(ser(value)))
 
 
+_is_encoded = Encoded.__instancecheck__
+
+
 def encode_response(shape: Shape | None, result: dict[str, Any]) -> bytes:
     """The response body; top-level lists of `Encoded` items are spliced in as
     they are, so documents serialized once when stored are not walked again."""
     if shape is None:
         return b"{}"
-    parts = []
+    members = shape.members
+    parts = ["{"]
     for name, value in result.items():
-        member = shape.members.get(name)
+        member = members.get(name)
         if member is None or value is None:
             continue
-        if isinstance(value, list) and value and all(isinstance(v, Encoded) for v in value):
-            text = "[" + ",".join(value) + "]"
+        if len(parts) > 1:
+            parts.append(",")
+        parts.append(f'"{name}":')
+        if isinstance(value, list) and value and all(map(_is_encoded, value)):
+            parts.append("[")
+            parts.append(",".join(value))
+            parts.append("]")
         else:
-            text = _dumps(serializer_for(member)(value))
-        parts.append(f'"{name}":{text}')
-    return ("{" + ",".join(parts) + "}").encode()
+            parts.append(_dumps(serializer_for(member)(value)))
+    parts.append("}")
+    return "".join(parts).encode()

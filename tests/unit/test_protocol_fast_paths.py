@@ -181,3 +181,35 @@ def test_loopback_host_answers_the_same_twice(host: str, loopback: bool) -> None
         else:
             with pytest.raises(errors.AccessDeniedException):
                 auth._require_loopback_host(host)
+
+
+def _encode_response_before(shape: Any, result: dict[str, Any]) -> bytes:
+    """encode_response as it was written first: the reference."""
+    if shape is None:
+        return b"{}"
+    parts = []
+    for name, value in result.items():
+        member = shape.members.get(name)
+        if member is None or value is None:
+            continue
+        if isinstance(value, list) and value and all(isinstance(v, serialize.Encoded) for v in value):
+            text = "[" + ",".join(value) + "]"
+        else:
+            text = json.dumps(serialize.serializer_for(member)(value), separators=(",", ":"))
+        parts.append(f'"{name}":{text}')
+    return ("{" + ",".join(parts) + "}").encode()
+
+
+@pytest.mark.parametrize("result", [
+    {},
+    {"tasks": [], "failures": []},
+    {"tasks": None, "failures": [{"arn": "a", "reason": "MISSING"}], "unknown": [1]},
+    {"failures": [{"arn": "a\u00e9", "reason": "MISSING", "detail": None}],
+     "tasks": [serialize.wire_json("Task", {"taskArn": "t1"}), serialize.wire_json("Task", {"taskArn": "t2"})]},
+    {"tasks": [serialize.wire_json("Task", {"taskArn": "t1"}), {"taskArn": "t2", "createdAt": 1.5}]},
+    {"tasks": [{"taskArn": "t2", "createdAt": 1, "containers": [{"name": "c", "exitCode": 0}]}]},
+])
+def test_encode_response_writes_what_it_wrote(result: dict[str, Any]) -> None:
+    shape = operation_model("DescribeTasks").output_shape
+    assert serialize.encode_response(shape, result) == _encode_response_before(shape, result)
+    assert serialize.encode_response(None, result) == b"{}"
