@@ -214,3 +214,45 @@ def test_encode_response_writes_what_it_wrote(result: dict[str, Any]) -> None:
     assert _outcome(lambda: serialize.encode_response(shape, result)) == \
         _outcome(lambda: _encode_response_before(shape, result))
     assert serialize.encode_response(None, result) == b"{}"
+
+
+class _Transport:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, bytes]] = []
+
+    def write(self, data: bytes) -> None:
+        self.calls.append(("write", data))
+
+    def close(self) -> None:
+        self.calls.append(("close", b""))
+
+    def get_extra_info(self, name: str) -> str:
+        return f"info:{name}"
+
+
+def test_one_write_sends_header_block_and_body_together() -> None:
+    import asyncio
+
+    from portside.server.runner import _OneWrite
+
+    loop = asyncio.new_event_loop()
+    try:
+        real = _Transport()
+        t = _OneWrite(real, loop)  # type: ignore[arg-type]
+        t.write(b"HTTP/1.1 200 OK\r\n\r\n")
+        assert real.calls == []
+        t.write(b"{}")
+        assert real.calls == [("write", b"HTTP/1.1 200 OK\r\n\r\n{}")]
+        t.write(b"more")  # not a header block: at once
+        t.write(b"HTTP/1.1 204 No Content\r\n\r\n")  # nothing follows: on the next turn of the loop
+        assert real.calls[-1] == ("write", b"more")
+        loop.run_until_complete(asyncio.sleep(0))
+        assert real.calls[-1] == ("write", b"HTTP/1.1 204 No Content\r\n\r\n")
+        t.write(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+        t.close()  # what is held leaves before the close
+        assert real.calls[-2:] == [("write", b"HTTP/1.1 400 Bad Request\r\n\r\n"), ("close", b"")]
+        loop.run_until_complete(asyncio.sleep(0))
+        assert len(real.calls) == 5
+        assert t.get_extra_info("peername") == "info:peername"
+    finally:
+        loop.close()
