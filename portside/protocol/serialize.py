@@ -69,7 +69,13 @@ def _compile(shape: Shape) -> Serializer:
         item = serializer_for(shape.member)
         if item is _identity:
             return list
-        return lambda value: [item(v) for v in value]
+
+        def sequence(value: Any) -> Any:
+            if not value and type(value) is list:  # the many empty lists of a task cost no comprehension
+                return []
+            return [item(v) for v in value]
+
+        return sequence
     if kind == "map":
         item = serializer_for(shape.value)
         if item is _identity:
