@@ -62,6 +62,7 @@ _AMZ_DATE = re.compile(r"^\d{8}T\d{6}Z$")
 _SIGNATURE = re.compile(r"^[0-9a-f]{64}$")
 _HEADER_NAME = re.compile(r"^[a-z0-9!#$%&'*+.^_`|~-]+$")
 _ACCESS_KEY = re.compile(r"^[A-Za-z0-9_+=,.@-]{1,128}$")
+_SCOPE_DATE = re.compile(r"^\d{8}$")
 
 
 # -- the errors AWS answers with ---------------------------------------------------
@@ -211,8 +212,7 @@ class Authenticator:
     def check_headers(self, method: str, raw_path: str, query: str,
                       headers: Iterable[tuple[str, str]], now: float) -> Pending:
         """Everything that can be checked without the body; raises the AWS error."""
-        headers = [(k.lower(), v) for k, v in headers]
-        values = _by_name(headers)
+        headers, values = _by_name(headers)
         found = values.get("authorization")
         if not found:
             raise MissingAuthenticationTokenException()
@@ -239,7 +239,7 @@ class Authenticator:
             raise IncompleteSignatureException("'X-Amz-Target' must be a 'SignedHeader' in the AWS Authorization.")
         if self.keys is None:
             _require_loopback_host(values["host"][0])
-            caller = Caller(authorization.access_key_id, authorization.access_key_id, ANONYMOUS_ADMIN_ROLE)
+            caller = _caller(authorization.access_key_id, authorization.access_key_id, ANONYMOUS_ADMIN_ROLE)
             return Pending(caller, None, authorization, amz_date, method, raw_path, query, headers)
         key = self.keys.get(authorization.access_key_id)
         if key is None:
@@ -256,7 +256,7 @@ class Authenticator:
         if authorization.service != SERVICE:
             raise InvalidSignatureException(f"Credential should be scoped to correct service: '{SERVICE}'.")
         self._check_skew(amz_date, now)
-        caller = Caller(key.access_key_id, key.name, key.role)
+        caller = _caller(key.access_key_id, key.name, key.role)
         return Pending(caller, key, authorization, amz_date, method, raw_path, query, headers)
 
     def _check_skew(self, amz_date: str, now: float) -> None:
@@ -343,11 +343,30 @@ def _expected_signature(pending: Pending, body: bytes) -> str:
 # -- parsing -------------------------------------------------------------------------
 
 
-def _by_name(headers: list[tuple[str, str]]) -> dict[str, list[str]]:
+# The pieces of a request that repeat from one request to the next (a client's
+# Credential and SignedHeaders, the second its X-Amz-Date names, its Host) are
+# parsed once and remembered; a Caller is immutable, so one serves every request
+# of a key.  The caches are bounded: a flood of distinct values only evicts.
+
+
+@functools.lru_cache(maxsize=256)
+def _caller(access_key_id: str, name: str, role: str) -> Caller:
+    return Caller(access_key_id, name, role)
+
+
+def _by_name(headers: Iterable[tuple[str, str]]) -> tuple[list[tuple[str, str]], dict[str, list[str]]]:
+    """The headers with lowercase names, and their values by name."""
+    lowered: list[tuple[str, str]] = []
     values: dict[str, list[str]] = {}
     for name, value in headers:
-        values.setdefault(name, []).append(value)
-    return values
+        name = name.lower()
+        lowered.append((name, value))
+        found = values.get(name)
+        if found is None:
+            values[name] = [value]
+        else:
+            found.append(value)
+    return lowered, values
 
 
 def _parse_authorization(header: str) -> _Authorization:
@@ -366,22 +385,36 @@ def _parse_authorization(header: str) -> _Authorization:
         raise IncompleteSignatureException(
             " ".join(f"Authorization header requires '{p}' parameter." for p in missing)
         )
-    scope = parts["Credential"].split("/")
-    if len(scope) != 5 or scope[4] != "aws4_request" or not all(scope[:4]):
-        raise IncompleteSignatureException(
-            "Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term."
-        )
-    access_key_id, date, region, service, _ = scope
-    if not re.match(r"^\d{8}$", date):
-        raise IncompleteSignatureException("The Credential's date must be in the yyyyMMdd format.")
-    signed_headers = tuple(parts["SignedHeaders"].split(";"))
-    if not all(_HEADER_NAME.match(h) for h in signed_headers):
-        raise IncompleteSignatureException("SignedHeaders must be lowercase header names separated by ';'.")
+    access_key_id, date, region, service = _credential_scope(parts["Credential"])
+    signed_headers = _signed_header_names(parts["SignedHeaders"])
     if not _SIGNATURE.match(parts["Signature"]):
         raise IncompleteSignatureException("Signature must be 64 lowercase hexadecimal characters.")
     return _Authorization(access_key_id, date, region, service, signed_headers, parts["Signature"])
 
 
+@functools.lru_cache(maxsize=256)
+def _credential_scope(credential: str) -> tuple[str, str, str, str]:
+    """keyid, date, region, service of a Credential; raises as AWS does."""
+    scope = credential.split("/")
+    if len(scope) != 5 or scope[4] != "aws4_request" or not all(scope[:4]):
+        raise IncompleteSignatureException(
+            "Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term."
+        )
+    access_key_id, date, region, service, _ = scope
+    if not _SCOPE_DATE.match(date):
+        raise IncompleteSignatureException("The Credential's date must be in the yyyyMMdd format.")
+    return access_key_id, date, region, service
+
+
+@functools.lru_cache(maxsize=256)
+def _signed_header_names(text: str) -> tuple[str, ...]:
+    signed_headers = tuple(text.split(";"))
+    if not all(_HEADER_NAME.match(h) for h in signed_headers):
+        raise IncompleteSignatureException("SignedHeaders must be lowercase header names separated by ';'.")
+    return signed_headers
+
+
+@functools.lru_cache(maxsize=256)
 def _parse_amz_date(value: str) -> float | None:
     try:
         return dt.datetime.strptime(value, _TIMESTAMP).replace(tzinfo=dt.timezone.utc).timestamp()
@@ -396,21 +429,25 @@ def _format(epoch: float) -> str:
 def _require_loopback_host(host: str) -> None:
     """Open mode answers requests addressed to this machine's loopback only: a
     web page that rebinds its own DNS name to 127.0.0.1 still says its name."""
+    if not _is_loopback_host(host):
+        raise AccessDeniedException(
+            "Without --credentials Portside only answers requests addressed to a loopback host."
+        )
+
+
+@functools.lru_cache(maxsize=256)
+def _is_loopback_host(host: str) -> bool:
     name = host.strip().lower()
     if name.startswith("["):
         name = name[1:].partition("]")[0]
     elif name.count(":") == 1:
         name = name.partition(":")[0]
     if name == "localhost" or name.endswith(".localhost"):
-        return
+        return True
     try:
-        if ipaddress.ip_address(name).is_loopback:
-            return
+        return ipaddress.ip_address(name).is_loopback
     except ValueError:
-        pass
-    raise AccessDeniedException(
-        "Without --credentials Portside only answers requests addressed to a loopback host."
-    )
+        return False
 
 
 def is_loopback_listen_address(host: str) -> bool:

@@ -67,6 +67,10 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+# json.loads with parse_constant builds a new decoder per call; this one is built once.
+_decoder = json.JSONDecoder(parse_constant=_reject_constant)
+
+
 def parse_json(body: bytes) -> Any:
     """The request body as JSON, or a SerializationException: anything but
     strict UTF-8 (json.loads alone would take UTF-16 and encoded surrogates),
@@ -74,10 +78,13 @@ def parse_json(body: bytes) -> Any:
     JSON), and integers past Python's digit limit (a ValueError) included."""
     try:
         text = body.decode("utf-8")
-        value = json.loads(text, parse_constant=_reject_constant)
+        if text.startswith("\ufeff"):  # json.loads refuses a BOM before decoding
+            raise ValueError("Unexpected UTF-8 BOM")
+        value = _decoder.decode(text)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError are ValueErrors
         raise errors.SerializationException("The request body is not valid JSON.") from exc
-    if ("\\ud" in text or "\\uD" in text) and _has_lone_surrogate(value):
+    # (a one-character search is a memchr; "\\ud" alone costs 0.5 ns a byte, twice)
+    if "\\" in text and ("\\ud" in text or "\\uD" in text) and _has_lone_surrogate(value):
         # "\ud800" escapes decode to code points no UTF-8 store or answer can hold
         raise errors.SerializationException("The request body contains an unpaired UTF-16 surrogate.")
     return value

@@ -47,13 +47,21 @@ def _compile(shape: Shape) -> Serializer:
     kind = shape.type_name
     if kind == "structure":
         members = {name: serializer_for(m) for name, m in shape.members.items()}
+        # Members whose values leave as they are skip the call (most of them).
+        plain = frozenset(name for name, ser in members.items() if ser is _identity)
+        converted = {name: ser for name, ser in members.items() if ser is not _identity}
 
         def structure(value: dict[str, Any]) -> dict[str, Any]:
             out = {}
             for name, item in value.items():
-                ser = members.get(name)
-                if ser is not None and item is not None:
-                    out[name] = ser(item)
+                if item is None:
+                    continue
+                if name in plain:
+                    out[name] = item
+                else:
+                    ser = converted.get(name)
+                    if ser is not None:
+                        out[name] = ser(item)
             return out
 
         return structure
@@ -61,7 +69,13 @@ def _compile(shape: Shape) -> Serializer:
         item = serializer_for(shape.member)
         if item is _identity:
             return list
-        return lambda value: [item(v) for v in value]
+
+        def sequence(value: Any) -> Any:
+            if not value and type(value) is list:  # the many empty lists of a task cost no comprehension
+                return []
+            return [item(v) for v in value]
+
+        return sequence
     if kind == "map":
         item = serializer_for(shape.value)
         if item is _identity:
@@ -76,12 +90,24 @@ class Encoded(str):
     """JSON text already produced through the output shape."""
 
 
+# json.dumps with any argument builds a new JSONEncoder per call; this one is
+# made once with the same settings.
+_dumps = json.JSONEncoder(separators=(",", ":")).encode
+
+_named: dict[str, Serializer] = {}
+
+
 def wire_json(shape_name: str, value: Any) -> Encoded:
     """A value as the JSON of a named model shape (e.g. a stored Task)."""
-    from .model import service_model
+    ser = _named.get(shape_name)
+    if ser is None:
+        from .model import service_model
 
-    return Encoded(json.dumps(serializer_for(service_model().shape_for(shape_name))(value),
-                              separators=(",", ":")))
+        ser = _named[shape_name] = serializer_for(service_model().shape_for(shape_name))
+    return Encoded(_dumps(ser(value)))
+
+
+_is_encoded = Encoded.__instancecheck__
 
 
 def encode_response(shape: Shape | None, result: dict[str, Any]) -> bytes:
@@ -90,16 +116,22 @@ def encode_response(shape: Shape | None, result: dict[str, Any]) -> bytes:
     walked again."""
     if shape is None:
         return b"{}"
-    parts = []
+    members = shape.members
+    parts = ["{"]
     for name, value in result.items():
-        member = shape.members.get(name)
+        member = members.get(name)
         if member is None or value is None:
             continue
+        if len(parts) > 1:
+            parts.append(",")
+        parts.append(f'"{name}":')
         if isinstance(value, Encoded):
-            text = value
-        elif isinstance(value, list) and value and all(isinstance(v, Encoded) for v in value):
-            text = "[" + ",".join(value) + "]"
+            parts.append(value)
+        elif isinstance(value, list) and value and all(map(_is_encoded, value)):
+            parts.append("[")
+            parts.append(",".join(value))
+            parts.append("]")
         else:
-            text = json.dumps(serializer_for(member)(value), separators=(",", ":"))
-        parts.append(f'"{name}":{text}')
-    return ("{" + ",".join(parts) + "}").encode()
+            parts.append(_dumps(serializer_for(member)(value)))
+    parts.append("}")
+    return "".join(parts).encode()

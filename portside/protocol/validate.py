@@ -12,7 +12,7 @@ strings and leave as epoch floats.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from botocore.model import Shape
 from botocore.utils import parse_timestamp
@@ -26,6 +26,10 @@ def validate(value: Any, shape: Shape | None) -> dict[str, Any]:
         return {}
     if not isinstance(value, dict):
         raise SerializationException("Start of structure or map found where not expected.")
+    try:
+        return _checker(shape)(value)
+    except Exception:  # _Irregular, or anything else: the walk below answers as it always has
+        pass
     return _walk(value, shape, "")
 
 
@@ -115,3 +119,147 @@ def _check_length(n: int, shape: Shape, path: str, what: str) -> None:
             f"1 validation error detected: Value at '{path}' failed to satisfy constraint: "
             f"Member must have {what} less than or equal to {high}"
         )
+
+
+# -- the fast path ------------------------------------------------------------------
+#
+# One checker per shape, compiled once: it accepts only what plainly passes (JSON
+# parsed values of exactly the expected types, within every bound), returns
+# what `_walk` returns for it, and builds no paths.  Anything else, valid or not,
+# raises `_Irregular`, and `validate` walks the request again with `_walk`, which
+# owns every error message.
+
+Checker = Callable[[Any], Any]
+
+
+class _Irregular(Exception):
+    pass
+
+
+_checkers: dict[str, Checker] = {}
+
+
+def _checker(shape: Shape) -> Checker:
+    key = shape.name  # shape names are unique within the model
+    found = _checkers.get(key)
+    if found is None:
+        cell: list[Checker] = []  # recursive shapes resolve to the finished checker
+        _checkers[key] = lambda v: cell[0](v)
+        found = _compile(shape)
+        cell.append(found)
+        _checkers[key] = found
+    return found
+
+
+def _plain_str(value: Any) -> Any:
+    if type(value) is not str:
+        raise _Irregular
+    return value
+
+
+def _bounds(shape: Shape) -> tuple[Any, Any]:
+    meta = shape.metadata
+    return meta.get("min"), meta.get("max")
+
+
+def _compile(shape: Shape) -> Checker:
+    kind = shape.type_name
+    if kind == "structure":
+        members = {name: _checker(m) for name, m in shape.members.items()}
+        required = tuple(shape.required_members)
+
+        def structure(value: Any) -> Any:
+            if type(value) is not dict:
+                raise _Irregular
+            for name in required:
+                if value.get(name) is None:
+                    raise _Irregular
+            out = {}
+            for name, item in value.items():
+                check = members.get(name)
+                if check is not None and item is not None:
+                    out[name] = check(item)
+            return out
+
+        return structure
+    if kind == "list":
+        item = _checker(shape.member)
+        low, high = _bounds(shape)
+
+        def sequence(value: Any) -> Any:
+            if type(value) is not list:
+                raise _Irregular
+            n = len(value)
+            if (low is not None and n < low) or (high is not None and n > high):
+                raise _Irregular
+            if item is _plain_str:
+                for v in value:
+                    if type(v) is not str:
+                        raise _Irregular
+                return value.copy()
+            return [item(v) for v in value]
+
+        return sequence
+    if kind == "map":
+        key, item = _checker(shape.key), _checker(shape.value)
+
+        def mapping(value: Any) -> Any:
+            if type(value) is not dict:
+                raise _Irregular
+            return {key(k): item(v) for k, v in value.items()}
+
+        return mapping
+    if kind == "string":
+        enum = shape.enum
+        low, high = _bounds(shape)
+        if not enum and low is None and high is None:
+            return _plain_str
+        allowed = frozenset(enum) if enum else None
+
+        def string(value: Any) -> Any:
+            if type(value) is not str:
+                raise _Irregular
+            if allowed is not None and value not in allowed:
+                raise _Irregular
+            n = len(value)
+            if (low is not None and n < low) or (high is not None and n > high):
+                raise _Irregular
+            return value
+
+        return string
+    if kind in ("integer", "long"):
+        low, high = _bounds(shape)
+        lo = -(2**31) if kind == "integer" else -(2**63)
+        hi = 2**31 if kind == "integer" else 2**63
+        if low is not None:
+            lo = max(lo, low)
+        if high is not None:
+            hi = min(hi, high + 1)
+
+        def integer(value: Any) -> Any:
+            if type(value) is not int or not lo <= value < hi:
+                raise _Irregular
+            return value
+
+        return integer
+    if kind in ("double", "float"):
+
+        def number(value: Any) -> Any:
+            if type(value) is float:
+                return value
+            if type(value) is int:
+                return float(value)
+            raise _Irregular
+
+        return number
+    if kind == "boolean":
+
+        def boolean(value: Any) -> Any:
+            if type(value) is not bool:
+                raise _Irregular
+            return value
+
+        return boolean
+    if kind == "timestamp":
+        return lambda value: _walk(value, shape, "")  # rare; any error sends the request to the walk
+    return lambda value: value  # blob/document: passed through as JSON

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
+import os
 from typing import Any, Awaitable, Callable
 
 from ..api import agent_channel
@@ -63,7 +63,8 @@ class PortsideApp:
         method = scope["method"]
         if method == "GET" and scope["path"] in ("/", "/health"):
             return 200, b'{"status":"ok"}'
-        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+        # Lowercased once here (ASGI servers already send them so); every lookup below relies on it.
+        headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
         declared = _content_length(headers)
         if declared is not None and declared > MAX_BODY:
             raise errors.RequestEntityTooLargeException(TOO_LARGE)
@@ -79,7 +80,7 @@ class PortsideApp:
         caller = self.auth.verify(pending, body)
         if method != "POST":
             raise errors.UnknownOperationException("Only POST requests are accepted.")
-        target = next((v for k, v in headers if k.lower() == "x-amz-target"), "")
+        target = next((v for k, v in headers if k == "x-amz-target"), "")
         self.auth.authorize(caller, target)
         prefix, _, operation = target.partition(".")
         await self.ctx.store.settled()  # not while a COMMIT is in flight: see SqliteStore
@@ -104,7 +105,7 @@ async def _lifespan(receive: Receive, send: Send) -> None:
 
 def _content_length(headers: list[tuple[str, str]]) -> int | None:
     for name, value in headers:
-        if name.lower() == "content-length":
+        if name == "content-length":
             try:
                 return int(value.strip())
             except ValueError:
@@ -133,7 +134,13 @@ async def _respond(send: Send, status: int, payload: bytes, content_type: str) -
     headers = [
         (b"content-type", content_type.encode()),
         (b"content-length", str(len(payload)).encode()),
-        (b"x-amzn-requestid", str(uuid.uuid4()).encode()),
+        (b"x-amzn-requestid", _request_id()),
     ]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": payload})
+
+
+def _request_id() -> bytes:
+    """A random (version 4) UUID, as `str(uuid.uuid4())` writes it, at half the cost."""
+    h = os.urandom(16).hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}".encode()
