@@ -153,8 +153,8 @@ def serve(config: ServerConfig, auth: Authenticator | None = None) -> Coroutine[
 
     Building it makes uvloop the event loop policy first, so that the loop
     `asyncio.run` creates next is uvloop's: uvicorn picks its loop only in
-    `Server.run`, which Portside does not use, and asyncio's own loop and
-    socket transports cost markedly more CPU per request."""
+    `Server.run`, which Portside does not use.  (Measured: about 0.015 ms less
+    server CPU per StopTask than asyncio's own loop and socket transports.)"""
     _use_uvloop()
     return _serve(config, auth)
 
