@@ -101,7 +101,7 @@ def _walk(value: Any, shape: Shape, path: str) -> Any:
             raise SerializationException(f"Expected a timestamp at '{path}'.")
         try:
             return parse_timestamp(value).timestamp()
-        except (ValueError, TypeError, OverflowError) as exc:
+        except (ValueError, TypeError, OverflowError, RuntimeError) as exc:  # botocore: RuntimeError past year 9999
             raise SerializationException(f"Invalid timestamp at '{path}'.") from exc
     return value  # blob/document: passed through as JSON
 

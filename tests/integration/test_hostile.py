@@ -587,6 +587,13 @@ def test_found_list_tags_for_a_missing_resource_answers_a_declared_error(server)
 
 
 
+@pytest.mark.parametrize("stamp", [2 ** 63, 1e300, -(2 ** 63), "99999999999999999999"])
+def test_found_timestamp_past_any_date_is_a_serialization_error(server, stamp):
+    body = json.dumps({"task": "t", "status": "RUNNING", "pullStartedAt": stamp})
+    status, answer = raw_call(server.endpoint, ECS + "SubmitTaskStateChange", body)
+    assert status == 400 and answer["__type"] == "SerializationException", answer
+
+
 def test_start_task_listing_an_instance_twice_debits_it_twice(server):
     """Found by the property test: two tasks on one instance, two debits."""
     from helpers import register_instance, resource
