@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import sys
 from pathlib import Path
@@ -71,7 +70,7 @@ def _agent_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _server(args: argparse.Namespace) -> int:
-    from ..server.runner import StartupRefused, authenticator, serve
+    from ..server.runner import StartupRefused, authenticator, run
 
     config = ServerConfig(
         host=args.host,
@@ -91,7 +90,7 @@ def _server(args: argparse.Namespace) -> int:
     except (ValueError, StartupRefused) as exc:
         print(f"portside: {exc}", file=sys.stderr)
         return 2
-    asyncio.run(serve(config, auth))
+    run(config, auth)
     return 0
 
 

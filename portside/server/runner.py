@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from typing import Any, Coroutine, Iterator
+from typing import Any, Iterator
 
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -147,28 +147,23 @@ def build_context(config: ServerConfig) -> Context:
     )
 
 
-def serve(config: ServerConfig, auth: Authenticator | None = None) -> Coroutine[Any, Any, None]:
-    """The server, to hand to `asyncio.run`: runs until SIGTERM/SIGINT;
-    StartupRefused when the settings are unsafe.
-
-    Building it makes uvloop the event loop policy first, so that the loop
-    `asyncio.run` creates next is uvloop's: uvicorn picks its loop only in
-    `Server.run`, which Portside does not use.  (Measured: about 0.015 ms less
-    server CPU per StopTask than asyncio's own loop and socket transports.)"""
-    _use_uvloop()
-    return _serve(config, auth)
-
-
-def _use_uvloop() -> None:
+def run(config: ServerConfig, auth: Authenticator | None = None) -> None:
+    """Serve until SIGTERM/SIGINT on uvloop's event loop: uvicorn picks its
+    loop only in `Server.run`, which Portside does not use, and asyncio's own
+    loop and socket transports cost more CPU per request (about 0.015 ms per
+    StopTask, measured).  StartupRefused when the settings are unsafe."""
     try:
         import uvloop
     except ImportError:  # a dependency, but the server still works on asyncio's loop
-        return
-    if not isinstance(asyncio.get_event_loop_policy(), uvloop.EventLoopPolicy):
-        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+        loop_factory = None
+    else:
+        loop_factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        runner.run(serve(config, auth))
 
 
-async def _serve(config: ServerConfig, auth: Authenticator | None) -> None:
+async def serve(config: ServerConfig, auth: Authenticator | None = None) -> None:
+    """Run until SIGTERM/SIGINT on the running loop (see `run`)."""
     auth = auth or authenticator(config)
     ctx = build_context(config)
     server = _Server(
