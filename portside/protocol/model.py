@@ -7,9 +7,12 @@ shapes follow exactly what boto3 and the AWS CLI expect.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any, Callable, TypeVar
 
 import botocore.session
-from botocore.model import OperationModel, ServiceModel
+from botocore.model import OperationModel, ServiceModel, Shape
+
+F = TypeVar("F", bound=Callable[[Any], Any])
 
 TARGET_PREFIX = "AmazonEC2ContainerServiceV20141113"
 
@@ -31,3 +34,17 @@ def declared_errors(operation: str) -> frozenset[str]:
     """The error codes the model declares for an operation."""
     op = operation_model(operation)
     return frozenset(e.name for e in op.error_shapes) if op else frozenset()
+
+
+def compiled_per_shape(cache: dict[str, F], shape: Shape, compile: Callable[[Shape], F]) -> F:
+    """`compile(shape)`, made once per shape name (names are unique within the
+    model).  A placeholder goes in first, so a recursive shape's function
+    calls the finished one."""
+    found = cache.get(shape.name)
+    if found is None:
+        cell: list[F] = []
+        cache[shape.name] = lambda v: cell[0](v)  # type: ignore[assignment]
+        found = compile(shape)
+        cell.append(found)
+        cache[shape.name] = found
+    return found

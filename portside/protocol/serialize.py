@@ -13,6 +13,8 @@ from typing import Any, Callable
 
 from botocore.model import Shape
 
+from .model import compiled_per_shape
+
 Serializer = Callable[[Any], Any]
 
 _compiled: dict[str, Serializer] = {}
@@ -31,16 +33,7 @@ def _timestamp(value: Any) -> Any:
 def serializer_for(shape: Shape | None) -> Serializer:
     if shape is None:
         return lambda _value: {}
-    key = shape.name  # shape names are unique within the model
-    found = _compiled.get(key)
-    if found is None:
-        # Placeholder first: recursive shapes resolve to the finished function.
-        cell: list[Serializer] = []
-        _compiled[key] = lambda v: cell[0](v)
-        found = _compile(shape)
-        cell.append(found)
-        _compiled[key] = found
-    return found
+    return compiled_per_shape(_compiled, shape, _compile)
 
 
 def _compile(shape: Shape) -> Serializer:

@@ -18,6 +18,7 @@ from botocore.model import Shape
 from botocore.utils import parse_timestamp
 
 from .errors import InvalidParameterException, SerializationException
+from .model import compiled_per_shape
 
 
 def validate(value: Any, shape: Shape | None) -> dict[str, Any]:
@@ -140,15 +141,7 @@ _checkers: dict[str, Checker] = {}
 
 
 def _checker(shape: Shape) -> Checker:
-    key = shape.name  # shape names are unique within the model
-    found = _checkers.get(key)
-    if found is None:
-        cell: list[Checker] = []  # recursive shapes resolve to the finished checker
-        _checkers[key] = lambda v: cell[0](v)
-        found = _compile(shape)
-        cell.append(found)
-        _checkers[key] = found
-    return found
+    return compiled_per_shape(_checkers, shape, _compile)
 
 
 def _plain_str(value: Any) -> Any:
