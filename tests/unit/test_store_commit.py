@@ -79,3 +79,47 @@ def test_without_a_loop_every_transaction_commits_at_once(tmp_path: Path) -> Non
         store.put_cluster(cluster("now"))
     assert committed_names(path) == {"now"}
     store.close()
+
+
+class _FailingCommit:
+    """The store's connection, except that the next COMMIT fails (as a full
+    disk would make it fail)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        self.fail_next = True
+
+    def execute(self, sql: str, *args):
+        if sql == "COMMIT" and self.fail_next:
+            self.fail_next = False
+            raise sqlite3.OperationalError("database or disk is full")
+        return self._conn.execute(sql, *args)
+
+    def __getattr__(self, name: str):
+        return getattr(self._conn, name)
+
+
+def test_a_failed_background_commit_fails_its_requests_and_rolls_back(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    store = SqliteStore(path)
+    store._conn = _FailingCommit(store._conn)  # type: ignore[assignment]
+    store._db._conn = store._conn  # type: ignore[attr-defined]
+
+    async def scenario() -> None:
+        with store.transaction():
+            store.put_cluster(cluster("lost"))
+        try:
+            await store.durable()
+        except sqlite3.OperationalError:
+            pass
+        else:
+            raise AssertionError("durable() returned although the COMMIT failed")
+        await store.settled()
+        with store.transaction():
+            store.put_cluster(cluster("kept"))
+        await store.durable()
+
+    asyncio.run(scenario())
+    assert committed_names(path) == {"kept"}
+    assert store.get_cluster("lost") is None
+    store.close()
