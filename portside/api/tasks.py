@@ -173,7 +173,7 @@ def run_task(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
                 return {"tasks": views, "failures": []}
         definition = checked_task_definition(ctx, params)
         placement_rules(definition, params.get("placementStrategy"), params.get("placementConstraints"))
-        if not store.list_instance_arns(cluster["clusterArn"], ("ACTIVE", "DRAINING"), 0, 1):
+        if not store.instance_pool(cluster["clusterArn"], ("ACTIVE", "DRAINING"))[0]:  # in memory
             raise errors.InvalidParameterException("No Container Instances were found in your cluster.")
         created, failures = launch_tasks(ctx, cluster, definition, params, params.get("count", 1), tags)
     return {"tasks": created, "failures": failures}

@@ -256,9 +256,13 @@ class SqliteStore:
         return dict(rows.fetchall())
 
     def count_instances(self, cluster_arn: str, statuses: tuple[str, ...]) -> int:
+        return self._count("container_instances", cluster_arn, statuses)
+
+    def _count(self, table: str, cluster_arn: str, statuses: tuple[str, ...]) -> int:
+        """Rows of a cluster in these statuses (`table` comes from the store, never a request)."""
         marks = ",".join("?" * len(statuses))
         row = self._db.execute(
-            f"SELECT COUNT(*) FROM container_instances WHERE cluster_arn = ? AND status IN ({marks})",
+            f"SELECT COUNT(*) FROM {table} WHERE cluster_arn = ? AND status IN ({marks})",
             (cluster_arn, *statuses),
         ).fetchone()
         return row[0]
@@ -423,27 +427,25 @@ class SqliteStore:
             self._cluster_instances(cluster_arn)
             return
         held = self._held.setdefault(instance_arn, Capacity.empty())
-        counts = self._groups[cluster_arn].setdefault(group, Counter())
+        free = self._free.get(instance_arn)  # None only for an instance not (or no longer) registered
         for _ in range(times):
             if release:
                 held.unhold(reservation)
             else:
                 held.hold(reservation)
+                if free is not None:
+                    free.reserve(reservation)
+        if free is not None:
+            if release:  # recounted: registered ports stay in use whatever tasks give back
+                registered = self._instances[cluster_arn][instance_arn]["registeredResources"]
+                self._free[instance_arn] = Capacity.free(registered, held)
+            self._stale.add(instance_arn)
+        counts = self._groups[cluster_arn].setdefault(group, Counter())
         counts[instance_arn] += -times if release else times
         if counts[instance_arn] <= 0:
             del counts[instance_arn]
             if not counts:
                 del self._groups[cluster_arn][group]
-        doc = self._cluster_instances(cluster_arn).get(instance_arn)
-        if doc is None:
-            return
-        free = self._free.get(instance_arn)
-        if release or free is None:
-            self._free[instance_arn] = Capacity.free(doc["registeredResources"], held)
-        else:
-            for _ in range(times):
-                free.reserve(reservation)
-        self._stale.add(instance_arn)
 
     def list_instances(self, cluster_arn: str, statuses: tuple[str, ...]) -> list[Doc]:
         """The cluster's instances in these statuses, in registration order.
@@ -665,12 +667,7 @@ class SqliteStore:
         )
 
     def count_services(self, cluster_arn: str, statuses: tuple[str, ...]) -> int:
-        marks = ",".join("?" * len(statuses))
-        row = self._db.execute(
-            f"SELECT COUNT(*) FROM services WHERE cluster_arn = ? AND status IN ({marks})",
-            (cluster_arn, *statuses),
-        ).fetchone()
-        return row[0]
+        return self._count("services", cluster_arn, statuses)
 
     def services_to_reconcile(self) -> list[Doc]:
         """Every ACTIVE or DRAINING service, oldest first."""
