@@ -72,8 +72,11 @@ def test_dynamic_port_serves_http_on_loopback(server, docker_agent):
 def test_static_host_port(server, docker_agent):
     ecs = server.client()
     from conftest import free_port
+    from portside.agent.agent import RESERVED_PORTS
 
     port = free_port()
+    while str(port) in RESERVED_PORTS:  # 51678/51679 are in the ephemeral range: the instance holds them
+        port = free_port()
     register(ecs, "static", {"name": "web", "command": ["httpd", "-f", "-p", "80", "-h", "/www"],
                              "portMappings": [{"containerPort": 80, "hostPort": port}]})
     arn = run(ecs, "static")
@@ -298,8 +301,11 @@ def test_volumes_host_path_and_docker_volume(server, docker_agent, docker_client
 def test_network_modes_host_and_none(server, docker_agent, docker_client):
     ecs = server.client()
     from conftest import free_port
+    from portside.agent.agent import RESERVED_PORTS
 
     port = free_port()
+    while str(port) in RESERVED_PORTS:  # 51678/51679 are in the ephemeral range: the instance holds them
+        port = free_port()
     register(ecs, "hostnet", {"name": "web", "command": ["httpd", "-f", "-p", f"127.0.0.1:{port}", "-h", "/www"],
                               "portMappings": [{"containerPort": port}]}, networkMode="host")
     register(ecs, "nonet", {"name": "main", "command": ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done"]},
