@@ -38,6 +38,10 @@ Doc = dict[str, Any]
 LIVE = "last_status IN (" + ",".join(f"'{s.name}'" for s in Status if s is not Status.STOPPED) + ")"
 
 
+# A batch that changed at least this many rows is committed on the committer
+# thread; a smaller one on the loop thread (see `SqliteStore._commit_batch`).
+BACKGROUND_COMMIT_ROWS = 16
+
 _dump = json.JSONEncoder(separators=(",", ":")).encode  # one encoder, not one per call
 
 
@@ -118,7 +122,7 @@ class SqliteStore:
             return
         if self._batch is None:
             self._db.execute("BEGIN IMMEDIATE")
-            self._batch = _Batch()
+            self._batch = _Batch(changes_before=self._conn.total_changes)
             self._fresh()
         self._db.execute("SAVEPOINT request")
         self._in_tx = True
@@ -146,16 +150,24 @@ class SqliteStore:
             return
         batch.scheduled = True
         batch.done = loop.create_future()
-        loop.call_soon(self._commit_in_background, loop)
+        loop.call_soon(self._commit_batch, loop)
 
-    def _commit_in_background(self, loop: asyncio.AbstractEventLoop) -> None:
-        """COMMIT the open batch on the committer thread: while SQLite writes
-        and fsyncs (the GIL released), the loop goes on reading and checking
-        the next requests.  Any use of the connection meanwhile waits for the
-        COMMIT to end (see `_Guarded`), so only one thread uses it at a time."""
-        batch, self._batch = self._batch, None
+    def _commit_batch(self, loop: asyncio.AbstractEventLoop) -> None:
+        """COMMIT the open batch: a small one right here, a big one on the
+        committer thread.  A COMMIT that writes a handful of rows costs less
+        than handing it to a thread and back on a busy machine; one that
+        writes many (RunTask's new tasks) is worth overlapping: while SQLite
+        writes and fsyncs (the GIL released), the loop goes on reading and
+        checking the next requests.  Any use of the connection meanwhile waits
+        for that COMMIT to end (see `_Guarded`), so only one thread uses it
+        at a time."""
+        batch = self._batch
         if batch is None:
             return
+        if self._conn.total_changes - batch.changes_before < BACKGROUND_COMMIT_ROWS:
+            self.commit()
+            return
+        self._batch = None
         self._committing = batch
         batch.commit = self._committer.submit(self._conn.execute, "COMMIT")
         batch.commit.add_done_callback(lambda _: loop.call_soon_threadsafe(self._committed, batch))
@@ -696,6 +708,7 @@ class SqliteStore:
 class _Batch:
     """The transactions waiting for one COMMIT."""
 
+    changes_before: int  # the connection's total_changes when the batch began
     scheduled: bool = False
     done: "asyncio.Future[None] | None" = None  # on the loop: the requests await it
     commit: "concurrent.futures.Future[Any] | None" = None  # the background COMMIT
