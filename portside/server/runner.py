@@ -174,6 +174,7 @@ async def serve(config: ServerConfig, auth: Authenticator | None = None) -> None
             http=_HttpProtocol,
             log_level="warning",
             access_log=False,
+            proxy_headers=False,  # nothing reads the client address: skip the X-Forwarded-* middleware
             lifespan="off",
             timeout_graceful_shutdown=5,
         ),
