@@ -108,6 +108,7 @@ def _op_run(client: Any, mode: str, args: dict[str, Any], deadline: float) -> di
     arns: list[str] = []
     calls, errors = 0, {}
     params = {"cluster": CLUSTER, "taskDefinition": args["td"], "count": RUN_COUNT}
+    cpu0 = time.process_time()
     for _ in range(args["calls"]):
         if time.monotonic() > deadline:
             break
@@ -120,7 +121,7 @@ def _op_run(client: Any, mode: str, args: dict[str, Any], deadline: float) -> di
         arns.extend(t["taskArn"] for t in out["tasks"])
         if out.get("failures"):
             _note(errors, "placement failures", str(out["failures"][:2]))
-    return {"arns": arns, "calls": calls, "errors": errors}
+    return {"arns": arns, "calls": calls, "errors": errors, "cpu": time.process_time() - cpu0}
 
 
 def _op_describe(client: Any, mode: str, args: dict[str, Any], deadline: float) -> dict[str, Any]:
@@ -145,6 +146,7 @@ def _op_describe(client: Any, mode: str, args: dict[str, Any], deadline: float) 
 
 def _op_stop(client: Any, mode: str, args: dict[str, Any], deadline: float) -> dict[str, Any]:
     done, calls, errors = 0, 0, {}
+    cpu0 = time.process_time()
     for arn in args["arns"]:
         if time.monotonic() > deadline:
             break
@@ -157,7 +159,7 @@ def _op_stop(client: Any, mode: str, args: dict[str, Any], deadline: float) -> d
         if out["task"]["desiredStatus"] != "STOPPED":
             _note(errors, "not stopped", f"desiredStatus {out['task']['desiredStatus']}")
         done += 1
-    return {"done": done, "calls": calls, "errors": errors}
+    return {"done": done, "calls": calls, "errors": errors, "cpu": time.process_time() - cpu0}
 
 
 OPS = {"run": _op_run, "describe": _op_describe, "stop": _op_stop}
@@ -312,6 +314,11 @@ class PeerBench:
     def _cpu_ms_per_call(self, cpu0: float, calls: int) -> float:
         return (self.peer.cpu_seconds() - cpu0) / max(calls, 1) * 1000
 
+    @staticmethod
+    def _client_cpu_ms_per_call(results: list[dict[str, Any]], calls: int) -> float:
+        """CPU the client processes spent per call (their own process time)."""
+        return sum(r["cpu"] for r in results) / max(calls, 1) * 1000
+
     # -- phases
     def run_phase(self, key: str, mode: str, calls_per_proc: int, budget: float, label: str) -> None:
         print(f"  [{self.peer.name}] {label}: RunTask(count={RUN_COUNT}) x{PROCS} processes "
@@ -326,6 +333,7 @@ class PeerBench:
             self.figs.notes.append(f"{label} RunTask/{mode} hit the {budget:.0f}s budget after {calls} calls")
         self.figs.values[f"{key}_tasks_per_s"] = len(new) / elapsed
         self.figs.values[f"{key}_cpu_ms"] = self._cpu_ms_per_call(cpu0, calls)
+        self.figs.values[f"{key}_client_cpu_ms"] = self._client_cpu_ms_per_call(results, calls)
         self.arns += new
         self.alive += new
 
@@ -360,7 +368,9 @@ class PeerBench:
         if done < len(victims):
             self.figs.notes.append(f"{label} StopTask/{mode}: {done} of {len(victims)} stops completed")
         self.figs.values[f"{key}_per_s"] = done / elapsed
-        self.figs.values[f"{key}_cpu_ms"] = self._cpu_ms_per_call(cpu0, sum(r["calls"] for r in results))
+        calls = sum(r["calls"] for r in results)
+        self.figs.values[f"{key}_cpu_ms"] = self._cpu_ms_per_call(cpu0, calls)
+        self.figs.values[f"{key}_client_cpu_ms"] = self._client_cpu_ms_per_call(results, calls)
 
     def list_phase(self, ecs: Any) -> None:
         print(f"  [{self.peer.name}] ListTasks paging (maxResults=100) over {len(self.alive):,} "
@@ -468,6 +478,8 @@ def size_rows(p: str, size: str, target: bool) -> list[Row]:
         (f"{p}_run_lean_tasks_per_s", f"[{size}] RunTask (count=10), 4 client processes, lean", "tasks/s", True, None),
         (f"{p}_run_boto3_cpu_ms", f"[{size}] RunTask: server CPU per call (boto3 phase)", "ms", False, None),
         (f"{p}_run_lean_cpu_ms", f"[{size}] RunTask: server CPU per call (lean phase)", "ms", False, None),
+        (f"{p}_run_boto3_client_cpu_ms", f"[{size}] RunTask: client CPU per call, boto3", "ms", None, None),
+        (f"{p}_run_lean_client_cpu_ms", f"[{size}] RunTask: client CPU per call, lean", "ms", None, None),
         (f"{p}_desc_boto3_p50_ms", f"[{size}] DescribeTasks(100) median, boto3", "ms", False, t(20.0)),
         (f"{p}_desc_boto3_p90_ms", f"[{size}] DescribeTasks(100) p90, boto3", "ms", False, None),
         (f"{p}_desc_lean_p50_ms", f"[{size}] DescribeTasks(100) median, lean", "ms", False, None),
@@ -477,6 +489,8 @@ def size_rows(p: str, size: str, target: bool) -> list[Row]:
         (f"{p}_stop_lean_per_s", f"[{size}] StopTask, 4 client processes, lean", "stops/s", True, None),
         (f"{p}_stop_boto3_cpu_ms", f"[{size}] StopTask: server CPU per call (boto3 phase)", "ms", False, None),
         (f"{p}_stop_lean_cpu_ms", f"[{size}] StopTask: server CPU per call (lean phase)", "ms", False, None),
+        (f"{p}_stop_boto3_client_cpu_ms", f"[{size}] StopTask: client CPU per call, boto3", "ms", None, None),
+        (f"{p}_stop_lean_client_cpu_ms", f"[{size}] StopTask: client CPU per call, lean", "ms", None, None),
     ]
 
 
@@ -539,6 +553,32 @@ def report(ps: Figures, mo: Figures) -> tuple[str, list[tuple[str, float | None,
     return "\n".join(lines), verdicts
 
 
+def ceilings(ps: Figures, mo: Figures) -> list[str]:
+    """What this machine allows at most for the throughput targets: every core
+    busy with nothing but Portside's server and its clients, at the CPU per
+    call each was measured to spend (and, second, with a server that cost
+    nothing at all).  The clients share the cores with the server, so a target
+    above the second figure cannot be met on this machine with that client."""
+    cores = os.cpu_count() or 1
+    lines = []
+    for key, rate, what, per_call, target in (("l_run", "tasks_per_s", "RunTask (count=10)", RUN_COUNT, 5.0),
+                                               ("l_stop", "per_s", "StopTask", 1, 10.0)):
+        for mode in MODES:
+            client = ps.values.get(f"{key}_{mode}_client_cpu_ms")
+            server = ps.values.get(f"{key}_{mode}_cpu_ms")
+            peer = mo.values.get(f"{key}_{mode}_{rate}")
+            if not client or not server or not peer or math.isnan(client + server + peer):
+                continue
+            most = cores / ((client + server) / 1000) * per_call / peer  # × moto
+            free = cores / (client / 1000) * per_call / peer
+            lines.append(
+                f"ceiling [~10k] {what}, {mode}: {cores} cores / ({client:.2f} ms client + {server:.2f} ms "
+                f"server CPU per call) = {most:.1f}× moto at most; {free:.1f}× with a server costing nothing "
+                f"(target ≥ {target:g}×)"
+            )
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small smoke run (< 1 minute)")
@@ -588,6 +628,8 @@ def main(argv: list[str] | None = None) -> int:
     for label, r, target, ok in verdicts:
         shown = "n/a" if r is None else f"{r:.1f}×"
         print(f"target {label}: {shown} vs ≥ {target:g}× → {'MET' if ok else 'NOT MET'}")
+    for line in ceilings(ps, mo):
+        print(line)
     for f in (ps, mo):
         for note in f.notes:
             print(f"note [{f.name}]: {note}")
