@@ -154,11 +154,12 @@ class SqliteStore:
 
     def _commit_batch(self, loop: asyncio.AbstractEventLoop) -> None:
         """COMMIT the open batch: a small one right here, a big one on the
-        committer thread.  A COMMIT that writes a handful of rows costs less
-        than handing it to a thread and back on a busy machine; one that
-        writes many (RunTask's new tasks) is worth overlapping: while SQLite
-        writes and fsyncs (the GIL released), the loop goes on reading and
-        checking the next requests.  Any use of the connection meanwhile waits
+        committer thread.  A COMMIT that writes a handful of rows (a StopTask,
+        an agent's report, one RunTask) costs less than handing it to a thread
+        and back on a busy machine; one that writes many (the new tasks of
+        several RunTask calls) is worth overlapping: while SQLite writes and
+        fsyncs (the GIL released), the loop goes on reading and checking the
+        next requests.  Any use of the connection meanwhile waits
         for that COMMIT to end (see `_Guarded`), so only one thread uses it
         at a time."""
         batch = self._batch
