@@ -95,11 +95,13 @@ def commit_placements(
     caller's transaction); returns the tasks' wire documents."""
     now = ctx.clock.now()
     made = [tasks.new_task(ctx.arns, cluster, definition, c.doc, params, now) for c in chosen]
-    created = [Encoded(d) for d in ctx.store.add_tasks(made, need.to_doc(), params.get("clientToken"))]
+    documents = ctx.store.add_tasks(made, need.to_doc(), params.get("clientToken"))
     if tags:
         for task in made:
             ctx.store.put_tags(task["taskArn"], tags)
         created = [wire_json("Task", task | {"tags": tags}) for task in made]
+    else:
+        created = [Encoded(document) for document in documents]
     group = task_group(definition, params)
     for arn, placed in Counter(c.arn for c in chosen).items():
         ctx.store.hold(arn, need, group, times=placed)

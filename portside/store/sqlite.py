@@ -141,14 +141,13 @@ class SqliteStore:
 
     def _schedule_commit(self) -> None:
         batch = self._batch
-        if batch is None or batch.scheduled:
+        if batch is None or batch.done is not None:  # already scheduled
             return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             self.commit()
             return
-        batch.scheduled = True
         batch.done = loop.create_future()
         loop.call_soon(self._commit_batch, loop)
 
@@ -188,15 +187,20 @@ class SqliteStore:
             return
         batch.finished = True
         self._committing = None
-        assert batch.commit is not None and batch.done is not None
-        error = batch.commit.exception()
+        assert batch.commit is not None
+        self._finish(batch, batch.commit.exception())
+
+    def _finish(self, batch: "_Batch", error: BaseException | None) -> None:
+        """Answer the batch's requests, or, when its COMMIT failed, roll back
+        what it held and fail them."""
         if error is not None:
             self._conn.rollback()
             self._forget()
-            if not batch.done.done():
+        if batch.done is not None and not batch.done.done():
+            if error is None:
+                batch.done.set_result(None)
+            else:
                 batch.done.set_exception(error)
-        elif not batch.done.done():
-            batch.done.set_result(None)
 
     def commit(self) -> None:
         """Make the open batch durable now, on this thread (COMMIT with a full fsync)."""
@@ -207,15 +211,11 @@ class SqliteStore:
         try:
             self._conn.execute("COMMIT")
         except sqlite3.Error as exc:
-            self._conn.rollback()
-            self._forget()
-            if batch.done is not None and not batch.done.done():
-                batch.done.set_exception(exc)
-            else:
+            self._finish(batch, exc)
+            if batch.done is None:  # no request waits for it: the caller gets the error
                 raise
             return
-        if batch.done is not None and not batch.done.done():
-            batch.done.set_result(None)
+        self._finish(batch, None)
 
     async def settled(self) -> None:
         """Return once no COMMIT is in flight: a request about to use the
@@ -710,8 +710,7 @@ class _Batch:
     """The transactions waiting for one COMMIT."""
 
     changes_before: int  # the connection's total_changes when the batch began
-    scheduled: bool = False
-    done: "asyncio.Future[None] | None" = None  # on the loop: the requests await it
+    done: "asyncio.Future[None] | None" = None  # on the loop, once its COMMIT is scheduled: the requests await it
     commit: "concurrent.futures.Future[Any] | None" = None  # the background COMMIT
     finished: bool = False
 
