@@ -508,7 +508,7 @@ class SqliteStore:
     def add_tasks(self, tasks: list[Doc], reservation: Doc, client_token: str | None = None) -> list[str]:
         """Insert tasks just made by `domain.task.new_task`, each holding
         `reservation` on its instance; returns their wire documents.  Those
-        tasks are in the Task shape already (tests/unit/test_task_shape.py
+        tasks are in the Task shape already (tests/domain/test_task_shape.py
         keeps it so), so they are encoded without the shape walk."""
         reserved = _dump(reservation)
         documents = [_dump(task) for task in tasks]
