@@ -1,6 +1,7 @@
-"""The ECS operations, one module per resource family.  Importing this package
+"""The operations, one module per resource family (ECS) or service (logs).  Importing this package
 registers every handler with the protocol dispatcher."""
 
 from . import agent, clusters, container_instances, tags, task_definitions, tasks  # noqa: F401
 from . import services  # noqa: F401
 from . import attributes  # noqa: F401
+from . import logs  # noqa: F401

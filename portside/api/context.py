@@ -10,6 +10,7 @@ from typing import Any
 from ..arns import Arns
 from ..clock import Clock
 from ..config import ServerConfig
+from ..store.logs import LogsRepository
 from ..store.sqlite import SqliteStore
 from .heartbeats import Heartbeats
 from .wakeups import Wakeups
@@ -25,6 +26,11 @@ class Context:
     heartbeats: Heartbeats = field(default_factory=lambda: Heartbeats(0.0))
     boot_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     service_wakeup: asyncio.Event = field(default_factory=asyncio.Event)  # nudges the service scheduler
+    logs: LogsRepository = field(default=None)  # type: ignore[assignment]  # CloudWatch Logs' tables
+
+    def __post_init__(self) -> None:
+        if self.logs is None:
+            self.logs = LogsRepository(self.store)
 
     def agent_connected(self, instance: dict[str, Any]) -> bool:
         return self.heartbeats.connected(instance, self.clock.now())

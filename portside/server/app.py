@@ -28,6 +28,9 @@ log = logging.getLogger("portside.server")
 
 MAX_BODY = 1 << 20  # 1 MiB; larger requests are refused before parsing
 TOO_LARGE = f"Request body exceeds {MAX_BODY} bytes."
+# A PutLogEvents batch may hold 1,048,576 bytes of messages, more once in JSON.
+MAX_LOGS_BODY = 3 << 20
+LOGS_PREFIX = "Logs_20140328."
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -65,9 +68,11 @@ class PortsideApp:
             return 200, b'{"status":"ok"}'
         # Lowercased once here (ASGI servers already send them so); every lookup below relies on it.
         headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
+        target = next((v for k, v in headers if k == "x-amz-target"), "")
+        cap = MAX_LOGS_BODY if target.startswith(LOGS_PREFIX) else MAX_BODY
         declared = _content_length(headers)
-        if declared is not None and declared > MAX_BODY:
-            raise errors.RequestEntityTooLargeException(TOO_LARGE)
+        if declared is not None and declared > cap:
+            raise errors.RequestEntityTooLargeException(f"Request body exceeds {cap} bytes.")
         raw_path = scope.get("raw_path")
         pending = self.auth.check_headers(
             method,
@@ -76,11 +81,10 @@ class PortsideApp:
             headers,
             self.ctx.clock.now(),
         )
-        body = await _read_body(receive)
+        body = await _read_body(receive, cap)
         caller = self.auth.verify(pending, body)
         if method != "POST":
             raise errors.UnknownOperationException("Only POST requests are accepted.")
-        target = next((v for k, v in headers if k == "x-amz-target"), "")
         self.auth.authorize(caller, target)
         prefix, _, operation = target.partition(".")
         await self.ctx.store.settled()  # not while a COMMIT is in flight: see SqliteStore
@@ -113,7 +117,7 @@ def _content_length(headers: list[tuple[str, str]]) -> int | None:
     return None
 
 
-async def _read_body(receive: Receive) -> bytes:
+async def _read_body(receive: Receive, cap: int = MAX_BODY) -> bytes:
     """The body, refused as soon as it outgrows the cap (a chunked body has no
     Content-Length to refuse it by); the rest is never read."""
     chunks, size = [], 0
@@ -123,8 +127,8 @@ async def _read_body(receive: Receive) -> bytes:
             raise errors.SerializationException("The client went away before sending the whole body.")
         chunk = message.get("body", b"")
         size += len(chunk)
-        if size > MAX_BODY:
-            raise errors.RequestEntityTooLargeException(TOO_LARGE)
+        if size > cap:
+            raise errors.RequestEntityTooLargeException(f"Request body exceeds {cap} bytes.")
         chunks.append(chunk)
         if not message.get("more_body"):
             return b"".join(chunks)

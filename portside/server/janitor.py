@@ -1,4 +1,5 @@
-"""Stopped tasks stay describable for the retention period, then are purged."""
+"""Stopped tasks stay describable for the retention period, then are purged;
+log events older than their group's retention are purged too."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import asyncio
 import logging
 
 from ..api.context import Context
+from ..api.logs import purge_expired
 
 log = logging.getLogger("portside.janitor")
 
@@ -26,3 +28,10 @@ async def purge_loop(ctx: Context) -> None:
         else:
             if purged:
                 log.info("purged %d stopped tasks", purged)
+        try:
+            expired = purge_expired(ctx)
+        except Exception:
+            log.exception("purging expired log events failed")
+        else:
+            if expired:
+                log.info("purged %d expired log events", expired)

@@ -79,6 +79,13 @@ class SqliteStore:
         self._pools: dict[tuple[str, tuple[str, ...]], list[str]] = {}  # (cluster, statuses) → ARNs
         self._definitions: dict[tuple[str, int | None], Doc | None] = {}
 
+    @property
+    def db(self) -> "_Guarded":
+        """The connection, for the repositories of other service families
+        (`store/logs.py`, `store/secrets.py`, `store/parameters.py`): they keep
+        their own tables and write inside this store's `transaction()`."""
+        return self._db
+
     def close(self) -> None:
         self.commit()
         self._committer.shutdown()
