@@ -269,7 +269,7 @@ def test_aws_logs_tail_follow_with_cli_v2(server, tmp_path):
     try:
         lines: list[str] = []
 
-        def read_until(n: int, timeout: float = 30) -> None:
+        def read_until(n: int, timeout: float = 90) -> None:
             import select
 
             deadline = time.monotonic() + timeout
