@@ -4,4 +4,4 @@ registers every handler with the protocol dispatcher."""
 from . import agent, clusters, container_instances, tags, task_definitions, tasks  # noqa: F401
 from . import services  # noqa: F401
 from . import attributes  # noqa: F401
-from . import logs  # noqa: F401
+from . import logs, secretsmanager, ssm  # noqa: F401

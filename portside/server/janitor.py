@@ -8,6 +8,7 @@ import logging
 
 from ..api.context import Context
 from ..api.logs import purge_expired
+from ..api.secretsmanager import purge_deleted
 
 log = logging.getLogger("portside.janitor")
 
@@ -35,3 +36,7 @@ async def purge_loop(ctx: Context) -> None:
         else:
             if expired:
                 log.info("purged %d expired log events", expired)
+        try:
+            purge_deleted(ctx)
+        except Exception:
+            log.exception("deleting secrets past their recovery window failed")
