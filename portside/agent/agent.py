@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from .log_shipper import DockerOutput, LogShipper
 from .reporter import Reporter
 from .runtime import ContainerState, Runtime
 from .server_client import ServerClient, ServerRefused, ServerUnavailable
@@ -38,6 +39,8 @@ CAPABILITIES = [
     "com.amazonaws.ecs.capability.docker-remote-api.1.30",
     "com.amazonaws.ecs.capability.logging-driver.json-file",
     "com.amazonaws.ecs.capability.logging-driver.none",
+    "com.amazonaws.ecs.capability.logging-driver.awslogs",  # shipped by the agent (log_shipper.py)
+    "ecs.capability.execution-role-awslogs",
     "ecs.capability.container-health-check",
     "ecs.capability.task-cpu-mem-limit",
     "ecs.capability.docker-plugin.local",
@@ -65,6 +68,9 @@ class Agent:
         self.cluster = config.cluster
         self.stop_timeout = config.stop_timeout
         self.reporter = Reporter(client)
+        docker_client = getattr(runtime, "_client", None)  # the Docker runtime's SDK client; the fake has none
+        self.log_shipper = LogShipper(client.call_service, DockerOutput(docker_client.api) if docker_client else None,
+                                      config.data_dir)
         self.instance_arn = ""
         self.managers: dict[str, TaskManager] = {}
         self._done: set[str] = set()
@@ -188,6 +194,7 @@ class Agent:
         await self.reporter.flush(manager.arn)
         for c in manager.containers.values():
             if c.runtime_id:
+                await self.log_shipper.drain(c.runtime_id)  # its output is shipped before it goes
                 await self.runtime.remove(c.runtime_id)
 
     async def _remove_orphans(self, states: list[ContainerState]) -> None:

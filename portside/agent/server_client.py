@@ -20,6 +20,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials
+from botocore import xform_name
 from botocore.exceptions import BotoCoreError, ClientError
 
 POLL_TARGET = "PortsideAgentV1.Poll"
@@ -63,6 +64,25 @@ class ServerClient:
                           max_pool_connections=32),
         )
         self._pool = ThreadPoolExecutor(16, thread_name_prefix="ecs-client")
+        self._session = session
+        self._services: dict[str, Any] = {}  # logs, secretsmanager, ssm clients, made when first used
+
+    async def call_service(self, service: str, operation: str, **params: Any) -> dict[str, Any]:
+        """One operation of another service on the same endpoint (Logs, Secrets
+        Manager, SSM), e.g. call_service("logs", "PutLogEvents", ...)."""
+        client = self._services.get(service)
+        if client is None:
+            client = self._services[service] = self._session.client(
+                service, endpoint_url=self.endpoint, region_name=self.region,
+                aws_access_key_id=self._credentials.access_key,
+                aws_secret_access_key=self._credentials.secret_key,
+                aws_session_token=self._credentials.token,
+                config=Config(retries={"max_attempts": 1}, connect_timeout=5, read_timeout=30,
+                              max_pool_connections=32),
+            )
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._pool, functools.partial(self._call_on, client, xform_name(operation), params))
 
     async def call(self, operation: str, **params: Any) -> dict[str, Any]:
         """One ECS operation, e.g. call("submit_task_state_change", ...)."""
@@ -70,8 +90,12 @@ class ServerClient:
         return await loop.run_in_executor(self._pool, functools.partial(self._call, operation, params))
 
     def _call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+        return self._call_on(self._ecs, operation, params)
+
+    @staticmethod
+    def _call_on(client: Any, operation: str, params: dict[str, Any]) -> dict[str, Any]:
         try:
-            return getattr(self._ecs, operation)(**params)
+            return getattr(client, operation)(**params)
         except ClientError as exc:
             error = exc.response.get("Error", {})
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)

@@ -62,6 +62,7 @@ class TaskManager:
         self.desired: str = task["desiredStatus"]
         self.network_mode: str = task.get("networkMode") or "bridge"
         specs = container_specs(task, agent.cluster, agent.instance_arn)
+        self.definitions = {c["name"]: c for c in task["containers"]}
         self.containers = {
             c["name"]: ManagedContainer(
                 spec=specs[c["name"]],
@@ -104,6 +105,9 @@ class TaskManager:
 
     async def run(self) -> None:
         try:
+            for c in self.containers.values():  # adopted after a restart: ship on from where it got to
+                if c.runtime_id and c.started:
+                    self.agent.log_shipper.follow(self.arn, self.definitions[c.spec.name], c.runtime_id)
             if self.desired == "RUNNING":
                 await self._start()
             for c in self.containers.values():
@@ -145,7 +149,10 @@ class TaskManager:
                 if self.desired != "RUNNING":
                     break
                 if current.status == "CREATED":
+                    definition = self.definitions[current.spec.name]
+                    await self.agent.log_shipper.prepare(self.arn, definition, current.runtime_id)
                     state = await runtime.start(current.runtime_id)
+                    self.agent.log_shipper.follow(self.arn, definition, current.runtime_id)
                     current.status = "RUNNING"
                     current.started = True
                     current.bindings = self._bindings(current, state)

@@ -31,6 +31,7 @@ _CONTAINER_MEMBERS = (
     "cpu", "memory", "memoryReservation", "portMappings", "mountPoints", "volumesFrom",
     "essential", "stopTimeout", "dockerLabels", "ulimits", "links", "hostname",
     "privileged", "readonlyRootFilesystem", "extraHosts", "dnsServers",
+    "logConfiguration", "secrets", "repositoryCredentials", "environmentFiles",
 )
 
 
