@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 from .. import arns as arn_parsing
+from ..control import service_deployments as deployment_history
 from ..domain import service as services
 from ..protocol import errors
 from ..protocol.dispatch import operation
@@ -86,6 +87,7 @@ def view(ctx: Context, service: Doc, with_tags: bool = False) -> Doc:
         deployments.append(d)
     shown["deployments"] = deployments
     shown["runningCount"], shown["pendingCount"] = running, pending
+    shown.update(deployment_history.current(ctx.store, service))
     if with_tags:
         shown["tags"] = ctx.store.get_tags(service["serviceArn"])
     return shown
@@ -219,6 +221,8 @@ def create_service(ctx: Context, params: Doc) -> Doc:
         if strategy == "DAEMON":
             service["desiredCount"] = store.count_instances(cluster["clusterArn"], ("ACTIVE",))
         services.start_deployment(service, definition["taskDefinitionArn"], now)
+        deployment_history.forget(store, arn)
+        deployment_history.sync(store, ctx.arns, service, now)
         store.put_service(service)
         store.remove_tags(arn, [t["key"] for t in store.get_tags(arn)])
         store.put_tags(arn, tags)
@@ -307,6 +311,7 @@ def update_service(ctx: Context, params: Doc) -> Doc:
             placement_rules(resolve_task_definition(ctx, definition_arn), service.get("placementStrategy"),
                             service.get("placementConstraints"))
             services.start_deployment(service, definition_arn, now)
+        deployment_history.sync(store, ctx.arns, service, now)
         store.put_service(service)
     nudge(ctx)
     return {"service": view(ctx, service)}
@@ -332,6 +337,7 @@ def delete_service(ctx: Context, params: Doc) -> Doc:
         for deployment in service["deployments"]:
             deployment["desiredCount"] = 0
             deployment["updatedAt"] = now
+        deployment_history.sync(store, ctx.arns, service, now)
         store.put_service(service)
     nudge(ctx)
     return {"service": view(ctx, service)}

@@ -33,6 +33,7 @@ from ..api import tasks as task_api
 from ..api import services as service_api
 from ..api.context import Context
 from ..api.task_definitions import resolve as resolve_task_definition
+from ..control import service_deployments as deployment_history
 from ..domain import service as services
 from ..domain import task as tasks
 from ..domain.service import LiveTask, Plan
@@ -109,6 +110,7 @@ class ServiceReconciler:
                 more = self._replica(service, cluster, live, active, now)
             self._bookkeeping(service, now)
             if json.dumps(service, sort_keys=True) != before:
+                deployment_history.sync(store, self.ctx.arns, service, now)
                 store.put_service(service)
         return more
 
