@@ -47,6 +47,8 @@ def stop_task(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
 @operation("DescribeTasks")
 def describe_tasks(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     cluster = require_cluster(ctx, params.get("cluster"))
+    if not params["tasks"]:
+        raise errors.InvalidParameterException("Tasks cannot be empty.")
     wanted = [(ident, task_arn(ctx, cluster, ident)) for ident in params["tasks"]]
     found = ctx.store.get_task_documents([arn for _, arn in wanted if arn])
     with_tags = "TAGS" in params.get("include", ())

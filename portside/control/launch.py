@@ -42,6 +42,8 @@ def checked_task_definition(ctx: Context, params: Doc) -> Doc:
         raise errors.InvalidParameterException(
             f"Override for container named {unknown[0]} is not a container in the TaskDefinition."
         )
+    if params.get("capacityProviderStrategy"):
+        raise errors.UnsupportedFeatureException("Capacity provider strategies are not supported by Portside.")
     if params.get("launchType", "EC2") != "EC2":
         raise errors.InvalidParameterException(
             f"Launch type {params['launchType']} is not supported; Portside runs the EC2 launch type."
