@@ -12,9 +12,13 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+from .. import arns as arn_parsing
 from ..arns import Arns
+from ..domain import service as services
 from ..domain import service_deployment as history_rules
 from ..domain.service_deployment import History, Names
+from ..protocol import errors
+from .context import Context
 
 Doc = dict[str, Any]
 
@@ -75,3 +79,57 @@ def current(store: Any, service: Doc) -> Doc:
              "pendingTaskCount": counts[a][2]} for a in revisions
         ],
     }
+
+
+def locate(ctx: Context, arn: str, kind: str) -> tuple[Doc, History] | None:
+    """The service (and its history) a service-deployment or service-revision
+    ARN (`KIND/CLUSTER/SERVICE/ID`) belongs to."""
+    parsed = arn_parsing.parse(arn)
+    if parsed is None or parsed.kind != kind or len(parsed.parts) != 3 or not ctx.arns.owns(parsed):
+        return None
+    service = ctx.store.get_service(ctx.arns.service(parsed.parts[0], parsed.parts[1]))
+    if service is None:
+        return None
+    return service, load(ctx.store, service["serviceArn"])
+
+
+def stop(ctx: Context, arn: str, stop_type: str) -> None:
+    """StopServiceDeployment: roll the service's current deployment back to
+    its source revision (task definition and placement rules), as a new
+    scheduler deployment that belongs to the stopped one."""
+    if stop_type != "ROLLBACK":
+        raise errors.InvalidParameterException(
+            f"stopType {stop_type} is not supported. The valid value is ROLLBACK."
+        )
+    store, now = ctx.store, ctx.clock.now()
+    with store.transaction():
+        found = locate(ctx, arn, "service-deployment")
+        entry = found[1].entry(arn) if found else None
+        if found is None or entry is None:
+            raise errors.ServiceDeploymentNotFoundException(f"The service deployment {arn} does not exist.")
+        service, history = found
+        status = entry.doc["status"]
+        if status in ("STOP_REQUESTED", "ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS"):
+            return  # already stopping: it goes on
+        if status in history_rules.TERMINAL:
+            raise errors.ConflictException(
+                f"The service deployment {arn} has already finished ({status}) and cannot be stopped."
+            )
+        if entry is not history.current() or service["status"] != "ACTIVE":
+            raise errors.ConflictException(f"The service deployment {arn} is not the service's current deployment.")
+        target = history_rules.rollback_revision(history, entry)
+        if target is None:
+            raise errors.InvalidParameterException(
+                f"The service deployment {arn} has no previous service revision to roll back to."
+            )
+        revision = history.revisions[target]
+        service["placementConstraints"] = list(revision.placementConstraints)
+        service["placementStrategy"] = list(revision.placementStrategy)
+        reason = history_rules.USER_ROLLBACK
+        deployment = services.start_deployment(service, revision.doc["taskDefinition"], now, reason)
+        services.add_event(service, f"(service {service['serviceName']}) (deployment {deployment['id']}) "
+                           f"rolling back to service revision {target}.", now)
+        history_rules.start_rollback(history, entry, deployment, target, reason, now)
+        history_rules.sync(history, service, names(ctx.arns, service), now)
+        save(store, service, history)
+        store.put_service(service)
