@@ -5,3 +5,4 @@ from . import agent, clusters, container_instances, tags, task_definitions, task
 from . import services  # noqa: F401
 from . import attributes  # noqa: F401
 from . import logs, secretsmanager, ssm  # noqa: F401
+from . import service_deployments  # noqa: F401

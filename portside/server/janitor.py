@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from ..api.context import Context
+from ..control.context import Context
 from ..api.logs import purge_expired
 from ..api.secretsmanager import purge_deleted
 
