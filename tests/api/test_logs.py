@@ -267,19 +267,22 @@ def test_aws_logs_tail_follow_with_cli_v2(server, tmp_path):
     tail = subprocess.Popen([AWSCLI2, "logs", "tail", "/ecs/app", "--follow", "--since", "1h", "--format", "short"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
+        import queue
+        import threading
+
+        # A thread reads whole lines: select() on the pipe would miss a line
+        # already sitting in the reader's buffer behind the one just read.
+        seen: "queue.Queue[str]" = queue.Queue()
+        threading.Thread(target=lambda: [seen.put(line.rstrip("\n")) for line in tail.stdout], daemon=True).start()
         lines: list[str] = []
 
         def read_until(n: int, timeout: float = 90) -> None:
-            import select
-
             deadline = time.monotonic() + timeout
             while len(lines) < n and time.monotonic() < deadline:
-                ready, _, _ = select.select([tail.stdout], [], [], 0.5)
-                if ready:
-                    line = tail.stdout.readline()
-                    if not line:
-                        break
-                    lines.append(line.rstrip("\n"))
+                try:
+                    lines.append(seen.get(timeout=0.5))
+                except queue.Empty:
+                    pass
             assert len(lines) >= n, (lines, tail.poll(), tail.stderr.read() if tail.poll() is not None else "")
 
         read_until(2)
