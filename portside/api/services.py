@@ -18,6 +18,7 @@ from ..protocol.dispatch import operation
 from .common import decode_token, failure, page, require_cluster, seq_page, validate_tags
 from .context import Context
 from .task_definitions import resolve as resolve_task_definition
+from ..control.launch_types import Launch, checked_launch
 from .tasks import checked_task_definition, placement_rules
 
 Doc = dict[str, Any]
@@ -136,6 +137,28 @@ def _check_configuration(config: Doc, strategy: str) -> None:
             raise errors.InvalidParameterException("maximumPercent must be between 100 and 10000.")
 
 
+def service_launch_fields(launch: Launch, platform_version: str | None) -> Doc:
+    """The Service members its launch sets: a Fargate service keeps the
+    platform version asked for (LATEST by default; its tasks report the one
+    it resolved to), and an awsvpc service its network configuration."""
+    fields: Doc = {}
+    if launch.fargate:
+        fields["platformVersion"] = platform_version or "LATEST"
+        fields["platformFamily"] = launch.platform_family
+    if launch.network:
+        fields["networkConfiguration"] = {"awsvpcConfiguration": launch.network}
+    return fields
+
+
+def launch_params(service: Doc) -> Doc:
+    """What RunTask members a service's tasks are launched with."""
+    params: Doc = {"launchType": service.get("launchType") or "EC2"}
+    for member in ("networkConfiguration", "platformVersion"):
+        if service.get(member):
+            params[member] = service[member]
+    return params
+
+
 def _check_unsupported(params: Doc) -> None:
     if params.get("role") and not params.get("loadBalancers"):
         raise errors.InvalidParameterException(
@@ -149,9 +172,6 @@ def _check_unsupported(params: Doc) -> None:
         raise errors.InvalidParameterException(
             f"Deployment controller {controller} is not supported; Portside runs the ECS deployment controller."
         )
-    network = params.get("networkConfiguration")
-    if network and network.get("awsvpcConfiguration"):
-        raise errors.InvalidParameterException("awsvpc network configuration is not supported by Portside.")
 
 
 @operation("CreateService")
@@ -196,9 +216,13 @@ def create_service(ctx: Context, params: Doc) -> Doc:
             raise errors.InvalidParameterException("Creation of service was not idempotent.")
         if existing is not None and existing["status"] == "DRAINING":
             raise errors.InvalidParameterException("Unable to Start a service that is still Draining.")
-        definition = checked_task_definition(ctx, {"taskDefinition": params["taskDefinition"],
-                                                   "launchType": params.get("launchType", "EC2")})
-        placement_rules(definition, params.get("placementStrategy"), params.get("placementConstraints"))
+        definition = checked_task_definition(ctx, {"taskDefinition": params["taskDefinition"]})
+        launch = checked_launch(definition, params)
+        if launch.fargate and strategy == "DAEMON":
+            raise errors.InvalidParameterException(
+                "The DAEMON scheduling strategy is not supported with the FARGATE launch type.")
+        if not launch.fargate:
+            placement_rules(definition, params.get("placementStrategy"), params.get("placementConstraints"))
         service: Doc = {
             "serviceArn": arn,
             "serviceName": name,
@@ -207,7 +231,7 @@ def create_service(ctx: Context, params: Doc) -> Doc:
             "desiredCount": params.get("desiredCount") or 0,
             "runningCount": 0,
             "pendingCount": 0,
-            "launchType": "EC2",
+            "launchType": launch.launch_type,
             "taskDefinition": definition["taskDefinitionArn"],
             "deploymentConfiguration": configuration,
             "deployments": [],
@@ -226,6 +250,7 @@ def create_service(ctx: Context, params: Doc) -> Doc:
             "_stoppedWatermark": now,
             "_steady": False,
         }
+        service.update(service_launch_fields(launch, params.get("platformVersion")))
         if strategy == "DAEMON":
             service["desiredCount"] = store.count_instances(cluster["clusterArn"], ("ACTIVE",))
         services.start_deployment(service, definition["taskDefinitionArn"], now)
@@ -315,9 +340,22 @@ def update_service(ctx: Context, params: Doc) -> Doc:
             if definition["taskDefinitionArn"] != definition_arn:
                 definition_arn = definition["taskDefinitionArn"]
                 redeploy = True
+        for member in ("networkConfiguration", "platformVersion"):
+            if params.get(member) is not None and params[member] != service.get(member):
+                redeploy = True
         if redeploy:
-            placement_rules(resolve_task_definition(ctx, definition_arn), service.get("placementStrategy"),
-                            service.get("placementConstraints"))
+            definition = resolve_task_definition(ctx, definition_arn)
+            asked = launch_params(service)
+            for member in ("networkConfiguration", "platformVersion"):
+                if params.get(member) is not None:
+                    asked[member] = params[member]
+            launch = checked_launch(definition, asked | {
+                "placementStrategy": service.get("placementStrategy"),
+                "placementConstraints": service.get("placementConstraints")})
+            service.pop("networkConfiguration", None)
+            service.update(service_launch_fields(launch, asked.get("platformVersion")))
+            if not launch.fargate:
+                placement_rules(definition, service.get("placementStrategy"), service.get("placementConstraints"))
             services.start_deployment(service, definition_arn, now)
         store.put_service(service)
     nudge(ctx)

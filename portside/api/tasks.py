@@ -12,6 +12,7 @@ import random
 from collections import Counter
 from typing import Any
 
+from ..control.launch_types import NO_CAPACITY, Launch, checked_launch, place_fargate, task_fields
 from ..domain import task as tasks
 from ..domain.resources import Reservation
 from ..domain.task_definition import InvalidTaskDefinition
@@ -45,9 +46,16 @@ def task_view(task: dict[str, Any], tags: list[dict[str, str]] | None = None) ->
     return shown
 
 
+def task_host(ctx: Context, task: dict[str, Any]) -> str | None:
+    """The instance a task runs on: its containerInstanceArn, or for a
+    Fargate task (which shows none) the Fargate host its row names."""
+    return task.get("containerInstanceArn") or (
+        ctx.store.task_instance(task["taskArn"]) if task.get("launchType") == "FARGATE" else None)
+
+
 def release_resources(ctx: Context, task: dict[str, Any]) -> None:
     """Give a stopped task's CPU, memory and ports back to its instance."""
-    arn = task.get("containerInstanceArn")
+    arn = task_host(ctx, task)
     if arn:
         held = Reservation.from_doc(ctx.store.task_reservation(task["taskArn"]))
         ctx.store.hold(arn, held, task.get("group") or "", release=True)
@@ -70,10 +78,6 @@ def checked_task_definition(ctx: Context, params: dict[str, Any]) -> dict[str, A
         )
     if params.get("capacityProviderStrategy"):
         raise errors.UnsupportedFeatureException("Capacity provider strategies are not supported by Portside.")
-    if params.get("launchType", "EC2") != "EC2":
-        raise errors.InvalidParameterException(
-            f"Launch type {params['launchType']} is not supported; Portside runs the EC2 launch type."
-        )
     return definition
 
 
@@ -92,12 +96,18 @@ def commit_placements(
     chosen: list[Candidate],
     need: Reservation,
     tags: list[dict[str, str]],
+    launch: Launch = Launch(),
 ) -> list[Encoded]:
     """Write the new tasks, each holding `need` on its instance (in the
     caller's transaction); returns the tasks' wire documents."""
     now = ctx.clock.now()
-    made = [tasks.new_task(ctx.arns, cluster, definition, c.doc, params, now) for c in chosen]
-    documents = ctx.store.add_tasks(made, need.to_doc(), params.get("clientToken"))
+    fields = task_fields(launch)
+    made = [tasks.new_task(ctx.arns, cluster, definition, c.doc, params, now, fields, launch.network)
+            for c in chosen]
+    hosts = None
+    if launch.fargate:  # a Fargate task shows no instance; its row still names its host
+        hosts = [task.pop("containerInstanceArn") for task in made]
+    documents = ctx.store.add_tasks(made, need.to_doc(), params.get("clientToken"), hosts)
     if tags:
         for task in made:
             ctx.store.put_tags(task["taskArn"], tags)
@@ -176,10 +186,12 @@ def run_task(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
                 views = [task_view(t, store.get_tags(t["taskArn"])) for t in earlier]
                 return {"tasks": views, "failures": []}
         definition = checked_task_definition(ctx, params)
-        placement_rules(definition, params.get("placementStrategy"), params.get("placementConstraints"))
-        if not store.instance_pool(cluster["clusterArn"], ("ACTIVE", "DRAINING"))[0]:  # in memory
-            raise errors.InvalidParameterException("No Container Instances were found in your cluster.")
-        created, failures = launch_tasks(ctx, cluster, definition, params, params.get("count", 1), tags)
+        launch = checked_launch(definition, params)
+        if not launch.fargate:
+            placement_rules(definition, params.get("placementStrategy"), params.get("placementConstraints"))
+            if not store.instance_pool(cluster["clusterArn"], ("ACTIVE", "DRAINING"))[0]:  # in memory
+                raise errors.InvalidParameterException("No Container Instances were found in your cluster.")
+        created, failures = launch_tasks(ctx, cluster, definition, params, params.get("count", 1), tags, launch)
     return {"tasks": created, "failures": failures}
 
 
@@ -190,6 +202,7 @@ def launch_tasks(
     params: dict[str, Any],
     count: int,
     tags: list[dict[str, str]] | None = None,
+    launch: Launch | None = None,
 ) -> tuple[list[Encoded], list[dict[str, str]]]:
     """Place and record up to `count` tasks of `definition` on the cluster's
     ACTIVE instances, in the caller's transaction: RunTask, and the service
@@ -197,11 +210,18 @@ def launch_tasks(
     (overrides, startedBy, group, clientToken, placementStrategy,
     placementConstraints, enableExecuteCommand).  Returns the new tasks' wire
     documents and the `failures` for what could not be placed."""
+    launch = launch or checked_launch(definition, params)
     need = _reservation(definition, params)
+    if launch.fargate:
+        placement = place_fargate(ctx, need, count, task_group(definition, params))
+        created = commit_placements(ctx, cluster, definition, params, placement.chosen, need,
+                                    tags or [], launch)
+        missing = count - len(placement.chosen)
+        return created, [{"reason": NO_CAPACITY} for _ in range(min(missing, 1))]
     rules = placement_rules(definition, params.get("placementStrategy"), params.get("placementConstraints"))
     arns, docs = ctx.store.instance_pool(cluster["clusterArn"], ("ACTIVE",))
     placement = place_on(ctx, cluster, arns, docs, need, count, rules, task_group(definition, params))
-    created = commit_placements(ctx, cluster, definition, params, placement.chosen, need, tags or [])
+    created = commit_placements(ctx, cluster, definition, params, placement.chosen, need, tags or [], launch)
     return created, [failure(a, r) for a, r in placement.rejections.items()]
 
 
@@ -212,6 +232,7 @@ def start_task(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     with store.transaction():
         cluster = require_cluster(ctx, params.get("cluster"))
         definition = checked_task_definition(ctx, params)
+        launch = checked_launch(definition, params, "EC2")
         need = _reservation(definition, params)
         # StartTask places where it is told: no strategies; the task
         # definition's memberOf constraints still bind.
@@ -230,7 +251,7 @@ def start_task(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
             placement = place_on(ctx, cluster, [arn], {arn: doc}, need, 1, rules, group)
             chosen.extend(placement.chosen)
             failures.extend(failure(a, r) for a, r in placement.rejections.items())
-        created = commit_placements(ctx, cluster, definition, params, chosen, need, tags)
+        created = commit_placements(ctx, cluster, definition, params, chosen, need, tags, launch)
     return {"tasks": created, "failures": failures}
 
 
@@ -246,8 +267,9 @@ def stop_task(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
         if not tasks.request_stop(task, params.get("reason"), ctx.clock.now()):
             return {"task": task_view(task)}
         stored = store.put_task(task)  # a stored task carries no tags: it is the answer as it is
-        if task.get("containerInstanceArn"):
-            ctx.wakeups.notify(task["containerInstanceArn"])
+        host = task_host(ctx, task)
+        if host:
+            ctx.wakeups.notify(host)
     return {"task": Encoded(stored)}
 
 

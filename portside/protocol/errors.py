@@ -84,6 +84,25 @@ class AttributeLimitExceededException(ECSError):
     pass
 
 
+# Fargate, capacity providers (the Fargate issue).
+
+
+class PlatformUnknownException(ECSError):
+    pass
+
+
+class PlatformTaskDefinitionIncompatibilityException(ECSError):
+    pass
+
+
+class ResourceInUseException(ECSError):
+    pass
+
+
+class UpdateInProgressException(ECSError):
+    pass
+
+
 # Errors of the AWS JSON 1.1 protocol itself (not ECS shapes).
 
 

@@ -187,10 +187,12 @@ class ServiceReconciler:
         params = {
             "startedBy": current["id"],
             "group": f"service:{service['serviceName']}",
-            "placementStrategy": service.get("placementStrategy") or services.DEFAULT_REPLICA_STRATEGY,
-            "placementConstraints": service.get("placementConstraints") or [],
             "enableExecuteCommand": service.get("enableExecuteCommand", False),
+            **service_api.launch_params(service),
         }
+        if params["launchType"] == "EC2":  # Fargate places on its own capacity
+            params["placementStrategy"] = service.get("placementStrategy") or services.DEFAULT_REPLICA_STRATEGY
+            params["placementConstraints"] = service.get("placementConstraints") or []
         created, failures = task_api.launch_tasks(self.ctx, cluster, definition, params, count)
         arns = [json.loads(doc)["taskArn"] for doc in created]
         self._started_events(service, arns, now)
@@ -291,8 +293,9 @@ class ServiceReconciler:
             task["stopCode"] = services.SERVICE_STOP_CODE
             store.put_task(task)
             stopped.append(live.arn)
-            if task.get("containerInstanceArn"):
-                notify.add(task["containerInstanceArn"])
+            host = live.instance_arn or task.get("containerInstanceArn")  # a Fargate task's host too
+            if host:
+                notify.add(host)
         for instance in notify:
             self.ctx.wakeups.notify(instance)
         for i in range(0, len(stopped), EVENT_TASK_IDS):
