@@ -208,3 +208,33 @@ def test_fargate_errors(fargate_host, server, test_image):
         "InvalidParameterException", "Assign public IP is not supported for this launch type.")
     assert refused(taskDefinition="fargate-app", launchType="FARGATE", networkConfiguration=NETWORK,
                    placementStrategy=[{"type": "random"}])[0] == "InvalidParameterException"
+
+
+def test_fargate_service(fargate_host, server, test_image):
+    ecs = server.client()
+    ecs.register_task_definition(**definition(test_image))
+    service = ecs.create_service(serviceName="web", taskDefinition="fargate-app", desiredCount=2,
+                                 launchType="FARGATE", networkConfiguration=NETWORK)["service"]
+    assert service["launchType"] == "FARGATE" and service["platformVersion"] == "LATEST"
+    assert service["platformFamily"] == "Linux"
+    assert service["networkConfiguration"] == {"awsvpcConfiguration": {
+        "subnets": ["subnet-portside1"], "securityGroups": ["sg-1"], "assignPublicIp": "DISABLED"}}
+
+    def running():
+        arns = ecs.list_tasks(serviceName="web", desiredStatus="RUNNING")["taskArns"]
+        tasks = ecs.describe_tasks(tasks=arns)["tasks"] if arns else []
+        return tasks if len(tasks) == 2 and all(t["lastStatus"] == "RUNNING" for t in tasks) else None
+
+    tasks = wait_for(running, 60, "two RUNNING service tasks")
+    for task in tasks:
+        assert task["launchType"] == "FARGATE" and task["platformVersion"] == "1.4.0"
+        assert task["group"] == "service:web" and "containerInstanceArn" not in task
+        answers(eni_address(task))
+    # more than the capacity holds: the service says why, in AWS's words
+    ecs.update_service(service="web", desiredCount=5)
+    wait_for(lambda: any("Capacity is unavailable at this time" in e["message"]
+                         for e in ecs.describe_services(services=["web"])["services"][0]["events"]),
+             30, "the capacity event")
+    ecs.update_service(service="web", desiredCount=0)
+    wait_for(lambda: ecs.describe_services(services=["web"])["services"][0]["runningCount"] == 0, 60,
+             "the service to scale in")
