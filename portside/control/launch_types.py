@@ -121,3 +121,25 @@ def task_fields(launch: Launch) -> Doc:
     if launch.capacity_provider:
         fields["capacityProviderName"] = launch.capacity_provider
     return fields
+
+
+def service_launch_fields(launch: Launch, platform_version: str | None) -> Doc:
+    """The Service members its launch sets: a Fargate service keeps the
+    platform version asked for (LATEST by default; its tasks report the one
+    it resolved to), and an awsvpc service its network configuration."""
+    fields: Doc = {}
+    if launch.fargate:
+        fields["platformVersion"] = platform_version or "LATEST"
+        fields["platformFamily"] = launch.platform_family
+    if launch.network:
+        fields["networkConfiguration"] = {"awsvpcConfiguration": launch.network}
+    return fields
+
+
+def launch_params(service: Doc) -> Doc:
+    """The RunTask members a service's tasks are launched with."""
+    params: Doc = {"launchType": service.get("launchType") or "EC2"}
+    for member in ("networkConfiguration", "platformVersion"):
+        if service.get(member):
+            params[member] = service[member]
+    return params
