@@ -32,7 +32,7 @@ from typing import Any
 from ..control import launch, release
 from ..control import service_deployments as deployment_history
 from ..control.context import Context
-from ..control.launch_types import launch_params
+from ..control.launch_types import fargate_pool, launch_params
 from ..control.lookup import task_definition as resolve_task_definition
 from ..control.services import task_rows
 from ..domain import service as services
@@ -103,6 +103,8 @@ class ServiceReconciler:
             self._circuit_breaker(service, now)
             instances = store.list_instances(service["clusterArn"], ("ACTIVE", "DRAINING"))
             active = {d["containerInstanceArn"]: d for d in instances if d["status"] == "ACTIVE"}
+            if service.get("launchType") == "FARGATE":  # its tasks run on Portside's Fargate capacity
+                active = fargate_pool(self.ctx)[1]
             live = self._live(service)
             if service["schedulingStrategy"] == "DAEMON":
                 more = self._daemon(service, cluster, live, active, now)
