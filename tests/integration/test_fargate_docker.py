@@ -123,12 +123,19 @@ def fargate_host(server, tmp_path, test_image, docker_client):
     agent.wait_registered()
     yield agent
     agent.stop(signal.SIGKILL)
-    for container in docker_client.containers.list(
-            all=True, filters={"label": f"com.portside.container-instance-arn={agent.instance_arn}"}):
+    remove_containers(docker_client, agent.instance_arn)
+
+
+def remove_containers(docker_client, instance_arn):
+    """The host's containers, gone (the killed agent may have been removing some)."""
+    for _ in range(5):
         try:
-            container.remove(force=True)
-        except docker.errors.APIError:  # already being removed by the agent's clean-up
-            pass
+            for container in docker_client.containers.list(
+                    all=True, filters={"label": f"com.portside.container-instance-arn={instance_arn}"}):
+                container.remove(force=True)
+            return
+        except docker.errors.APIError:  # listed, then removed by the agent's clean-up
+            time.sleep(0.2)
 
 
 def aws(server, *args):
