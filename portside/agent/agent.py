@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from . import awsvpc
 from .log_shipper import DockerOutput, LogShipper
 from .reporter import Reporter
 from .runtime import ContainerState, Runtime
@@ -196,6 +197,7 @@ class Agent:
             if c.runtime_id:
                 await self.log_shipper.drain(c.runtime_id)  # its output is shipped before it goes
                 await self.runtime.remove(c.runtime_id)
+        await awsvpc.close_sandbox(self.runtime, manager.sandbox_id)
 
     async def _remove_orphans(self, states: list[ContainerState]) -> None:
         """Containers of tasks the server no longer runs here."""

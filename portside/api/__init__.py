@@ -6,3 +6,5 @@ from . import services  # noqa: F401
 from . import attributes  # noqa: F401
 from . import logs, secretsmanager, ssm  # noqa: F401
 from . import service_deployments  # noqa: F401
+from . import container_agent  # noqa: F401
+from . import namespaces  # noqa: F401
