@@ -189,6 +189,9 @@ class Agent:
         for c in manager.containers.values():
             if c.runtime_id:
                 await self.runtime.remove(c.runtime_id)
+        for volume in manager.volumes:
+            if volume.task_scoped:
+                await self.runtime.remove_volume(volume.name)
 
     async def _remove_orphans(self, states: list[ContainerState]) -> None:
         """Containers of tasks the server no longer runs here."""

@@ -14,7 +14,7 @@ import asyncio
 import itertools
 from dataclasses import dataclass, field
 
-from .runtime import ContainerSpec, ContainerState, RuntimeFailure
+from .runtime import ContainerSpec, ContainerState, RuntimeFailure, VolumeSpec
 
 
 @dataclass
@@ -31,6 +31,7 @@ class FakeRuntime:
         self._ids = itertools.count(1)
         self._ports = itertools.count(32768)
         self._speed = speed  # >1 runs scripted sleeps faster
+        self.volumes: set[str] = set()
 
     async def describe(self) -> str:
         return "FakeRuntime"
@@ -112,6 +113,12 @@ class FakeRuntime:
         c = self._containers.pop(runtime_id, None)
         if c and c.runner:
             c.runner.cancel()
+
+    async def ensure_volume(self, volume: VolumeSpec) -> None:
+        self.volumes.add(volume.name)
+
+    async def remove_volume(self, name: str) -> None:
+        self.volumes.discard(name)
 
     async def close(self) -> None:
         for c in self._containers.values():

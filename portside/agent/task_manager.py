@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .runtime import ContainerSpec, ContainerState, RuntimeFailure
-from .specs import container_specs, host_mode_bindings
+from .specs import container_specs, host_mode_bindings, volume_specs
 
 if TYPE_CHECKING:
     from .agent import Agent
@@ -70,6 +70,7 @@ class TaskManager:
             )
             for c in task["containers"]
         }
+        self.volumes = volume_specs(task)
         self._changed = asyncio.Event()
         self._essential_exited = False
         self._reported_running = False
@@ -136,9 +137,16 @@ class TaskManager:
             for current in pending:
                 await runtime.ensure_image(current.spec.image)
             self._pull_stopped = time.time()
-            for current in pending:
+            current = None
+            for volume in self.volumes:
+                await runtime.ensure_volume(volume)
+            for current in _creation_order(pending):
                 if self.desired != "RUNNING":
                     break
+                current.spec.volumes_from_ids = [
+                    f"{self.containers[name].runtime_id}:{'ro' if read_only else 'rw'}"
+                    for name, read_only in current.spec.volumes_from
+                ]
                 current.runtime_id = await runtime.create(current.spec)
                 current.status = "CREATED"
             for current in self.containers.values():
@@ -152,8 +160,9 @@ class TaskManager:
                     current.watcher = asyncio.create_task(self._watch(current))
         except RuntimeFailure as failure:
             self._pull_stopped = self._pull_stopped or time.time()
-            if current is not None:
-                current.reason = failure.reason
+            target = current or (pending[0] if pending else None)
+            if target is not None:
+                target.reason = failure.reason
             self.desired = "STOPPED"  # the running ones are stopped by the main loop
             for c in self.containers.values():
                 if c.status in ("PENDING", "CREATED"):
@@ -231,3 +240,19 @@ class TaskManager:
         if self.network_mode == "host":
             return host_mode_bindings(c.spec)
         return state.network_bindings
+
+
+def _creation_order(containers: list[ManagedContainer]) -> list[ManagedContainer]:
+    """Containers whose volumes another uses (volumesFrom) are created first;
+    otherwise the definition's order.  Registration refuses unknown names; a
+    cycle keeps the definition's order for what remains."""
+    remaining = list(containers)
+    ordered: list[ManagedContainer] = []
+    while remaining:
+        names = {c.spec.name for c in remaining}
+        ready = [c for c in remaining if not any(src in names for src, _ in c.spec.volumes_from)]
+        if not ready:
+            ready = remaining[:1]
+        ordered.extend(ready)
+        remaining = [c for c in remaining if c not in ready]
+    return ordered

@@ -26,14 +26,6 @@ from .task_definitions import resolve as resolve_task_definition
 TARGET_PREFIX = "PortsideAgentV1"
 MAX_WAIT_S = 30.0
 
-_CONTAINER_MEMBERS = (
-    "name", "image", "command", "entryPoint", "environment", "workingDirectory", "user",
-    "cpu", "memory", "memoryReservation", "portMappings", "mountPoints", "volumesFrom",
-    "essential", "stopTimeout", "dockerLabels", "ulimits", "links", "hostname",
-    "privileged", "readonlyRootFilesystem", "extraHosts", "dnsServers",
-)
-
-
 async def handle(
     ctx: Context, operation: str, body: bytes, gone: "asyncio.Future[object] | None" = None
 ) -> tuple[int, bytes]:
@@ -101,7 +93,7 @@ def _agent_view(ctx: Context, task: dict[str, Any]) -> dict[str, Any]:
     known = {c["name"]: c for c in task["containers"]}
     containers = []
     for c in effective_containers(definition, task.get("overrides")):
-        view = {k: c[k] for k in _CONTAINER_MEMBERS if k in c}
+        view = dict(c)  # every member: the agent applies each (domain.container_support)
         view["lastStatus"] = known.get(c["name"], {}).get("lastStatus", "PENDING")
         containers.append(view)
     return {
@@ -112,5 +104,6 @@ def _agent_view(ctx: Context, task: dict[str, Any]) -> dict[str, Any]:
         "lastStatus": task["lastStatus"],
         "networkMode": definition.get("networkMode", "bridge"),
         "volumes": definition.get("volumes", []),
+        **{k: definition[k] for k in ("pidMode", "ipcMode", "cpu", "memory") if k in definition},
         "containers": containers,
     }

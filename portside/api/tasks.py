@@ -12,6 +12,7 @@ import random
 from collections import Counter
 from typing import Any
 
+from ..domain import container_support
 from ..domain import task as tasks
 from ..domain.resources import Reservation
 from ..domain.task_definition import InvalidTaskDefinition
@@ -118,7 +119,9 @@ def placement_rules(
     the task definition's constraints); a malformed one, or a bad cluster
     query expression, is an InvalidParameterException."""
     try:
-        return parse_rules(strategies, constraints, (definition or {}).get("placementConstraints"))
+        own = [*((definition or {}).get("placementConstraints") or []),
+               *container_support.platform_constraints(definition)]
+        return parse_rules(strategies, constraints, own)
     except (PlacementRuleError, query.QueryError) as exc:
         raise errors.InvalidParameterException(str(exc)) from exc
 

@@ -14,6 +14,8 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from . import container_support
+
 Doc = dict[str, Any]
 
 MIN_CONTAINER_MEMORY_MIB = 6  # Docker 20.10+ reserves 6 MiB per container
@@ -86,6 +88,9 @@ def build(
 ) -> Doc:
     """The TaskDefinition document ECS stores for a RegisterTaskDefinition request:
     validated, sizes normalised, defaults filled."""
+    refused = container_support.problem(params)
+    if refused:
+        raise InvalidTaskDefinition(refused)
     network_mode = params.get("networkMode")
     cpu = parse_task_size(params.get("cpu"), "cpu")
     memory = parse_task_size(params.get("memory"), "memory")
