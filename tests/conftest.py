@@ -174,11 +174,13 @@ def docker_agent(server, tmp_path, test_image, docker_client):
     agent.stop(signal.SIGKILL)
     import docker.errors
 
-    for container in docker_client.containers.list(
+    # Summaries, not containers.list (which inspects each one and fails on a
+    # container the agent's clean-up removes meanwhile).
+    for summary in docker_client.api.containers(
         all=True, filters={"label": f"com.portside.container-instance-arn={agent.instance_arn}"}
     ):
         try:
-            container.remove(force=True)
+            docker_client.api.remove_container(summary["Id"], force=True)
         except docker.errors.APIError:  # already being removed by the agent's clean-up
             pass
 
