@@ -61,7 +61,7 @@ def checked_task_definition(ctx: Context, params: dict[str, Any]) -> dict[str, A
         raise errors.ClientException("TaskDefinition not found.")
     if definition["status"] != "ACTIVE":
         raise errors.ClientException("TaskDefinition is inactive")
-    problem = tasks.override_problem(params.get("overrides"))
+    problem = container_support.run_problem(definition) or tasks.override_problem(params.get("overrides"))
     if problem:
         raise errors.InvalidParameterException(problem)
     unknown = tasks.unknown_override_names(definition, params.get("overrides"))

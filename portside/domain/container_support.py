@@ -5,8 +5,9 @@ one and not acting on it would let a user believe a setting holds when it
 does not, so each member of botocore's shapes is listed here as either
 APPLIED (the agent gives it to Docker, or the server acts on it) or refused
 with the reason; `problem()` finds the first refused one in a
-RegisterTaskDefinition request and `override_problem()` in RunTask/StartTask
-overrides.  A test walks botocore's model and fails on any member this table
+RegisterTaskDefinition request, `run_problem()` in a definition about to run
+(volume kinds, refused at RunTask/StartTask/CreateService) and
+`override_problem()` in RunTask/StartTask overrides.  A test walks botocore's model and fails on any member this table
 does not name, so a new AWS parameter cannot slip through unnoticed.
 
 Some refusals are conditional (a value Portside cannot honour, e.g.
@@ -174,10 +175,6 @@ def problem(params: Doc) -> str | None:
     if family and family != "LINUX":
         return _refusal("runtimePlatform.operatingSystemFamily", "", f"{family} hosts are not available; "
                         "Portside hosts run Linux")
-    for volume in params.get("volumes") or []:
-        found = _table_problem(volume, VOLUME, f" (volume '{volume.get('name')}')")
-        if found:
-            return found
     for c in params.get("containerDefinitions") or []:
         found = _container_problem(c)
         if found:
@@ -207,6 +204,18 @@ def _container_problem(c: Doc) -> str | None:
         if mapping.get("containerPortRange"):
             return _refusal("portMappings.containerPortRange", where, "port ranges are not supported; "
                             "map each port with containerPort")
+    return None
+
+
+def run_problem(definition: Doc) -> str | None:
+    """Why a registered definition cannot run here.  Volumes of kinds Portside
+    cannot mount are accepted at registration, as AWS accepts them whatever
+    the launch type (definitions copied from AWS register), and refused when
+    a task would need them."""
+    for volume in definition.get("volumes") or []:
+        found = _table_problem(volume, VOLUME, f" (volume '{volume.get('name')}')")
+        if found:
+            return found
     return None
 
 

@@ -166,3 +166,14 @@ def test_refused_override_is_named_by_the_api(ecs):
             {"name": "app", "environmentFiles": [{"value": "arn:aws:s3:::b/k.env", "type": "s3"}]}]})
     assert error_code(e) == "InvalidParameterException"
     assert "'environmentFiles' (override of container 'app')" in e.value.response["Error"]["Message"]
+
+
+def test_efs_volume_registers_but_does_not_run(ecs):
+    ecs.create_cluster()
+    ecs.register_task_definition(family="efs", volumes=[
+        {"name": "data", "efsVolumeConfiguration": {"fileSystemId": "fs-1234"}}], containerDefinitions=[
+        {"name": "app", "image": TEST_IMAGE, "memory": 32}])
+    with pytest.raises(ClientError) as e:
+        ecs.run_task(taskDefinition="efs")
+    assert error_code(e) == "InvalidParameterException"
+    assert e.value.response["Error"]["Message"].startswith("'efsVolumeConfiguration' (volume 'data')")
