@@ -25,6 +25,16 @@ def sh(container, script: str) -> str:
     return out.decode().strip()
 
 
+def sh_until(container, script: str, want: str, timeout: float = 10) -> str:
+    """The script's output once it is `want` (the container may still be starting)."""
+    deadline = time.monotonic() + timeout
+    out = sh(container, script)
+    while out != want and time.monotonic() < deadline:
+        time.sleep(0.1)
+        out = sh(container, script)
+    return out
+
+
 def cap_bit(status: str, field: str, bit: int) -> bool:
     line = next(l for l in status.splitlines() if l.startswith(field + ":"))
     return bool(int(line.split()[1], 16) >> bit & 1)
@@ -99,7 +109,7 @@ def test_parameters_are_applied_inside_the_container(server, docker_agent, docke
 
     assert sh(peer, "id -u") == "1000"
     assert sh(peer, "pwd") == "/data"
-    assert sh(peer, "cat /data/f") == "written-by-main"  # volumesFrom
+    assert sh_until(peer, "cat /data/f", "written-by-main") == "written-by-main"  # volumesFrom
     assert "Read-only file system" in sh(peer, "echo x > /data/g 2>&1")  # ... readOnly
     assert sh(peer, "cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d ' '") == "lo"  # disableNetworking
     assert cap_bit(sh(peer, "cat /proc/1/status"), "CapBnd", CAP_CHOWN)  # privileged: every capability
