@@ -113,6 +113,12 @@ class DockerRuntime:
             kwargs["stdin_open"] = True
         if spec.tty:
             kwargs["tty"] = True
+        if spec.health_check:
+            check = spec.health_check
+            kwargs["healthcheck"] = {
+                "test": check.test, "interval": _ns(check.interval), "timeout": _ns(check.timeout),
+                "retries": check.retries, "start_period": _ns(check.start_period),
+            }
         try:
             created = await self._call(api.create_container, **kwargs)
         except DockerException as exc:
@@ -204,6 +210,10 @@ class DockerRuntime:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
+def _ns(seconds: float) -> int:
+    return int(seconds * 1_000_000_000)
+
+
 def _host_options(spec: ContainerSpec) -> dict[str, Any]:
     """The HostConfig options of the container-definition members set."""
     host: dict[str, Any] = {}
@@ -260,6 +270,7 @@ def _state(attrs: dict[str, Any]) -> ContainerState:
         exit_code=None if running or never_started else status.get("ExitCode"),
         oom_killed=bool(status.get("OOMKilled")),
         network_bindings=bindings,
+        health=(status.get("Health") or {}).get("Status"),
     )
 
 

@@ -51,6 +51,17 @@ class Ulimit:
 
 
 @dataclass
+class HealthCheck:
+    """A Docker health check (seconds), from the container's `healthCheck`."""
+
+    test: list[str]
+    interval: float = 30
+    timeout: float = 5
+    retries: int = 3
+    start_period: float = 0
+
+
+@dataclass
 class VolumeSpec:
     """A Docker volume the task needs before its containers are created."""
 
@@ -109,6 +120,7 @@ class ContainerSpec:
     # turns them into Docker's `ID:ro|rw` once the sources exist.
     volumes_from: list[tuple[str, bool]] = field(default_factory=list)
     volumes_from_ids: list[str] = field(default_factory=list)
+    health_check: HealthCheck | None = None
 
 
 @dataclass
@@ -120,6 +132,7 @@ class ContainerState:
     running: bool
     exit_code: int | None = None
     oom_killed: bool = False
+    health: str | None = None  # Docker's: starting, healthy, unhealthy (None: no check)
     network_bindings: list[dict[str, object]] = field(default_factory=list)
 
     @property

@@ -23,6 +23,9 @@ from botocore.credentials import Credentials
 from botocore.exceptions import BotoCoreError, ClientError
 
 POLL_TARGET = "PortsideAgentV1.Poll"
+# Reports ECS's agent sends on channels other than the ECS API (container
+# health goes over its telemetry connection): Portside's own targets.
+PRIVATE_CALLS = {"submit_health": "PortsideAgentV1.SubmitHealth"}
 
 
 class ServerUnavailable(Exception):
@@ -65,7 +68,10 @@ class ServerClient:
         self._pool = ThreadPoolExecutor(16, thread_name_prefix="ecs-client")
 
     async def call(self, operation: str, **params: Any) -> dict[str, Any]:
-        """One ECS operation, e.g. call("submit_task_state_change", ...)."""
+        """One ECS operation, e.g. call("submit_task_state_change", ...), or
+        one of Portside's own agent calls (PRIVATE_CALLS)."""
+        if operation in PRIVATE_CALLS:
+            return await self._post(PRIVATE_CALLS[operation], params, 30.0)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, functools.partial(self._call, operation, params))
 
@@ -84,14 +90,17 @@ class ServerClient:
     async def poll(self, cluster: str, instance_arn: str, version: str | None, wait: float) -> dict[str, Any]:
         """The long poll, on asyncio streams so that stopping the agent can
         cancel it mid-wait (a thread blocked in a socket could not be)."""
-        body = json.dumps(
-            {"cluster": cluster, "containerInstance": instance_arn, "version": version, "waitSeconds": wait}
-        ).encode()
+        return await self._post(POLL_TARGET, {"cluster": cluster, "containerInstance": instance_arn,
+                                               "version": version, "waitSeconds": wait}, wait + 15)
+
+    async def _post(self, target: str, params: dict[str, Any], timeout: float) -> dict[str, Any]:
+        """A signed JSON 1.1 request to one of Portside's agent targets."""
+        body = json.dumps(params).encode()
         request = AWSRequest(
             method="POST",
             url=self.endpoint + "/",
             data=body,
-            headers={"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": POLL_TARGET},
+            headers={"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": target},
         )
         SigV4Auth(self._credentials, "ecs", self.region).add_auth(request)
         url = urllib.parse.urlsplit(self.endpoint)
@@ -101,7 +110,7 @@ class ServerClient:
             status, payload = await asyncio.wait_for(
                 _exchange(url.hostname or "127.0.0.1", url.port or 80,
                           ("\r\n".join(head) + "\r\n\r\n").encode() + body),
-                wait + 15,
+                timeout,
             )
         except (OSError, EOFError, asyncio.TimeoutError, ValueError, IndexError) as exc:
             raise ServerUnavailable(str(exc) or type(exc).__name__) from exc

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from .runtime import (
+    HealthCheck,
     Ulimit,
     VolumeSpec,
     LABEL_CLUSTER,
@@ -95,6 +96,15 @@ def container_specs(task: dict[str, Any], cluster: str, instance_arn: str) -> di
             log_options=dict(log.get("options") or {}),
             volumes_from=[(v["sourceContainer"], bool(v.get("readOnly"))) for v in c.get("volumesFrom") or []],
         )
+        check = c.get("healthCheck")
+        if check:
+            spec.health_check = HealthCheck(
+                test=list(check["command"]),
+                interval=check.get("interval") or 30,
+                timeout=check.get("timeout") or 5,
+                retries=check.get("retries") or 3,
+                start_period=check.get("startPeriod") or 0,
+            )
         specs[c["name"]] = spec
     return specs
 

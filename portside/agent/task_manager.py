@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..domain import health
 from .runtime import ContainerSpec, ContainerState, RuntimeFailure
 from .specs import container_specs, host_mode_bindings, volume_specs
 
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("portside.agent.task")
 
 OOM_REASON = "OutOfMemoryError: Container killed due to memory usage"
+HEALTH_POLL_S = 0.5  # Docker checks every `interval` (>= 5 s); this only notices the outcome
 
 
 @dataclass
@@ -40,6 +42,7 @@ class ManagedContainer:
     bindings: list[dict[str, Any]] = field(default_factory=list)
     watcher: asyncio.Task[None] | None = None
     started: bool = False  # it ran, in this agent's life or an earlier one
+    health: str = "UNKNOWN"  # HEALTHY / UNHEALTHY / UNKNOWN, as ECS reports it
 
     def change(self) -> dict[str, Any]:
         """This container as a ContainerStateChange."""
@@ -76,6 +79,7 @@ class TaskManager:
         self._reported_running = False
         self._pull_started: float | None = None
         self._pull_stopped: float | None = None
+        self._health_watch: asyncio.Task[None] | None = None
         for state in adopted:
             self._adopt(state)
 
@@ -110,6 +114,8 @@ class TaskManager:
             for c in self.containers.values():
                 if c.status == "RUNNING" and c.watcher is None:
                     c.watcher = asyncio.create_task(self._watch(c))
+            if any(c.spec.health_check for c in self.containers.values()):
+                self._health_watch = asyncio.create_task(self._watch_health())
             while not self._all_stopped():
                 if self.desired == "STOPPED" or self._essential_exited:
                     await self._stop_all()
@@ -126,6 +132,8 @@ class TaskManager:
                     c.status, c.reason = "STOPPED", "InternalError: agent failure"
             self._report_stopped()
         finally:
+            if self._health_watch is not None:
+                self._health_watch.cancel()
             self.agent.finished(self)
 
     async def _start(self) -> None:
@@ -181,6 +189,25 @@ class TaskManager:
             self._report("submit_container_state_change", containerName=c.spec.name,
                          **{k: v for k, v in c.change().items() if k != "containerName"})
         self._changed.set()
+
+    async def _watch_health(self) -> None:
+        """Docker runs the health checks; this follows their outcome (every
+        HEALTH_POLL_S) and reports each change of a container's healthStatus."""
+        while True:
+            changed = False
+            for c in self.containers.values():
+                if c.spec.health_check is None or c.status != "RUNNING" or not c.runtime_id:
+                    continue
+                state = await self.agent.runtime.inspect(c.runtime_id)
+                status = health.from_docker(state.health if state else None)
+                if state is not None and status != c.health:
+                    c.health, changed = status, True
+            if changed:
+                self._report("submit_health", containers=[
+                    {"containerName": c.spec.name, "healthStatus": c.health}
+                    for c in self.containers.values() if c.spec.health_check])
+                self._changed.set()
+            await asyncio.sleep(HEALTH_POLL_S)
 
     def _record_exit(self, c: ManagedContainer, state: ContainerState) -> None:
         c.status = "STOPPED"

@@ -15,6 +15,7 @@ import asyncio
 import json
 from typing import Any
 
+from ..control import report
 from ..domain.task import effective_containers
 from ..protocol import errors
 from ..protocol.dispatch import error_body, parse_json
@@ -26,16 +27,42 @@ from ..control.lookup import task_definition as resolve_task_definition
 TARGET_PREFIX = "PortsideAgentV1"
 MAX_WAIT_S = 30.0
 
+
 async def handle(
     ctx: Context, operation: str, body: bytes, gone: "asyncio.Future[object] | None" = None
 ) -> tuple[int, bytes]:
     try:
+        if operation == "SubmitHealth":
+            report.health_changed(ctx, _checked_health(parse_json(body) if body.strip() else {}))
+            return 200, b'{"acknowledgment":"ACK"}'
         if operation != "Poll":
             raise errors.UnknownOperationException(f"Operation {operation} is not recognized.")
         params = _checked(parse_json(body) if body.strip() else {})
         return 200, json.dumps(await poll(ctx, params, gone), separators=(",", ":")).encode()
     except errors.ECSError as err:
         return error_body(err)
+
+
+_HEALTH_STATUSES = ("HEALTHY", "UNHEALTHY", "UNKNOWN")
+
+
+def _checked_health(params: Any) -> dict[str, Any]:
+    """`{"cluster", "task", "containers": [{"containerName", "healthStatus"}]}`:
+    the container health an agent saw (ECS's agent sends it over its telemetry
+    channel, which has no botocore shape either)."""
+    if not isinstance(params, dict):
+        raise errors.SerializationException("Expected a JSON object.")
+    for name in ("cluster", "task"):
+        if not isinstance(params.get(name), str):
+            raise errors.SerializationException(f"Unexpected type for '{name}'.")
+    containers = params.get("containers")
+    if not isinstance(containers, list) or len(containers) > 10:
+        raise errors.SerializationException("Unexpected type for 'containers'.")
+    for c in containers:
+        if (not isinstance(c, dict) or not isinstance(c.get("containerName"), str)
+                or c.get("healthStatus") not in _HEALTH_STATUSES):
+            raise errors.InvalidParameterException("Each container needs a containerName and a healthStatus.")
+    return params
 
 
 _POLL_MEMBERS = {"cluster": str, "containerInstance": str, "version": str, "waitSeconds": (int, float)}

@@ -19,6 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from . import health
+
 Doc = dict[str, Any]
 
 
@@ -74,7 +76,7 @@ CONTAINER: dict[str, Applied | Refused] = {
     "dockerLabels": Applied("Docker labels"),
     "ulimits": Applied("Docker --ulimit"),
     "logConfiguration": Applied("the json-file and none log drivers; others are refused"),
-    "healthCheck": Refused("container health checks are not supported yet"),
+    "healthCheck": Applied("Docker health check; healthStatus as ECS derives it; a service replaces an UNHEALTHY task"),
     "systemControls": Applied("Docker --sysctl"),
     "resourceRequirements": Refused("GPUs and inference accelerators are not available on Portside hosts"),
     "firelensConfiguration": Refused("FireLens log routing is not supported by Portside"),
@@ -185,6 +187,9 @@ def problem(params: Doc) -> str | None:
 def _container_problem(c: Doc) -> str | None:
     where = f" (container '{c.get('name')}')"
     found = _table_problem(c, CONTAINER, where)
+    if found:
+        return found
+    found = health.problem(c)
     if found:
         return found
     if c.get("versionConsistency") == "enabled":
