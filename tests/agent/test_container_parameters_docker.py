@@ -90,7 +90,9 @@ def test_parameters_are_applied_inside_the_container(server, docker_agent, docke
     assert "10.1.2.3\tdb.internal" in sh(main, "cat /etc/hosts")
     resolv = sh(main, "cat /etc/resolv.conf")
     assert "nameserver 10.9.9.9" in resolv and "search corp.internal" in resolv
-    assert sh(main, "ulimit -n; ulimit -Hn").split() == ["1000", "2000"]
+    limits = sh(main, "cat /proc/1/limits")
+    open_files = next(l for l in limits.splitlines() if l.startswith("Max open files"))
+    assert open_files.split()[3:5] == ["1000", "2000"], limits
     assert sh(main, "cat /proc/sys/net/core/somaxconn") == "1000"
     status = sh(main, "cat /proc/1/status")
     assert "NoNewPrivs:\t1" in status
