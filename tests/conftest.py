@@ -174,14 +174,13 @@ def docker_agent(server, tmp_path, test_image, docker_client):
     agent.stop(signal.SIGKILL)
     import docker.errors
 
-    # Summaries, not containers.list (which inspects each one and fails on a
-    # container the agent's clean-up removes meanwhile).
-    for summary in docker_client.api.containers(
+    # Listed sparse (no inspect per container): one removed meanwhile must not fail the listing.
+    for container in docker_client.api.containers(
         all=True, filters={"label": f"com.portside.container-instance-arn={agent.instance_arn}"}
     ):
         try:
-            docker_client.api.remove_container(summary["Id"], force=True)
-        except docker.errors.APIError:  # already being removed by the agent's clean-up
+            docker_client.api.remove_container(container["Id"], force=True)
+        except docker.errors.APIError:  # already removed, or being removed by the agent's clean-up
             pass
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from . import awsvpc
 from .reporter import Reporter
 from .runtime import ContainerState, Runtime
 from .server_client import ServerClient, ServerRefused, ServerUnavailable
@@ -192,6 +193,7 @@ class Agent:
         for volume in manager.volumes:
             if volume.task_scoped:
                 await self.runtime.remove_volume(volume.name)
+        await awsvpc.close_sandbox(self.runtime, manager.sandbox_id)
 
     async def _remove_orphans(self, states: list[ContainerState]) -> None:
         """Containers of tasks the server no longer runs here."""

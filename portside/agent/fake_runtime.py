@@ -32,6 +32,8 @@ class FakeRuntime:
         self._ports = itertools.count(32768)
         self._speed = speed  # >1 runs scripted sleeps faster
         self.volumes: set[str] = set()
+        self._subnets: dict[str, int] = {}  # awsvpc network -> its number (10.N.x.y)
+        self._addresses = itertools.count(2)
 
     async def describe(self) -> str:
         return "FakeRuntime"
@@ -62,6 +64,11 @@ class FakeRuntime:
             }
             for p in c.spec.ports
         ]
+        network = c.spec.network_mode
+        if network in self._subnets:  # a user-defined network: an address on it
+            n = next(self._addresses)
+            c.state.networks = {network: (f"10.{self._subnets[network]}.{n // 250}.{n % 250 + 2}",
+                                          f"02:42:0a:00:{n // 250:02x}:{n % 250:02x}")}
         c.runner = asyncio.create_task(self._run(c))
         return c.state
 
@@ -119,6 +126,11 @@ class FakeRuntime:
 
     async def remove_volume(self, name: str) -> None:
         self.volumes.discard(name)
+    async def ensure_network(self, name: str) -> None:
+        self._subnets.setdefault(name, len(self._subnets) + 1)
+
+    async def ensure_pause_image(self) -> str:
+        return "fake/pause"
 
     async def close(self) -> None:
         for c in self._containers.values():

@@ -134,6 +134,8 @@ class ContainerState:
     oom_killed: bool = False
     health: str | None = None  # Docker's: starting, healthy, unhealthy (None: no check)
     network_bindings: list[dict[str, object]] = field(default_factory=list)
+    # user-defined networks the container is on: name -> (IPv4 address, MAC address)
+    networks: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     @property
     def task_arn(self) -> str:
@@ -183,6 +185,14 @@ class Runtime(Protocol):
         ...
 
     async def remove_volume(self, name: str) -> None:
+        ...
+
+    async def ensure_network(self, name: str) -> None:
+        """A user-defined bridge network of that name exists (awsvpc tasks' subnets)."""
+        ...
+
+    async def ensure_pause_image(self) -> str:
+        """The image of the container that holds an awsvpc task's network namespace."""
         ...
 
     async def close(self) -> None:

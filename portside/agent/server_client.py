@@ -23,9 +23,10 @@ from botocore.credentials import Credentials
 from botocore.exceptions import BotoCoreError, ClientError
 
 POLL_TARGET = "PortsideAgentV1.Poll"
-# Reports ECS's agent sends on channels other than the ECS API (container
-# health goes over its telemetry connection): Portside's own targets.
-PRIVATE_CALLS = {"submit_health": "PortsideAgentV1.SubmitHealth"}
+# Agent reports with no ECS operation to carry them, sent on Portside's agent
+# channel (container health goes over ECS's agent's telemetry connection).
+CHANNEL_OPERATIONS = {"report_attachment": "PortsideAgentV1.ReportAttachment",
+                      "submit_health": "PortsideAgentV1.SubmitHealth"}
 
 
 class ServerUnavailable(Exception):
@@ -68,10 +69,9 @@ class ServerClient:
         self._pool = ThreadPoolExecutor(16, thread_name_prefix="ecs-client")
 
     async def call(self, operation: str, **params: Any) -> dict[str, Any]:
-        """One ECS operation, e.g. call("submit_task_state_change", ...), or
-        one of Portside's own agent calls (PRIVATE_CALLS)."""
-        if operation in PRIVATE_CALLS:
-            return await self._post(PRIVATE_CALLS[operation], params, 30.0)
+        """One ECS operation, e.g. call("submit_task_state_change", ...)."""
+        if operation in CHANNEL_OPERATIONS:
+            return await self._channel(CHANNEL_OPERATIONS[operation], params, 0)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, functools.partial(self._call, operation, params))
 
@@ -90,11 +90,15 @@ class ServerClient:
     async def poll(self, cluster: str, instance_arn: str, version: str | None, wait: float) -> dict[str, Any]:
         """The long poll, on asyncio streams so that stopping the agent can
         cancel it mid-wait (a thread blocked in a socket could not be)."""
-        return await self._post(POLL_TARGET, {"cluster": cluster, "containerInstance": instance_arn,
-                                               "version": version, "waitSeconds": wait}, wait + 15)
+        return await self._channel(
+            POLL_TARGET,
+            {"cluster": cluster, "containerInstance": instance_arn, "version": version, "waitSeconds": wait},
+            wait,
+        )
 
-    async def _post(self, target: str, params: dict[str, Any], timeout: float) -> dict[str, Any]:
-        """A signed JSON 1.1 request to one of Portside's agent targets."""
+    async def _channel(self, target: str, params: dict[str, Any], wait: float) -> dict[str, Any]:
+        """One signed call on Portside's agent channel (the poll, and reports
+        no ECS operation carries)."""
         body = json.dumps(params).encode()
         request = AWSRequest(
             method="POST",
@@ -110,7 +114,7 @@ class ServerClient:
             status, payload = await asyncio.wait_for(
                 _exchange(url.hostname or "127.0.0.1", url.port or 80,
                           ("\r\n".join(head) + "\r\n\r\n").encode() + body),
-                timeout,
+                wait + 15,
             )
         except (OSError, EOFError, asyncio.TimeoutError, ValueError, IndexError) as exc:
             raise ServerUnavailable(str(exc) or type(exc).__name__) from exc

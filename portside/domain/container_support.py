@@ -147,6 +147,7 @@ TASK_OVERRIDE: dict[str, Applied | Refused] = {
 }
 
 LOG_DRIVERS = ("json-file", "none")
+AWSVPC_REFUSED = ("hostname", "dnsServers", "dnsSearchDomains", "extraHosts", "links", "disableNetworking")
 
 
 def _refusal(member: str, where: str, why: str) -> str:
@@ -181,6 +182,11 @@ def problem(params: Doc) -> str | None:
         found = _container_problem(c)
         if found:
             return found
+        if params.get("networkMode") == "awsvpc":
+            for member in AWSVPC_REFUSED:
+                if c.get(member):
+                    return (f"'{member}' (container '{c.get('name')}') is not supported when "
+                            "networkMode=awsvpc, as in ECS: the task's network namespace is shared.")
     return None
 
 

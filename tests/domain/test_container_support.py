@@ -92,3 +92,9 @@ def test_volume_kinds_register_but_do_not_run():
               "volumes": [{"name": "e", "efsVolumeConfiguration": {"fileSystemId": "fs-1"}}]}
     assert support.problem(params) is None
     assert support.run_problem(params).startswith("'efsVolumeConfiguration' (volume 'e')")
+
+
+def test_awsvpc_refuses_what_ecs_refuses_there():
+    found = support.problem({"family": "f", "networkMode": "awsvpc",
+                             "containerDefinitions": [container(hostname="h")]})
+    assert found.startswith("'hostname' (container 'app') is not supported when networkMode=awsvpc")
