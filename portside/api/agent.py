@@ -42,7 +42,7 @@ def _save(ctx: Context, task: dict[str, Any], report: dict[str, Any]) -> None:
     stopped = tasks.apply_task_change(task, report, ctx.clock.now())
     ctx.store.put_task(task)
     if stopped:
-        release_resources(ctx, task)  # after the row says STOPPED: see SqliteStore.hold
+        release_resources(ctx, task)  # after the row says STOPPED: see PlacementCache.hold
     if task["lastStatus"] != before and str(task.get("group", "")).startswith("service:"):
         ctx.service_wakeup.set()  # the service scheduler looks at once
 

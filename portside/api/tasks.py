@@ -50,7 +50,7 @@ def release_resources(ctx: Context, task: dict[str, Any]) -> None:
     arn = task.get("containerInstanceArn")
     if arn:
         held = Reservation.from_doc(ctx.store.task_reservation(task["taskArn"]))
-        ctx.store.hold(arn, held, task.get("group") or "", release=True)
+        ctx.placement.hold(arn, held, task.get("group") or "", release=True)
 
 
 def checked_task_definition(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
@@ -104,7 +104,7 @@ def commit_placements(
         created = [Encoded(document) for document in documents]
     group = task_group(definition, params)
     for arn, placed in Counter(c.arn for c in chosen).items():
-        ctx.store.hold(arn, need, group, times=placed)
+        ctx.placement.hold(arn, need, group, times=placed)
         ctx.wakeups.notify(arn)  # the agent's poll answers once the commit is done
     return created
 
@@ -132,8 +132,8 @@ def _lookups(ctx: Context, cluster: dict[str, Any], rules: Rules, group: str) ->
     """The store queries the rules need, run on first use (indexed; no scan of every task)."""
     cluster_arn = cluster["clusterArn"]
     return Lookups(
-        group_counts=lambda: ctx.store.group_task_counts(cluster_arn, group),
-        groups_on=lambda: ctx.store.task_groups_on_instances(cluster_arn, rules.task_groups_named()),
+        group_counts=lambda: ctx.placement.group_task_counts(cluster_arn, group),
+        groups_on=lambda: ctx.placement.task_groups_on_instances(cluster_arn, rules.task_groups_named()),
         running_counts=lambda: ctx.store.running_task_counts(cluster_arn),
     )
 
@@ -156,7 +156,7 @@ def place_on(
     def candidate_at(index: int) -> Candidate:
         arn = arns[index]
         doc = docs[arn]
-        return Candidate.of(doc, ctx.agent_connected(doc), lookups, group, ctx.store.free_capacity(arn))
+        return Candidate.of(doc, ctx.agent_connected(doc), lookups, group, ctx.placement.free_capacity(arn))
 
     return place_lazily(len(arns), candidate_at, need, count, _rng, rules.filters, rules.strategies)
 
@@ -175,7 +175,7 @@ def run_task(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
                 return {"tasks": views, "failures": []}
         definition = checked_task_definition(ctx, params)
         placement_rules(definition, params.get("placementStrategy"), params.get("placementConstraints"))
-        if not store.instance_pool(cluster["clusterArn"], ("ACTIVE", "DRAINING"))[0]:  # in memory
+        if not ctx.placement.instance_pool(cluster["clusterArn"], ("ACTIVE", "DRAINING"))[0]:  # in memory
             raise errors.InvalidParameterException("No Container Instances were found in your cluster.")
         created, failures = launch_tasks(ctx, cluster, definition, params, params.get("count", 1), tags)
     return {"tasks": created, "failures": failures}
@@ -197,7 +197,7 @@ def launch_tasks(
     documents and the `failures` for what could not be placed."""
     need = _reservation(definition, params)
     rules = placement_rules(definition, params.get("placementStrategy"), params.get("placementConstraints"))
-    arns, docs = ctx.store.instance_pool(cluster["clusterArn"], ("ACTIVE",))
+    arns, docs = ctx.placement.instance_pool(cluster["clusterArn"], ("ACTIVE",))
     placement = place_on(ctx, cluster, arns, docs, need, count, rules, task_group(definition, params))
     created = commit_placements(ctx, cluster, definition, params, placement.chosen, need, tags or [])
     return created, [failure(a, r) for a, r in placement.rejections.items()]
@@ -218,7 +218,7 @@ def start_task(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
         chosen, failures = [], []
         for identifier in params["containerInstances"]:
             arn = instance_arn(ctx, cluster, identifier)
-            doc = store.get_instance(arn) if arn else None
+            doc = ctx.placement.get_instance(arn) if arn else None
             if doc is None:
                 failures.append(failure(arn or identifier, "MISSING"))
                 continue
