@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
+
+import pytest
 
 from portside.server.runner import encode_task
 from portside.store.interface import Store
@@ -33,3 +35,29 @@ SQLITE = Backend(
 )
 
 BACKENDS: list[Backend] = [SQLITE]
+
+
+# The fixtures the contract tests use (imported by name there: a conftest.py
+# here would shadow the top-level one the other tests import from).
+
+
+@pytest.fixture(params=BACKENDS, ids=[b.name for b in BACKENDS])
+def backend(request: pytest.FixtureRequest) -> Backend:
+    reason = request.param.unavailable()
+    if reason:
+        pytest.skip(f"{request.param.name}: {reason}")
+    return request.param
+
+
+@pytest.fixture
+def location(backend: Backend, tmp_path: Path) -> str:
+    return backend.new_location(tmp_path)
+
+
+@pytest.fixture
+def store(backend: Backend, location: str) -> Iterator[Store]:
+    opened = backend.open(location)
+    try:
+        yield opened
+    finally:
+        opened.close()

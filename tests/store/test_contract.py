@@ -11,7 +11,7 @@ import pytest
 
 from portside.store.interface import Store
 
-from store_backends import Backend
+from store_backends import Backend, backend, location, store  # noqa: F401 (fixtures)
 
 ACCOUNT = "arn:aws:ecs:us-east-1:123456789012"
 
