@@ -189,6 +189,20 @@ class TagRepository(Protocol):
     def remove_tags(self, arn: str, keys: list[str]) -> None: ...
 
 
+class RecordRepository(Protocol):
+    """Keyed documents by kind, for the families that need no query beyond
+    "by key" and "by parent, in creation order" (see store/records.py)."""
+
+    def get(self, kind: str, key: str) -> Doc | None: ...
+    def put(self, kind: str, key: str, parent: str, status: str, doc: Doc) -> None: ...
+    def delete(self, kind: str, key: str) -> None: ...
+
+    def children(self, kind: str, parent: str, statuses: Iterable[str] | None = None,
+                 after_seq: int = 0, limit: int = -1) -> list[tuple[int, Doc]]: ...
+
+    def of_kind(self, kind: str, statuses: Iterable[str] | None = None) -> list[Doc]: ...
+
+
 class Store(
     UnitOfWork,
     ClusterRepository,
@@ -200,3 +214,5 @@ class Store(
     Protocol,
 ):
     """Everything persistent, behind one unit of work."""
+
+    records: RecordRepository

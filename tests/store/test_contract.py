@@ -382,3 +382,31 @@ def test_tags(store: Store) -> None:
         store.remove_tags(arn, ["a", "missing"])
     assert [t["key"] for t in store.get_tags(arn)] == ["b", "c"]
     assert store.get_tags(f"{ACCOUNT}:cluster/none") == []
+
+
+# -- keyed records ---------------------------------------------------------------
+
+
+def test_records(store: Store) -> None:
+    parent = f"{ACCOUNT}:service/c/web"
+    with store.transaction():
+        store.records.put("deployment", "d1", parent, "ACTIVE", {"n": 1})
+        store.records.put("deployment", "d2", parent, "STOPPED", {"n": 2})
+        store.records.put("deployment", "d3", "other", "ACTIVE", {"n": 3})
+        store.records.put("taskset", "d1", parent, "ACTIVE", {"n": 4})  # the same key in another kind
+        store.records.put("deployment", "d1", parent, "STOPPED", {"n": 5})  # replaced, keeps its place
+    assert store.records.get("deployment", "d1") == {"n": 5}
+    assert store.records.get("deployment", "none") is None
+    children = store.records.children("deployment", parent)
+    assert [doc for _, doc in children] == [{"n": 5}, {"n": 2}]
+    assert [doc for _, doc in store.records.children("deployment", parent, after_seq=children[0][0])] == [{"n": 2}]
+    assert [doc for _, doc in store.records.children("deployment", parent, limit=1)] == [{"n": 5}]
+    assert store.records.of_kind("deployment", ["ACTIVE"]) == [{"n": 3}]
+    with pytest.raises(RuntimeError):
+        with store.transaction():
+            store.records.delete("deployment", "d2")
+            raise RuntimeError("undo")
+    assert store.records.get("deployment", "d2") == {"n": 2}
+    with store.transaction():
+        store.records.delete("deployment", "d2")
+    assert store.records.get("deployment", "d2") is None

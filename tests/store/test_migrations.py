@@ -52,7 +52,7 @@ def open_store(path: Path) -> SqliteStore:
 
 def test_a_new_database_records_the_latest_version(tmp_path: Path) -> None:
     store = open_store(tmp_path / "state.db")
-    assert store.schema_version() == latest_schema_version() >= 4
+    assert store.schema_version() == latest_schema_version() >= 5
     store.close()
     assert recorded_version(tmp_path / "state.db") == latest_schema_version()
 
@@ -80,6 +80,7 @@ def test_a_first_version_database_is_upgraded_on_open_keeping_its_data(tmp_path:
         assert list(store.live_holdings(f"{ACCOUNT}:cluster/c")) == [(instance, {"cpu": 5}, "service:web")]
         # step 2 made the services table
         assert store.services_to_reconcile() == []
+        assert store.records.of_kind("deployment") == []  # step 5 made the records table
     finally:
         store.close()
     assert recorded_version(path) == latest_schema_version()

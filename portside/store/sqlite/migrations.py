@@ -121,10 +121,26 @@ _PLACEMENT = _run(
     "CREATE INDEX IF NOT EXISTS tasks_by_cluster_status ON tasks (cluster_arn, last_status)",
 )
 
+
+# Keyed documents of the families with no query of their own (store/records.py).
+_RECORDS = _run(
+    """CREATE TABLE IF NOT EXISTS records (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL,
+        key TEXT NOT NULL,
+        parent TEXT NOT NULL,
+        status TEXT NOT NULL,
+        doc TEXT NOT NULL,
+        UNIQUE (kind, key)
+    )""",
+    "CREATE INDEX IF NOT EXISTS records_by_parent ON records (kind, parent, seq)",
+)
+
+
 # Step N (1-based) brings a database from version N-1 to N.  Databases made
 # before the steps were numbered all say version 1 whatever else they had
-# been given; steps 2-4 are written to be harmless on such a database.
-STEPS: list[Step] = [_BASE, _SERVICES, _task_group, _PLACEMENT]
+# been given; steps 2-5 are written to be harmless on such a database.
+STEPS: list[Step] = [_BASE, _SERVICES, _task_group, _PLACEMENT, _RECORDS]
 
 
 def latest() -> int:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Callable
 
 from ...domain.documents import Doc
+from ..records import Records
 from .clusters import SqliteClusters
 from .instances import SqliteInstances
 from .services import SqliteServices
@@ -27,3 +28,4 @@ class SqliteStore(
         self._encode_task = encode_task
         self._definitions = {}
         self._definitions_generation = -1
+        self.records = Records(self._db)  # service deployments, task sets, daemons (store/records.py)
