@@ -410,3 +410,14 @@ def test_records(store: Store) -> None:
     with store.transaction():
         store.records.delete("deployment", "d2")
     assert store.records.get("deployment", "d2") is None
+
+
+def test_the_task_with_an_attachment(store: Store) -> None:
+    i = instance("c", "i")
+    eni = {"id": "att-1", "type": "ElasticNetworkInterface", "status": "ATTACHED", "details": []}
+    with store.transaction():
+        store.put_instance(i)
+        store.add_tasks([task("c", "t1", i), dict(task("c", "t2", i), attachments=[eni])], RESERVED)
+    assert store.task_with_attachment(C, "att-1")["taskArn"] == f"{ACCOUNT}:task/c/t2"
+    assert store.task_with_attachment(C, "att-2") is None
+    assert store.task_with_attachment(f"{ACCOUNT}:cluster/other", "att-1") is None
