@@ -421,3 +421,17 @@ def test_the_task_with_an_attachment(store: Store) -> None:
     assert store.task_with_attachment(C, "att-1")["taskArn"] == f"{ACCOUNT}:task/c/t2"
     assert store.task_with_attachment(C, "att-2") is None
     assert store.task_with_attachment(f"{ACCOUNT}:cluster/other", "att-1") is None
+
+
+def test_a_task_may_hold_capacity_on_another_clusters_host(store: Store) -> None:
+    """A Fargate task's row names its host (not in its document); the host's
+    cluster counts what it holds, whatever cluster the task is in."""
+    host = instance("c", "host")
+    with store.transaction():
+        store.put_instance(host)
+        store.add_tasks([task("elsewhere", "t1")], RESERVED, hosts=[host["containerInstanceArn"]])
+    assert store.task_instance(f"{ACCOUNT}:task/elsewhere/t1") == host["containerInstanceArn"]
+    assert store.task_instance(f"{ACCOUNT}:task/elsewhere/none") is None
+    assert list(store.live_holdings(C)) == [(host["containerInstanceArn"], RESERVED, None)]
+    assert list(store.live_holdings(f"{ACCOUNT}:cluster/elsewhere")) == []
+    assert "containerInstanceArn" not in store.get_task(f"{ACCOUNT}:task/elsewhere/t1")
