@@ -197,6 +197,9 @@ class Agent:
             if c.runtime_id:
                 await self.log_shipper.drain(c.runtime_id)  # its output is shipped before it goes
                 await self.runtime.remove(c.runtime_id)
+        for volume in manager.volumes:
+            if volume.task_scoped:
+                await self.runtime.remove_volume(volume.name)
         await awsvpc.close_sandbox(self.runtime, manager.sandbox_id)
 
     async def _remove_orphans(self, states: list[ContainerState]) -> None:

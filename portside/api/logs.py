@@ -62,7 +62,7 @@ def _group_name(ctx: Context, params: dict[str, Any]) -> str:
 
 
 def _existing_group(ctx: Context, name: str) -> LogGroup:
-    group = ctx.logs.get_group(name)
+    group = ctx.store.logs.get_group(name)
     if group is None:
         raise _not_found("log group")
     return group
@@ -70,7 +70,7 @@ def _existing_group(ctx: Context, name: str) -> LogGroup:
 
 def _existing_stream(ctx: Context, group: str, name: str) -> LogStream:
     _existing_group(ctx, group)
-    stream = ctx.logs.get_stream(group, name)
+    stream = ctx.store.logs.get_stream(group, name)
     if stream is None:
         raise _not_found("log stream")
     return stream
@@ -138,9 +138,9 @@ def create_log_group(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
         raise InvalidParameterException(f"logGroupClass {group_class} is not supported by Portside.")
     tags = _tags_map(params.get("tags"))
     with ctx.store.transaction():
-        if ctx.logs.get_group(name) is not None:
+        if ctx.store.logs.get_group(name) is not None:
             raise ServiceError("ResourceAlreadyExistsException", "The specified log group already exists")
-        ctx.logs.create_group(name, _now_ms(ctx), group_class, bool(params.get("deletionProtectionEnabled")))
+        ctx.store.logs.create_group(name, _now_ms(ctx), group_class, bool(params.get("deletionProtectionEnabled")))
         if tags:
             ctx.store.put_tags(ctx.arns.log_group(name), [{"key": k, "value": v} for k, v in tags.items()])
     return {}
@@ -155,7 +155,7 @@ def delete_log_group(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
             raise ServiceError(
                 "OperationAbortedException", "Log group deletion protection is enabled; disable it first."
             )
-        ctx.logs.delete_group(name)
+        ctx.store.logs.delete_group(name)
         arn = ctx.arns.log_group(name)
         ctx.store.remove_tags(arn, [t["key"] for t in ctx.store.get_tags(arn)])
     return {}
@@ -179,12 +179,12 @@ def describe_log_groups(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
         if prefix is not None or pattern is not None:
             raise InvalidParameterException("logGroupIdentifiers cannot be combined with a name prefix or pattern.")
         names = sorted({n for n in (ctx.arns.log_group_name(i) for i in identifiers) if n is not None})
-        groups = [g for g in (ctx.logs.get_group(n) for n in names if n > after) if g is not None]
+        groups = [g for g in (ctx.store.logs.get_group(n) for n in names if n > after) if g is not None]
         if params.get("logGroupClass"):
             groups = [g for g in groups if g.log_group_class == params["logGroupClass"]]
         groups = groups[: limit + 1]
     else:
-        groups = ctx.logs.list_groups(prefix or "", pattern, after, limit + 1, params.get("logGroupClass"))
+        groups = ctx.store.logs.list_groups(prefix or "", pattern, after, limit + 1, params.get("logGroupClass"))
     result: dict[str, Any] = {"logGroups": [_group_view(ctx, g) for g in groups[:limit]]}
     if len(groups) > limit:
         result["nextToken"] = _encode_token(groups[limit - 1].name)
@@ -201,7 +201,7 @@ def put_retention_policy(ctx: Context, params: dict[str, Any]) -> dict[str, Any]
         )
     with ctx.store.transaction():
         _existing_group(ctx, params["logGroupName"])
-        ctx.logs.set_retention(params["logGroupName"], days)
+        ctx.store.logs.set_retention(params["logGroupName"], days)
     return {}
 
 
@@ -209,7 +209,7 @@ def put_retention_policy(ctx: Context, params: dict[str, Any]) -> dict[str, Any]
 def delete_retention_policy(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     with ctx.store.transaction():
         _existing_group(ctx, params["logGroupName"])
-        ctx.logs.set_retention(params["logGroupName"], None)
+        ctx.store.logs.set_retention(params["logGroupName"], None)
     return {}
 
 
@@ -218,8 +218,8 @@ def purge_expired(ctx: Context) -> int:
     now = _now_ms(ctx)
     purged = 0
     with ctx.store.transaction():
-        for name, days in ctx.logs.groups_with_retention():
-            purged += ctx.logs.purge_before(name, now - days * DAY_MS)
+        for name, days in ctx.store.logs.groups_with_retention():
+            purged += ctx.store.logs.purge_before(name, now - days * DAY_MS)
     return purged
 
 
@@ -236,9 +236,9 @@ def create_log_stream(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
         )
     with ctx.store.transaction():
         _existing_group(ctx, group)
-        if ctx.logs.get_stream(group, name) is not None:
+        if ctx.store.logs.get_stream(group, name) is not None:
             raise ServiceError("ResourceAlreadyExistsException", "The specified log stream already exists")
-        ctx.logs.create_stream(group, name, _now_ms(ctx))
+        ctx.store.logs.create_stream(group, name, _now_ms(ctx))
     return {}
 
 
@@ -246,7 +246,7 @@ def create_log_stream(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
 def delete_log_stream(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     with ctx.store.transaction():
         _existing_stream(ctx, params["logGroupName"], params["logStreamName"])
-        ctx.logs.delete_stream(params["logGroupName"], params["logStreamName"])
+        ctx.store.logs.delete_stream(params["logGroupName"], params["logStreamName"])
     return {}
 
 
@@ -262,7 +262,7 @@ def describe_log_streams(ctx: Context, params: dict[str, Any]) -> dict[str, Any]
     _existing_group(ctx, group)
     limit = params.get("limit", 50)
     offset = _decode_token(params.get("nextToken"), 0)
-    streams = ctx.logs.list_streams(group, prefix or "", by_last_event, bool(params.get("descending")),
+    streams = ctx.store.logs.list_streams(group, prefix or "", by_last_event, bool(params.get("descending")),
                                     offset, limit + 1)
     result: dict[str, Any] = {"logStreams": [_stream_view(ctx, s) for s in streams[:limit]]}
     if len(streams) > limit:
@@ -305,7 +305,7 @@ def put_log_events(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
         kept = [e for e in events if max(floor, now - TOO_OLD_MS) <= e[0] <= now + TOO_NEW_MS]
         if kept and kept[-1][0] - kept[0][0] > DAY_MS:
             raise InvalidParameterException("The batch of log events in a single PutLogEvents request cannot span more than 24 hours.")
-        ctx.logs.put_events(group.name, params["logStreamName"], kept, now)
+        ctx.store.logs.put_events(group.name, params["logStreamName"], kept, now)
     if rejected:
         result["rejectedLogEventsInfo"] = rejected
     return result
@@ -365,7 +365,7 @@ def get_log_events(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
             low = max(low, position)
     else:
         newest = not params.get("startFromHead", False)
-    events = _within_size(ctx.logs.stream_events(group.name, stream, low, high, limit, newest), newest)
+    events = _within_size(ctx.store.logs.stream_events(group.name, stream, low, high, limit, newest), newest)
     if events:
         forward, backward = events[-1].position, events[0].position
     elif token:
@@ -409,10 +409,10 @@ def filter_log_events(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
         low = max(low, (after[0], after[1]))
     streams = None
     if names is not None or prefix is not None:
-        streams = ctx.logs.stream_names(group.name, prefix, names)
+        streams = ctx.store.logs.stream_names(group.name, prefix, names)
     found: list[LogEvent] = []
     size, scanned, last = 0, 0, None
-    for event in ctx.logs.scan_group(group.name, low, high, streams):
+    for event in ctx.store.logs.scan_group(group.name, low, high, streams):
         scanned += 1
         last = event.position
         if matches(event.message):

@@ -52,8 +52,8 @@ def find(ctx: Context, identifier: str) -> Secret | None:
     if identifier.startswith("arn:"):
         if not identifier.startswith(head):
             return None
-        return ctx.secrets.get_by_arn(identifier) or ctx.secrets.get(identifier[len(head):])
-    return ctx.secrets.get(identifier)
+        return ctx.store.secrets.get_by_arn(identifier) or ctx.store.secrets.get(identifier[len(head):])
+    return ctx.store.secrets.get(identifier)
 
 
 def _existing(ctx: Context, identifier: str, usable: bool = True) -> Secret:
@@ -114,16 +114,16 @@ def _tags(tags: list[dict[str, str]] | None) -> list[dict[str, str]]:
 def _put_version(ctx: Context, secret: Secret, version_id: str, value: SecretValue, stages: list[str]) -> None:
     """Add a version holding `stages`; the stages leave the versions that held
     them, and the version that loses AWSCURRENT gets AWSPREVIOUS."""
-    versions = {v.version_id: v for v in ctx.secrets.versions(secret.name)}
+    versions = {v.version_id: v for v in ctx.store.secrets.versions(secret.name)}
     if version_id in versions:
-        if ctx.secrets.value(secret.name, version_id) == value:
+        if ctx.store.secrets.value(secret.name, version_id) == value:
             return  # an idempotent retry of the same request
         raise _error("ResourceExistsException",
                      "You can't modify an existing version, you can only create a new version.")
     now = ctx.clock.now()
-    ctx.secrets.add_version(secret.name, version_id, now, value, stages)
+    ctx.store.secrets.add_version(secret.name, version_id, now, value, stages)
     _move_stages(ctx, secret, versions, version_id, stages)
-    ctx.secrets.update(secret.name, last_changed=now)
+    ctx.store.secrets.update(secret.name, last_changed=now)
 
 
 def _move_stages(ctx: Context, secret: Secret, versions: dict[str, SecretVersion], target: str,
@@ -136,7 +136,7 @@ def _move_stages(ctx: Context, secret: Secret, versions: dict[str, SecretVersion
         if CURRENT in moved and CURRENT in other.stages:
             kept.append(PREVIOUS)
         if kept != list(other.stages):
-            ctx.secrets.set_stages(secret.name, other.version_id, kept)
+            ctx.store.secrets.set_stages(secret.name, other.version_id, kept)
 
 
 def _epoch_day(when: float | None) -> float | None:
@@ -163,23 +163,23 @@ def create_secret(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     tags = _tags(params.get("Tags"))
     now = ctx.clock.now()
     with ctx.store.transaction():
-        existing = ctx.secrets.get(name)
+        existing = ctx.store.secrets.get(name)
         if existing is not None:
             if existing.deletion_date is not None:
                 raise _marked_for_deletion()
             raise _error("ResourceExistsException", f"The operation failed because the secret {name} already exists.")
         arn = ctx.arns.secret(name, "".join(_random.choice(_SUFFIX) for _ in range(6)))
         secret = Secret(name, arn, params.get("Description"), now, now, None, None)
-        ctx.secrets.create(secret)
+        ctx.store.secrets.create(secret)
         if value is not None and version_id is not None:
-            ctx.secrets.add_version(name, version_id, now, value, [CURRENT])
+            ctx.store.secrets.add_version(name, version_id, now, value, [CURRENT])
         if tags:
             ctx.store.put_tags(arn, tags)
     return {"ARN": arn, "Name": name, "VersionId": version_id}
 
 
 def _pick_version(ctx: Context, secret: Secret, version_id: str | None, stage: str | None) -> SecretVersion:
-    versions = ctx.secrets.versions(secret.name)
+    versions = ctx.store.secrets.versions(secret.name)
     if version_id is not None:
         found = next((v for v in versions if v.version_id == version_id), None)
         if found is None or (stage is not None and stage not in found.stages):
@@ -197,13 +197,13 @@ def get_secret_value(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     with ctx.store.transaction():
         secret = _existing(ctx, params["SecretId"])
         version = _pick_version(ctx, secret, params.get("VersionId"), params.get("VersionStage"))
-        value = ctx.secrets.value(secret.name, version.version_id)
+        value = ctx.store.secrets.value(secret.name, version.version_id)
         assert value is not None
         today = _epoch_day(ctx.clock.now())
         if secret.last_accessed != today:
-            ctx.secrets.update(secret.name, last_accessed=today)
+            ctx.store.secrets.update(secret.name, last_accessed=today)
         if version.last_accessed != today:
-            ctx.secrets.touch_version(secret.name, version.version_id, today or 0.0)
+            ctx.store.secrets.touch_version(secret.name, version.version_id, today or 0.0)
     return {
         "ARN": secret.arn, "Name": secret.name, "VersionId": version.version_id,
         "SecretString": value.string,
@@ -224,7 +224,7 @@ def put_secret_value(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     with ctx.store.transaction():
         secret = _existing(ctx, params["SecretId"])
         _put_version(ctx, secret, version_id, value, stages)
-        held = next(v.stages for v in ctx.secrets.versions(secret.name) if v.version_id == version_id)
+        held = next(v.stages for v in ctx.store.secrets.versions(secret.name) if v.version_id == version_id)
     return {"ARN": secret.arn, "Name": secret.name, "VersionId": version_id, "VersionStages": list(held)}
 
 
@@ -236,7 +236,7 @@ def update_secret(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     with ctx.store.transaction():
         secret = _existing(ctx, params["SecretId"])
         if "Description" in params:
-            ctx.secrets.update(secret.name, description=params["Description"], last_changed=ctx.clock.now())
+            ctx.store.secrets.update(secret.name, description=params["Description"], last_changed=ctx.clock.now())
         if value is not None and version_id is not None:
             _put_version(ctx, secret, version_id, value, [CURRENT])
     return {"ARN": secret.arn, "Name": secret.name, "VersionId": version_id}
@@ -249,7 +249,7 @@ def _describe(ctx: Context, secret: Secret, stages_member: str) -> dict[str, Any
         "LastChangedDate": secret.last_changed, "LastAccessedDate": secret.last_accessed,
         "DeletedDate": secret.deletion_date, "CreatedDate": secret.created,
         "Tags": [{"Key": t["key"], "Value": t["value"]} for t in ctx.store.get_tags(secret.arn)] or None,
-        stages_member: {v.version_id: list(v.stages) for v in ctx.secrets.versions(secret.name) if v.stages},
+        stages_member: {v.version_id: list(v.stages) for v in ctx.store.secrets.versions(secret.name) if v.stages},
     }
 
 
@@ -299,7 +299,7 @@ def list_secrets(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
         raise _error("InvalidNextTokenException", "The nextToken is not valid.") from None
     now = ctx.clock.now()
     found = [
-        s for s in ctx.secrets.list()
+        s for s in ctx.store.secrets.list()
         if (s.deletion_date is None or (params.get("IncludePlannedDeletion") and s.deletion_date > now))
         and _matches(ctx, s, params.get("Filters") or [])
     ]
@@ -319,7 +319,7 @@ def list_secret_version_ids(ctx: Context, params: dict[str, Any]) -> dict[str, A
     from .common import decode_token, encode_token
 
     secret = _existing(ctx, params["SecretId"], usable=False)
-    versions = [v for v in ctx.secrets.versions(secret.name) if v.stages or params.get("IncludeDeprecated")]
+    versions = [v for v in ctx.store.secrets.versions(secret.name) if v.stages or params.get("IncludeDeprecated")]
     limit = params.get("MaxResults", 100)
     try:
         offset = decode_token(params.get("NextToken"), 0)
@@ -341,7 +341,7 @@ def update_secret_version_stage(ctx: Context, params: dict[str, Any]) -> dict[st
     stage = params["VersionStage"]
     with ctx.store.transaction():
         secret = _existing(ctx, params["SecretId"])
-        versions = {v.version_id: v for v in ctx.secrets.versions(secret.name)}
+        versions = {v.version_id: v for v in ctx.store.secrets.versions(secret.name)}
         holder = next((v for v in versions.values() if stage in v.stages), None)
         remove, move = params.get("RemoveFromVersionId"), params.get("MoveToVersionId")
         for vid in (remove, move):
@@ -351,14 +351,14 @@ def update_secret_version_stage(ctx: Context, params: dict[str, Any]) -> dict[st
             raise _invalid(f"The staging label {stage} is currently attached to version {holder.version_id}, "
                            "so you must explicitly reference that version in RemoveFromVersionId.")
         if remove is not None:
-            ctx.secrets.set_stages(secret.name, remove, [s for s in versions[remove].stages if s != stage])
+            ctx.store.secrets.set_stages(secret.name, remove, [s for s in versions[remove].stages if s != stage])
         if move is not None and stage not in versions[move].stages:
             if stage == CURRENT:  # the version that held it gets AWSPREVIOUS, as AWS does
                 _move_stages(ctx, secret, versions, move, [CURRENT])
-                ctx.secrets.set_stages(secret.name, move, [s for s in versions[move].stages if s != PREVIOUS] + [CURRENT])
+                ctx.store.secrets.set_stages(secret.name, move, [s for s in versions[move].stages if s != PREVIOUS] + [CURRENT])
             else:
-                ctx.secrets.set_stages(secret.name, move, [*versions[move].stages, stage])
-        ctx.secrets.update(secret.name, last_changed=ctx.clock.now())
+                ctx.store.secrets.set_stages(secret.name, move, [*versions[move].stages, stage])
+        ctx.store.secrets.update(secret.name, last_changed=ctx.clock.now())
     return {"ARN": secret.arn, "Name": secret.name}
 
 
@@ -374,7 +374,7 @@ def delete_secret(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     with ctx.store.transaction():
         secret = _existing(ctx, params["SecretId"], usable=False)
         if force:
-            ctx.secrets.delete(secret.name)
+            ctx.store.secrets.delete(secret.name)
             ctx.store.remove_tags(secret.arn, [t["key"] for t in ctx.store.get_tags(secret.arn)])
             when = now
         elif secret.deletion_date is not None:
@@ -382,7 +382,7 @@ def delete_secret(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
                          "You can't perform this operation on the secret because it was already scheduled for deletion.")
         else:
             when = now + (window or 30) * 86400
-            ctx.secrets.update(secret.name, deletion_date=when)
+            ctx.store.secrets.update(secret.name, deletion_date=when)
     return {"ARN": secret.arn, "Name": secret.name, "DeletionDate": when}
 
 
@@ -390,17 +390,17 @@ def delete_secret(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
 def restore_secret(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     with ctx.store.transaction():
         secret = _existing(ctx, params["SecretId"], usable=False)
-        ctx.secrets.update(secret.name, deletion_date=None)
+        ctx.store.secrets.update(secret.name, deletion_date=None)
     return {"ARN": secret.arn, "Name": secret.name}
 
 
 def purge_deleted(ctx: Context) -> int:
     """Delete secrets whose recovery window has ended (the janitor calls this)."""
     with ctx.store.transaction():
-        names = ctx.secrets.due_for_deletion(ctx.clock.now())
+        names = ctx.store.secrets.due_for_deletion(ctx.clock.now())
         for name in names:
-            secret = ctx.secrets.get(name)
-            ctx.secrets.delete(name)
+            secret = ctx.store.secrets.get(name)
+            ctx.store.secrets.delete(name)
             if secret is not None:
                 ctx.store.remove_tags(secret.arn, [t["key"] for t in ctx.store.get_tags(secret.arn)])
     return len(names)

@@ -68,7 +68,7 @@ def _resolve(ctx: Context, identifier: str) -> tuple[str, str | None]:
 
 
 def _select(ctx: Context, name: str, selector: str | None) -> ParameterVersion:
-    history = ctx.parameters.history(name)
+    history = ctx.store.parameters.history(name)
     if not history:
         raise _not_found(name)
     if selector is None:
@@ -122,7 +122,7 @@ def put_parameter(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     if data_type != "text":
         raise _validation(f"DataType {data_type} is not supported by Portside (only text).")
     with ctx.store.transaction():
-        history = ctx.parameters.history(name)
+        history = ctx.store.parameters.history(name)
         latest = history[-1] if history else None
         if latest is not None and not overwrite:
             raise _error("ParameterAlreadyExists",
@@ -167,9 +167,9 @@ def put_parameter(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
                              f"You attempted to create a new version of {name} by calling the PutParameter API with "
                              f"the overwrite flag. Version {oldest.version}, the oldest version, can't be deleted "
                              "because it has a label associated with it.")
-            ctx.parameters.delete_version(name, oldest.version)
+            ctx.store.parameters.delete_version(name, oldest.version)
         version = (latest.version + 1) if latest else 1
-        ctx.parameters.add(ParameterVersion(
+        ctx.store.parameters.add(ParameterVersion(
             name, version, kind, value, params.get("Description", latest.description if latest else None),
             pattern, key_id if kind == "SecureString" else None, tier, data_type, ctx.clock.now(), (),
         ))
@@ -191,14 +191,14 @@ def _tags(tags: list[dict[str, str]]) -> list[dict[str, str]]:
 def delete_parameter(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     name = ctx.arns.parameter_name(params["Name"]) or params["Name"]
     with ctx.store.transaction():
-        if ctx.parameters.latest(name) is None:
+        if ctx.store.parameters.latest(name) is None:
             raise _not_found(name)
         _delete(ctx, name)
     return {}
 
 
 def _delete(ctx: Context, name: str) -> None:
-    ctx.parameters.delete(name)
+    ctx.store.parameters.delete(name)
     arn = ctx.arns.parameter(name)
     ctx.store.remove_tags(arn, [t["key"] for t in ctx.store.get_tags(arn)])
 
@@ -209,7 +209,7 @@ def delete_parameters(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     with ctx.store.transaction():
         for given in params["Names"]:
             name = ctx.arns.parameter_name(given) or given
-            if ctx.parameters.latest(name) is None:
+            if ctx.store.parameters.latest(name) is None:
                 invalid.append(given)
             else:
                 _delete(ctx, name)
@@ -228,7 +228,7 @@ def label_parameter_version(ctx: Context, params: dict[str, Any]) -> dict[str, A
     ]
     good = [label for label in labels if label not in invalid]
     with ctx.store.transaction():
-        history = ctx.parameters.history(name)
+        history = ctx.store.parameters.history(name)
         if not history:
             raise _not_found(name)
         wanted = params.get("ParameterVersion", history[-1].version)
@@ -242,8 +242,8 @@ def label_parameter_version(ctx: Context, params: dict[str, Any]) -> dict[str, A
                          f"A parameter version can have maximum {MAX_LABELS} labels.")
         for other in history:
             if other.version != wanted and set(other.labels) & set(good):
-                ctx.parameters.set_labels(name, other.version, [x for x in other.labels if x not in good])
-        ctx.parameters.set_labels(name, wanted, merged)
+                ctx.store.parameters.set_labels(name, other.version, [x for x in other.labels if x not in good])
+        ctx.store.parameters.set_labels(name, wanted, merged)
     return {"InvalidLabels": invalid, "ParameterVersion": wanted}
 
 
@@ -253,7 +253,7 @@ def unlabel_parameter_version(ctx: Context, params: dict[str, Any]) -> dict[str,
     with ctx.store.transaction():
         target = _select(ctx, name, str(params["ParameterVersion"]))
         removed = [x for x in params["Labels"] if x in target.labels]
-        ctx.parameters.set_labels(name, target.version, [x for x in target.labels if x not in removed])
+        ctx.store.parameters.set_labels(name, target.version, [x for x in target.labels if x not in removed])
     return {"RemovedLabels": removed, "InvalidLabels": [x for x in params["Labels"] if x not in removed]}
 
 
@@ -341,7 +341,7 @@ def get_parameters_by_path(ctx: Context, params: dict[str, Any]) -> dict[str, An
         raise _validation("The parameter doesn't meet the parameter name requirements. The parameter name must "
                           "begin with a forward slash \"/\".")
     offset, limit = _page(params, 10, 10)
-    candidates = [p for p in (ctx.parameters.latest(n) for n in ctx.parameters.names(path if path != "/" else ""))
+    candidates = [p for p in (ctx.store.parameters.latest(n) for n in ctx.store.parameters.names(path if path != "/" else ""))
                   if p is not None and _under(p.name, path, bool(params.get("Recursive")))]
     candidates = _filtered(ctx, candidates, params.get("ParameterFilters") or [], {"Type", "KeyId", "Label"})
     decrypt = bool(params.get("WithDecryption"))
@@ -360,7 +360,7 @@ def describe_parameters(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
         filters.append({"Key": old["Key"], "Option": "Equals" if old["Key"] != "Name" else "BeginsWith",
                         "Values": old["Values"]})
     offset, limit = _page(params, 50, 50)
-    latest = [p for p in (ctx.parameters.latest(n) for n in ctx.parameters.names()) if p is not None]
+    latest = [p for p in (ctx.store.parameters.latest(n) for n in ctx.store.parameters.names()) if p is not None]
     latest = _filtered(ctx, latest, filters, {"Name", "Type", "KeyId", "Tier", "DataType", "Path", "tag", "Label"})
     result: dict[str, Any] = {"Parameters": [_metadata(ctx, p) for p in latest[offset: offset + limit]]}
     if len(latest) > offset + limit:
@@ -371,7 +371,7 @@ def describe_parameters(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
 @operation("GetParameterHistory", SERVICE, accepts=("Name", "WithDecryption", "MaxResults", "NextToken"))
 def get_parameter_history(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     name = ctx.arns.parameter_name(params["Name"]) or params["Name"]
-    history = ctx.parameters.history(name)
+    history = ctx.store.parameters.history(name)
     if not history:
         raise _not_found(name)
     offset, limit = _page(params, 50, 50)
@@ -392,7 +392,7 @@ def _tag_target(ctx: Context, params: dict[str, Any]) -> str:
     if params["ResourceType"] != "Parameter":
         raise _error("InvalidResourceType", f"ResourceType {params['ResourceType']} is not supported by Portside.")
     name = ctx.arns.parameter_name(params["ResourceId"]) or params["ResourceId"]
-    if ctx.parameters.latest(name) is None:
+    if ctx.store.parameters.latest(name) is None:
         raise _error("InvalidResourceId", "The resource ID is not valid. Verify the ID and try again.")
     return ctx.arns.parameter(name)
 

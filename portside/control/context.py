@@ -12,18 +12,15 @@ from typing import Any
 from ..arns import Arns
 from ..clock import Clock
 from ..config import ServerConfig
-from ..store.logs import LogsRepository
-from ..store.parameters import ParametersRepository
-from ..store.sealing import Sealer
-from ..store.secrets import SecretsRepository
-from ..store.sqlite import SqliteStore
+from ..scheduler.placement_cache import PlacementCache
+from ..store.interface import Store
 from .heartbeats import Heartbeats
 from .wakeups import Wakeups
 
 
 @dataclass
 class Context:
-    store: SqliteStore
+    store: Store
     clock: Clock
     config: ServerConfig
     arns: Arns
@@ -31,18 +28,11 @@ class Context:
     heartbeats: Heartbeats = field(default_factory=lambda: Heartbeats(0.0))
     boot_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     service_wakeup: asyncio.Event = field(default_factory=asyncio.Event)  # nudges the service scheduler
-    # the other service families' tables (same database and transactions)
-    logs: LogsRepository = field(default=None)  # type: ignore[assignment]
-    secrets: SecretsRepository = field(default=None)  # type: ignore[assignment]
-    parameters: ParametersRepository = field(default=None)  # type: ignore[assignment]
+    # container instances as placement sees them (free capacity, task groups), over the store
+    placement: PlacementCache = field(init=False)
 
     def __post_init__(self) -> None:
-        if self.logs is None:
-            self.logs = LogsRepository(self.store)
-        if self.secrets is None or self.parameters is None:
-            sealer = Sealer.beside(self.config.database_path)  # the key file sits beside the database
-            self.secrets = self.secrets or SecretsRepository(self.store, sealer)
-            self.parameters = self.parameters or ParametersRepository(self.store, sealer)
+        self.placement = PlacementCache(self.store)
 
     def agent_connected(self, instance: dict[str, Any]) -> bool:
         return self.heartbeats.connected(instance, self.clock.now())

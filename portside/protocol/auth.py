@@ -56,7 +56,7 @@ AGENT_TARGETS = frozenset(
             "SubmitAttachmentStateChanges",
         )
     ]
-    + ["PortsideAgentV1.Poll", "PortsideAgentV1.ReportAttachment"]
+    + ["PortsideAgentV1.Poll", "PortsideAgentV1.ReportAttachment", "PortsideAgentV1.SubmitHealth"]
     # what an ECS agent's task execution role lets it do for the tasks it runs:
     # ship container output (awslogs) and resolve secrets and registry credentials
     + [
