@@ -22,6 +22,7 @@ from .. import __version__
 from . import awsvpc
 from .log_shipper import DockerOutput, LogShipper
 from .reporter import Reporter
+from .secrets import SecretResolver
 from .runtime import ContainerState, Runtime
 from .server_client import ServerClient, ServerRefused, ServerUnavailable
 from .task_manager import TaskManager
@@ -42,6 +43,9 @@ CAPABILITIES = [
     "com.amazonaws.ecs.capability.logging-driver.none",
     "com.amazonaws.ecs.capability.logging-driver.awslogs",  # shipped by the agent (log_shipper.py)
     "ecs.capability.execution-role-awslogs",
+    "ecs.capability.secrets.asm.environment-variables",  # resolved by the agent (secrets.py)
+    "ecs.capability.secrets.ssm.environment-variables",
+    "ecs.capability.private-registry-authentication.secretsmanager",
     "ecs.capability.container-health-check",
     "ecs.capability.task-cpu-mem-limit",
     "ecs.capability.docker-plugin.local",
@@ -70,6 +74,7 @@ class Agent:
         self.stop_timeout = config.stop_timeout
         self.reporter = Reporter(client)
         docker_client = getattr(runtime, "_client", None)  # the Docker runtime's SDK client; the fake has none
+        self.secret_resolver = SecretResolver(client.call_service)
         self.log_shipper = LogShipper(client.call_service, DockerOutput(docker_client.api) if docker_client else None,
                                       config.data_dir)
         self.instance_arn = ""

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..domain import health
 from . import awsvpc
+from .secrets import SecretsUnavailable
 from .runtime import ContainerSpec, ContainerState, RuntimeFailure
 from .specs import container_specs, host_mode_bindings, volume_specs
 
@@ -70,6 +71,7 @@ class TaskManager:
         self.sandbox_id: str | None = None  # an awsvpc task's pause container
         specs = container_specs(task, agent.cluster, agent.instance_arn)
         self.definitions = {c["name"]: c for c in task["containers"]}
+        self.stop_reason: str | None = None  # a task-level reason for the STOPPED report
         self.containers = {
             c["name"]: ManagedContainer(
                 spec=specs[c["name"]],
@@ -155,9 +157,15 @@ class TaskManager:
             if self.network_mode == "awsvpc" and pending:
                 current = pending[0]  # a failure is reported as its reason
                 await self._open_sandbox(pending)
+            current = pending[0] if pending else None
+            auths: dict[str, dict[str, str] | None] = {}
+            for current in pending:  # secrets resolved before anything is pulled (agent/secrets.py)
+                resolved = await self.agent.secret_resolver.resolve(self.definitions[current.spec.name])
+                current.spec.environment.update(resolved.environment)
+                auths[current.spec.name] = resolved.registry_auth
             self._pull_started = time.time()
             for current in pending:
-                await runtime.ensure_image(current.spec.image)
+                await runtime.ensure_image(current.spec.image, auth=auths.get(current.spec.name))
             self._pull_stopped = time.time()
             current = None
             for volume in self.volumes:
@@ -184,6 +192,8 @@ class TaskManager:
                     current.bindings = self._bindings(current, state)
                     current.watcher = asyncio.create_task(self._watch(current))
         except RuntimeFailure as failure:
+            if isinstance(failure, SecretsUnavailable):
+                self.stop_reason = failure.reason  # the task's stoppedReason, as ECS reports it
             self._pull_stopped = self._pull_stopped or time.time()
             target = current or (pending[0] if pending else None)
             if target is not None:
@@ -280,7 +290,8 @@ class TaskManager:
                 for c in self.containers.values()], **self._pull_times())
         self._report("submit_task_state_change", status="STOPPED",
                      containers=[c.change() for c in self.containers.values()],
-                     executionStoppedAt=time.time(), **self._pull_times())
+                     executionStoppedAt=time.time(), **self._pull_times(),
+                     **({"reason": self.stop_reason} if self.stop_reason else {}))
 
     def _pull_times(self) -> dict[str, float]:
         times = {}

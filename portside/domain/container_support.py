@@ -36,12 +36,12 @@ class Refused:
     why: str
 
 
-LATER_LOGS = "not supported by Portside yet (logs and secrets support is under way)"
 
 CONTAINER: dict[str, Applied | Refused] = {
     "name": Applied("the container's name in the task"),
     "image": Applied("pulled unless present, then run"),
-    "repositoryCredentials": Refused(f"private registry credentials are {LATER_LOGS}"),
+    "repositoryCredentials": Applied("credentialsParameter (a Secrets Manager secret holding username and "
+                                     "password) resolved by the agent and given to the image pull"),
     "cpu": Applied("Docker CPU shares (minimum 2)"),
     "memory": Applied("Docker hard memory limit"),
     "memoryReservation": Applied("Docker soft memory limit (--memory-reservation)"),
@@ -56,7 +56,8 @@ CONTAINER: dict[str, Applied | Refused] = {
     "mountPoints": Applied("Docker bind mounts and volumes"),
     "volumesFrom": Applied("Docker --volumes-from"),
     "linuxParameters": Applied("see linuxParameters members"),
-    "secrets": Refused(f"secrets are {LATER_LOGS}"),
+    "secrets": Applied("Secrets Manager (with :json-key:version-stage:version-id) and SSM parameters, "
+                       "resolved by the agent at task start into environment variables"),
     "dependsOn": Refused("container ordering is not supported yet"),
     "startTimeout": Refused("container ordering is not supported yet"),
     "stopTimeout": Applied("seconds between SIGTERM and SIGKILL"),
@@ -208,7 +209,7 @@ def _container_problem(c: Doc) -> str | None:
             return _refusal(f"logConfiguration.logDriver {log.get('logDriver')}", where,
                             "the log drivers here are " + ", ".join(LOG_DRIVERS))
         if log.get("secretOptions"):
-            return _refusal("logConfiguration.secretOptions", where, f"secrets are {LATER_LOGS}")
+            return _refusal("logConfiguration.secretOptions", where, "log drivers' secret options are not supported by Portside")
     if (c.get("linuxParameters") or {}).get("maxSwap") is not None and c.get("memory") is None:
         return _refusal("linuxParameters.maxSwap", where, "Docker limits swap only beside a hard "
                         "memory limit; set the container's 'memory'")
