@@ -73,10 +73,10 @@ async def poll(
     instance = ctx.placement.get_instance(arn) if arn else None
     if instance is None:
         raise errors.InvalidParameterException("The specified container instance could not be found.")
-    if not instance.get("_agentPolls"):
-        instance["_agentPolls"] = True  # from now on its connection follows its polls
+    if not ctx.heartbeats.agent_polls(arn):  # from now on its connection follows its polls
         with ctx.store.transaction():
-            ctx.placement.put_instance(instance)
+            ctx.store.mark_agent_polls(arn)
+        ctx.heartbeats.agent_polled(arn)
     wait = min(float(params.get("waitSeconds") or 0), MAX_WAIT_S)
     ctx.heartbeats.poll_started(arn, ctx.clock.now())
     try:

@@ -8,8 +8,6 @@ StopServiceDeployment asks it for a rollback.
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..control import service_deployments as deployment_history
 from ..control.lookup import find_service
 from ..control.services import nudge
@@ -18,8 +16,7 @@ from ..protocol import errors
 from ..protocol.dispatch import operation
 from .common import decode_token, encode_token, failure, page, require_cluster
 from .context import Context
-
-Doc = dict[str, Any]
+from ..domain.documents import Doc
 
 
 @operation("ListServiceDeployments")

@@ -10,7 +10,7 @@ service scheduler's reconcile of one service).
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, Union
+from typing import Union
 
 from ..domain import task as tasks
 from ..domain.resources import Reservation
@@ -21,8 +21,8 @@ from ..scheduler.placement import Candidate, Rules
 from .context import Context
 from .lookup import failure, instance_arn, require_cluster, task_definition
 from .placing import place_on, placement_rules, task_group
+from ..domain.documents import Doc
 
-Doc = dict[str, Any]
 Failure = dict[str, str]
 TaskAnswer = Union[Encoded, Doc]  # a stored wire document, or a document to serialize
 

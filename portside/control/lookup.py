@@ -6,13 +6,12 @@ so that every caller accepts (and refuses) the same spellings."""
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from .. import arns as arn_parsing
 from ..protocol.errors import ClusterNotFoundException, ServiceNotFoundException
 from .context import Context
+from ..domain.documents import Doc
 
-Doc = dict[str, Any]
 
 SERVICE_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,255}$")
 

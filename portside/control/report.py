@@ -8,16 +8,13 @@ and a service's task that changes status wakes the service scheduler.
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..domain import task as tasks
 from ..protocol import errors
 from .context import Context
 from .lookup import require_cluster, task_arn
 from .release import release_resources
 from .services import is_service_group, nudge
-
-Doc = dict[str, Any]
+from ..domain.documents import Doc
 
 
 def _reported_task(ctx: Context, params: Doc) -> Doc:

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import json
 from typing import Any, Iterable, Protocol
+from ..domain.documents import Doc
 
-Doc = dict[str, Any]
 
 _dump = json.JSONEncoder(separators=(",", ":")).encode
 
