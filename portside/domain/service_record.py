@@ -72,6 +72,7 @@ def new_service(
     name: str,
     cluster_arn: str,
     task_definition_arn: str,
+    launch_type: str,
     params: Doc,
     configuration: Doc,
     strategy: str,
@@ -79,7 +80,9 @@ def new_service(
     now: float,
 ) -> Doc:
     """A new ACTIVE Service document from CreateService's parameters (already
-    checked), with no deployment yet (see `service.start_deployment`)."""
+    checked), with no deployment yet (see `service.start_deployment`); the
+    launch type's own members are added by the caller
+    (`control.launch_types.service_launch_fields`)."""
     return {
         "serviceArn": arn,
         "serviceName": name,
@@ -88,7 +91,7 @@ def new_service(
         "desiredCount": params.get("desiredCount") or 0,
         "runningCount": 0,
         "pendingCount": 0,
-        "launchType": "EC2",
+        "launchType": launch_type,
         "taskDefinition": task_definition_arn,
         "deploymentConfiguration": configuration,
         "deployments": [],
@@ -101,6 +104,7 @@ def new_service(
         "enableECSManagedTags": bool(params.get("enableECSManagedTags", False)),
         "propagateTags": params.get("propagateTags") or "NONE",
         "enableExecuteCommand": bool(params.get("enableExecuteCommand", False)),
+        "serviceConnectConfiguration": params.get("serviceConnectConfiguration"),
         "healthCheckGracePeriodSeconds": params.get("healthCheckGracePeriodSeconds") or 0,
         "createdBy": created_by,
     }

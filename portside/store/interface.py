@@ -132,9 +132,11 @@ class InstanceRepository(Protocol):
 
 
 class TaskRepository(Protocol):
-    def add_tasks(self, tasks: list[Doc], reservation: Doc, client_token: str | None = None) -> list[str]:
+    def add_tasks(self, tasks: list[Doc], reservation: Doc, client_token: str | None = None,
+                  hosts: list[str] | None = None) -> list[str]:
         """Insert new tasks (already in the Task wire shape), each holding
-        `reservation` on its instance; returns their wire documents (JSON)."""
+        `reservation` on its instance (`hosts[i]` when given: a Fargate task's
+        host, not in its document); returns their wire documents (JSON)."""
         ...
 
     def put_task(self, task: Doc) -> str:
@@ -142,6 +144,10 @@ class TaskRepository(Protocol):
         ...
 
     def get_task(self, arn: str) -> Doc | None: ...
+    def task_instance(self, arn: str) -> str | None:
+        """The instance the task's row names (for a Fargate task, its host)."""
+        ...
+
     def task_reservation(self, arn: str) -> Doc: ...
 
     def get_task_documents(self, arns: list[str]) -> dict[str, str]:
@@ -151,8 +157,13 @@ class TaskRepository(Protocol):
     def tasks_by_client_token(self, cluster_arn: str, token: str) -> list[Doc]: ...
     def live_tasks_on(self, instance_arn: str) -> list[Doc]: ...
 
+    def task_with_attachment(self, cluster_arn: str, attachment_id: str) -> Doc | None:
+        """The cluster's task (stopped ones included) that has this attachment."""
+        ...
+
     def live_holdings(self, cluster_arn: str) -> Iterable[tuple[str, Doc, str | None]]:
-        """(instance ARN, reservation, group) of each live task placed in the cluster."""
+        """(instance ARN, reservation, group) of each live task on the cluster's
+        instances (whatever cluster the task is in: Fargate hosts)."""
         ...
 
     def list_task_arns(

@@ -449,3 +449,27 @@ def test_which_instances_an_agent_polls_for(store: Store) -> None:
         store.put_instance(dict(a, status="DRAINING"))  # a later write of the document keeps it
     assert store.agent_polled_instances() == {a["containerInstanceArn"]}
     assert all("_agentPolls" not in doc for _, doc in store.instance_documents(C))
+
+def test_the_task_with_an_attachment(store: Store) -> None:
+    i = instance("c", "i")
+    eni = {"id": "att-1", "type": "ElasticNetworkInterface", "status": "ATTACHED", "details": []}
+    with store.transaction():
+        store.put_instance(i)
+        store.add_tasks([task("c", "t1", i), dict(task("c", "t2", i), attachments=[eni])], RESERVED)
+    assert store.task_with_attachment(C, "att-1")["taskArn"] == f"{ACCOUNT}:task/c/t2"
+    assert store.task_with_attachment(C, "att-2") is None
+    assert store.task_with_attachment(f"{ACCOUNT}:cluster/other", "att-1") is None
+
+
+def test_a_task_may_hold_capacity_on_another_clusters_host(store: Store) -> None:
+    """A Fargate task's row names its host (not in its document); the host's
+    cluster counts what it holds, whatever cluster the task is in."""
+    host = instance("c", "host")
+    with store.transaction():
+        store.put_instance(host)
+        store.add_tasks([task("elsewhere", "t1")], RESERVED, hosts=[host["containerInstanceArn"]])
+    assert store.task_instance(f"{ACCOUNT}:task/elsewhere/t1") == host["containerInstanceArn"]
+    assert store.task_instance(f"{ACCOUNT}:task/elsewhere/none") is None
+    assert list(store.live_holdings(C)) == [(host["containerInstanceArn"], RESERVED, None)]
+    assert list(store.live_holdings(f"{ACCOUNT}:cluster/elsewhere")) == []
+    assert "containerInstanceArn" not in store.get_task(f"{ACCOUNT}:task/elsewhere/t1")

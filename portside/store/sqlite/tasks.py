@@ -19,11 +19,14 @@ LIVE = "last_status IN (" + ",".join(f"'{s.name}'" for s in Status if s is not S
 class SqliteTasks(SqliteDatabase):
     _encode_task: Callable[[Doc], str]  # set by SqliteStore
 
-    def add_tasks(self, tasks: list[Doc], reservation: Doc, client_token: str | None = None) -> list[str]:
+    def add_tasks(self, tasks: list[Doc], reservation: Doc, client_token: str | None = None,
+                  hosts: list[str] | None = None) -> list[str]:
         """Insert tasks just made by `domain.task.new_task`, each holding
-        `reservation` on its instance; returns their wire documents.  Those
-        tasks are in the Task shape already (tests/domain/test_task_shape.py
-        keeps it so), so they are encoded without the shape walk."""
+        `reservation` on its instance (`hosts[i]` when given: a Fargate
+        task's host, which its document does not show); returns their wire
+        documents.  Those tasks are in the Task shape already
+        (tests/domain/test_task_shape.py keeps it so), so they are encoded
+        without the shape walk."""
         reserved = dump(reservation)
         documents = [dump(task) for task in tasks]
         self._db.executemany(
@@ -34,7 +37,7 @@ class SqliteTasks(SqliteDatabase):
                 (
                     task["taskArn"],
                     task["clusterArn"],
-                    task.get("containerInstanceArn"),
+                    hosts[i] if hosts else task.get("containerInstanceArn"),
                     task["taskDefinitionArn"].rsplit("/", 1)[1].rsplit(":", 1)[0],
                     task.get("startedBy"),
                     service_of_group(task.get("group")),
@@ -47,7 +50,7 @@ class SqliteTasks(SqliteDatabase):
                     document,
                     task.get("group"),
                 )
-                for task, document in zip(tasks, documents)
+                for i, (task, document) in enumerate(zip(tasks, documents))
             ],
         )
         return documents
@@ -64,6 +67,11 @@ class SqliteTasks(SqliteDatabase):
 
     def get_task(self, arn: str) -> Doc | None:
         return self._doc("SELECT doc FROM tasks WHERE arn = ?", (arn,))
+
+    def task_instance(self, arn: str) -> str | None:
+        """The instance a task's row names (a Fargate task's host, which its document does not show)."""
+        row = self._db.execute("SELECT instance_arn FROM tasks WHERE arn = ?", (arn,)).fetchone()
+        return row[0] if row else None
 
     def task_reservation(self, arn: str) -> Doc:
         row = self._db.execute("SELECT reservation FROM tasks WHERE arn = ?", (arn,)).fetchone()
@@ -90,12 +98,24 @@ class SqliteTasks(SqliteDatabase):
             (instance_arn,),
         )
 
+    def task_with_attachment(self, cluster_arn: str, attachment_id: str) -> Doc | None:
+        """The cluster's task (stopped ones included) that has the attachment
+        `attachment_id`: a scan, for the rare SubmitAttachmentStateChanges."""
+        needle = json.dumps(attachment_id)
+        for doc in self._docs("SELECT doc FROM tasks WHERE cluster_arn = ? AND instr(doc, ?) > 0 ORDER BY seq",
+                              (cluster_arn, needle)):
+            if any(a.get("id") == attachment_id for a in doc.get("attachments") or []):
+                return doc
+        return None
+
     def live_holdings(self, cluster_arn: str) -> Iterable[tuple[str, Doc, str | None]]:
-        """(instance ARN, reservation, group) of each live task placed in the cluster."""
+        """(instance ARN, reservation, group) of each live task on the cluster's
+        instances: by the instance, not the task's cluster (Fargate tasks of
+        any cluster hold capacity on the Fargate hosts of this one)."""
         rows = self._db.execute(
-            "SELECT instance_arn, reservation, task_group FROM tasks WHERE cluster_arn = ? "
-            f"AND {LIVE} AND instance_arn IS NOT NULL",
-            (cluster_arn,),
+            "SELECT instance_arn, reservation, task_group FROM tasks WHERE instance_arn >= ? "
+            f"AND instance_arn < ? AND {LIVE}",
+            _instance_range(cluster_arn),
         )
         return [(arn, json.loads(reservation), group) for arn, reservation, group in rows]
 
@@ -116,3 +136,9 @@ class SqliteTasks(SqliteDatabase):
             self._db.execute("DELETE FROM tasks WHERE arn = ?", (arn,))
             self._db.execute("DELETE FROM tags WHERE resource_arn = ?", (arn,))
         return len(arns)
+
+
+def _instance_range(cluster_arn: str) -> tuple[str, str]:
+    """The ARNs of a cluster's instances lie in [low, high): they share a prefix."""
+    prefix = cluster_arn.replace(":cluster/", ":container-instance/", 1) + "/"
+    return prefix, prefix[:-1] + "0"  # "0" follows "/"
