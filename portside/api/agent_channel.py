@@ -15,14 +15,14 @@ import asyncio
 import json
 from typing import Any
 
+from ..control.lookup import instance_arn, task_arn
+from ..control.lookup import task_definition as resolve_task_definition
 from ..domain import awsvpc
 from ..domain.task import effective_containers
 from ..protocol import errors
 from ..protocol.dispatch import error_body, parse_json
 from .common import require_cluster
-from ..control.lookup import instance_arn, task_arn
 from .context import Context
-from ..control.lookup import task_definition as resolve_task_definition
 
 TARGET_PREFIX = "PortsideAgentV1"
 MAX_WAIT_S = 30.0
@@ -36,7 +36,7 @@ _CONTAINER_MEMBERS = (
 
 
 async def handle(
-    ctx: Context, operation: str, body: bytes, gone: "asyncio.Future[object] | None" = None
+    ctx: Context, operation: str, body: bytes, gone: asyncio.Future[object] | None = None
 ) -> tuple[int, bytes]:
     try:
         if operation == "ReportAttachment":
@@ -68,7 +68,7 @@ def _checked(params: Any) -> dict[str, Any]:
 
 
 async def poll(
-    ctx: Context, params: dict[str, Any], gone: "asyncio.Future[object] | None" = None
+    ctx: Context, params: dict[str, Any], gone: asyncio.Future[object] | None = None
 ) -> dict[str, Any]:
     """`gone` completes when the agent hangs up: a dead agent must not count as
     connected for the rest of its poll."""

@@ -12,9 +12,9 @@ here: the operator installs the new version and restarts it).
 from __future__ import annotations
 
 from ..control import container_agent
+from ..domain.documents import Doc
 from ..protocol.dispatch import operation
 from .context import Context
-from ..domain.documents import Doc
 
 
 @operation("UpdateContainerAgent")

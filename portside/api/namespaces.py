@@ -8,11 +8,11 @@ it was given (name or ARN).
 
 from __future__ import annotations
 
+from ..domain.documents import Doc
 from ..protocol import errors
 from ..protocol.dispatch import operation
 from .common import decode_token, offset_page, page
 from .context import Context
-from ..domain.documents import Doc
 
 
 def _namespace(doc: Doc, member: str) -> str | None:

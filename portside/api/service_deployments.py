@@ -12,11 +12,11 @@ from ..control import service_deployments as deployment_history
 from ..control.lookup import find_service
 from ..control.services import nudge
 from ..domain import service_deployment as rules
+from ..domain.documents import Doc
 from ..protocol import errors
 from ..protocol.dispatch import operation
 from .common import decode_token, encode_token, failure, page, require_cluster
 from .context import Context
-from ..domain.documents import Doc
 
 
 @operation("ListServiceDeployments")

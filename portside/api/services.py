@@ -23,7 +23,6 @@ from ..protocol.dispatch import operation
 from .common import decode_token, failure, page, require_cluster, seq_page, validate_tags
 from .context import Context
 
-
 DESCRIBE_LIMIT = 10
 # The Service list members AWS always answers with, empty or not (Ansible's
 # ecs_service reads existing["loadBalancers"] on every run).

@@ -5,11 +5,10 @@ agent updates (UpdateContainerAgent) and attachment state reports
 from __future__ import annotations
 
 from .. import __version__
+from ..domain.documents import Doc
 from ..protocol import errors
 from .context import Context
 from .lookup import instance_arn, require_cluster
-from ..domain.documents import Doc
-
 
 LATEST_AGENT_VERSION = __version__
 UPDATING = ("PENDING", "STAGING", "STAGED", "UPDATING")

@@ -8,10 +8,9 @@ from __future__ import annotations
 import re
 
 from .. import arns as arn_parsing
+from ..domain.documents import Doc
 from ..protocol.errors import ClusterNotFoundException, ServiceNotFoundException
 from .context import Context
-from ..domain.documents import Doc
-
 
 SERVICE_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,255}$")
 

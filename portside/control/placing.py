@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import random
 
+from ..domain.documents import Doc
 from ..domain.resources import Reservation
 from ..protocol import errors
 from ..scheduler import query
 from ..scheduler.placement import Candidate, Lookups, Placement, PlacementRuleError, Rules, parse_rules, place_lazily
 from .context import Context
-from ..domain.documents import Doc
-
 
 _rng = random.Random()  # seeded from os.urandom; placement needs chance, not secrecy
 

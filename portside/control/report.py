@@ -9,12 +9,12 @@ and a service's task that changes status wakes the service scheduler.
 from __future__ import annotations
 
 from ..domain import task as tasks
+from ..domain.documents import Doc
 from ..protocol import errors
 from .context import Context
 from .lookup import require_cluster, task_arn
 from .release import release_resources
 from .services import is_service_group, nudge
-from ..domain.documents import Doc
 
 
 def _reported_task(ctx: Context, params: Doc) -> Doc:

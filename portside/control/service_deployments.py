@@ -15,12 +15,11 @@ from .. import arns as arn_parsing
 from ..arns import Arns
 from ..domain import service as services
 from ..domain import service_deployment as history_rules
+from ..domain.documents import Doc
 from ..domain.service_deployment import History, Names
 from ..protocol import errors
 from ..store.interface import Store
 from .context import Context
-from ..domain.documents import Doc
-
 
 KIND = "service-history"
 

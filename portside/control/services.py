@@ -3,9 +3,9 @@ tasks as the scheduler counts them, and the nudge that wakes the scheduler."""
 
 from __future__ import annotations
 
+from ..domain.documents import Doc
 from ..domain.service_record import is_service_group
 from .context import Context
-from ..domain.documents import Doc
 
 __all__ = ["is_service_group", "nudge", "task_counts", "task_rows"]
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import ipaddress
 import secrets
 import uuid
-from .documents import Doc
 
+from .documents import Doc
 
 ENI = "ElasticNetworkInterface"
 

@@ -14,10 +14,9 @@ import random
 import uuid
 from dataclasses import dataclass, field
 
+from .documents import Doc
 from .service_record import SchedulerMemory
 from .status import Status
-from .documents import Doc
-
 
 MAX_EVENTS = 100  # describe-services shows the latest 100 events
 CIRCUIT_BREAKER_MIN, CIRCUIT_BREAKER_MAX = 3, 200

@@ -60,7 +60,7 @@ class SchedulerMemory:
         return asdict(self)
 
     @classmethod
-    def from_record(cls, record: dict[str, Any]) -> "SchedulerMemory":
+    def from_record(cls, record: dict[str, Any]) -> SchedulerMemory:
         """From what `to_record` gave (members missing from older records take their defaults)."""
         known = {name: record[name] for name in cls.__dataclass_fields__ if name in record}
         last = known.pop("last_completed", None)

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from ..arns import Arns, new_id
 from . import awsvpc
+from .documents import Doc
 from .resources import Reservation
 from .status import Status, advance, task_status_from_containers
 from .task_definition import parse_task_size
-from .documents import Doc
-
 
 USER_STOP_REASON = "Task stopped by user"
 ESSENTIAL_EXITED = "Essential container in task exited"

@@ -16,7 +16,6 @@ from decimal import Decimal, InvalidOperation
 from . import fargate
 from .documents import Doc
 
-
 MIN_CONTAINER_MEMORY_MIB = 6  # Docker 20.10+ reserves 6 MiB per container
 MIN_TASK_CPU_UNITS, MAX_TASK_CPU_UNITS = 128, 196_608  # 0.125 .. 192 vCPU
 CPU_UNITS_PER_VCPU = 1024

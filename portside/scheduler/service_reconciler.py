@@ -35,9 +35,9 @@ from ..control.launch_types import fargate_pool, launch_params
 from ..control.lookup import task_definition as resolve_task_definition
 from ..control.services import task_rows
 from ..domain import service as services
+from ..domain.documents import Doc
 from ..domain.service import LiveTask, Plan
 from ..domain.service_record import CompletedDeployment, SchedulerMemory, service_group
-from ..domain.documents import Doc
 
 log = logging.getLogger("portside.services")
 
@@ -64,7 +64,7 @@ class ServiceReconciler:
         while True:
             try:
                 await asyncio.wait_for(wakeup.wait(), self.interval)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             wakeup.clear()
             try:
@@ -167,7 +167,8 @@ class ServiceReconciler:
 
     # -- REPLICA ----------------------------------------------------------------------
 
-    def _replica(self, service: Doc, memory: SchedulerMemory, cluster: Doc, live: list[LiveTask], active: dict[str, Doc],
+    def _replica(self, service: Doc, memory: SchedulerMemory, cluster: Doc, live: list[LiveTask],
+                 active: dict[str, Doc],
                  now: float) -> bool:
         current = services.primary(service)
         config = service["deploymentConfiguration"]
@@ -206,7 +207,8 @@ class ServiceReconciler:
 
     # -- DAEMON -----------------------------------------------------------------------
 
-    def _daemon(self, service: Doc, memory: SchedulerMemory, cluster: Doc, live: list[LiveTask], active: dict[str, Doc],
+    def _daemon(self, service: Doc, memory: SchedulerMemory, cluster: Doc, live: list[LiveTask],
+                active: dict[str, Doc],
                 now: float) -> bool:
         current = services.primary(service)
         config = service["deploymentConfiguration"]

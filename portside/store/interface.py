@@ -22,8 +22,9 @@ own).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from contextlib import AbstractContextManager
-from typing import Iterable, Protocol
+from typing import Protocol
 
 from ..domain.documents import Doc
 from ..domain.service_record import SchedulerMemory

@@ -33,8 +33,9 @@ def test_service_groups() -> None:
 
 
 def test_new_service_has_no_private_members() -> None:
-    doc = new_service("arn:svc", "web", "arn:cluster", "arn:td:1", "EC2", {"desiredCount": 3, "propagateTags": "SERVICE"},
-                      {"maximumPercent": 200}, "REPLICA", "arn:aws:iam::1:root", 10.0)
+    params = {"desiredCount": 3, "propagateTags": "SERVICE"}
+    doc = new_service("arn:svc", "web", "arn:cluster", "arn:td:1", "EC2", params, {"maximumPercent": 200},
+                      "REPLICA", "arn:aws:iam::1:root", 10.0)
     assert doc["desiredCount"] == 3 and doc["propagateTags"] == "SERVICE" and doc["status"] == "ACTIVE"
     assert doc["deployments"] == [] and doc["createdAt"] == 10.0
     assert not [k for k in doc if k.startswith("_")]

@@ -8,11 +8,13 @@ import asyncio
 import json
 
 import pytest
+from store_backends import Backend
+from store_backends import backend as backend_fixture  # noqa: F401 (the fixtures, by their own names)
+from store_backends import location as location_fixture  # noqa: F401
+from store_backends import store as store_fixture  # noqa: F401
 
 from portside.domain.service_record import CompletedDeployment, SchedulerMemory
 from portside.store.interface import Store
-
-from store_backends import Backend, backend, location, store  # noqa: F401 (fixtures)
 
 ACCOUNT = "arn:aws:ecs:us-east-1:123456789012"
 

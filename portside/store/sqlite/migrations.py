@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from typing import Callable
+from collections.abc import Callable
 
 from ..interface import SchemaTooNew
 

@@ -4,7 +4,7 @@ them needs no decoding; the encoder is the one the store was opened with."""
 from __future__ import annotations
 
 import json
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from ...domain.documents import Doc
 from ...domain.service_record import service_of_group
@@ -50,7 +50,7 @@ class SqliteTasks(SqliteDatabase):
                     document,
                     task.get("group"),
                 )
-                for i, (task, document) in enumerate(zip(tasks, documents))
+                for i, (task, document) in enumerate(zip(tasks, documents, strict=True))
             ],
         )
         return documents
