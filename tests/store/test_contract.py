@@ -8,13 +8,14 @@ import asyncio
 import json
 
 import pytest
+import store_backends
 from store_backends import Backend
-from store_backends import backend as backend_fixture  # noqa: F401 (the fixtures, by their own names)
-from store_backends import location as location_fixture  # noqa: F401
-from store_backends import store as store_fixture  # noqa: F401
 
 from portside.domain.service_record import CompletedDeployment, SchedulerMemory
 from portside.store.interface import Store
+
+# The fixtures, one run per backend (see store_backends.py).
+backend, location, store = store_backends.backend, store_backends.location, store_backends.store
 
 ACCOUNT = "arn:aws:ecs:us-east-1:123456789012"
 
