@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import random
 
+<<<<<<< HEAD
 from ..domain.documents import Doc
+=======
+from ..domain import container_support
+>>>>>>> main
 from ..domain.resources import Reservation
 from ..protocol import errors
 from ..scheduler import query
@@ -30,7 +34,9 @@ def placement_rules(
     the task definition's constraints); a malformed one, or a bad cluster
     query expression, is an InvalidParameterException."""
     try:
-        return parse_rules(strategies, constraints, (definition or {}).get("placementConstraints"))
+        own = [*((definition or {}).get("placementConstraints") or []),
+               *container_support.platform_constraints(definition)]
+        return parse_rules(strategies, constraints, own)
     except (PlacementRuleError, query.QueryError) as exc:
         raise errors.InvalidParameterException(str(exc)) from exc
 
