@@ -15,12 +15,9 @@ import asyncio
 import json
 from typing import Any
 
-<<<<<<< HEAD
+from ..control import report
 from ..control.lookup import instance_arn, task_arn
 from ..control.lookup import task_definition as resolve_task_definition
-=======
-from ..control import report
->>>>>>> main
 from ..domain import awsvpc
 from ..domain.task import effective_containers
 from ..protocol import errors

@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import random
 
-<<<<<<< HEAD
-from ..domain.documents import Doc
-=======
 from ..domain import container_support
->>>>>>> main
+from ..domain.documents import Doc
 from ..domain.resources import Reservation
 from ..protocol import errors
 from ..scheduler import query

@@ -8,16 +8,10 @@ and a service's task that changes status wakes the service scheduler.
 
 from __future__ import annotations
 
-<<<<<<< HEAD
-from ..domain import task as tasks
-from ..domain.documents import Doc
-=======
-from typing import Any
-
 from ..domain import health
 from ..domain import task as tasks
+from ..domain.documents import Doc
 from ..domain.service import SERVICE_STOP_CODE
->>>>>>> main
 from ..protocol import errors
 from .context import Context
 from .lookup import require_cluster, task_arn, task_definition

@@ -8,12 +8,8 @@ kept beside it by the store, not in the document.
 from __future__ import annotations
 
 from ..arns import Arns, new_id
-<<<<<<< HEAD
-from . import awsvpc
-from .documents import Doc
-=======
 from . import awsvpc, container_support
->>>>>>> main
+from .documents import Doc
 from .resources import Reservation
 from .status import Status, advance, task_status_from_containers
 from .task_definition import parse_task_size

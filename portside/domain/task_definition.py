@@ -13,14 +13,8 @@ import copy
 import re
 from decimal import Decimal, InvalidOperation
 
-<<<<<<< HEAD
-from . import fargate
-from .documents import Doc
-=======
 from . import container_support, fargate
-
-Doc = dict[str, Any]
->>>>>>> main
+from .documents import Doc
 
 MIN_CONTAINER_MEMORY_MIB = 6  # Docker 20.10+ reserves 6 MiB per container
 MIN_TASK_CPU_UNITS, MAX_TASK_CPU_UNITS = 128, 196_608  # 0.125 .. 192 vCPU
