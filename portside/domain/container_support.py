@@ -17,11 +17,9 @@ Some refusals are conditional (a value Portside cannot honour, e.g.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from . import health
-
-Doc = dict[str, Any]
+from .documents import Doc
 
 
 @dataclass(frozen=True)
@@ -273,7 +271,6 @@ def override_problem(overrides: Doc | None) -> str | None:
         if found:
             return found
     return None
-
 
 
 def platform_constraints(definition: Doc | None) -> list[Doc]:
