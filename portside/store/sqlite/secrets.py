@@ -1,5 +1,5 @@
 """The SQLite implementation of secrets (see store/secrets.py for the records,
-store/sqlite/migrations.py step 6 for the tables)."""
+store/sqlite/migrations.py step 7 for the tables)."""
 
 from __future__ import annotations
 
