@@ -26,7 +26,8 @@ def test_secrets_reach_the_environment_and_nothing_else(server, docker_agent):
     arn = db["ARN"]
     register(ecs, "withsecrets", {
         "name": "app",
-        "command": ["sh", "-c", 'echo "$WHOLE|$PASS|$OLD|$TOKEN|$PLAIN"; sleep 0.5'],
+        # reversed, so that the shipped line does not put the values themselves in the database
+        "command": ["sh", "-c", 'echo "$WHOLE|$PASS|$OLD|$TOKEN|$PLAIN" | rev; sleep 0.5'],
         "logConfiguration": awslogs("/ecs/sec"),
         "secrets": [
             {"name": "WHOLE", "valueFrom": arn},
@@ -41,7 +42,7 @@ def test_secrets_reach_the_environment_and_nothing_else(server, docker_agent):
     assert task["containers"][0]["exitCode"] == 0
     stream = f"web/app/{task_arn.rsplit('/', 1)[1]}"
     expected = '{"user":"app","password":"pw-new-81b2"}|pw-new-81b2|pw-7f3a9c|tok-5d21e0|plain-3c4d'
-    wait_for(lambda: stream_messages(logs, "/ecs/sec", stream) == [expected], what="the echoed environment")
+    wait_for(lambda: stream_messages(logs, "/ecs/sec", stream) == [expected[::-1]], what="the echoed environment")
     described = str(ecs.describe_tasks(tasks=[task_arn])) + str(ecs.describe_task_definition(taskDefinition="withsecrets"))
     for value in ("pw-new-81b2", "pw-7f3a9c", "tok-5d21e0"):
         assert value not in described
@@ -49,6 +50,9 @@ def test_secrets_reach_the_environment_and_nothing_else(server, docker_agent):
         dump = "\n".join(conn.iterdump())
     for value in ("pw-new-81b2", "pw-7f3a9c", "tok-5d21e0"):
         assert value not in dump
+    server_log = (server.data_dir / "server.log").read_text(errors="replace")
+    for value in ("pw-new-81b2", "pw-7f3a9c", "tok-5d21e0"):
+        assert value not in server_log
     agent_files = "".join(p.read_text(errors="replace") for p in docker_agent.data_dir.rglob("*") if p.is_file())
     for value in ("pw-new-81b2", "pw-7f3a9c", "tok-5d21e0"):
         assert value not in agent_files
