@@ -7,25 +7,47 @@ have started), then watch them.  When an essential container exits, or the
 server asks for STOPPED, it stops the rest as `docker stop` does (SIGTERM, then
 SIGKILL after the container's stopTimeout) and reports the task STOPPED with
 every exit code.  Each change is handed to the reporter in order.
+
+A manager is given what it needs (`TaskHost`: the runtime, where reports go,
+the clock, and whom to tell when it is done) rather than the whole agent, so
+it can be run and tested on its own (tests/agent/test_task_manager.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from .runtime import ContainerSpec, ContainerState, RuntimeFailure
+from ..clock import Clock
+from ..domain.status import Status
+from .runtime import ContainerSpec, ContainerState, Runtime, RuntimeFailure
 from .specs import container_specs, host_mode_bindings
-
-if TYPE_CHECKING:
-    from .agent import Agent
 
 log = logging.getLogger("portside.agent.task")
 
 OOM_REASON = "OutOfMemoryError: Container killed due to memory usage"
+
+
+class ReportSink(Protocol):
+    """Where a task's state changes go, in order (agent/reporter.py)."""
+
+    def submit(self, task_arn: str, operation: str, **params: Any) -> None: ...
+
+
+@dataclass
+class TaskHost:
+    """What a TaskManager needs of the agent that runs it."""
+
+    runtime: Runtime
+    reporter: ReportSink
+    clock: Clock
+    cluster: str
+    instance_arn: str
+    stop_timeout: float  # a container's stopTimeout when its definition gives none
+    finished: Callable[[TaskManager], None]  # called once, when the task is STOPPED and reported
 
 
 @dataclass
@@ -34,16 +56,23 @@ class ManagedContainer:
     essential: bool
     stop_timeout: float
     runtime_id: str | None = None
-    status: str = "PENDING"  # PENDING → (CREATED) → RUNNING → STOPPED
+    status: Status = Status.PENDING  # PENDING → (CREATED) → RUNNING → STOPPED
     exit_code: int | None = None
     reason: str | None = None
     bindings: list[dict[str, Any]] = field(default_factory=list)
     watcher: asyncio.Task[None] | None = None
     started: bool = False  # it ran, in this agent's life or an earlier one
 
+    @property
+    def created_id(self) -> str:
+        """The runtime's id of a container that has been created (CREATED or later)."""
+        if self.runtime_id is None:
+            raise RuntimeError(f"container {self.spec.name} was never created")
+        return self.runtime_id
+
     def change(self) -> dict[str, Any]:
         """This container as a ContainerStateChange."""
-        change: dict[str, Any] = {"containerName": self.spec.name, "status": self.status}
+        change: dict[str, Any] = {"containerName": self.spec.name, "status": self.status.name}
         if self.runtime_id:
             change["runtimeId"] = self.runtime_id
         if self.exit_code is not None:
@@ -56,20 +85,21 @@ class ManagedContainer:
 
 
 class TaskManager:
-    def __init__(self, agent: "Agent", task: dict[str, Any], adopted: list[ContainerState]) -> None:
-        self.agent = agent
+    def __init__(self, host: TaskHost, task: dict[str, Any], adopted: list[ContainerState]) -> None:
+        self.host = host
         self.arn: str = task["taskArn"]
-        self.desired: str = task["desiredStatus"]
+        self.desired = Status.of(task["desiredStatus"])
         self.network_mode: str = task.get("networkMode") or "bridge"
-        specs = container_specs(task, agent.cluster, agent.instance_arn)
+        specs = container_specs(task, host.cluster, host.instance_arn)
         self.containers = {
             c["name"]: ManagedContainer(
                 spec=specs[c["name"]],
                 essential=c.get("essential", True),
-                stop_timeout=float(c.get("stopTimeout") or agent.stop_timeout),
+                stop_timeout=float(c.get("stopTimeout") or host.stop_timeout),
             )
             for c in task["containers"]
         }
+        self.task: asyncio.Task[None] | None = None  # the driver, once started
         self._changed = asyncio.Event()
         self._essential_exited = False
         self._reported_running = False
@@ -80,9 +110,16 @@ class TaskManager:
 
     # -- inputs ---------------------------------------------------------------
 
+    def start(self) -> asyncio.Task[None]:
+        """Run the driver (once); the manager keeps the reference."""
+        if self.task is None:
+            self.task = asyncio.create_task(self.run(), name=f"task-manager {self.arn}")
+        return self.task
+
     def set_desired(self, desired: str) -> None:
-        if desired != self.desired:
-            self.desired = desired
+        status = Status.of(desired)
+        if status != self.desired:
+            self.desired = status
             self._changed.set()
 
     def _adopt(self, state: ContainerState) -> None:
@@ -93,24 +130,24 @@ class TaskManager:
         c.runtime_id = state.runtime_id
         c.started = state.running or state.exit_code is not None
         if state.running:
-            c.status = "RUNNING"
+            c.status = Status.RUNNING
             c.bindings = self._bindings(c, state)
         elif state.exit_code is not None:
             self._record_exit(c, state)
         else:
-            c.status = "CREATED"
+            c.status = Status.CREATED
 
     # -- the driver -------------------------------------------------------------
 
     async def run(self) -> None:
         try:
-            if self.desired == "RUNNING":
+            if self.desired == Status.RUNNING:
                 await self._start()
             for c in self.containers.values():
-                if c.status == "RUNNING" and c.watcher is None:
+                if c.status == Status.RUNNING and c.watcher is None:
                     c.watcher = asyncio.create_task(self._watch(c))
             while not self._all_stopped():
-                if self.desired == "STOPPED" or self._essential_exited:
+                if self.desired == Status.STOPPED or self._essential_exited:
                     await self._stop_all()
                 else:
                     await self._changed.wait()
@@ -121,60 +158,60 @@ class TaskManager:
         except Exception:  # a bug must not leave the task unreported
             log.exception("task %s failed in the agent", self.arn)
             for c in self.containers.values():
-                if c.status != "STOPPED":
-                    c.status, c.reason = "STOPPED", "InternalError: agent failure"
+                if c.status != Status.STOPPED:
+                    c.status, c.reason = Status.STOPPED, "InternalError: agent failure"
             self._report_stopped()
         finally:
-            self.agent.finished(self)
+            self.host.finished(self)
 
     async def _start(self) -> None:
-        runtime = self.agent.runtime
-        pending = [c for c in self.containers.values() if c.status == "PENDING"]
+        runtime = self.host.runtime
+        pending = [c for c in self.containers.values() if c.status == Status.PENDING]
         current: ManagedContainer | None = None
         try:
-            self._pull_started = time.time()
+            self._pull_started = self.host.clock.now()
             for current in pending:
                 await runtime.ensure_image(current.spec.image)
-            self._pull_stopped = time.time()
+            self._pull_stopped = self.host.clock.now()
             for current in pending:
-                if self.desired != "RUNNING":
+                if self.desired != Status.RUNNING:
                     break
                 current.runtime_id = await runtime.create(current.spec)
-                current.status = "CREATED"
+                current.status = Status.CREATED
             for current in self.containers.values():
-                if self.desired != "RUNNING":
+                if self.desired != Status.RUNNING:
                     break
-                if current.status == "CREATED":
-                    state = await runtime.start(current.runtime_id)
-                    current.status = "RUNNING"
+                if current.status == Status.CREATED:
+                    state = await runtime.start(current.created_id)
+                    current.status = Status.RUNNING
                     current.started = True
                     current.bindings = self._bindings(current, state)
                     current.watcher = asyncio.create_task(self._watch(current))
         except RuntimeFailure as failure:
-            self._pull_stopped = self._pull_stopped or time.time()
+            self._pull_stopped = self._pull_stopped or self.host.clock.now()
             if current is not None:
                 current.reason = failure.reason
-            self.desired = "STOPPED"  # the running ones are stopped by the main loop
+            self.desired = Status.STOPPED  # the running ones are stopped by the main loop
             for c in self.containers.values():
-                if c.status in ("PENDING", "CREATED"):
-                    c.status = "STOPPED"
+                if c.status in (Status.PENDING, Status.CREATED):
+                    c.status = Status.STOPPED
             return
-        if all(c.status == "RUNNING" for c in self.containers.values()):
+        if all(c.status == Status.RUNNING for c in self.containers.values()):
             self._reported_running = True
             self._report("submit_task_state_change", status="RUNNING",
                          containers=[c.change() for c in self.containers.values()],
                          **self._pull_times())
 
     async def _watch(self, c: ManagedContainer) -> None:
-        state = await self.agent.runtime.wait(c.runtime_id)
+        state = await self.host.runtime.wait(c.created_id)
         self._record_exit(c, state)
-        if not c.essential and not self._all_stopped() and self.desired == "RUNNING":
+        if not c.essential and not self._all_stopped() and self.desired == Status.RUNNING:
             self._report("submit_container_state_change", containerName=c.spec.name,
                          **{k: v for k, v in c.change().items() if k != "containerName"})
         self._changed.set()
 
     def _record_exit(self, c: ManagedContainer, state: ContainerState) -> None:
-        c.status = "STOPPED"
+        c.status = Status.STOPPED
         c.exit_code = state.exit_code
         if state.oom_killed:
             c.reason = OOM_REASON
@@ -182,24 +219,24 @@ class TaskManager:
             self._essential_exited = True
 
     async def _stop_all(self) -> None:
-        runtime = self.agent.runtime
-        live = [c for c in self.containers.values() if c.status == "RUNNING"]
+        runtime = self.host.runtime
+        live = [c for c in self.containers.values() if c.status == Status.RUNNING]
         for c in self.containers.values():
-            if c.status in ("PENDING", "CREATED"):
-                c.status = "STOPPED"  # never started: nothing to stop
-        await asyncio.gather(*(runtime.stop(c.runtime_id, c.stop_timeout) for c in live))
+            if c.status in (Status.PENDING, Status.CREATED):
+                c.status = Status.STOPPED  # never started: nothing to stop
+        await asyncio.gather(*(runtime.stop(c.created_id, c.stop_timeout) for c in live))
         watchers = [c.watcher for c in live if c.watcher is not None]
         if watchers:
             await asyncio.gather(*watchers, return_exceptions=True)
         for c in live:  # stopped, but no watcher saw it (adopted without one)
-            if c.status != "STOPPED":
-                state = await runtime.inspect(c.runtime_id)
+            if c.status != Status.STOPPED:
+                state = await runtime.inspect(c.created_id)
                 self._record_exit(c, state or ContainerState(c.runtime_id or "", {}, running=False))
 
     # -- reporting --------------------------------------------------------------
 
     def _all_stopped(self) -> bool:
-        return all(c.status == "STOPPED" for c in self.containers.values())
+        return all(c.status == Status.STOPPED for c in self.containers.values())
 
     def _report_stopped(self) -> None:
         if not self._reported_running and all(c.started for c in self.containers.values()):
@@ -214,7 +251,7 @@ class TaskManager:
                 for c in self.containers.values()], **self._pull_times())
         self._report("submit_task_state_change", status="STOPPED",
                      containers=[c.change() for c in self.containers.values()],
-                     executionStoppedAt=time.time(), **self._pull_times())
+                     executionStoppedAt=self.host.clock.now(), **self._pull_times())
 
     def _pull_times(self) -> dict[str, float]:
         times = {}
@@ -225,7 +262,7 @@ class TaskManager:
         return times
 
     def _report(self, operation: str, **params: Any) -> None:
-        self.agent.reporter.submit(self.arn, operation, cluster=self.agent.cluster, task=self.arn, **params)
+        self.host.reporter.submit(self.arn, operation, cluster=self.host.cluster, task=self.arn, **params)
 
     def _bindings(self, c: ManagedContainer, state: ContainerState) -> list[dict[str, Any]]:
         if self.network_mode == "host":

@@ -1,6 +1,13 @@
 """The ECS operations, one module per resource family.  Importing this package
 registers every handler with the protocol dispatcher."""
 
-from . import agent, clusters, container_instances, tags, task_definitions, tasks  # noqa: F401
-from . import services  # noqa: F401
-from . import attributes  # noqa: F401
+from . import (  # noqa: F401  (imported for their @operation registrations)
+    agent,
+    attributes,
+    clusters,
+    container_instances,
+    services,
+    tags,
+    task_definitions,
+    tasks,
+)

@@ -15,13 +15,13 @@ import asyncio
 import json
 from typing import Any
 
+from ..control.lookup import instance_arn
+from ..control.lookup import task_definition as resolve_task_definition
 from ..domain.task import effective_containers
 from ..protocol import errors
 from ..protocol.dispatch import error_body, parse_json
 from .common import require_cluster
-from ..control.lookup import instance_arn
 from .context import Context
-from ..control.lookup import task_definition as resolve_task_definition
 
 TARGET_PREFIX = "PortsideAgentV1"
 MAX_WAIT_S = 30.0
@@ -35,7 +35,7 @@ _CONTAINER_MEMBERS = (
 
 
 async def handle(
-    ctx: Context, operation: str, body: bytes, gone: "asyncio.Future[object] | None" = None
+    ctx: Context, operation: str, body: bytes, gone: asyncio.Future[Any] | None = None
 ) -> tuple[int, bytes]:
     try:
         if operation != "Poll":
@@ -46,7 +46,7 @@ async def handle(
         return error_body(err)
 
 
-_POLL_MEMBERS = {"cluster": str, "containerInstance": str, "version": str, "waitSeconds": (int, float)}
+_POLL_MEMBERS: dict[str, type | tuple[type, ...]] = {"cluster": str, "containerInstance": str, "version": str, "waitSeconds": (int, float)}
 
 
 def _checked(params: Any) -> dict[str, Any]:
@@ -64,14 +64,14 @@ def _checked(params: Any) -> dict[str, Any]:
 
 
 async def poll(
-    ctx: Context, params: dict[str, Any], gone: "asyncio.Future[object] | None" = None
+    ctx: Context, params: dict[str, Any], gone: asyncio.Future[Any] | None = None
 ) -> dict[str, Any]:
     """`gone` completes when the agent hangs up: a dead agent must not count as
     connected for the rest of its poll."""
     cluster = require_cluster(ctx, params.get("cluster"))
     arn = instance_arn(ctx, cluster, str(params.get("containerInstance") or ""))
     instance = ctx.store.get_instance(arn) if arn else None
-    if instance is None:
+    if arn is None or instance is None:
         raise errors.InvalidParameterException("The specified container instance could not be found.")
     if not instance.get("_agentPolls"):
         instance["_agentPolls"] = True  # from now on its connection follows its polls

@@ -127,7 +127,7 @@ def deregister_container_instance(ctx: Context, params: dict[str, Any]) -> dict[
         cluster = require_cluster(ctx, params.get("cluster"))
         arn = instance_arn(ctx, cluster, params["containerInstance"])
         doc = store.get_instance(arn) if arn else None
-        if doc is None or doc["status"] == "INACTIVE":
+        if arn is None or doc is None or doc["status"] == "INACTIVE":
             raise errors.InvalidParameterException(
                 "The specified container instance could not be found."
             )

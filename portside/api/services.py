@@ -120,7 +120,9 @@ def create_service(ctx: Context, params: Doc) -> Doc:
                 "The daemon scheduling strategy does not support placement strategies."
             )
     elif params.get("desiredCount") is None:
-        raise errors.InvalidParameterException("desiredCount is required for services of the REPLICA scheduling strategy.")
+        raise errors.InvalidParameterException(
+            "desiredCount is required for services of the REPLICA scheduling strategy."
+        )
     if params.get("desiredCount") is not None and params["desiredCount"] < 0:
         raise errors.InvalidParameterException("desiredCount cannot be negative.")
     if not params.get("taskDefinition"):

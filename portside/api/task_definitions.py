@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import arns
 from ..control.lookup import task_definition as resolve
 from ..control.lookup import task_definition_name as parse_identifier
 from ..domain import task_definition as td
@@ -114,8 +113,9 @@ def delete_task_definitions(ctx: Context, params: Doc) -> Doc:
             if named is None or named[1] is None:
                 failures.append(failure(identifier, INVALID_IDENTIFIER))
                 continue
-            arn = ctx.arns.task_definition(*named)
-            doc = store.get_task_definition(*named)
+            family, revision = named[0], named[1]
+            arn = ctx.arns.task_definition(family, revision)
+            doc = store.get_task_definition(family, revision)
             if doc is None:
                 failures.append(failure(arn, NOT_FOUND))
                 continue

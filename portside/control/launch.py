@@ -10,7 +10,7 @@ service scheduler's reconcile of one service).
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, Union
+from typing import Any
 
 from ..domain import task as tasks
 from ..domain.resources import Reservation
@@ -24,7 +24,7 @@ from .placing import place_on, placement_rules, task_group
 
 Doc = dict[str, Any]
 Failure = dict[str, str]
-TaskAnswer = Union[Encoded, Doc]  # a stored wire document, or a document to serialize
+TaskAnswer = Encoded | Doc  # a stored wire document, or a document to serialize
 
 
 def checked_task_definition(ctx: Context, params: Doc) -> Doc:

@@ -62,7 +62,7 @@ class ServiceReconciler:
         while True:
             try:
                 await asyncio.wait_for(wakeup.wait(), self.interval)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             wakeup.clear()
             try:

@@ -6,22 +6,24 @@ import asyncio
 import contextlib
 import logging
 import signal
-from typing import Any, Iterator
+from types import FrameType
+from collections.abc import Iterator
+from typing import Any
 
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from .. import api  # noqa: F401  (registers every operation handler)
-from ..control.context import Context
-from ..control.heartbeats import Heartbeats
 from ..arns import Arns
 from ..clock import SystemClock
 from ..config import ServerConfig
+from ..control.context import Context
+from ..control.heartbeats import Heartbeats
 from ..protocol.auth import Authenticator, CredentialsFileError, load_credentials
+from ..scheduler.service_reconciler import ServiceReconciler
 from ..store.sqlite import SqliteStore
 from .app import PortsideApp
 from .janitor import purge_loop
-from ..scheduler.service_reconciler import ServiceReconciler
 
 log = logging.getLogger("portside.server")
 
@@ -35,7 +37,7 @@ class _Server(uvicorn.Server):
         super().__init__(config)
         self.ctx = ctx
 
-    def handle_exit(self, sig: int, frame: object) -> None:
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         super().handle_exit(sig, frame)
         self.ctx.wakeups.wake_all()
 
