@@ -174,8 +174,9 @@ def docker_agent(server, tmp_path, test_image, docker_client):
     agent.stop(signal.SIGKILL)
     import docker.errors
 
-    for container in docker_client.containers.list(
-        all=True, filters={"label": f"com.portside.container-instance-arn={agent.instance_arn}"}
+    for container in docker_client.containers.list(  # one may vanish while listed (the agent's clean-up)
+        all=True, filters={"label": f"com.portside.container-instance-arn={agent.instance_arn}"},
+        ignore_removed=True,
     ):
         try:
             container.remove(force=True)
