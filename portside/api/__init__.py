@@ -6,6 +6,7 @@ from . import (  # noqa: F401  (imported for their @operation registrations)
     attributes,
     clusters,
     container_instances,
+    service_deployments,
     services,
     tags,
     task_definitions,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..control import service_deployments as deployment_history
 from ..control.launch import checked_task_definition
 from ..control.lookup import SERVICE_NAME, find_service, service_arn
 from ..control.lookup import task_definition as resolve_task_definition
@@ -63,6 +64,7 @@ def view(ctx: Context, service: Doc, with_tags: bool = False) -> Doc:
         deployments.append(d)
     shown["deployments"] = deployments
     shown["runningCount"], shown["pendingCount"] = running, pending
+    shown.update(deployment_history.current(ctx.store, service))
     if with_tags:
         shown["tags"] = ctx.store.get_tags(service["serviceArn"])
     return shown
@@ -176,6 +178,8 @@ def create_service(ctx: Context, params: Doc) -> Doc:
         if strategy == "DAEMON":
             service["desiredCount"] = store.count_instances(cluster["clusterArn"], ("ACTIVE",))
         services.start_deployment(service, definition["taskDefinitionArn"], now)
+        deployment_history.forget(store, arn)
+        deployment_history.sync(store, ctx.arns, service, now)
         store.put_service(service)
         store.remove_tags(arn, [t["key"] for t in store.get_tags(arn)])
         store.put_tags(arn, tags)
@@ -266,6 +270,7 @@ def update_service(ctx: Context, params: Doc) -> Doc:
             placement_rules(resolve_task_definition(ctx, definition_arn), service.get("placementStrategy"),
                             service.get("placementConstraints"))
             services.start_deployment(service, definition_arn, now)
+        deployment_history.sync(store, ctx.arns, service, now)
         store.put_service(service)
     nudge(ctx)
     return {"service": view(ctx, service)}
@@ -291,6 +296,7 @@ def delete_service(ctx: Context, params: Doc) -> Doc:
         for deployment in service["deployments"]:
             deployment["desiredCount"] = 0
             deployment["updatedAt"] = now
+        deployment_history.sync(store, ctx.arns, service, now)
         store.put_service(service)
     nudge(ctx)
     return {"service": view(ctx, service)}

@@ -30,6 +30,7 @@ import logging
 from typing import Any
 
 from ..control import launch, release
+from ..control import service_deployments as deployment_history
 from ..control.context import Context
 from ..control.lookup import task_definition as resolve_task_definition
 from ..control.services import task_rows
@@ -108,6 +109,7 @@ class ServiceReconciler:
                 more = self._replica(service, cluster, live, active, now)
             self._bookkeeping(service, now)
             if json.dumps(service, sort_keys=True) != before:
+                deployment_history.sync(store, self.ctx.arns, service, now)
                 store.put_service(service)
         return more
 
