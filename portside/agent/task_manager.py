@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from ..clock import Clock
 from ..domain.status import Status
+from . import awsvpc
 from .runtime import ContainerSpec, ContainerState, Runtime, RuntimeFailure
 from .specs import container_specs, host_mode_bindings
 
@@ -90,6 +91,9 @@ class TaskManager:
         self.arn: str = task["taskArn"]
         self.desired = Status.of(task["desiredStatus"])
         self.network_mode: str = task.get("networkMode") or "bridge"
+        self.task = task
+        self.cluster: str = task.get("clusterArn") or host.cluster  # a Fargate task's, not the host's
+        self.sandbox_id: str | None = None  # an awsvpc task's pause container
         specs = container_specs(task, host.cluster, host.instance_arn)
         self.containers = {
             c["name"]: ManagedContainer(
@@ -124,6 +128,9 @@ class TaskManager:
 
     def _adopt(self, state: ContainerState) -> None:
         """A container found after an agent restart: carry on with it."""
+        if awsvpc.is_pause(state):
+            self.sandbox_id = state.runtime_id
+            return
         c = self.containers.get(state.container_name)
         if c is None:
             return
@@ -169,6 +176,9 @@ class TaskManager:
         pending = [c for c in self.containers.values() if c.status == Status.PENDING]
         current: ManagedContainer | None = None
         try:
+            if self.network_mode == "awsvpc" and pending:
+                current = pending[0]  # a failure is reported as its reason
+                await self._open_sandbox(pending)
             self._pull_started = self.host.clock.now()
             for current in pending:
                 await runtime.ensure_image(current.spec.image)
@@ -201,6 +211,19 @@ class TaskManager:
             self._report("submit_task_state_change", status="RUNNING",
                          containers=[c.change() for c in self.containers.values()],
                          **self._pull_times())
+
+    async def _open_sandbox(self, joining: list[ManagedContainer]) -> None:
+        """The task's network namespace (see agent/awsvpc.py), its address
+        reported before any container starts in it."""
+        sandbox = await awsvpc.open_sandbox(self.host.runtime, self.task, self.host.cluster,
+                                            self.host.instance_arn, self.sandbox_id)
+        self.sandbox_id = sandbox.runtime_id
+        for c in joining:
+            awsvpc.join(c.spec, sandbox)
+        attachment = (self.task.get("awsvpc") or {}).get("attachmentId")
+        if attachment:
+            self._report("report_attachment", attachmentId=attachment, privateIPv4Address=sandbox.ip,
+                         macAddress=sandbox.mac)
 
     async def _watch(self, c: ManagedContainer) -> None:
         state = await self.host.runtime.wait(c.created_id)
@@ -262,7 +285,7 @@ class TaskManager:
         return times
 
     def _report(self, operation: str, **params: Any) -> None:
-        self.host.reporter.submit(self.arn, operation, cluster=self.host.cluster, task=self.arn, **params)
+        self.host.reporter.submit(self.arn, operation, cluster=self.cluster, task=self.arn, **params)
 
     def _bindings(self, c: ManagedContainer, state: ContainerState) -> list[dict[str, Any]]:
         if self.network_mode == "host":
