@@ -103,7 +103,7 @@ class TaskManager:
             )
             for c in task["containers"]
         }
-        self.task: asyncio.Task[None] | None = None  # the driver, once started
+        self.driver: asyncio.Task[None] | None = None  # run(), once started
         self._changed = asyncio.Event()
         self._essential_exited = False
         self._reported_running = False
@@ -116,9 +116,9 @@ class TaskManager:
 
     def start(self) -> asyncio.Task[None]:
         """Run the driver (once); the manager keeps the reference."""
-        if self.task is None:
-            self.task = asyncio.create_task(self.run(), name=f"task-manager {self.arn}")
-        return self.task
+        if self.driver is None:
+            self.driver = asyncio.create_task(self.run(), name=f"task-manager {self.arn}")
+        return self.driver
 
     def set_desired(self, desired: str) -> None:
         status = Status.of(desired)

@@ -50,7 +50,9 @@ async def handle(
         return error_body(err)
 
 
-_POLL_MEMBERS: dict[str, type | tuple[type, ...]] = {"cluster": str, "containerInstance": str, "version": str, "waitSeconds": (int, float)}
+_POLL_MEMBERS: dict[str, type | tuple[type, ...]] = {
+    "cluster": str, "containerInstance": str, "version": str, "waitSeconds": (int, float),
+}
 
 
 def _checked(params: Any) -> dict[str, Any]:

@@ -281,18 +281,20 @@ def update_service(ctx: Context, params: Doc) -> Doc:
             if params.get(member) is not None and params[member] != service.get(member):
                 redeploy = True
         if redeploy:
-            definition = resolve_task_definition(ctx, definition_arn)
+            deployed = resolve_task_definition(ctx, definition_arn)
+            if deployed is None:
+                raise errors.ClientException("TaskDefinition not found.")
             asked = launch_params(service)
             for member in ("networkConfiguration", "platformVersion"):
                 if params.get(member) is not None:
                     asked[member] = params[member]
-            launch = checked_launch(definition, asked | {
+            launch = checked_launch(deployed, asked | {
                 "placementStrategy": service.get("placementStrategy"),
                 "placementConstraints": service.get("placementConstraints")})
             service.pop("networkConfiguration", None)
             service.update(service_launch_fields(launch, asked.get("platformVersion")))
             if not launch.fargate:
-                placement_rules(definition, service.get("placementStrategy"), service.get("placementConstraints"))
+                placement_rules(deployed, service.get("placementStrategy"), service.get("placementConstraints"))
             services.start_deployment(service, definition_arn, now)
         deployment_history.sync(store, ctx.arns, service, now)
         store.put_service(service)

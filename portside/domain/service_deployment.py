@@ -30,8 +30,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from .service import failure_threshold
 
@@ -78,7 +79,7 @@ class History:
     links: dict[str, str] = field(default_factory=dict)  # ecs-svc id → revision ARN
 
     @classmethod
-    def from_doc(cls, doc: Doc | None) -> "History":
+    def from_doc(cls, doc: Doc | None) -> History:
         if not doc:
             return cls()
         return cls(
@@ -315,7 +316,7 @@ def _prune(history: History) -> None:
 def brief(entry: Entry) -> Doc:
     """The ServiceDeploymentBrief shape ListServiceDeployments answers with."""
     doc = entry.doc
-    shown = {k: doc[k] for k in ("serviceDeploymentArn", "serviceArn", "clusterArn", "startedAt", "createdAt",
+    shown: Doc = {k: doc[k] for k in ("serviceDeploymentArn", "serviceArn", "clusterArn", "startedAt", "createdAt",
                                  "finishedAt", "status", "statusReason") if k in doc}
     shown["targetServiceRevisionArn"] = doc["targetServiceRevision"]["arn"]
     return shown

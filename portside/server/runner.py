@@ -6,8 +6,8 @@ import asyncio
 import contextlib
 import logging
 import signal
-from types import FrameType
 from collections.abc import Iterator
+from types import FrameType
 from typing import Any
 
 import uvicorn
