@@ -76,13 +76,13 @@ async def poll(
     connected for the rest of its poll."""
     cluster = require_cluster(ctx, params.get("cluster"))
     arn = instance_arn(ctx, cluster, str(params.get("containerInstance") or ""))
-    instance = ctx.store.get_instance(arn) if arn else None
+    instance = ctx.placement.get_instance(arn) if arn else None
     if arn is None or instance is None:
         raise errors.InvalidParameterException("The specified container instance could not be found.")
     if not instance.get("_agentPolls"):
         instance["_agentPolls"] = True  # from now on its connection follows its polls
         with ctx.store.transaction():
-            ctx.store.put_instance(instance)
+            ctx.placement.put_instance(instance)
     wait = min(float(params.get("waitSeconds") or 0), MAX_WAIT_S)
     ctx.heartbeats.poll_started(arn, ctx.clock.now())
     try:
@@ -90,7 +90,7 @@ async def poll(
             await ctx.wakeups.wait(arn, ctx.wakeups.version(arn), wait, gone)
     finally:
         ctx.heartbeats.poll_ended(arn, ctx.clock.now())
-    instance = ctx.store.get_instance(arn) or instance
+    instance = ctx.placement.get_instance(arn) or instance
     return {
         "version": _version(ctx, arn),
         "instanceStatus": instance["status"],

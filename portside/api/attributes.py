@@ -63,7 +63,7 @@ def _target(ctx: Context, cluster: dict[str, Any], attribute: dict[str, Any]) ->
             "targetType is required when the targetId is not a full ARN."
         )
     arn = instance_arn(ctx, cluster, target_id)
-    doc = ctx.store.get_instance(arn) if arn else None
+    doc = ctx.placement.get_instance(arn) if arn else None
     if arn is None or doc is None or doc["status"] == "INACTIVE":
         raise errors.TargetNotFoundException(f"Could not find {target_id}.")
     return arn
@@ -86,7 +86,7 @@ def _by_target(
 
 def _instance(ctx: Context, arn: str) -> dict[str, Any]:
     """A copy of the instance `_target` found (the cached one is never changed in place)."""
-    doc = ctx.store.get_instance(arn)
+    doc = ctx.placement.get_instance(arn)
     if doc is None:
         raise errors.TargetNotFoundException(f"Could not find {arn}.")
     return doc
@@ -96,7 +96,7 @@ def _replace_attributes(ctx: Context, arn: str, attributes: list[dict[str, Any]]
     doc = _instance(ctx, arn)
     doc["attributes"] = attributes
     doc["version"] += 1
-    ctx.store.put_instance(doc)
+    ctx.placement.put_instance(doc)
 
 
 @operation("PutAttributes")
@@ -144,7 +144,7 @@ def list_attributes(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
         raise errors.InvalidParameterException("Invalid token " + params["nextToken"][:64])
     limit = page(params)
     found: list[dict[str, Any]] = []
-    for doc in ctx.store.list_instances(cluster["clusterArn"], LISTABLE):
+    for doc in ctx.placement.list_instances(cluster["clusterArn"], LISTABLE):
         for attribute in doc.get("attributes") or ():
             if name is not None and attribute["name"] != name:
                 continue

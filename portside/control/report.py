@@ -42,7 +42,7 @@ def _save(ctx: Context, task: Doc, report: Doc) -> None:
     stopped = tasks.apply_task_change(task, report, ctx.clock.now())
     ctx.store.put_task(task)
     if stopped:
-        release_resources(ctx, task)  # after the row says STOPPED: see SqliteStore.hold
+        release_resources(ctx, task)  # after the row says STOPPED: see PlacementCache.hold
     if task["lastStatus"] != before and is_service_group(task.get("group")):
         nudge(ctx)  # the service scheduler looks at once
 

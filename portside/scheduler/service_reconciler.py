@@ -102,7 +102,7 @@ class ServiceReconciler:
             now = self.ctx.clock.now()
             self._count_failures(service, now)
             self._circuit_breaker(service, now)
-            instances = store.list_instances(service["clusterArn"], ("ACTIVE", "DRAINING"))
+            instances = self.ctx.placement.list_instances(service["clusterArn"], ("ACTIVE", "DRAINING"))
             active = {d["containerInstanceArn"]: d for d in instances if d["status"] == "ACTIVE"}
             if service.get("launchType") == "FARGATE":  # its tasks run on Portside's Fargate capacity
                 active = fargate_pool(self.ctx)[1]
