@@ -56,7 +56,7 @@ class SqliteTasks(SqliteDatabase):
                     document,
                     task.get("group"),
                 )
-                for i, (task, document) in enumerate(zip(tasks, documents))
+                for i, (task, document) in enumerate(zip(tasks, documents, strict=True))
             ],
         )
         return documents
