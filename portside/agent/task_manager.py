@@ -17,19 +17,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..clock import Clock
+from ..domain import health
 from ..domain.status import Status
 from . import awsvpc
 from .runtime import ContainerSpec, ContainerState, Runtime, RuntimeFailure
-from .specs import container_specs, host_mode_bindings
+from .specs import container_specs, host_mode_bindings, volume_specs
 
 log = logging.getLogger("portside.agent.task")
 
 OOM_REASON = "OutOfMemoryError: Container killed due to memory usage"
+HEALTH_POLL_S = 0.5  # Docker checks every `interval` (>= 5 s); this only notices the outcome
 
 
 class ReportSink(Protocol):
@@ -63,6 +66,10 @@ class ManagedContainer:
     bindings: list[dict[str, Any]] = field(default_factory=list)
     watcher: asyncio.Task[None] | None = None
     started: bool = False  # it ran, in this agent's life or an earlier one
+    health: str = "UNKNOWN"  # HEALTHY / UNHEALTHY / UNKNOWN, as ECS reports it
+    depends_on: list[tuple[str, str]] = field(default_factory=list)  # (container, condition)
+    start_timeout: float | None = None  # how long dependents wait for it (dependsOn)
+    started_at: float | None = None  # monotonic, when this agent started it
 
     @property
     def created_id(self) -> str:
@@ -85,6 +92,15 @@ class ManagedContainer:
         return change
 
 
+class DependencyFailure(RuntimeFailure):
+    """A dependsOn condition that can no longer hold: the task stops, and
+    the container that cannot start says why."""
+
+    def __init__(self, container: ManagedContainer, message: str) -> None:
+        super().__init__(message)
+        self.container = container
+
+
 class TaskManager:
     def __init__(self, host: TaskHost, task: dict[str, Any], adopted: list[ContainerState]) -> None:
         self.host = host
@@ -100,15 +116,19 @@ class TaskManager:
                 spec=specs[c["name"]],
                 essential=c.get("essential", True),
                 stop_timeout=float(c.get("stopTimeout") or host.stop_timeout),
+                depends_on=[(d["containerName"], d["condition"]) for d in c.get("dependsOn") or []],
+                start_timeout=float(c["startTimeout"]) if c.get("startTimeout") else None,
             )
             for c in task["containers"]
         }
-        self.driver: asyncio.Task[None] | None = None  # run(), once started
+        self.volumes = volume_specs(task)
         self._changed = asyncio.Event()
         self._essential_exited = False
         self._reported_running = False
         self._pull_started: float | None = None
         self._pull_stopped: float | None = None
+        self._health_watch: asyncio.Task[None] | None = None
+        self.driver: asyncio.Task[None] | None = None  # run(), once started
         for state in adopted:
             self._adopt(state)
 
@@ -148,11 +168,13 @@ class TaskManager:
 
     async def run(self) -> None:
         try:
-            if self.desired == Status.RUNNING:
-                await self._start()
+            if any(c.spec.health_check for c in self.containers.values()):
+                self._health_watch = asyncio.create_task(self._watch_health())
             for c in self.containers.values():
                 if c.status == Status.RUNNING and c.watcher is None:
                     c.watcher = asyncio.create_task(self._watch(c))
+            if self.desired == Status.RUNNING:
+                await self._start()
             while not self._all_stopped():
                 if self.desired == Status.STOPPED or self._essential_exited:
                     await self._stop_all()
@@ -169,6 +191,8 @@ class TaskManager:
                     c.status, c.reason = Status.STOPPED, "InternalError: agent failure"
             self._report_stopped()
         finally:
+            if self._health_watch is not None:
+                self._health_watch.cancel()
             self.host.finished(self)
 
     async def _start(self) -> None:
@@ -183,34 +207,94 @@ class TaskManager:
             for current in pending:
                 await runtime.ensure_image(current.spec.image)
             self._pull_stopped = self.host.clock.now()
-            for current in pending:
+            current = None
+            for volume in self.volumes:
+                await runtime.ensure_volume(volume)
+            for current in _creation_order(pending):
                 if self.desired != Status.RUNNING:
                     break
+                current.spec.volumes_from_ids = [
+                    f"{self.containers[name].runtime_id}:{'ro' if read_only else 'rw'}"
+                    for name, read_only in current.spec.volumes_from
+                ]
                 current.runtime_id = await runtime.create(current.spec)
                 current.status = Status.CREATED
-            for current in self.containers.values():
-                if self.desired != Status.RUNNING:
-                    break
-                if current.status == Status.CREATED:
-                    state = await runtime.start(current.created_id)
-                    current.status = Status.RUNNING
-                    current.started = True
-                    current.bindings = self._bindings(current, state)
-                    current.watcher = asyncio.create_task(self._watch(current))
+            current = None
+            await self._start_in_order()
         except RuntimeFailure as failure:
             self._pull_stopped = self._pull_stopped or self.host.clock.now()
-            if current is not None:
-                current.reason = failure.reason
+            target = failure.container if isinstance(failure, DependencyFailure) else current
+            target = target or (pending[0] if pending else None)
+            if target is not None:
+                target.reason = failure.reason
             self.desired = Status.STOPPED  # the running ones are stopped by the main loop
             for c in self.containers.values():
                 if c.status in (Status.PENDING, Status.CREATED):
                     c.status = Status.STOPPED
             return
-        if all(c.status == Status.RUNNING for c in self.containers.values()):
+        started = all(c.started for c in self.containers.values())
+        if started and self.desired == Status.RUNNING and not self._essential_exited:
             self._reported_running = True
             self._report("submit_task_state_change", status="RUNNING",
                          containers=[c.change() for c in self.containers.values()],
                          **self._pull_times())
+
+    async def _start_in_order(self) -> None:
+        """Start each created container once its dependsOn conditions hold
+        (START, COMPLETE, SUCCESS, HEALTHY), in the definition's order
+        otherwise.  A condition that can no longer hold raises
+        DependencyFailure, which stops the task."""
+        runtime = self.host.runtime
+        while self.desired == Status.RUNNING and not self._essential_exited:
+            waiting = [c for c in self.containers.values() if c.status == Status.CREATED]
+            if not waiting:
+                return
+            progressed = False
+            for c in waiting:
+                if self.desired != Status.RUNNING or not self._dependencies_hold(c):
+                    continue
+                try:
+                    state = await runtime.start(c.created_id)
+                except RuntimeFailure as failure:
+                    raise DependencyFailure(c, failure.reason) from failure
+                c.status, c.started, c.started_at = Status.RUNNING, True, time.monotonic()
+                c.bindings = self._bindings(c, state)
+                c.watcher = asyncio.create_task(self._watch(c))
+                progressed = True
+            if not progressed:  # wait for an exit, a health change, or a timeout to pass
+                self._changed.clear()
+                try:
+                    await asyncio.wait_for(self._changed.wait(), 0.5)
+                except TimeoutError:
+                    pass
+
+    def _dependencies_hold(self, target: ManagedContainer) -> bool:
+        """Whether every dependsOn condition of `target` holds now; raises
+        DependencyFailure when one never will (as the ECS agent's dependency
+        graph decides)."""
+        holds = True
+        for name, condition in target.depends_on:
+            dep = self.containers[name]
+            prefix = f"dependency graph: container ordering dependency [{name}] for target [{target.spec.name}]"
+            exited = dep.status == Status.STOPPED and dep.started
+            if dep.status == Status.STOPPED and not dep.started:
+                raise DependencyFailure(target, f"{prefix} will never start.")
+            if condition == "START":
+                holds = holds and dep.started
+                continue
+            if condition == "SUCCESS" and exited and dep.exit_code != 0:
+                raise DependencyFailure(target, f"{prefix} did not exit successfully "
+                                                f"(exit code {dep.exit_code}).")
+            if condition == "HEALTHY" and dep.health == health.UNHEALTHY:
+                raise DependencyFailure(target, f"{prefix} is UNHEALTHY.")
+            if condition == "HEALTHY" and exited:
+                raise DependencyFailure(target, f"{prefix} exited before it was HEALTHY.")
+            ok = exited if condition in ("COMPLETE", "SUCCESS") else dep.health == health.HEALTHY
+            if not ok and dep.started_at is not None and dep.start_timeout is not None \
+                    and time.monotonic() > dep.started_at + dep.start_timeout:
+                raise DependencyFailure(target, f"{prefix} has timed out.")
+            holds = holds and ok
+        return holds
 
     async def _open_sandbox(self, joining: list[ManagedContainer]) -> None:
         """The task's network namespace (see agent/awsvpc.py), its address
@@ -233,6 +317,25 @@ class TaskManager:
                          **{k: v for k, v in c.change().items() if k != "containerName"})
         self._changed.set()
 
+    async def _watch_health(self) -> None:
+        """Docker runs the health checks; this follows their outcome (every
+        HEALTH_POLL_S) and reports each change of a container's healthStatus."""
+        while True:
+            changed = False
+            for c in self.containers.values():
+                if c.spec.health_check is None or c.status != Status.RUNNING or not c.runtime_id:
+                    continue
+                state = await self.host.runtime.inspect(c.runtime_id)
+                status = health.from_docker(state.health if state else None)
+                if state is not None and status != c.health:
+                    c.health, changed = status, True
+            if changed:
+                self._report("submit_health", containers=[
+                    {"containerName": c.spec.name, "healthStatus": c.health}
+                    for c in self.containers.values() if c.spec.health_check])
+                self._changed.set()
+            await asyncio.sleep(HEALTH_POLL_S)
+
     def _record_exit(self, c: ManagedContainer, state: ContainerState) -> None:
         c.status = Status.STOPPED
         c.exit_code = state.exit_code
@@ -247,7 +350,13 @@ class TaskManager:
         for c in self.containers.values():
             if c.status in (Status.PENDING, Status.CREATED):
                 c.status = Status.STOPPED  # never started: nothing to stop
-        await asyncio.gather(*(runtime.stop(c.created_id, c.stop_timeout) for c in live))
+        # Dependents first, then what they depend on: dependsOn reversed.
+        remaining = list(live)
+        while remaining:
+            needed = {name for c in remaining for name, _ in c.depends_on}
+            wave = [c for c in remaining if c.spec.name not in needed] or remaining
+            await asyncio.gather(*(runtime.stop(c.created_id, c.stop_timeout) for c in wave))
+            remaining = [c for c in remaining if c not in wave]
         watchers = [c.watcher for c in live if c.watcher is not None]
         if watchers:
             await asyncio.gather(*watchers, return_exceptions=True)
@@ -291,3 +400,19 @@ class TaskManager:
         if self.network_mode == "host":
             return host_mode_bindings(c.spec)
         return state.network_bindings
+
+
+def _creation_order(containers: list[ManagedContainer]) -> list[ManagedContainer]:
+    """Containers whose volumes another uses (volumesFrom) are created first;
+    otherwise the definition's order.  Registration refuses unknown names; a
+    cycle keeps the definition's order for what remains."""
+    remaining = list(containers)
+    ordered: list[ManagedContainer] = []
+    while remaining:
+        names = {c.spec.name for c in remaining}
+        ready = [c for c in remaining if not any(src in names for src, _ in c.spec.volumes_from)]
+        if not ready:
+            ready = remaining[:1]
+        ordered.extend(ready)
+        remaining = [c for c in remaining if c not in ready]
+    return ordered

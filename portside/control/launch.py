@@ -10,9 +10,10 @@ service scheduler's reconcile of one service).
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
 
+from ..domain import container_support
 from ..domain import task as tasks
+from ..domain.documents import Doc
 from ..domain.resources import Reservation
 from ..domain.task_definition import InvalidTaskDefinition
 from ..protocol import errors
@@ -23,7 +24,6 @@ from .launch_types import NO_CAPACITY, Launch, checked_launch, place_fargate, ta
 from .lookup import failure, instance_arn, require_cluster, task_definition
 from .placing import place_on, placement_rules, task_group
 
-Doc = dict[str, Any]
 Failure = dict[str, str]
 TaskAnswer = Encoded | Doc  # a stored wire document, or a document to serialize
 
@@ -35,7 +35,7 @@ def checked_task_definition(ctx: Context, params: Doc) -> Doc:
         raise errors.ClientException("TaskDefinition not found.")
     if definition["status"] != "ACTIVE":
         raise errors.ClientException("TaskDefinition is inactive")
-    problem = tasks.override_problem(params.get("overrides"))
+    problem = container_support.run_problem(definition) or tasks.override_problem(params.get("overrides"))
     if problem:
         raise errors.InvalidParameterException(problem)
     unknown = tasks.unknown_override_names(definition, params.get("overrides"))

@@ -31,6 +31,7 @@ class LiveTask:
     instance_arn: str | None
     desired: str
     last: str
+    healthy: bool = True  # RUNNING and its health check passed (or it has none)
 
     @property
     def running(self) -> bool:
@@ -82,7 +83,7 @@ def plan_replica(
     if may_start and len(good) < desired:
         room = upper_limit(desired, maximum_percent) - len(wanted)
         plan.start = max(0, min(desired - len(good), room))
-    healthy = sum(1 for t in wanted if t.running)
+    healthy = sum(1 for t in wanted if t.running and t.healthy)
     budget = healthy - lower_limit(desired, minimum_healthy_percent)
     # Tasks not yet RUNNING cost no health: stop them first, freely.
     for t in old:
@@ -159,7 +160,7 @@ def plan_daemon(
         plan.stop.extend(here)
     if not serving:
         return plan
-    healthy = sum(1 for group in by_instance.values() for t in group if t.running)
+    healthy = sum(1 for group in by_instance.values() for t in group if t.running and t.healthy)
     budget = healthy - lower_limit(desired, minimum_healthy_percent)
     for instance in active:
         here = by_instance.get(instance, [])
@@ -190,7 +191,7 @@ class RolloutStep:
     desired: dict[str, int]  # an older deployment's desiredCount: its tasks still wanted
     counts: dict[str, tuple[int, int]]  # (running, pending) per kept deployment
     drained: bool = False  # a deleted (DRAINING) service with no task left: INACTIVE
-    settled: bool = False  # the PRIMARY alone, exactly desiredCount RUNNING, nothing stopping
+    settled: bool = False  # the PRIMARY alone, exactly desiredCount RUNNING and healthy, nothing stopping
     completed: bool = False  # the PRIMARY's rollout is COMPLETED by this step
     became_steady: bool = False  # settled now and not before: the steady-state event
 
@@ -234,7 +235,7 @@ def plan_rollout(
         return step
     running, pending = step.counts[primary["id"]]
     step.settled = (len(kept) == 1 and pending == 0 and running == desired_count
-                    and all(t.started_by == primary["id"] and t.wanted for t in tasks))
+                    and all(t.started_by == primary["id"] and t.wanted and t.healthy for t in tasks))
     step.completed = step.settled and primary.get("rolloutState") == "IN_PROGRESS"
     step.became_steady = step.settled and not was_steady
     return step

@@ -7,15 +7,12 @@ kept beside it by the store, not in the document.
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..arns import Arns, new_id
-from . import awsvpc
+from . import awsvpc, container_support
+from .documents import Doc
 from .resources import Reservation
 from .status import Status, advance, task_status_from_containers
 from .task_definition import parse_task_size
-
-Doc = dict[str, Any]
 
 USER_STOP_REASON = "Task stopped by user"
 ESSENTIAL_EXITED = "Essential container in task exited"
@@ -47,7 +44,11 @@ def effective_containers(task_definition: Doc, overrides: Doc | None) -> list[Do
 
 
 def override_problem(overrides: Doc | None) -> str | None:
-    """Why container overrides cannot be applied (sizes no container may have)."""
+    """Why container overrides cannot be applied (sizes no container may have,
+    members Portside does not act on)."""
+    refused = container_support.override_problem(overrides)
+    if refused:
+        return refused
     for o in (overrides or {}).get("containerOverrides", []):
         name = o.get("name", "")
         if o.get("cpu") is not None and o["cpu"] < 0:

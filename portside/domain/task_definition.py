@@ -12,11 +12,9 @@ from __future__ import annotations
 import copy
 import re
 from decimal import Decimal, InvalidOperation
-from typing import Any
 
-from . import fargate
-
-Doc = dict[str, Any]
+from . import container_support, fargate
+from .documents import Doc
 
 MIN_CONTAINER_MEMORY_MIB = 6  # Docker 20.10+ reserves 6 MiB per container
 MIN_TASK_CPU_UNITS, MAX_TASK_CPU_UNITS = 128, 196_608  # 0.125 .. 192 vCPU
@@ -76,6 +74,9 @@ def build(
 ) -> Doc:
     """The TaskDefinition document ECS stores for a RegisterTaskDefinition request:
     validated, sizes normalised, defaults filled."""
+    refused = container_support.problem(params)
+    if refused:
+        raise InvalidTaskDefinition(refused)
     network_mode = params.get("networkMode")
     cpu = parse_task_size(params.get("cpu"), "cpu")
     memory = parse_task_size(params.get("memory"), "memory")

@@ -157,7 +157,7 @@ def build_context(config: ServerConfig) -> Context:
         clock=clock,
         config=config,
         arns=Arns(config.region, config.account_id),
-        heartbeats=Heartbeats(clock.now(), config.agent_timeout_s),
+        heartbeats=Heartbeats(clock.now(), config.agent_timeout_s, store.agent_polled_instances()),
     )
 
 

@@ -16,7 +16,7 @@ import json
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-Doc = dict[str, Any]
+from ..domain.documents import Doc
 
 _dump = json.JSONEncoder(separators=(",", ":")).encode
 
