@@ -87,3 +87,13 @@ def test_a_deleted_service_is_drained_when_its_tasks_are_gone():
     assert not plan_rollout("DRAINING", 0, [PRIMARY], [t("n1", "new", "i-a")], False).drained
     step = plan_rollout("DRAINING", 0, [PRIMARY, OLD], [], False)
     assert step.drained and not step.settled and step.kept == ["new"]
+
+
+def test_an_unhealthy_task_keeps_the_rollout_in_progress_and_costs_health():
+    tasks = [t("n1", "new", "i-a"), LiveTask("n2", "new", "i-b", "RUNNING", "RUNNING", healthy=False)]
+    step = plan_rollout("ACTIVE", 2, [PRIMARY], tasks, was_steady=False)
+    assert not step.settled and not step.completed
+    old = [t(f"o{k}", "old", f"i-{k}", last="RUNNING") for k in range(2)]
+    unhealthy_new = [LiveTask("n", "new", "i-9", "RUNNING", "RUNNING", healthy=False)]
+    plan = plan_daemon(True, "new", 100, old + unhealthy_new, ["i-0", "i-1", "i-9"], {})
+    assert plan.stop == []  # 2 healthy of 3 wanted: nothing to spare at 100 %
