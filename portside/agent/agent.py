@@ -20,6 +20,7 @@ from typing import Any
 
 from .. import __version__
 from .reporter import Reporter
+from .exec_channel import run_exec_channel
 from .runtime import ContainerState, Runtime
 from .server_client import ServerClient, ServerRefused, ServerUnavailable
 from .task_manager import TaskManager
@@ -138,6 +139,9 @@ class Agent:
         version: str | None = None
         first = True
         delay = 0.2
+        exec_channel = asyncio.ensure_future(run_exec_channel(  # ECS Exec sessions (agent/exec_channel.py)
+            self.client, self.instance_arn, getattr(self.runtime, "docker_client", None), self._stopping))
+        self._exec_channel = exec_channel  # kept: a task nobody references may be collected
         while not self._stopping.is_set():
             try:
                 answer = await self.client.poll(self.cluster, self.instance_arn, version,

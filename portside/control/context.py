@@ -27,6 +27,7 @@ class Context:
     heartbeats: Heartbeats = field(default_factory=lambda: Heartbeats(0.0))
     boot_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     service_wakeup: asyncio.Event = field(default_factory=asyncio.Event)  # nudges the service scheduler
+    exec_sessions: Any = None  # ECS Exec sessions and agents' exec channels (control/exec_sessions.py)
 
     def agent_connected(self, instance: dict[str, Any]) -> bool:
         return self.heartbeats.connected(instance, self.clock.now())

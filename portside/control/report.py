@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..domain import execute_command
 from ..domain import task as tasks
 from ..protocol import errors
 from .context import Context
@@ -40,6 +41,7 @@ def _apply_containers(task: Doc, changes: list[Doc]) -> None:
 def _save(ctx: Context, task: Doc, report: Doc) -> None:
     before = task["lastStatus"]
     stopped = tasks.apply_task_change(task, report, ctx.clock.now())
+    execute_command.update_managed_agents(task, ctx.clock.now())
     ctx.store.put_task(task)
     if stopped:
         release_resources(ctx, task)  # after the row says STOPPED: see SqliteStore.hold
