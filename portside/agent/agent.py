@@ -139,9 +139,6 @@ class Agent:
         version: str | None = None
         first = True
         delay = 0.2
-        exec_channel = asyncio.ensure_future(run_exec_channel(  # ECS Exec sessions (agent/exec_channel.py)
-            self.client, self.instance_arn, getattr(self.runtime, "docker_client", None), self._stopping))
-        self._exec_channel = exec_channel  # kept: a task nobody references may be collected
         while not self._stopping.is_set():
             try:
                 answer = await self.client.poll(self.cluster, self.instance_arn, version,
@@ -170,6 +167,9 @@ class Agent:
             if first:
                 await self._remove_orphans([s for states in found.values() for s in states])
                 first = False
+                # ECS Exec sessions (agent/exec_channel.py), once the first poll has made this agent known
+                self._exec_channel = asyncio.ensure_future(run_exec_channel(
+                    self.client, self.instance_arn, getattr(self.runtime, "docker_client", None), self._stopping))
 
     def _apply(self, task: dict[str, Any], adopted: list[ContainerState]) -> None:
         arn = task["taskArn"]
