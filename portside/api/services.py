@@ -17,6 +17,7 @@ from ..control.lookup import task_definition as resolve_task_definition
 from ..control.placing import placement_rules
 from ..control.services import nudge, task_counts
 from ..domain import service as services
+from ..domain import task_set as task_sets
 from ..protocol import errors
 from ..protocol.dispatch import operation
 from .common import decode_token, failure, page, require_cluster, seq_page, validate_tags
@@ -62,6 +63,12 @@ def view(ctx: Context, service: Doc, with_tags: bool = False) -> Doc:
         running, pending = running + r, pending + p
         deployments.append(d)
     shown["deployments"] = deployments
+    if service.get("taskSets"):  # the EXTERNAL controller's: counted the same way
+        shown["taskSets"] = []
+        for task_set in service["taskSets"]:
+            r, p = counts.get(task_set["id"], (0, 0))
+            shown["taskSets"].append(dict(task_set, runningCount=r, pendingCount=p))
+            running, pending = running + r, pending + p
     shown["runningCount"], shown["pendingCount"] = running, pending
     shown.update(deployment_history.current(ctx.store, service))
     if with_tags:
@@ -98,9 +105,10 @@ def _check_unsupported(params: Doc) -> None:
             "name its namespace, with enabled false."
         )
     controller = (params.get("deploymentController") or {}).get("type", "ECS")
-    if controller != "ECS":
+    if controller == "CODE_DEPLOY":
         raise errors.InvalidParameterException(
-            f"Deployment controller {controller} is not supported; Portside runs the ECS deployment controller."
+            "The CODE_DEPLOY deployment controller needs AWS CodeDeploy, which Portside does not have; "
+            "use the ECS or EXTERNAL deployment controller."
         )
     network = params.get("networkConfiguration")
     if network and network.get("awsvpcConfiguration"):
@@ -131,7 +139,16 @@ def create_service(ctx: Context, params: Doc) -> Doc:
         raise errors.InvalidParameterException("desiredCount is required for services of the REPLICA scheduling strategy.")
     if params.get("desiredCount") is not None and params["desiredCount"] < 0:
         raise errors.InvalidParameterException("desiredCount cannot be negative.")
-    if not params.get("taskDefinition"):
+    controller = (params.get("deploymentController") or {}).get("type", "ECS")
+    external = controller == "EXTERNAL"
+    if external and strategy == "DAEMON":
+        raise errors.InvalidParameterException(
+            "The EXTERNAL deployment controller supports the REPLICA scheduling strategy only.")
+    if external and params.get("taskDefinition"):
+        raise errors.InvalidParameterException(
+            "A service with the EXTERNAL deployment controller takes its task definitions from its task sets "
+            "(CreateTaskSet), not from taskDefinition.")
+    if not external and not params.get("taskDefinition"):
         raise errors.InvalidParameterException("TaskDefinition is required for the ECS deployment controller.")
     configuration = services.merge_deployment_configuration(
         services.default_deployment_configuration(strategy), params.get("deploymentConfiguration")
@@ -149,9 +166,10 @@ def create_service(ctx: Context, params: Doc) -> Doc:
             raise errors.InvalidParameterException("Creation of service was not idempotent.")
         if existing is not None and existing["status"] == "DRAINING":
             raise errors.InvalidParameterException("Unable to Start a service that is still Draining.")
-        definition = checked_task_definition(ctx, {"taskDefinition": params["taskDefinition"],
-                                                   "launchType": params.get("launchType", "EC2")})
-        placement_rules(definition, params.get("placementStrategy"), params.get("placementConstraints"))
+        definition = None if external else checked_task_definition(
+            ctx, {"taskDefinition": params["taskDefinition"], "launchType": params.get("launchType", "EC2")})
+        if definition is not None:
+            placement_rules(definition, params.get("placementStrategy"), params.get("placementConstraints"))
         service: Doc = {
             "serviceArn": arn,
             "serviceName": name,
@@ -161,7 +179,7 @@ def create_service(ctx: Context, params: Doc) -> Doc:
             "runningCount": 0,
             "pendingCount": 0,
             "launchType": "EC2",
-            "taskDefinition": definition["taskDefinitionArn"],
+            "taskDefinition": definition["taskDefinitionArn"] if definition else None,
             "deploymentConfiguration": configuration,
             "deployments": [],
             "events": [],
@@ -169,7 +187,7 @@ def create_service(ctx: Context, params: Doc) -> Doc:
             "placementConstraints": params.get("placementConstraints") or [],
             "placementStrategy": params.get("placementStrategy") or [],
             "schedulingStrategy": strategy,
-            "deploymentController": {"type": "ECS"},
+            "deploymentController": {"type": controller},
             "enableECSManagedTags": bool(params.get("enableECSManagedTags", False)),
             "propagateTags": params.get("propagateTags") or "NONE",
             "enableExecuteCommand": bool(params.get("enableExecuteCommand", False)),
@@ -182,7 +200,10 @@ def create_service(ctx: Context, params: Doc) -> Doc:
         }
         if strategy == "DAEMON":
             service["desiredCount"] = store.count_instances(cluster["clusterArn"], ("ACTIVE",))
-        services.start_deployment(service, definition["taskDefinitionArn"], now)
+        if external:
+            service["taskSets"] = []  # the EXTERNAL controller deploys through task sets (api/task_sets.py)
+        else:
+            services.start_deployment(service, definition["taskDefinitionArn"], now)
         deployment_history.forget(store, arn)
         deployment_history.sync(store, ctx.arns, service, now)
         store.put_service(service)
@@ -234,6 +255,15 @@ def update_service(ctx: Context, params: Doc) -> Doc:
         cluster = require_cluster(ctx, params.get("cluster"))
         service = require_active_service(ctx, cluster, params["service"])
         daemon = service["schedulingStrategy"] == "DAEMON"
+        external = task_sets.is_external(service)
+        wanted_controller = (params.get("deploymentController") or {}).get("type")
+        if wanted_controller and wanted_controller != service["deploymentController"]["type"]:
+            raise errors.InvalidParameterException(
+                "Changing a service's deployment controller is not supported by Portside.")
+        if external and (params.get("taskDefinition") or params.get("forceNewDeployment")):
+            raise errors.InvalidParameterException(
+                "A service with the EXTERNAL deployment controller deploys through task sets: create a task set "
+                "(CreateTaskSet) instead of updating taskDefinition or forcing a new deployment.")
         if params.get("desiredCount") is not None:
             if daemon:
                 raise errors.InvalidParameterException(
@@ -243,7 +273,10 @@ def update_service(ctx: Context, params: Doc) -> Doc:
                 raise errors.InvalidParameterException("desiredCount cannot be negative.")
             if params["desiredCount"] != service["desiredCount"]:
                 service["desiredCount"] = params["desiredCount"]
-                services.primary(service)["desiredCount"] = params["desiredCount"]
+                if external:
+                    task_sets.rescale(service, now)
+                else:
+                    services.primary(service)["desiredCount"] = params["desiredCount"]
                 service["_steady"] = False
         if params.get("deploymentConfiguration"):
             configuration = services.merge_deployment_configuration(
@@ -272,7 +305,7 @@ def update_service(ctx: Context, params: Doc) -> Doc:
             if definition["taskDefinitionArn"] != definition_arn:
                 definition_arn = definition["taskDefinitionArn"]
                 redeploy = True
-        if redeploy:
+        if redeploy and not external:
             placement_rules(resolve_task_definition(ctx, definition_arn), service.get("placementStrategy"),
                             service.get("placementConstraints"))
             services.start_deployment(service, definition_arn, now)

@@ -35,6 +35,7 @@ from ..control.context import Context
 from ..control.lookup import task_definition as resolve_task_definition
 from ..control.services import task_rows
 from ..domain import service as services
+from ..domain import task_set as task_sets
 from ..domain.service import LiveTask, Plan
 
 log = logging.getLogger("portside.services")
@@ -99,10 +100,15 @@ class ServiceReconciler:
                 return False
             now = self.ctx.clock.now()
             self._count_failures(service, now)
-            self._circuit_breaker(service, now)
             instances = store.list_instances(service["clusterArn"], ("ACTIVE", "DRAINING"))
             active = {d["containerInstanceArn"]: d for d in instances if d["status"] == "ACTIVE"}
             live = self._live(service)
+            if task_sets.is_external(service):  # the EXTERNAL controller: task sets, no deployments
+                more = self._task_sets(service, cluster, live, active, now)
+                if json.dumps(service, sort_keys=True) != before:
+                    store.put_service(service)
+                return more
+            self._circuit_breaker(service, now)
             if service["schedulingStrategy"] == "DAEMON":
                 more = self._daemon(service, cluster, live, active, now)
             else:
@@ -180,8 +186,9 @@ class ServiceReconciler:
             self._launch(service, cluster, count, now)
         return plan.start > count
 
-    def _launch(self, service: Doc, cluster: Doc, count: int, now: float) -> None:
-        current = services.primary(service)
+    def _launch(self, service: Doc, cluster: Doc, count: int, now: float, of: Doc | None = None) -> None:
+        """Start `count` tasks of the primary deployment (or of the task set `of`)."""
+        current = of or services.primary(service)
         definition = resolve_task_definition(self.ctx, current["taskDefinition"])
         if definition is None:
             return
@@ -197,6 +204,25 @@ class ServiceReconciler:
         self._started_events(service, arns, now)
         if len(arns) < count:
             self._unplaceable(service, failures, now)
+
+    # -- EXTERNAL (task sets) ------------------------------------------------------------
+
+    def _task_sets(self, service: Doc, cluster: Doc, live: list[LiveTask], active: dict[str, Doc],
+                   now: float) -> bool:
+        plan = task_sets.plan_task_sets(service, live, set(active))
+        by_set: dict[str | None, list[LiveTask]] = {}
+        for t in plan.stop:
+            by_set.setdefault(t.started_by, []).append(t)
+        for started_by, stopping in by_set.items():  # "Scaling activity initiated by (deployment TASK SET ID)"
+            self._stop(service, Plan(stop=stopping), now, reason=services.stop_reason(started_by or "unknown"))
+        budget = self.max_starts_per_tick
+        for task_set, count in plan.start:
+            if budget <= 0:
+                return True
+            self._launch(service, cluster, min(count, budget), now, of=task_set)
+            budget -= count
+        task_sets.bookkeeping(service, self._live(service), now)
+        return False
 
     # -- DAEMON -----------------------------------------------------------------------
 
@@ -270,10 +296,10 @@ class ServiceReconciler:
         are orphans no agent will report on again: replaced, never waited for."""
         return [LiveTask(*row) for row in task_rows(self.ctx, service)]
 
-    def _stop(self, service: Doc, plan: Plan, now: float) -> None:
+    def _stop(self, service: Doc, plan: Plan, now: float, reason: str | None = None) -> None:
         if not plan.stop:
             return
-        reason = services.stop_reason(services.primary(service)["id"])
+        reason = reason or services.stop_reason(services.primary(service)["id"])
         stopped = release.stop_tasks(self.ctx, [live.arn for live in plan.stop], reason,
                                      services.SERVICE_STOP_CODE, now)
         for i in range(0, len(stopped), EVENT_TASK_IDS):
