@@ -44,7 +44,7 @@ def _save(ctx: Context, task: Doc, report: Doc) -> None:
     execute_command.update_managed_agents(task, ctx.clock.now())
     ctx.store.put_task(task)
     if stopped:
-        release_resources(ctx, task)  # after the row says STOPPED: see SqliteStore.hold
+        release_resources(ctx, task)  # after the row says STOPPED: see PlacementCache.hold
     if task["lastStatus"] != before and is_service_group(task.get("group")):
         nudge(ctx)  # the service scheduler looks at once
 

@@ -31,7 +31,7 @@ def task_rows(ctx: Context, service: Doc) -> list[TaskRow]:
     instances (no agent reports on them again: replaced, never waited for)."""
     ids = {d["id"] for d in service["deployments"]} | {ts["id"] for ts in service.get("taskSets") or []}
     store = ctx.store
-    gone = {d["containerInstanceArn"] for d in store.list_instances(service["clusterArn"], ("INACTIVE",))}
+    gone = {d["containerInstanceArn"] for d in ctx.placement.list_instances(service["clusterArn"], ("INACTIVE",))}
     rows = store.service_tasks(service["clusterArn"], service["serviceName"])
     return [row for row in rows if row[1] in ids and row[2] not in gone]
 
