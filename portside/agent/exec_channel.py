@@ -44,7 +44,7 @@ async def run_exec_channel(client: ServerClient, instance_arn: str, docker_clien
         try:
             headers = client.signed_get_headers(path, CHANNEL_TARGET)
             async with websockets.connect(_ws_url(client.endpoint, path), additional_headers=headers,
-                                          ping_interval=20, open_timeout=10) as channel:
+                                          ping_interval=20, open_timeout=10, close_timeout=1) as channel:
                 delay = 0.5
                 async for message in channel:
                     request = json.loads(message)
@@ -63,7 +63,7 @@ async def run_exec_channel(client: ServerClient, instance_arn: str, docker_clien
 async def _session(endpoint: str, request: dict[str, Any], instance_arn: str, docker_client: Any | None) -> None:
     url = _ws_url(endpoint, f"/portside/exec/session/{request['sessionId']}/agent")
     try:
-        async with websockets.connect(url, max_size=None, open_timeout=10) as stream:
+        async with websockets.connect(url, max_size=None, open_timeout=10, close_timeout=1) as stream:
             await stream.send(json.dumps({"token": request["token"]}))
             try:
                 code = await _run(stream, request, instance_arn, docker_client)
