@@ -107,7 +107,7 @@ async def _channel(ctx: Context, auth: Authenticator, scope: dict[str, Any], rec
         await _refuse(receive, send, 4403)
         return
     instance = (parse_qs(query).get("containerInstance") or [""])[0]
-    if not instance or ctx.store.get_instance(instance) is None:
+    if not instance or ctx.placement.get_instance(instance) is None:
         await _refuse(receive, send, 4404)
         return
     if not await _accept(receive, send):
