@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, Union
 
+from ..domain import container_support
 from ..domain import task as tasks
 from .launch_types import NO_CAPACITY, Launch, checked_launch, place_fargate, task_fields
 from ..domain.resources import Reservation
@@ -35,7 +36,7 @@ def checked_task_definition(ctx: Context, params: Doc) -> Doc:
         raise errors.ClientException("TaskDefinition not found.")
     if definition["status"] != "ACTIVE":
         raise errors.ClientException("TaskDefinition is inactive")
-    problem = tasks.override_problem(params.get("overrides"))
+    problem = container_support.run_problem(definition) or tasks.override_problem(params.get("overrides"))
     if problem:
         raise errors.InvalidParameterException(problem)
     unknown = tasks.unknown_override_names(definition, params.get("overrides"))

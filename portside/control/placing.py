@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from ..domain import container_support
 from ..domain.resources import Reservation
 from ..protocol import errors
 from ..scheduler import query
@@ -32,7 +33,9 @@ def placement_rules(
     the task definition's constraints); a malformed one, or a bad cluster
     query expression, is an InvalidParameterException."""
     try:
-        return parse_rules(strategies, constraints, (definition or {}).get("placementConstraints"))
+        own = [*((definition or {}).get("placementConstraints") or []),
+               *container_support.platform_constraints(definition)]
+        return parse_rules(strategies, constraints, own)
     except (PlacementRuleError, query.QueryError) as exc:
         raise errors.InvalidParameterException(str(exc)) from exc
 
