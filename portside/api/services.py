@@ -15,6 +15,7 @@ from ..control.lookup import SERVICE_NAME, find_service, service_arn
 from ..control.lookup import task_definition as resolve_task_definition
 from ..control.placing import placement_rules
 from ..control.services import nudge, task_counts
+from ..domain import deployment_configuration
 from ..domain import service as services
 from ..domain import task_set as task_sets
 from ..domain.documents import Doc
@@ -76,6 +77,9 @@ def view(ctx: Context, service: Doc, with_tags: bool = False) -> Doc:
 
 
 def _check_configuration(config: Doc, strategy: str) -> None:
+    refused = deployment_configuration.refusal(config)
+    if refused:
+        raise errors.InvalidParameterException(refused)
     minimum, maximum = config.get("minimumHealthyPercent"), config.get("maximumPercent")
     if minimum is not None and not 0 <= minimum <= 100:
         raise errors.InvalidParameterException("minimumHealthyPercent must be between 0 and 100.")
