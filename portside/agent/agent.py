@@ -22,6 +22,7 @@ from .. import __version__
 from . import awsvpc
 from .metadata_endpoint import MetadataEndpoint
 from .reporter import Reporter
+from .exec_channel import run_exec_channel
 from .runtime import ContainerState, Runtime
 from .server_client import ServerClient, ServerRefused, ServerUnavailable
 from .task_manager import TaskManager
@@ -175,6 +176,9 @@ class Agent:
             if first:
                 await self._remove_orphans([s for states in found.values() for s in states])
                 first = False
+                # ECS Exec sessions (agent/exec_channel.py), once the first poll has made this agent known
+                self._exec_channel = asyncio.ensure_future(run_exec_channel(
+                    self.client, self.instance_arn, getattr(self.runtime, "docker_client", None), self._stopping))
 
     def _apply(self, task: dict[str, Any], adopted: list[ContainerState]) -> None:
         arn = task["taskArn"]

@@ -44,6 +44,11 @@ class DockerRuntime:
         self._present: set[str] = set()  # images known to be local
         self._networks: set[str] = set()  # awsvpc networks known to exist
 
+    @property
+    def docker_client(self) -> docker.DockerClient:
+        """The Docker SDK client, for `docker exec` (agent/exec_channel.py)."""
+        return self._client
+
     async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
