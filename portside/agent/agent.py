@@ -21,6 +21,8 @@ from typing import Any
 from .. import __version__
 from ..clock import Clock, SystemClock
 from . import awsvpc
+from .exec_channel import run_exec_channel
+from .metadata_endpoint import MetadataEndpoint
 from .reporter import Reporter
 from .runtime import ContainerState, Runtime
 from .server_client import ServerClient, ServerRefused, ServerUnavailable
@@ -75,6 +77,7 @@ class Agent:
         self._clean_ups: set[asyncio.Task[None]] = set()  # held until done (the loop keeps weak references)
         self._stopping = asyncio.Event()
         self.registered = asyncio.Event()
+        self.metadata = MetadataEndpoint(self, config.data_dir)
 
     # -- registration -----------------------------------------------------------
 
@@ -137,6 +140,12 @@ class Agent:
     async def run(self) -> None:
         if not self.instance_arn:
             await self.register()
+        if not self.metadata.base:
+            gateway = await self.runtime.bridge_gateway()
+            if gateway:
+                await self.metadata.start(gateway)
+            else:
+                log.warning("no Docker bridge found: containers get no task metadata endpoint")
         found: dict[str, list[ContainerState]] = defaultdict(list)
         for state in await self.runtime.list_managed(self.instance_arn):
             found[state.task_arn].append(state)
@@ -171,6 +180,9 @@ class Agent:
             if first:
                 await self._remove_orphans([s for states in found.values() for s in states])
                 first = False
+                # ECS Exec sessions (agent/exec_channel.py), once the first poll has made this agent known
+                self._exec_channel = asyncio.ensure_future(run_exec_channel(
+                    self.client, self.instance_arn, getattr(self.runtime, "docker_client", None), self._stopping))
 
     def _apply(self, task: dict[str, Any], adopted: list[ContainerState]) -> None:
         arn = task["taskArn"]
@@ -186,7 +198,8 @@ class Agent:
 
     def _task_host(self) -> TaskHost:
         return TaskHost(runtime=self.runtime, reporter=self.reporter, clock=self.clock, cluster=self.cluster,
-                        instance_arn=self.instance_arn, stop_timeout=self.stop_timeout, finished=self._finished)
+                        instance_arn=self.instance_arn, stop_timeout=self.stop_timeout, finished=self._finished,
+                        environment=self.metadata.environment)
 
     def _finished(self, manager: TaskManager) -> None:
         self.managers.pop(manager.arn, None)

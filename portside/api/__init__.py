@@ -7,10 +7,12 @@ from . import (  # noqa: F401  (imported for their @operation registrations)
     clusters,
     container_agent,
     container_instances,
+    execute_command,
     namespaces,
     service_deployments,
     services,
     tags,
     task_definitions,
+    task_sets,
     tasks,
 )
