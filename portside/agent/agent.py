@@ -20,6 +20,7 @@ from typing import Any
 
 from .. import __version__
 from . import awsvpc
+from .metadata_endpoint import MetadataEndpoint
 from .reporter import Reporter
 from .exec_channel import run_exec_channel
 from .runtime import ContainerState, Runtime
@@ -72,6 +73,7 @@ class Agent:
         self._done: set[str] = set()
         self._stopping = asyncio.Event()
         self.registered = asyncio.Event()
+        self.metadata = MetadataEndpoint(self, config.data_dir)
 
     # -- registration -----------------------------------------------------------
 
@@ -134,6 +136,12 @@ class Agent:
     async def run(self) -> None:
         if not self.instance_arn:
             await self.register()
+        if not self.metadata.base:
+            gateway = await self.runtime.bridge_gateway()
+            if gateway:
+                await self.metadata.start(gateway)
+            else:
+                log.warning("no Docker bridge found: containers get no task metadata endpoint")
         found: dict[str, list[ContainerState]] = defaultdict(list)
         for state in await self.runtime.list_managed(self.instance_arn):
             found[state.task_arn].append(state)
