@@ -47,7 +47,8 @@ CONTAINER: dict[str, Applied | Refused] = {
                      "task reach each other through host ports"),
     "portMappings": Applied("Docker port bindings (bridge), the host's ports (host)"),
     "essential": Applied("an essential container's exit stops the task"),
-    "restartPolicy": Applied("the agent restarts an exited container in place (ignoredExitCodes, restartAttemptPeriod)"),
+    "restartPolicy": Applied("the agent restarts an exited container in place "
+                             "(ignoredExitCodes, restartAttemptPeriod)"),
     "entryPoint": Applied("Docker entrypoint"),
     "command": Applied("Docker command"),
     "environment": Applied("Docker environment"),
