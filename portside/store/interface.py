@@ -248,7 +248,8 @@ class Store(
 ):
     """Everything persistent, behind one unit of work."""
 
-    records: RecordRepository
+    @property
+    def records(self) -> RecordRepository: ...  # read-only: an implementation may hold its own class
     logs: LogRepository  # CloudWatch Logs (store/logs.py)
     secrets: SecretRepository  # Secrets Manager (store/secrets.py)
     parameters: ParameterRepository  # SSM Parameter Store (store/parameters.py)
