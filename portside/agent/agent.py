@@ -22,8 +22,8 @@ from .. import __version__
 from ..clock import Clock, SystemClock
 from . import awsvpc
 from .exec_channel import run_exec_channel
-from .metadata_endpoint import MetadataEndpoint
 from .log_shipper import DockerOutput, LogShipper
+from .metadata_endpoint import MetadataEndpoint
 from .reporter import Reporter
 from .runtime import ContainerState, Runtime
 from .server_client import ServerClient, ServerRefused, ServerUnavailable

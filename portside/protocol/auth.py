@@ -347,7 +347,8 @@ def _expected_signature(pending: Pending, body: bytes) -> str:
     # X-Amz-Content-SHA256 on trust instead of hashing the body it got.
     request = AWSRequest(method=pending.method, url=url, data=body)
     request.context["timestamp"] = pending.amz_date
-    signer = _Recompute(key, auth.service, auth.region, signed, _signing_key(key.secret, auth.date, auth.region, auth.service))
+    signing_key = _signing_key(key.secret, auth.date, auth.region, auth.service)
+    signer = _Recompute(key, auth.service, auth.region, signed, signing_key)
     canonical = signer.canonical_request(request)
     return signer.signature(signer.string_to_sign(request, canonical), request)
 

@@ -250,6 +250,9 @@ class Store(
 
     @property
     def records(self) -> RecordRepository: ...  # read-only: an implementation may hold its own class
-    logs: LogRepository  # CloudWatch Logs (store/logs.py)
-    secrets: SecretRepository  # Secrets Manager (store/secrets.py)
-    parameters: ParameterRepository  # SSM Parameter Store (store/parameters.py)
+    @property
+    def logs(self) -> LogRepository: ...  # CloudWatch Logs (store/logs.py)
+    @property
+    def secrets(self) -> SecretRepository: ...  # Secrets Manager (store/secrets.py)
+    @property
+    def parameters(self) -> ParameterRepository: ...  # SSM Parameter Store (store/parameters.py)
