@@ -19,13 +19,16 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from ..clock import Clock, SystemClock
 from . import awsvpc
+from .exec_channel import run_exec_channel
 from .log_shipper import DockerOutput, LogShipper
+from .metadata_endpoint import MetadataEndpoint
 from .reporter import Reporter
 from .secrets import SecretResolver
 from .runtime import ContainerState, Runtime
 from .server_client import ServerClient, ServerRefused, ServerUnavailable
-from .task_manager import TaskManager
+from .task_manager import TaskHost, TaskManager
 
 log = logging.getLogger("portside.agent")
 
@@ -66,10 +69,12 @@ class AgentConfig:
 
 
 class Agent:
-    def __init__(self, client: ServerClient, runtime: Runtime, config: AgentConfig) -> None:
+    def __init__(self, client: ServerClient, runtime: Runtime, config: AgentConfig,
+                 clock: Clock | None = None) -> None:
         self.client = client
         self.runtime = runtime
         self.config = config
+        self.clock = clock or SystemClock()
         self.cluster = config.cluster
         self.stop_timeout = config.stop_timeout
         self.reporter = Reporter(client)
@@ -80,8 +85,10 @@ class Agent:
         self.instance_arn = ""
         self.managers: dict[str, TaskManager] = {}
         self._done: set[str] = set()
+        self._clean_ups: set[asyncio.Task[None]] = set()  # held until done (the loop keeps weak references)
         self._stopping = asyncio.Event()
         self.registered = asyncio.Event()
+        self.metadata = MetadataEndpoint(self, config.data_dir)
 
     # -- registration -----------------------------------------------------------
 
@@ -144,6 +151,12 @@ class Agent:
     async def run(self) -> None:
         if not self.instance_arn:
             await self.register()
+        if not self.metadata.base:
+            gateway = await self.runtime.bridge_gateway()
+            if gateway:
+                await self.metadata.start(gateway)
+            else:
+                log.warning("no Docker bridge found: containers get no task metadata endpoint")
         found: dict[str, list[ContainerState]] = defaultdict(list)
         for state in await self.runtime.list_managed(self.instance_arn):
             found[state.task_arn].append(state)
@@ -178,6 +191,9 @@ class Agent:
             if first:
                 await self._remove_orphans([s for states in found.values() for s in states])
                 first = False
+                # ECS Exec sessions (agent/exec_channel.py), once the first poll has made this agent known
+                self._exec_channel = asyncio.ensure_future(run_exec_channel(
+                    self.client, self.instance_arn, getattr(self.runtime, "docker_client", None), self._stopping))
 
     def _apply(self, task: dict[str, Any], adopted: list[ContainerState]) -> None:
         arn = task["taskArn"]
@@ -187,14 +203,22 @@ class Agent:
             return
         if arn in self._done:
             return  # finished here; the server has not yet heard of it
-        manager = TaskManager(self, task, adopted)
+        manager = TaskManager(self._task_host(), task, adopted)
         self.managers[arn] = manager
-        asyncio.create_task(manager.run())
+        manager.start()
 
-    def finished(self, manager: TaskManager) -> None:
+    def _task_host(self) -> TaskHost:
+        return TaskHost(runtime=self.runtime, reporter=self.reporter, clock=self.clock, cluster=self.cluster,
+                        instance_arn=self.instance_arn, stop_timeout=self.stop_timeout, finished=self._finished,
+                        environment=self.metadata.environment, log_shipper=self.log_shipper,
+                        secret_resolver=self.secret_resolver)
+
+    def _finished(self, manager: TaskManager) -> None:
         self.managers.pop(manager.arn, None)
         self._done.add(manager.arn)
-        asyncio.create_task(self._clean_up(manager))
+        clean_up = asyncio.create_task(self._clean_up(manager))
+        self._clean_ups.add(clean_up)
+        clean_up.add_done_callback(self._clean_ups.discard)
 
     async def _clean_up(self, manager: TaskManager) -> None:
         await self.reporter.flush(manager.arn)
@@ -218,7 +242,7 @@ class Agent:
     async def _sleep(self, seconds: float) -> None:
         try:
             await asyncio.wait_for(self._stopping.wait(), seconds)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
     def stop(self) -> None:

@@ -33,9 +33,10 @@ import queue
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .runtime import RuntimeFailure
 from .server_client import ServerRefused, ServerUnavailable
@@ -69,7 +70,7 @@ class AwsLogsOptions:
     multiline: re.Pattern[str] | None
 
     @classmethod
-    def parse(cls, log_configuration: dict[str, Any] | None) -> "AwsLogsOptions | None":
+    def parse(cls, log_configuration: dict[str, Any] | None) -> AwsLogsOptions | None:
         """The awslogs options of a container, None for another driver;
         RuntimeFailure with Docker's wording for options it would refuse."""
         if not log_configuration or log_configuration.get("logDriver") != "awslogs":
@@ -202,7 +203,7 @@ class DockerOutput:
     def __init__(self, docker_api: Any) -> None:
         self.api = docker_api
 
-    def follow(self, runtime_id: str, since_ns: int) -> "queue.Queue[Any]":
+    def follow(self, runtime_id: str, since_ns: int) -> queue.Queue[Any]:
         out: queue.Queue[Any] = queue.Queue(maxsize=20_000)
 
         def read() -> None:
@@ -242,7 +243,7 @@ def _timestamp_ns(stamp: str) -> int | None:
     """RFC 3339 with nanoseconds (Docker's `timestamps=True`) as epoch ns."""
     try:
         head, _, frac = stamp.rstrip("Z").partition(".")
-        seconds = dt.datetime.strptime(head, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=dt.timezone.utc).timestamp()
+        seconds = dt.datetime.strptime(head, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=dt.UTC).timestamp()
         return int(seconds) * 1_000_000_000 + int((frac + "000000000")[:9] or 0)
     except ValueError:
         return None
@@ -265,7 +266,7 @@ class Event:
 class ContainerShipment:
     """Ships one container's output to one stream until the output ends."""
 
-    def __init__(self, shipper: "LogShipper", runtime_id: str, options: AwsLogsOptions, stream: str) -> None:
+    def __init__(self, shipper: LogShipper, runtime_id: str, options: AwsLogsOptions, stream: str) -> None:
         self.shipper = shipper
         self.runtime_id = runtime_id
         self.options = options
@@ -415,7 +416,8 @@ class LogShipper:
             except ServerRefused as exc:
                 if exc.code == "ResourceNotFoundException":
                     raise RuntimeFailure(MISSING_GROUP) from exc
-                raise RuntimeFailure(f"CannotStartContainerError: failed to create Cloudwatch log stream: {exc}") from exc
+                raise RuntimeFailure(
+                    f"CannotStartContainerError: failed to create Cloudwatch log stream: {exc}") from exc
             except ServerUnavailable as exc:
                 if time.monotonic() > deadline:
                     raise RuntimeFailure("CannotStartContainerError: failed to create Cloudwatch log stream: "

@@ -16,11 +16,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import boto3
+from botocore import xform_name
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials
-from botocore import xform_name
 from botocore.exceptions import BotoCoreError, ClientError
 
 POLL_TARGET = "PortsideAgentV1.Poll"
@@ -132,7 +132,7 @@ class ServerClient:
         )
         SigV4Auth(self._credentials, "ecs", self.region).add_auth(request)
         url = urllib.parse.urlsplit(self.endpoint)
-        head = [f"POST / HTTP/1.1", f"Host: {url.netloc}", f"Content-Length: {len(body)}", "Connection: close"]
+        head = ["POST / HTTP/1.1", f"Host: {url.netloc}", f"Content-Length: {len(body)}", "Connection: close"]
         head += [f"{k}: {v}" for k, v in request.headers.items() if k.lower() != "content-length"]
         try:
             status, payload = await asyncio.wait_for(
@@ -140,13 +140,20 @@ class ServerClient:
                           ("\r\n".join(head) + "\r\n\r\n").encode() + body),
                 wait + 15,
             )
-        except (OSError, EOFError, asyncio.TimeoutError, ValueError, IndexError) as exc:
+        except (TimeoutError, OSError, EOFError, ValueError, IndexError) as exc:
             raise ServerUnavailable(str(exc) or type(exc).__name__) from exc
         if status >= 500:
             raise ServerUnavailable(f"HTTP {status}")
         if status != 200:
             raise ServerRefused(payload.get("__type", str(status)), payload.get("message", ""))
         return payload
+
+    def signed_get_headers(self, path_and_query: str, target: str) -> dict[str, str]:
+        """SigV4 headers for a GET of this server (the exec channel's WebSocket
+        upgrade), signed with the agent's key like its other calls."""
+        request = AWSRequest(method="GET", url=self.endpoint + path_and_query, headers={"X-Amz-Target": target})
+        SigV4Auth(self._credentials, "ecs", self.region).add_auth(request)
+        return {k: v for k, v in request.headers.items() if k.lower() != "host"}
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -1,10 +1,21 @@
 """The operations, one module per resource family (ECS) or service (logs).  Importing this package
 registers every handler with the protocol dispatcher."""
 
-from . import agent, clusters, container_instances, tags, task_definitions, tasks  # noqa: F401
-from . import services  # noqa: F401
-from . import attributes  # noqa: F401
-from . import logs, secretsmanager, ssm  # noqa: F401
-from . import service_deployments  # noqa: F401
-from . import container_agent  # noqa: F401
-from . import namespaces  # noqa: F401
+from . import (  # noqa: F401  (imported for their @operation registrations)
+    agent,
+    attributes,
+    clusters,
+    container_agent,
+    container_instances,
+    execute_command,
+    logs,
+    namespaces,
+    secretsmanager,
+    service_deployments,
+    services,
+    ssm,
+    tags,
+    task_definitions,
+    task_sets,
+    tasks,
+)

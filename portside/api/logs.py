@@ -284,7 +284,7 @@ def put_log_events(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
         raise InvalidParameterException(f"Log event too large: each event can be at most {MAX_EVENT_BYTES} bytes.")
     if sum(sizes) + EVENT_OVERHEAD * len(events) > MAX_BATCH_BYTES:
         raise InvalidParameterException("Upload too large: the batch exceeds the maximum of 1,048,576 bytes.")
-    if any(a[0] > b[0] for a, b in zip(events, events[1:])):
+    if any(a[0] > b[0] for a, b in zip(events, events[1:], strict=False)):
         raise InvalidParameterException("Log events in a single PutLogEvents request must be in chronological order.")
     now = _now_ms(ctx)
     result: dict[str, Any] = {}
@@ -304,7 +304,8 @@ def put_log_events(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
             rejected["tooNewLogEventStartIndex"] = too_new[0]
         kept = [e for e in events if max(floor, now - TOO_OLD_MS) <= e[0] <= now + TOO_NEW_MS]
         if kept and kept[-1][0] - kept[0][0] > DAY_MS:
-            raise InvalidParameterException("The batch of log events in a single PutLogEvents request cannot span more than 24 hours.")
+            raise InvalidParameterException(
+                "The batch of log events in a single PutLogEvents request cannot span more than 24 hours.")
         ctx.store.logs.put_events(group.name, params["logStreamName"], kept, now)
     if rejected:
         result["rejectedLogEventsInfo"] = rejected
@@ -332,7 +333,8 @@ def _parse_position_token(token: str) -> tuple[str, Position]:
 def _within_size(events: list[LogEvent], newest: bool) -> list[LogEvent]:
     """At most 1 MB of events, cut at the far end from where reading started."""
     order = reversed(events) if newest else iter(events)
-    kept, size = [], 0
+    kept: list[LogEvent] = []
+    size = 0
     for event in order:
         size += len(event.message.encode("utf-8")) + EVENT_OVERHEAD
         if size > MAX_RESPONSE_BYTES and kept:
@@ -393,7 +395,8 @@ def filter_log_events(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     if names is not None and prefix is not None:
         raise InvalidParameterException("logStreamNames and logStreamNamePrefix are mutually exclusive parameters.")
     if params.get("startFromHead") is False:
-        raise InvalidParameterException("FilterLogEvents: startFromHead=false is not supported by Portside; events are answered oldest first.")
+        raise InvalidParameterException(
+            "FilterLogEvents: startFromHead=false is not supported by Portside; events are answered oldest first.")
     try:
         matches = compile_pattern(params.get("filterPattern"))
     except FilterPatternError as exc:

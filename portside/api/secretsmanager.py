@@ -80,7 +80,7 @@ def _value(params: dict[str, Any], required: bool) -> SecretValue | None:
             raise _invalid(f"The secret value can be at most {MAX_VALUE} bytes.")
         return SecretValue(string, None)
     try:
-        raw = base64.b64decode(binary, validate=True)
+        raw = base64.b64decode(str(binary), validate=True)
     except (ValueError, TypeError) as exc:
         raise _error("ValidationException", "SecretBinary is not valid base64.") from exc
     if len(raw) > MAX_VALUE:
@@ -143,7 +143,7 @@ def _epoch_day(when: float | None) -> float | None:
     """LastAccessedDate is kept to the day, as AWS reports it."""
     if when is None:
         return None
-    day = dt.datetime.fromtimestamp(when, dt.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    day = dt.datetime.fromtimestamp(when, dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     return day.timestamp()
 
 
@@ -299,7 +299,7 @@ def list_secrets(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
         raise _error("InvalidNextTokenException", "The nextToken is not valid.") from None
     now = ctx.clock.now()
     found = [
-        s for s in ctx.store.secrets.list()
+        s for s in ctx.store.secrets.all()
         if (s.deletion_date is None or (params.get("IncludePlannedDeletion") and s.deletion_date > now))
         and _matches(ctx, s, params.get("Filters") or [])
     ]
@@ -355,7 +355,8 @@ def update_secret_version_stage(ctx: Context, params: dict[str, Any]) -> dict[st
         if move is not None and stage not in versions[move].stages:
             if stage == CURRENT:  # the version that held it gets AWSPREVIOUS, as AWS does
                 _move_stages(ctx, secret, versions, move, [CURRENT])
-                ctx.store.secrets.set_stages(secret.name, move, [s for s in versions[move].stages if s != PREVIOUS] + [CURRENT])
+                kept = [s for s in versions[move].stages if s != PREVIOUS]
+                ctx.store.secrets.set_stages(secret.name, move, [*kept, CURRENT])
             else:
                 ctx.store.secrets.set_stages(secret.name, move, [*versions[move].stages, stage])
         ctx.store.secrets.update(secret.name, last_changed=ctx.clock.now())
@@ -379,7 +380,8 @@ def delete_secret(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
             when = now
         elif secret.deletion_date is not None:
             raise _error("InvalidRequestException",
-                         "You can't perform this operation on the secret because it was already scheduled for deletion.")
+                         "You can't perform this operation on the secret because it was already scheduled "
+                         "for deletion.")
         else:
             when = now + (window or 30) * 86400
             ctx.store.secrets.update(secret.name, deletion_date=when)

@@ -149,7 +149,8 @@ def put_parameter(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
             raise _validation(
                 "Standard tier parameters support a maximum parameter value of 4096 characters. To create a larger "
                 "parameter value, upgrade the parameter to use the advanced-parameter tier."
-                if tier == "Standard" else "Advanced tier parameters support a maximum parameter value of 8192 characters."
+                if tier == "Standard"
+                else "Advanced tier parameters support a maximum parameter value of 8192 characters."
             )
         pattern = params.get("AllowedPattern", latest.allowed_pattern if latest else None)
         if pattern is not None:
@@ -235,7 +236,8 @@ def label_parameter_version(ctx: Context, params: dict[str, Any]) -> dict[str, A
         target = next((p for p in history if p.version == wanted), None)
         if target is None:
             raise _error("ParameterVersionNotFound",
-                         f"Systems Manager could not find version {wanted} of {name}. Verify the version and try again.")
+                         f"Systems Manager could not find version {wanted} of {name}. "
+                         "Verify the version and try again.")
         merged = list(dict.fromkeys([*target.labels, *good]))
         if len(merged) > MAX_LABELS:
             raise _error("ParameterVersionLabelLimitExceeded",
@@ -301,14 +303,15 @@ def _filtered(ctx: Context, latest: list[ParameterVersion], filters: list[dict[s
         if base not in allowed:
             raise _error("InvalidFilterKey", f"The filter key {key} is not supported by Portside here.")
 
-        def field(p: ParameterVersion) -> list[str]:
+        def field(p: ParameterVersion, key: str = key, base: str = base) -> list[str]:
             if base == "tag":
                 tags = {t["key"]: t["value"] for t in ctx.store.get_tags(ctx.arns.parameter(p.name))}
                 return [tags[key[4:]]] if key[4:] in tags else []
             return {"Name": [p.name], "Type": [p.type], "KeyId": [p.key_id or ""], "Tier": [p.tier],
                     "DataType": [p.data_type], "Label": list(p.labels), "Path": [p.name]}[base]
 
-        def keep(p: ParameterVersion) -> bool:
+        def keep(p: ParameterVersion, key: str = key, base: str = base, option: str = option,
+                 values: list[str] = values) -> bool:
             got = field(p)
             if base == "tag" and not values:
                 return bool(got)
@@ -341,7 +344,8 @@ def get_parameters_by_path(ctx: Context, params: dict[str, Any]) -> dict[str, An
         raise _validation("The parameter doesn't meet the parameter name requirements. The parameter name must "
                           "begin with a forward slash \"/\".")
     offset, limit = _page(params, 10, 10)
-    candidates = [p for p in (ctx.store.parameters.latest(n) for n in ctx.store.parameters.names(path if path != "/" else ""))
+    names = ctx.store.parameters.names(path if path != "/" else "")
+    candidates = [p for p in (ctx.store.parameters.latest(n) for n in names)
                   if p is not None and _under(p.name, path, bool(params.get("Recursive")))]
     candidates = _filtered(ctx, candidates, params.get("ParameterFilters") or [], {"Type", "KeyId", "Label"})
     decrypt = bool(params.get("WithDecryption"))

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 Predicate = Callable[[str], bool]
 
@@ -85,7 +86,7 @@ def _terms(text: str) -> Predicate:
                 regex = re.compile(text[i + 1 : end])
             except re.error as exc:
                 raise FilterPatternError(f"Invalid regular expression in filter pattern: {exc}") from exc
-            terms.append(_Term(kind, lambda m, r=regex: r.search(m) is not None))
+            terms.append(_Term(kind, _searches(regex)))
             i = end + 1
         else:
             start = i
@@ -106,6 +107,10 @@ def _terms(text: str) -> Predicate:
         )
 
     return predicate
+
+
+def _searches(regex: re.Pattern[str]) -> Predicate:
+    return lambda message: regex.search(message) is not None
 
 
 def _contains(literal: str) -> Predicate:
@@ -169,7 +174,8 @@ class _JsonParser:
     def _take(self, kind: str | None = None, value: str | None = None) -> tuple[str, str]:
         token = self._peek()
         if token is None or (kind and token[0] != kind) or (value and token[1].upper() != value):
-            raise FilterPatternError("Invalid JSON filter pattern" + (f": expected {value or kind}" if kind or value else ""))
+            expected = f": expected {value or kind}" if kind or value else ""
+            raise FilterPatternError("Invalid JSON filter pattern" + expected)
         self.pos += 1
         return token
 
@@ -272,11 +278,10 @@ def _comparison(path: list[str | int], op: str, operand: tuple[str, str]) -> Cal
         text = raw
     else:
         raise FilterPatternError("Invalid JSON filter pattern: expected a value after the comparison.")
-    if "*" in text:
-        regex = re.compile(".*".join(map(re.escape, text.split("*"))) + r"\Z", re.DOTALL)
-        equal: Callable[[str], bool] = lambda s: regex.match(s) is not None
-    else:
-        equal = lambda s: s == text
+    regex = re.compile(".*".join(map(re.escape, text.split("*"))) + r"\Z", re.DOTALL) if "*" in text else None
+
+    def equal(s: str) -> bool:
+        return regex.match(s) is not None if regex is not None else s == text
 
     def textual(doc: Any) -> bool:
         value = _select(doc, path)

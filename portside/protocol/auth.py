@@ -29,9 +29,9 @@ import hashlib
 import hmac
 import ipaddress
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping
 
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest, HTTPHeaders
@@ -56,7 +56,8 @@ AGENT_TARGETS = frozenset(
             "SubmitAttachmentStateChanges",
         )
     ]
-    + ["PortsideAgentV1.Poll", "PortsideAgentV1.ReportAttachment", "PortsideAgentV1.SubmitHealth"]
+    + ["PortsideAgentV1.Poll", "PortsideAgentV1.ReportAttachment", "PortsideAgentV1.SubmitHealth",
+       "PortsideAgentV1.ExecChannel"]
     # what an ECS agent's task execution role lets it do for the tasks it runs:
     # ship container output (awslogs) and resolve secrets and registry credentials
     + [
@@ -346,7 +347,8 @@ def _expected_signature(pending: Pending, body: bytes) -> str:
     # X-Amz-Content-SHA256 on trust instead of hashing the body it got.
     request = AWSRequest(method=pending.method, url=url, data=body)
     request.context["timestamp"] = pending.amz_date
-    signer = _Recompute(key, auth.service, auth.region, signed, _signing_key(key.secret, auth.date, auth.region, auth.service))
+    signing_key = _signing_key(key.secret, auth.date, auth.region, auth.service)
+    signer = _Recompute(key, auth.service, auth.region, signed, signing_key)
     canonical = signer.canonical_request(request)
     return signer.signature(signer.string_to_sign(request, canonical), request)
 
@@ -436,13 +438,13 @@ def _signed_header_names(text: str) -> tuple[str, ...]:
 @functools.lru_cache(maxsize=256)
 def _parse_amz_date(value: str) -> float | None:
     try:
-        return dt.datetime.strptime(value, _TIMESTAMP).replace(tzinfo=dt.timezone.utc).timestamp()
+        return dt.datetime.strptime(value, _TIMESTAMP).replace(tzinfo=dt.UTC).timestamp()
     except ValueError:
         return None
 
 
 def _format(epoch: float) -> str:
-    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).strftime(_TIMESTAMP)
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime(_TIMESTAMP)
 
 
 def _require_loopback_host(host: str) -> None:

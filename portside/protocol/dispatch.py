@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from . import errors
 from .limits import check_limits
@@ -99,7 +100,8 @@ def _invalid(service: Service, message: str) -> errors.ECSError:
 def _refuse_unsupported(service: Service, name: str, params: dict[str, Any], accepts: frozenset[str]) -> None:
     extra = sorted(m for m, v in params.items() if m not in accepts and v not in (None, False, [], {}))
     if extra:
-        raise _invalid(service, f"{name}: {', '.join(extra)} {'is' if len(extra) == 1 else 'are'} not supported by Portside.")
+        verb = "is" if len(extra) == 1 else "are"
+        raise _invalid(service, f"{name}: {', '.join(extra)} {verb} not supported by Portside.")
 
 
 def _reject_constant(name: str) -> Any:

@@ -11,9 +11,10 @@ follow exactly what boto3 and the AWS CLI expect.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any, Callable, Hashable, TypeVar
+from functools import cache
+from typing import Any, TypeVar
 
 import botocore.session
 from botocore.model import OperationModel, ServiceModel, Shape
@@ -47,12 +48,12 @@ def service_for_target(target: str | None) -> Service | None:
     return BY_TARGET_PREFIX.get((target or "").partition(".")[0])
 
 
-@lru_cache(maxsize=None)
+@cache
 def service_model(name: str = "ecs") -> ServiceModel:
     return botocore.session.get_session().get_service_model(name)
 
 
-@lru_cache(maxsize=None)
+@cache
 def operation_model(name: str, service: str = "ecs") -> OperationModel | None:
     model = service_model(service)
     if name not in model.operation_names:

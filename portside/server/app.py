@@ -16,13 +16,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from ..api import agent_channel
 from ..control.context import Context
 from ..protocol import errors
 from ..protocol.auth import Authenticator
 from ..protocol.dispatch import dispatch, error_body
+from . import exec_stream
 
 log = logging.getLogger("portside.server")
 
@@ -45,6 +47,9 @@ class PortsideApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await _lifespan(receive, send)
+            return
+        if scope["type"] == "websocket":  # ECS Exec streams
+            await exec_stream.handle(self.ctx, self.auth, scope, receive, send)
             return
         if scope["type"] != "http":
             return

@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from ..control.context import Context
 from ..api.logs import purge_expired
 from ..api.secretsmanager import purge_deleted
+from ..control.context import Context
 
 log = logging.getLogger("portside.janitor")
 

@@ -248,7 +248,11 @@ class Store(
 ):
     """Everything persistent, behind one unit of work."""
 
-    records: RecordRepository
-    logs: LogRepository  # CloudWatch Logs (store/logs.py)
-    secrets: SecretRepository  # Secrets Manager (store/secrets.py)
-    parameters: ParameterRepository  # SSM Parameter Store (store/parameters.py)
+    @property
+    def records(self) -> RecordRepository: ...  # read-only: an implementation may hold its own class
+    @property
+    def logs(self) -> LogRepository: ...  # CloudWatch Logs (store/logs.py)
+    @property
+    def secrets(self) -> SecretRepository: ...  # Secrets Manager (store/secrets.py)
+    @property
+    def parameters(self) -> ParameterRepository: ...  # SSM Parameter Store (store/parameters.py)

@@ -10,11 +10,9 @@ strictly after (or before) it.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator, Protocol
-
-
-
+from typing import Protocol
 
 Position = tuple[int, int]  # (timestamp ms, seq)
 START: Position = (-(2**62), 0)

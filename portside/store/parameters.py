@@ -9,8 +9,6 @@ from dataclasses import dataclass
 from typing import Protocol
 
 
-
-
 @dataclass(frozen=True)
 class ParameterVersion:
     name: str

@@ -32,7 +32,7 @@ class Sealer:
         return "Sealer(<key hidden>)"
 
     @classmethod
-    def beside(cls, database: Path) -> "Sealer":
+    def beside(cls, database: Path) -> Sealer:
         """The sealer whose key lives next to `database`, made on first use."""
         return cls(load_or_create_key(database.parent / KEY_FILE))
 

@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from typing import Protocol
 
 
-
-
 @dataclass(frozen=True)
 class Secret:
     name: str
@@ -47,7 +45,7 @@ class SecretValue:
         return b"S" + self.string.encode("utf-8") if self.string is not None else b"B" + (self.binary or b"")
 
     @classmethod
-    def unpack(cls, data: bytes) -> "SecretValue":
+    def unpack(cls, data: bytes) -> SecretValue:
         return cls(data[1:].decode("utf-8"), None) if data[:1] == b"S" else cls(None, data[1:])
 
 
@@ -60,7 +58,7 @@ class SecretRepository(Protocol):
     def update(self, name: str, **columns: object) -> None: ...
     def delete(self, name: str) -> None: ...
     def due_for_deletion(self, now: float) -> list[str]: ...
-    def list(self) -> list[Secret]: ...
+    def all(self) -> list[Secret]: ...
     def versions(self, name: str) -> list[SecretVersion]: ...
     def add_version(self, name: str, version_id: str, created: float, value: SecretValue,
                     stages: list[str]) -> None: ...

@@ -3,9 +3,11 @@ store/sqlite/migrations.py step 7 for the tables)."""
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from ..logs import LogEvent, LogGroup, LogStream, Position
+
 
 def _like(prefix: str) -> str:
     return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"

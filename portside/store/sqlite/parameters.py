@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..sealing import Sealer
 from ..parameters import ParameterVersion
+from ..sealing import Sealer
 
 _COLUMNS = "name, version, type, value, description, allowed_pattern, key_id, tier, data_type, modified, labels"
 

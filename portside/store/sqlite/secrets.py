@@ -47,7 +47,7 @@ class SqliteSecrets:
         return [r[0] for r in self.db.execute(
             "SELECT name FROM secrets WHERE deletion_date IS NOT NULL AND deletion_date <= ?", (now,))]
 
-    def list(self) -> list[Secret]:
+    def all(self) -> list[Secret]:
         return [Secret(*row) for row in self.db.execute(_SECRET + " ORDER BY name")]
 
     # versions -----------------------------------------------------------------

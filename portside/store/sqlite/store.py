@@ -11,10 +11,10 @@ from ...domain.documents import Doc
 from ..records import Records
 from ..sealing import Sealer
 from .clusters import SqliteClusters
+from .instances import SqliteInstances
 from .logs import SqliteLogs
 from .parameters import SqliteParameters
 from .secrets import SqliteSecrets
-from .instances import SqliteInstances
 from .services import SqliteServices
 from .tags import SqliteTags
 from .task_definitions import SqliteTaskDefinitions
