@@ -25,8 +25,8 @@ from .exec_channel import run_exec_channel
 from .log_shipper import DockerOutput, LogShipper
 from .metadata_endpoint import MetadataEndpoint
 from .reporter import Reporter
-from .secrets import SecretResolver
 from .runtime import ContainerState, Runtime
+from .secrets import SecretResolver
 from .server_client import ServerClient, ServerRefused, ServerUnavailable
 from .task_manager import TaskHost, TaskManager
 

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from .runtime import RuntimeFailure
 from .server_client import ServerRefused, ServerUnavailable
@@ -42,7 +43,7 @@ class SecretRef:
     version_id: str | None
 
     @classmethod
-    def parse(cls, value_from: str) -> "SecretRef":
+    def parse(cls, value_from: str) -> SecretRef:
         head, sep, rest = value_from.partition(":secret:")
         parts = rest.split(":")
         secret_id = head + sep + parts[0]
@@ -99,7 +100,8 @@ class SecretResolver:
                 return await self._call(service, operation, **params)
             except ServerUnavailable as exc:
                 if loop.time() > deadline:
-                    raise SecretsUnavailable(f"execution resource retrieval failed: {service} unreachable: {exc}") from exc
+                    raise SecretsUnavailable(
+                        f"execution resource retrieval failed: {service} unreachable: {exc}") from exc
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
 

@@ -251,7 +251,8 @@ def _container_problem(c: Doc) -> str | None:
             return _refusal(f"logConfiguration.logDriver {log.get('logDriver')}", where,
                             "the log drivers here are " + ", ".join(LOG_DRIVERS))
         if log.get("secretOptions"):
-            return _refusal("logConfiguration.secretOptions", where, "log drivers' secret options are not supported by Portside")
+            return _refusal("logConfiguration.secretOptions", where,
+                            "log drivers' secret options are not supported by Portside")
     if (c.get("linuxParameters") or {}).get("maxSwap") is not None and c.get("memory") is None:
         return _refusal("linuxParameters.maxSwap", where, "Docker limits swap only beside a hard "
                         "memory limit; set the container's 'memory'")

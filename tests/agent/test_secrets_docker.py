@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import sqlite3
 
-from conftest import ACCOUNT, REGION, wait_for_task
-from helpers import wait_for
 from test_agent_docker import register, run
 from test_awslogs_docker import awslogs, stream_messages
+
+from conftest import ACCOUNT, REGION, wait_for_task
+from helpers import wait_for
 
 PREFIX = "ResourceInitializationError: unable to pull secrets or registry auth: "
 
@@ -42,8 +43,10 @@ def test_secrets_reach_the_environment_and_nothing_else(server, docker_agent):
     assert task["containers"][0]["exitCode"] == 0
     stream = f"web/app/{task_arn.rsplit('/', 1)[1]}"
     expected = '{"user":"app","password":"pw-new-81b2"}|pw-new-81b2|pw-7f3a9c|tok-5d21e0|plain-3c4d'
-    wait_for(lambda: stream_messages(logs, "/ecs/sec", stream) == [expected[::-1]], what="the echoed environment")
-    described = str(ecs.describe_tasks(tasks=[task_arn])) + str(ecs.describe_task_definition(taskDefinition="withsecrets"))
+    wait_for(lambda: stream_messages(logs, "/ecs/sec", stream) == [expected[::-1]],
+             what="the echoed environment")
+    described = str(ecs.describe_tasks(tasks=[task_arn]))
+    described += str(ecs.describe_task_definition(taskDefinition="withsecrets"))
     for value in ("pw-new-81b2", "pw-7f3a9c", "tok-5d21e0"):
         assert value not in described
     with sqlite3.connect(server.data_dir / "portside.db") as conn:
