@@ -177,7 +177,7 @@ class Agent:
             return  # finished here; the server has not yet heard of it
         manager = TaskManager(self, task, adopted)
         self.managers[arn] = manager
-        asyncio.create_task(manager.run())
+        manager.task = asyncio.create_task(manager.run())
 
     def finished(self, manager: TaskManager) -> None:
         self.managers.pop(manager.arn, None)

@@ -70,6 +70,7 @@ class TaskManager:
             )
             for c in task["containers"]
         }
+        self.task: asyncio.Task[None] | None = None  # the run() coroutine, set by the agent
         self._changed = asyncio.Event()
         self._essential_exited = False
         self._reported_running = False
@@ -79,6 +80,11 @@ class TaskManager:
             self._adopt(state)
 
     # -- inputs ---------------------------------------------------------------
+
+    def cancel(self) -> None:
+        """The agent is stopping: stop driving this task, leave its containers."""
+        if self.task is not None:
+            self.task.cancel()
 
     def set_desired(self, desired: str) -> None:
         if desired != self.desired:
@@ -117,6 +123,11 @@ class TaskManager:
                     self._changed.clear()
             self._report_stopped()
         except asyncio.CancelledError:
+            # The agent is stopping: the containers keep running and the next
+            # agent adopts them, so nothing is reported, stopped or removed.
+            for c in self.containers.values():
+                if c.watcher is not None:
+                    c.watcher.cancel()
             raise
         except Exception:  # a bug must not leave the task unreported
             log.exception("task %s failed in the agent", self.arn)
@@ -124,8 +135,7 @@ class TaskManager:
                 if c.status != "STOPPED":
                     c.status, c.reason = "STOPPED", "InternalError: agent failure"
             self._report_stopped()
-        finally:
-            self.agent.finished(self)
+        self.agent.finished(self)
 
     async def _start(self) -> None:
         runtime = self.agent.runtime

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+import socket
 from typing import Any, Iterator
 
 import uvicorn
@@ -21,6 +23,7 @@ from ..protocol.auth import Authenticator, CredentialsFileError, load_credential
 from ..store.sqlite import SqliteStore
 from .app import PortsideApp
 from .janitor import purge_loop
+from .lifecycle import StartupRefused
 from ..scheduler.service_reconciler import ServiceReconciler
 
 log = logging.getLogger("portside.server")
@@ -29,13 +32,22 @@ log = logging.getLogger("portside.server")
 class _Server(uvicorn.Server):
     """uvicorn re-raises the signal that stopped it, so the process would die
     of SIGTERM after a clean shutdown; Portside exits 0 instead.  Held agent
-    polls are answered at once so that shutdown does not wait for them."""
+    polls are answered at once so that shutdown does not wait for them.  A
+    second signal exits at once: everything acknowledged is already committed,
+    so this loses no more than a `kill -9` would."""
 
     def __init__(self, config: uvicorn.Config, ctx: Context) -> None:
         super().__init__(config)
         self.ctx = ctx
+        self._signalled = False
 
     def handle_exit(self, sig: int, frame: object) -> None:
+        if self._signalled:
+            log.warning("second %s: exiting now", signal.Signals(sig).name)
+            logging.shutdown()
+            os._exit(128 + sig)
+        self._signalled = True
+        log.info("%s: stopping (a second signal exits at once)", signal.Signals(sig).name)
         super().handle_exit(sig, frame)
         self.ctx.wakeups.wake_all()
 
@@ -108,10 +120,6 @@ class _HttpProtocol(HttpToolsProtocol):
         super().connection_made(_OneWrite(transport, self.loop))  # type: ignore[arg-type]
 
 
-class StartupRefused(Exception):
-    """The server will not start with these settings; the message is one line."""
-
-
 def authenticator(config: ServerConfig) -> Authenticator:
     """Who may call: the keys of `--credentials`, or (loopback only) any signer.
 
@@ -147,7 +155,7 @@ def build_context(config: ServerConfig) -> Context:
     )
 
 
-def run(config: ServerConfig, auth: Authenticator | None = None) -> None:
+def run(config: ServerConfig, auth: Authenticator | None = None, sock: socket.socket | None = None) -> None:
     """Serve until SIGTERM/SIGINT on uvloop's event loop: uvicorn picks its
     loop only in `Server.run`, which Portside does not use, and asyncio's own
     loop and socket transports cost more CPU per request (about 0.015 ms per
@@ -159,11 +167,12 @@ def run(config: ServerConfig, auth: Authenticator | None = None) -> None:
     else:
         loop_factory = uvloop.new_event_loop
     with asyncio.Runner(loop_factory=loop_factory) as runner:
-        runner.run(serve(config, auth))
+        runner.run(serve(config, auth, sock))
 
 
-async def serve(config: ServerConfig, auth: Authenticator | None = None) -> None:
-    """Run until SIGTERM/SIGINT on the running loop (see `run`)."""
+async def serve(config: ServerConfig, auth: Authenticator | None = None, sock: socket.socket | None = None) -> None:
+    """Run until SIGTERM/SIGINT on the running loop (see `run`), on `sock`
+    when given (see `lifecycle.bind`)."""
     auth = auth or authenticator(config)
     ctx = build_context(config)
     server = _Server(
@@ -182,10 +191,10 @@ async def serve(config: ServerConfig, auth: Authenticator | None = None) -> None
     )
     janitor = asyncio.create_task(purge_loop(ctx))
     reconciler = asyncio.create_task(ServiceReconciler(ctx, config.service_interval_s).run())
-    log.warning("portside server listening on %s (state: %s; %s)", config.endpoint, config.database_path,
-                "open to any signature, loopback only" if auth.open else f"{len(auth.keys or {})} keys")
+    log.info("portside server listening on %s (state: %s; %s)", config.endpoint, config.database_path,
+             "open to any signature, loopback only" if auth.open else f"{len(auth.keys or {})} keys")
     try:
-        await server.serve()  # returns after SIGTERM / SIGINT, requests drained
+        await server.serve([sock] if sock is not None else None)  # returns after SIGTERM / SIGINT, requests drained
     finally:
         janitor.cancel()
         reconciler.cancel()

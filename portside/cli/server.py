@@ -1,0 +1,45 @@
+"""`portside server`: settings → refusals in one line → serve."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..config import ServerConfig
+
+
+def config_from(args: argparse.Namespace) -> ServerConfig:
+    return ServerConfig(
+        host=args.host,
+        port=args.port,
+        data_dir=args.data_dir.expanduser(),
+        db_url=args.db,
+        region=args.region,
+        account_id=args.account_id,
+        task_retention_s=args.task_retention,
+        agent_timeout_s=args.agent_timeout,
+        service_interval_s=args.service_interval,
+        credentials_path=args.credentials.expanduser() if args.credentials else None,
+    )
+
+
+def server(args: argparse.Namespace) -> int:
+    """Refused (exit 2, one line on stderr) for unsafe settings, a data dir
+    another server holds, or a port in use; else serves until a signal."""
+    from ..server.lifecycle import StartupRefused, bind, lock_data_dir
+    from ..server.runner import authenticator, run
+
+    config = config_from(args)
+    try:
+        config.database_path
+        auth = authenticator(config)
+        lock = lock_data_dir(config)
+        sock = bind(config.host, config.port)
+    except (ValueError, StartupRefused) as exc:
+        print(f"portside: {exc}", file=sys.stderr)
+        return 2
+    try:
+        run(config, auth, sock)
+    finally:
+        lock.release()
+    return 0
