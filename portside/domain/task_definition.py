@@ -93,6 +93,10 @@ def build(
     if "FARGATE" in requires:
         _check_fargate(network_mode, cpu, memory)
     volumes = copy.deepcopy(params.get("volumes") or [])
+    for volume in volumes:
+        efs = volume.get("efsVolumeConfiguration")
+        if efs is not None:
+            efs.setdefault("rootDirectory", "/")  # as ECS answers when omitted
     volume_names = _volume_names(volumes)
     containers = [_container(c, network_mode) for c in params["containerDefinitions"]]
     _check_containers(containers, network_mode, memory, volume_names)
