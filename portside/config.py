@@ -20,6 +20,7 @@ class ServerConfig:
     agent_timeout_s: float = 30.0  # an agent silent this long is disconnected
     service_interval_s: float = 1.0  # the service scheduler's tick (it is also nudged by changes)
     credentials_path: Path | None = None  # keys and roles (AWS credentials INI); None: open, loopback only
+    metrics_token_path: Path | None = None  # a file holding the bearer token /metrics also accepts
 
     @property
     def database_path(self) -> Path:
@@ -29,6 +30,15 @@ class ServerConfig:
                 raise ValueError(f"unsupported database URL {self.db_url!r} (use sqlite:///PATH)")
             return Path(self.db_url.removeprefix("sqlite:///"))
         return self.data_dir / "portside.db"
+
+    def metrics_token(self) -> str | None:
+        """The bearer token for /metrics (the file's first line), if one is set."""
+        if self.metrics_token_path is None:
+            return None
+        token = self.metrics_token_path.read_text().strip().splitlines()
+        if not token or len(token[0]) < 16:
+            raise ValueError(f"metrics token file {self.metrics_token_path} needs a token of 16 characters or more")
+        return token[0]
 
     @property
     def loopback_only(self) -> bool:

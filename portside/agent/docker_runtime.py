@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, TypeVar
 
@@ -16,6 +17,7 @@ import docker
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.types import Mount as DockerMount
 
+from .metrics import DOCKER_CALL_SECONDS
 from .runtime import LABEL_INSTANCE, ContainerSpec, ContainerState, RuntimeFailure
 
 T = TypeVar("T")
@@ -39,7 +41,14 @@ class DockerRuntime:
 
     async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
+        name = getattr(fn, "__name__", "call")
+        if name == "wait":  # lasts as long as the container: not a latency
+            return await loop.run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
+        started = time.perf_counter()
+        try:
+            return await loop.run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
+        finally:
+            DOCKER_CALL_SECONDS.labels(name).observe(time.perf_counter() - started)
 
     async def describe(self) -> str:
         version = await self._call(self._client.version)

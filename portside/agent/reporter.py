@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
+from .metrics import REPORT_LAG_SECONDS, REPORT_RETRIES
 from .server_client import ServerClient, ServerRefused, ServerUnavailable
 
 log = logging.getLogger("portside.agent.reporter")
@@ -21,7 +23,7 @@ log = logging.getLogger("portside.agent.reporter")
 class Reporter:
     def __init__(self, client: ServerClient, max_backoff: float = 5.0) -> None:
         self._client = client
-        self._queues: dict[str, asyncio.Queue[tuple[str, dict[str, Any]]]] = {}
+        self._queues: dict[str, asyncio.Queue[tuple[str, dict[str, Any], float]]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._max_backoff = max_backoff
 
@@ -30,7 +32,7 @@ class Reporter:
         if queue is None:
             queue = self._queues[task_arn] = asyncio.Queue()
             self._workers[task_arn] = asyncio.create_task(self._drain(task_arn, queue))
-        queue.put_nowait((operation, params))
+        queue.put_nowait((operation, params, time.monotonic()))
 
     async def flush(self, task_arn: str) -> None:
         """Wait until every report queued for the task has been delivered."""
@@ -38,18 +40,20 @@ class Reporter:
         if queue is not None:
             await queue.join()
 
-    async def _drain(self, task_arn: str, queue: asyncio.Queue[tuple[str, dict[str, Any]]]) -> None:
+    async def _drain(self, task_arn: str, queue: asyncio.Queue[tuple[str, dict[str, Any], float]]) -> None:
         while True:
-            operation, params = await queue.get()
+            operation, params, queued_at = await queue.get()
             delay = 0.1
             while True:
                 try:
                     await self._client.call(operation, **params)
+                    REPORT_LAG_SECONDS.labels(operation).observe(time.monotonic() - queued_at)
                     break
                 except ServerRefused as exc:
                     log.warning("server refused %s for %s: %s", operation, task_arn, exc)
                     break
                 except ServerUnavailable:
+                    REPORT_RETRIES.inc()
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, self._max_backoff)
             queue.task_done()

@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .metrics import CONTAINERS_STARTED, CONTAINERS_STOPPED
 from .runtime import ContainerSpec, ContainerState, RuntimeFailure
 from .specs import container_specs, host_mode_bindings
 
@@ -156,6 +157,7 @@ class TaskManager:
                     break
                 if current.status == "CREATED":
                     state = await runtime.start(current.runtime_id)
+                    CONTAINERS_STARTED.inc()
                     current.status = "RUNNING"
                     current.started = True
                     current.bindings = self._bindings(current, state)
@@ -184,6 +186,8 @@ class TaskManager:
         self._changed.set()
 
     def _record_exit(self, c: ManagedContainer, state: ContainerState) -> None:
+        if c.status == "RUNNING":
+            CONTAINERS_STOPPED.inc()
         c.status = "STOPPED"
         c.exit_code = state.exit_code
         if state.oom_killed:

@@ -62,6 +62,15 @@ def agent(args: argparse.Namespace) -> int:
     except LockHeld as exc:
         print(f"portside: {exc}", file=sys.stderr)
         return 2
+    if args.metrics_port is not None:
+        from ..agent.metrics import serve
+
+        try:
+            serve(args.metrics_port)
+        except OSError as exc:
+            print(f"portside: cannot serve the agent's metrics on 127.0.0.1:{args.metrics_port}: "
+                  f"{exc.strerror or exc}", file=sys.stderr)
+            return 2
     runtime = runtime_or_none(args.runtime)
     if runtime is None:
         return 1

@@ -65,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="AWS profile holding the agent's key (default: AWS_PROFILE, then the "
                             "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY environment variables)")
     agent.add_argument("--region", default="us-east-1", help="the server's region, for signing")
+    agent.add_argument("--metrics-port", type=int, default=None, metavar="PORT",
+                       help="serve the agent's Prometheus metrics on 127.0.0.1:PORT/metrics (default: off)")
     _agent_options(agent)
     _log_options(agent)
 
@@ -107,6 +109,9 @@ def _server_options(parser: argparse.ArgumentParser) -> None:
                         help="keys allowed to call (AWS credentials INI, one section per key with "
                              "role = admin or role = agent) (default: none: any signature is accepted, and only "
                              "on loopback)")
+    parser.add_argument("--metrics-token", type=Path, default=None, metavar="FILE",
+                        help="a file whose first line is a bearer token GET /metrics accepts besides an admin "
+                             "key's signature (only matters with --credentials) (default: none)")
 
 
 def _agent_options(parser: argparse.ArgumentParser) -> None:

@@ -20,6 +20,7 @@ def config_from(args: argparse.Namespace) -> ServerConfig:
         agent_timeout_s=args.agent_timeout,
         service_interval_s=args.service_interval,
         credentials_path=args.credentials.expanduser() if args.credentials else None,
+        metrics_token_path=args.metrics_token.expanduser() if args.metrics_token else None,
     )
 
 
@@ -32,10 +33,11 @@ def server(args: argparse.Namespace) -> int:
     config = config_from(args)
     try:
         config.database_path
+        config.metrics_token()
         auth = authenticator(config)
         lock = lock_data_dir(config)
         sock = bind(config.host, config.port)
-    except (ValueError, StartupRefused) as exc:
+    except (ValueError, OSError, StartupRefused) as exc:
         print(f"portside: {exc}", file=sys.stderr)
         return 2
     try:

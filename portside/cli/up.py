@@ -119,7 +119,8 @@ def up(args: argparse.Namespace) -> int:
     try:
         server = sup.spawn("server", ["server", "--host", args.host, "--port", str(args.port),
                                       "--data-dir", str(data_dir), "--region", args.region,
-                                      *keys.server_args, *logging_args])
+                                      *keys.server_args, *logging_args,
+                                      *(["--metrics-token", str(args.metrics_token)] if args.metrics_token else [])])
         if not _wait_healthy(endpoint, server, sup):
             if sup.signals:
                 return 0

@@ -459,3 +459,9 @@ def is_loopback_listen_address(host: str) -> bool:
         return ipaddress.ip_address(name).is_loopback
     except ValueError:
         return False
+
+
+def is_loopback_host(host_header: str) -> bool:
+    """Whether a request's Host header names this machine's loopback (the same
+    check open mode applies to API calls, for the console and /metrics)."""
+    return _is_loopback_host(host_header)

@@ -36,6 +36,7 @@ from ..api.task_definitions import resolve as resolve_task_definition
 from ..domain import service as services
 from ..domain import task as tasks
 from ..domain.service import LiveTask, Plan
+from ..metrics import RECONCILE_SECONDS
 
 log = logging.getLogger("portside.services")
 
@@ -67,7 +68,8 @@ class ServiceReconciler:
                 pass
             wakeup.clear()
             try:
-                more = self.tick()
+                with RECONCILE_SECONDS.time():
+                    more = self.tick()
             except Exception:  # the loop must outlive one bad tick
                 log.exception("reconciling services failed")
                 more = False

@@ -16,13 +16,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from typing import Any, Awaitable, Callable
 
 from ..api import agent_channel
 from ..api.context import Context
+from ..metrics import observe_request
 from ..protocol import errors
 from ..protocol.auth import Authenticator
-from ..protocol.dispatch import dispatch, error_body
+from ..protocol.dispatch import HANDLERS, dispatch, error_body
 
 log = logging.getLogger("portside.server")
 
@@ -38,6 +40,9 @@ class PortsideApp:
     def __init__(self, ctx: Context, auth: Authenticator | None = None) -> None:
         self.ctx = ctx
         self.auth = auth or Authenticator(None, ctx.config.region, ctx.config.account_id)
+        from .metrics import MetricsEndpoint
+
+        self.metrics = MetricsEndpoint(ctx, self.auth, ctx.config.metrics_token())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -45,6 +50,10 @@ class PortsideApp:
             return
         if scope["type"] != "http":
             return
+        if scope["method"] == "GET" and scope["path"] == "/metrics":
+            await self._metrics(scope, send)
+            return
+        started = time.perf_counter()
         try:
             status, payload = await self._answer(scope, receive)
         except errors.ECSError as err:
@@ -58,6 +67,20 @@ class PortsideApp:
             log.exception("committing to the database failed")
             status, payload = error_body(errors.ServerException("An internal error occurred."))
         await _respond(send, status, payload, "application/x-amz-json-1.1")
+        operation = scope.get("portside.operation")
+        if operation is not None:
+            observe_request(operation, status, time.perf_counter() - started)
+
+    async def _metrics(self, scope: Scope, send: Send) -> None:
+        headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
+        raw_path = scope.get("raw_path")
+        if not self.metrics.allowed("GET", raw_path.decode("latin-1") if raw_path else scope["path"],
+                                    scope.get("query_string", b"").decode("latin-1"), headers):
+            await _respond(send, 403, b"/metrics needs the metrics bearer token or an admin key's signature\n",
+                           "text/plain; charset=utf-8")
+            return
+        status, payload, content_type = await self.metrics.answer()
+        await _respond(send, status, payload, content_type)
 
     async def _answer(self, scope: Scope, receive: Receive) -> tuple[int, bytes]:
         method = scope["method"]
@@ -65,6 +88,7 @@ class PortsideApp:
             return 200, b'{"status":"ok"}'
         # Lowercased once here (ASGI servers already send them so); every lookup below relies on it.
         headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
+        scope["portside.operation"] = _metric_operation(headers)
         declared = _content_length(headers)
         if declared is not None and declared > MAX_BODY:
             raise errors.RequestEntityTooLargeException(TOO_LARGE)
@@ -91,6 +115,16 @@ class PortsideApp:
             finally:
                 gone.cancel()
         return dispatch(self.ctx, target, body)
+
+
+def _metric_operation(headers: list[tuple[str, str]]) -> str:
+    """The operation as a metric label: a known one, else "unknown" (a label
+    taken from whatever a client sends would let it grow the metrics without end)."""
+    target = next((v for k, v in headers if k == "x-amz-target"), "")
+    prefix, _, operation = target.partition(".")
+    if prefix == agent_channel.TARGET_PREFIX:
+        return "PortsideAgent.Poll" if operation == "Poll" else "unknown"
+    return operation if operation in HANDLERS else "unknown"
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:

@@ -20,6 +20,7 @@ import asyncio
 import concurrent.futures
 import json
 import sqlite3
+import time
 from collections import Counter
 from dataclasses import dataclass
 from contextlib import contextmanager
@@ -28,6 +29,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from ..domain.resources import Capacity, Reservation
 from ..domain.status import Status
+from ..metrics import observe_commit
 from ..protocol.serialize import wire_json
 from .schema import PLACEMENT_SCHEMA, SCHEMA, SCHEMA_VERSION, SERVICES_SCHEMA
 
@@ -125,6 +127,7 @@ class SqliteStore:
             self._batch = _Batch(changes_before=self._conn.total_changes)
             self._fresh()
         self._db.execute("SAVEPOINT request")
+        self._batch.requests += 1
         self._in_tx = True
         try:
             yield
@@ -169,7 +172,7 @@ class SqliteStore:
             return
         self._batch = None
         self._committing = batch
-        batch.commit = self._committer.submit(self._conn.execute, "COMMIT")
+        batch.commit = self._committer.submit(_timed_commit, self._conn, batch)
         batch.commit.add_done_callback(lambda _: loop.call_soon_threadsafe(self._committed, batch))
 
     def _settle(self) -> None:
@@ -209,7 +212,7 @@ class SqliteStore:
         if batch is None:
             return
         try:
-            self._conn.execute("COMMIT")
+            _timed_commit(self._conn, batch)
         except sqlite3.Error as exc:
             self._finish(batch, exc)
             if batch.done is None:  # no request waits for it: the caller gets the error
@@ -713,6 +716,14 @@ class _Batch:
     done: "asyncio.Future[None] | None" = None  # on the loop, once its COMMIT is scheduled: the requests await it
     commit: "concurrent.futures.Future[Any] | None" = None  # the background COMMIT
     finished: bool = False
+    requests: int = 0  # transactions that joined it (for the batch size metric)
+
+
+def _timed_commit(conn: sqlite3.Connection, batch: _Batch) -> None:
+    """COMMIT (the fsync is in it), counted in the commit metrics."""
+    started = time.perf_counter()
+    conn.execute("COMMIT")
+    observe_commit(batch.requests, time.perf_counter() - started)
 
 
 class _Guarded:
