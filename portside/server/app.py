@@ -43,6 +43,9 @@ class PortsideApp:
         from .metrics import MetricsEndpoint
 
         self.metrics = MetricsEndpoint(ctx, self.auth, ctx.config.metrics_token())
+        from .console import ConsoleApp
+
+        self.console = ConsoleApp(ctx, self.auth)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -50,8 +53,15 @@ class PortsideApp:
             return
         if scope["type"] != "http":
             return
-        if scope["method"] == "GET" and scope["path"] == "/metrics":
+        path = scope["path"]
+        if path == "/metrics" and scope["method"] == "GET":
             await self._metrics(scope, send)
+            return
+        if path == "/ui" or path.startswith("/ui/"):
+            await self.console(scope, receive, send)
+            return
+        if path == "/" and scope["method"] == "GET" and _wants_html(scope):
+            await _redirect(send, "/ui")
             return
         started = time.perf_counter()
         try:
@@ -115,6 +125,17 @@ class PortsideApp:
             finally:
                 gone.cancel()
         return dispatch(self.ctx, target, body)
+
+
+def _wants_html(scope: Scope) -> bool:
+    """A browser (it asks for text/html) rather than a health check."""
+    return any(k == b"accept" and b"text/html" in v for k, v in scope["headers"])
+
+
+async def _redirect(send: Send, location: str) -> None:
+    await send({"type": "http.response.start", "status": 302,
+                "headers": [(b"location", location.encode()), (b"content-length", b"0")]})
+    await send({"type": "http.response.body", "body": b""})
 
 
 def _metric_operation(headers: list[tuple[str, str]]) -> str:
