@@ -20,7 +20,7 @@ import time
 from typing import Any, Awaitable, Callable
 
 from ..api import agent_channel
-from ..api.context import Context
+from ..control.context import Context
 from ..metrics import observe_request
 from ..protocol import errors
 from ..protocol.auth import Authenticator
