@@ -13,6 +13,7 @@ import asyncio
 import json
 import logging
 import os
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -138,11 +139,15 @@ class Agent:
         version: str | None = None
         first = True
         delay = 0.2
+        unreachable_since: float | None = None
         while not self._stopping.is_set():
             try:
                 answer = await self.client.poll(self.cluster, self.instance_arn, version,
                                                 0 if first else self.config.poll_wait)
-            except ServerUnavailable:
+            except ServerUnavailable as exc:
+                if unreachable_since is None:
+                    unreachable_since = time.monotonic()
+                    log.warning("the server is unreachable (%s); retrying", str(exc)[:200])
                 await self._sleep(delay)
                 delay = min(delay * 2, 5.0)
                 continue
@@ -155,6 +160,9 @@ class Agent:
                 await self._sleep(5.0)
                 continue
             delay = 0.2
+            if unreachable_since is not None:
+                log.info("reconnected to the server after %.1f s", time.monotonic() - unreachable_since)
+                unreachable_since = None
             version = answer["version"]
             if answer.get("instanceStatus") == "INACTIVE":
                 log.error("container instance %s was deregistered; the agent stops", self.instance_arn)

@@ -163,6 +163,8 @@ class TaskManager:
                     current.bindings = self._bindings(current, state)
                     current.watcher = asyncio.create_task(self._watch(current))
         except RuntimeFailure as failure:
+            log.warning("task %s: container %s: %s", self.arn.rpartition("/")[2],
+                        current.spec.name if current else "?", failure.reason)
             self._pull_stopped = self._pull_stopped or time.time()
             if current is not None:
                 current.reason = failure.reason

@@ -9,6 +9,7 @@ service scheduler's reconcile of one service).
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from typing import Any, Union
 
@@ -21,6 +22,8 @@ from ..scheduler.placement import Candidate, Rules
 from .context import Context
 from .lookup import failure, instance_arn, require_cluster, task_definition
 from .placing import place_on, placement_rules, task_group
+
+log = logging.getLogger("portside.tasks")
 
 Doc = dict[str, Any]
 Failure = dict[str, str]
@@ -82,6 +85,10 @@ def commit_placements(
     else:
         created = [Encoded(document) for document in documents]
     group = task_group(definition, params)
+    if log.isEnabledFor(logging.INFO):
+        log.info("placed %d task(s) of %s (group %s): %s", len(made), definition.get("taskDefinitionArn", "").rpartition("/")[2],
+                 group, " ".join(t["taskArn"].rpartition("/")[2] for t in made[:10]) + (" ..." if len(made) > 10 else ""),
+                 extra={"cluster": cluster["clusterName"]})
     for arn, placed in Counter(c.arn for c in chosen).items():
         ctx.store.hold(arn, need, group, times=placed)
         ctx.wakeups.notify(arn)  # the agent's poll answers once the commit is done

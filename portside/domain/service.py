@@ -8,6 +8,7 @@ and restarts.  The reconciler (scheduler/service_reconciler.py) does the I/O.
 
 from __future__ import annotations
 
+import logging
 import math
 import random
 import uuid
@@ -15,6 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .status import Status
+
+log = logging.getLogger("portside.service")
 
 Doc = dict[str, Any]
 
@@ -98,6 +101,8 @@ def failure_threshold(desired_count: int) -> int:
 
 def add_event(service: Doc, message: str, now: float) -> None:
     events = service.setdefault("events", [])
+    # the operator's log gets each event as the service's describers see it
+    log.info(message, extra={"cluster": service.get("clusterArn", "").rpartition("/")[2]})
     events.insert(0, {"id": str(uuid.uuid4()), "createdAt": now, "message": message})
     del events[MAX_EVENTS:]
 

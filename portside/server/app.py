@@ -28,6 +28,7 @@ from ..protocol.dispatch import HANDLERS, dispatch, error_body
 
 log = logging.getLogger("portside.server")
 
+SLOW_REQUEST_S = 1.0  # a request that takes longer is logged
 MAX_BODY = 1 << 20  # 1 MiB; larger requests are refused before parsing
 TOO_LARGE = f"Request body exceeds {MAX_BODY} bytes."
 
@@ -76,10 +77,14 @@ class PortsideApp:
         except Exception:
             log.exception("committing to the database failed")
             status, payload = error_body(errors.ServerException("An internal error occurred."))
-        await _respond(send, status, payload, "application/x-amz-json-1.1")
+        request_id = await _respond(send, status, payload, "application/x-amz-json-1.1")
         operation = scope.get("portside.operation")
         if operation is not None:
-            observe_request(operation, status, time.perf_counter() - started)
+            seconds = time.perf_counter() - started
+            observe_request(operation, status, seconds)
+            if seconds > SLOW_REQUEST_S and operation != "PortsideAgent.Poll":
+                log.warning("slow request: %s took %.2f s (status %d)", operation, seconds, status,
+                            extra={"request_id": request_id.decode()})
 
     async def _metrics(self, scope: Scope, send: Send) -> None:
         headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
@@ -185,14 +190,17 @@ async def _read_body(receive: Receive) -> bytes:
             return b"".join(chunks)
 
 
-async def _respond(send: Send, status: int, payload: bytes, content_type: str) -> None:
+async def _respond(send: Send, status: int, payload: bytes, content_type: str) -> bytes:
+    """Send the answer; returns its request id."""
+    request_id = _request_id()
     headers = [
         (b"content-type", content_type.encode()),
         (b"content-length", str(len(payload)).encode()),
-        (b"x-amzn-requestid", _request_id()),
+        (b"x-amzn-requestid", request_id),
     ]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": payload})
+    return request_id
 
 
 def _request_id() -> bytes:
