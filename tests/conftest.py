@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Iterator
@@ -19,6 +20,10 @@ from botocore.config import Config
 
 from portside.agent.agent import registered_instance
 from portside.testing.images import TEST_IMAGE, ensure_test_image
+
+# Docker host claims (portside/agent/host_claim.py) per test session: concurrent runs on one
+# machine must not refuse each other's agents.
+os.environ.setdefault("PORTSIDE_CLAIMS_DIR", tempfile.mkdtemp(prefix="portside-claims-"))
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"

@@ -50,6 +50,10 @@ class DockerRuntime:
         finally:
             DOCKER_CALL_SECONDS.labels(name).observe(time.perf_counter() - started)
 
+    def engine_id(self) -> str:
+        """The engine's own ID (`docker info`): one per Docker host, however it is reached."""
+        return str(self._client.info().get("ID") or self._client.api.base_url)
+
     async def describe(self) -> str:
         version = await self._call(self._client.version)
         return f"DockerVersion: {version.get('Version', 'unknown')}"

@@ -74,6 +74,14 @@ def agent(args: argparse.Namespace) -> int:
     runtime = runtime_or_none(args.runtime)
     if runtime is None:
         return 1
+    if args.runtime == "docker":
+        from ..agent.host_claim import HostClaimed, claim
+
+        try:
+            host_claim = claim(runtime.engine_id(), whole=args.cpu_units is None or args.memory_mib is None)  # noqa: F841 (held for life)
+        except HostClaimed as exc:
+            print(f"portside: {exc}", file=sys.stderr)
+            return 2
     config = _agent_config(args, args.cluster, data_dir)
     # Not asyncio.run: its clean-up waits for every leftover task and worker
     # thread, and Docker calls blocked on running containers would hold it.
