@@ -1,3 +1,4 @@
+# PYTHON_ARGCOMPLETE_OK
 """The `portside` command: `server`, `agent`, and `up` (both at once).
 
 Every flag has a help line and shows its default; `portside --version` names
@@ -83,7 +84,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    try:
+        import argcomplete  # shell completion: eval "$(register-python-argcomplete portside)"
+    except ImportError:
+        pass
+    else:
+        argcomplete.autocomplete(parser)
+    args = parser.parse_args(argv)
     logs.configure(args.log_level, args.log_format)
     if args.command == "server":
         from .server import server

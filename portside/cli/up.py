@@ -148,7 +148,8 @@ def up(args: argparse.Namespace) -> int:
         if args.memory_mib is not None:
             agent_args += ["--memory-mib", str(args.memory_mib)]
         agent = sup.spawn("agent", agent_args, env)
-        print(f"portside: ECS API on {endpoint} (state in {data_dir}); Ctrl-C stops", file=sys.stderr, flush=True)
+        print(f"portside: ECS API on {endpoint}, console on {endpoint}/ui (state in {data_dir}); Ctrl-C stops",
+              file=sys.stderr, flush=True)
         return _supervise(sup, server, agent)
     finally:
         sup.stop_all()

@@ -304,3 +304,11 @@ def test_up_on_a_port_in_use_prints_no_url(tmp_path):
     assert "already in use" in out.stderr
     assert "ECS API on" not in out.stderr + out.stdout
     assert "Traceback" not in out.stderr
+
+
+def test_shell_completion_completes_flags(tmp_path):
+    out_file = tmp_path / "completions"
+    env = dict(os.environ, _ARGCOMPLETE="1", _ARGCOMPLETE_IFS=" ", COMP_LINE="portside up --log-f",
+               COMP_POINT="19", _ARGCOMPLETE_STDOUT_FILENAME=str(out_file))
+    subprocess.run([*PORTSIDE], env=env, timeout=30, check=True)
+    assert out_file.read_text().split() == ["--log-format"]
