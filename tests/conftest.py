@@ -179,25 +179,14 @@ def docker_agent(server, tmp_path, test_image, docker_client):
     agent.stop(signal.SIGKILL)
     import docker.errors
 
-    for container in _managed_containers(docker_client, agent.instance_arn):
+    # Listed sparse (no inspect per container): one removed meanwhile must not fail the listing.
+    for container in docker_client.api.containers(
+        all=True, filters={"label": f"com.portside.container-instance-arn={agent.instance_arn}"}
+    ):
         try:
-            container.remove(force=True)
-        except docker.errors.APIError:  # already being removed by the agent's clean-up
+            docker_client.api.remove_container(container["Id"], force=True)
+        except docker.errors.APIError:  # already removed, or being removed by the agent's clean-up
             pass
-
-
-def _managed_containers(docker_client, instance_arn: str | None) -> list:
-    """The containers of an instance; a container removed while the SDK lists
-    (and inspects) them makes it raise NotFound, so list again."""
-    import docker.errors
-
-    for _ in range(5):
-        try:
-            return docker_client.containers.list(
-                all=True, filters={"label": f"com.portside.container-instance-arn={instance_arn}"})
-        except docker.errors.NotFound:
-            time.sleep(0.2)
-    return []
 
 
 def wait_for_task(ecs, arn: str, status: str, timeout: float = 30, cluster: str = "default") -> dict:

@@ -13,6 +13,7 @@ import uuid
 from typing import Any
 
 from ..arns import new_id
+from ..control import container_agent
 from ..control.lookup import instance_arn
 from ..control.placing import instances_matching
 from ..domain.resources import InvalidResources, normalise_registered
@@ -85,6 +86,7 @@ def register_container_instance(ctx: Context, params: dict[str, Any]) -> dict[st
         )
         if params.get("platformDevices"):
             doc["platformDevices"] = params["platformDevices"]
+        container_agent.registered_version(doc)
         store.put_instance(doc)
         store.put_tags(doc["containerInstanceArn"], tags)
     return {"containerInstance": view(ctx, [doc], ("TAGS",))[0]}

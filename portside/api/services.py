@@ -33,7 +33,6 @@ _UNSUPPORTED = {
     "loadBalancers": "Load balancers",
     "serviceRegistries": "Service registries",
     "capacityProviderStrategy": "Capacity provider strategies",
-    "serviceConnectConfiguration": "Service Connect",
     "volumeConfigurations": "Volume configurations",
     "vpcLatticeConfigurations": "VPC Lattice",
 }
@@ -91,6 +90,13 @@ def _check_unsupported(params: Doc) -> None:
     for member, what in _UNSUPPORTED.items():
         if params.get(member):
             raise errors.UnsupportedFeatureException(f"{what} are not supported by Portside.")
+    connect = params.get("serviceConnectConfiguration")
+    if connect and (connect.get("enabled") or connect.get("services") or connect.get("logConfiguration")
+                    or connect.get("accessLogConfiguration") or connect.get("containerConfigurations")):
+        raise errors.UnsupportedFeatureException(
+            "Service Connect proxying is not supported by Portside; a serviceConnectConfiguration may only "
+            "name its namespace, with enabled false."
+        )
     controller = (params.get("deploymentController") or {}).get("type", "ECS")
     if controller != "ECS":
         raise errors.InvalidParameterException(
@@ -167,6 +173,7 @@ def create_service(ctx: Context, params: Doc) -> Doc:
             "enableECSManagedTags": bool(params.get("enableECSManagedTags", False)),
             "propagateTags": params.get("propagateTags") or "NONE",
             "enableExecuteCommand": bool(params.get("enableExecuteCommand", False)),
+            "serviceConnectConfiguration": params.get("serviceConnectConfiguration"),
             "healthCheckGracePeriodSeconds": params.get("healthCheckGracePeriodSeconds") or 0,
             "createdBy": f"arn:aws:iam::{ctx.config.account_id}:root",
             "_clientToken": params.get("clientToken"),
@@ -255,6 +262,7 @@ def update_service(ctx: Context, params: Doc) -> Doc:
                     service[member] = params[member]
                     redeploy = True
         for member in ("enableExecuteCommand", "healthCheckGracePeriodSeconds", "propagateTags",
+                       "serviceConnectConfiguration",
                        "enableECSManagedTags"):
             if params.get(member) is not None:
                 service[member] = params[member]

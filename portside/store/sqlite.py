@@ -581,6 +581,16 @@ class SqliteStore:
             (instance_arn,),
         )
 
+    def task_with_attachment(self, cluster_arn: str, attachment_id: str) -> Doc | None:
+        """The cluster's task (stopped ones included) that has the attachment
+        `attachment_id`: a scan, for the rare SubmitAttachmentStateChanges."""
+        needle = json.dumps(attachment_id)
+        for doc in self._docs("SELECT doc FROM tasks WHERE cluster_arn = ? AND instr(doc, ?) > 0 ORDER BY seq",
+                              (cluster_arn, needle)):
+            if any(a.get("id") == attachment_id for a in doc.get("attachments") or []):
+                return doc
+        return None
+
     def group_task_counts(self, cluster_arn: str, group: str) -> dict[str, int]:
         """Instance ARN → live tasks of `group` on it."""
         self._cluster_instances(cluster_arn)
