@@ -231,3 +231,19 @@ def test_logout_ends_the_session(secured, page):
     assert "/ui/login" in page.url
     page.goto(secured.endpoint + "/ui/clusters")
     assert "/ui/login" in page.url
+
+
+def test_stop_a_deployment_in_progress_rolls_back(server, state, page):
+    ecs = state[0]
+    ecs.register_task_definition(family="web", containerDefinitions=[  # web:3 fits nowhere
+        {"name": "app", "image": "fake", "memory": 100_000, "command": ["sleep", "3600"]}])
+    ecs.update_service(service="web", taskDefinition="web:3")
+    page.goto(server.endpoint + "/ui/clusters/default/services/web")
+    page.click("button:has-text('Stop deployment')")
+    expect(page.locator("#notice")).to_contain_text("rolling back")
+    deadline = time.monotonic() + 20
+    while ecs.describe_services(services=["web"])["services"][0]["taskDefinition"].rpartition("/")[2] != "web:2":
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    expect(page.locator("#events")).to_contain_text("rolling back")
+    assert page.errors == []  # type: ignore[attr-defined]

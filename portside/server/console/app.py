@@ -48,6 +48,7 @@ POST_ROUTES = [
     (re.compile(rf"/ui/clusters/{SEGMENT}/instances/{SEGMENT}/state"), "instance_state"),
     (re.compile(rf"/ui/clusters/{SEGMENT}/services/{SEGMENT}/scale"), "scale"),
     (re.compile(rf"/ui/clusters/{SEGMENT}/services/{SEGMENT}/deploy"), "deploy"),
+    (re.compile(rf"/ui/clusters/{SEGMENT}/services/{SEGMENT}/stop-deployment"), "stop_deployment"),
     (re.compile(rf"/ui/clusters/{SEGMENT}/tasks/{SEGMENT}/stop"), "stop"),
 ]
 NAV = (("Clusters", "/ui/clusters"), ("Tasks", "/ui/tasks"), ("Task definitions", "/ui/task-definitions"))
@@ -205,6 +206,10 @@ class ConsoleApp:
                 elif name == "deploy":
                     call(ctx, "UpdateService", cluster=cluster, service=ident, forceNewDeployment=True)
                     done = f"A new deployment of {ident} has started."
+                elif name == "stop_deployment":
+                    call(ctx, "StopServiceDeployment", serviceDeploymentArn=form.get("serviceDeploymentArn", ""),
+                         stopType="ROLLBACK")
+                    done = f"The deployment of {ident} is stopping: rolling back."
                 else:
                     call(ctx, "StopTask", cluster=cluster, task=ident, reason="Stopped from the Portside console")
                     back = path.removesuffix("/stop")

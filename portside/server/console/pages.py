@@ -193,7 +193,7 @@ def service(ctx: Any, cluster: str, name: str, csrf: str) -> tuple[str, str]:
             f"{base}/scale", csrf,
             f'<label>Desired count <input name="desiredCount" type="number" min="0" value="{s.get("desiredCount", 0)}" '
             f'style="width:80px"></label> ', "Scale") + " " + form(
-            f"{base}/deploy", csrf, "", "Force new deployment") + "</div>"
+            f"{base}/deploy", csrf, "", "Force new deployment") + _stop_deployment(ctx, cluster, name, base, csrf) + "</div>"
     deployments = table(
         ["Deployment", "Status", "Rollout", "Task definition", "Desired", "Running", "Pending", "Failed", "Updated"],
         ([h(d["id"]), status(d["status"]), status(d.get("rolloutState", "")) + f'<div class="small muted">'
@@ -213,6 +213,19 @@ def service(ctx: Any, cluster: str, name: str, csrf: str) -> tuple[str, str]:
     return (f"{name} · {cluster}",
             f'<h1>Service {h(name)} <span class="muted">in <a href="/ui/clusters/{q(cluster)}/services">'
             f'{h(cluster)}</a></span></h1>{actions}' + live(content))
+
+
+def _stop_deployment(ctx: Any, cluster: str, name: str, base: str, csrf: str) -> str:
+    """A "Stop deployment" action (StopServiceDeployment, ROLLBACK) for the
+    deployment in progress, if there is one."""
+    running = call(ctx, "ListServiceDeployments", cluster=cluster, service=name,
+                   status=["PENDING", "IN_PROGRESS"]).get("serviceDeployments", [])
+    if not running:
+        return ""
+    arn = running[0]["serviceDeploymentArn"]
+    return " " + form(f"{base}/stop-deployment", csrf,
+                      f'<input type="hidden" name="serviceDeploymentArn" value="{h(arn)}">',
+                      "Stop deployment (roll back)")
 
 
 # -- tasks --------------------------------------------------------------------------
