@@ -20,6 +20,8 @@ from ..domain.resources import InvalidResources, normalise_registered
 from ..domain.status import Status
 from ..protocol import errors
 from ..protocol.dispatch import operation
+from ..domain.fargate import FARGATE_CLUSTER
+from .clusters import ensure_fargate_cluster
 from .common import decode_token, failure, page, require_cluster, seq_page, validate_tags
 from .context import Context
 
@@ -50,6 +52,8 @@ def register_container_instance(ctx: Context, params: dict[str, Any]) -> dict[st
     identity = _identity(params.get("instanceIdentityDocument"))
     store, now = ctx.store, ctx.clock.now()
     with store.transaction():
+        if ctx.arns.cluster_name(params.get("cluster")) == FARGATE_CLUSTER:
+            ensure_fargate_cluster(ctx)
         try:
             cluster = require_cluster(ctx, params.get("cluster"))
         except errors.ClusterNotFoundException:  # what the ECS agent sees

@@ -10,6 +10,7 @@ from pathlib import Path
 from ..agent.agent import AgentConfig
 from ..agent.runner import lock_data_dir, make_runtime, run_agent
 from ..agent.server_client import ServerClient, ServerRefused
+from ..domain.fargate import FARGATE_ATTRIBUTE, FARGATE_CLUSTER
 from ..lockfile import LockHeld
 from .process import exit_now
 
@@ -19,7 +20,7 @@ NO_DOCKER = (
 )
 
 
-def _agent_config(args: argparse.Namespace, cluster: str, data_dir: Path) -> AgentConfig:
+def _agent_config(args: argparse.Namespace, cluster: str, data_dir: Path, fargate: bool = False) -> AgentConfig:
     return AgentConfig(
         cluster=cluster,
         data_dir=data_dir,
@@ -27,6 +28,7 @@ def _agent_config(args: argparse.Namespace, cluster: str, data_dir: Path) -> Age
         availability_zone=args.availability_zone,
         cpu_units=args.cpu_units,
         memory_mib=args.memory_mib,
+        extra_attributes={FARGATE_ATTRIBUTE: "true"} if fargate else {},
     )
 
 
@@ -82,7 +84,9 @@ def agent(args: argparse.Namespace) -> int:
         except HostClaimed as exc:
             print(f"portside: {exc}", file=sys.stderr)
             return 2
-    config = _agent_config(args, args.cluster, data_dir)
+    fargate = bool(getattr(args, "fargate", False))
+    cluster = args.cluster or (FARGATE_CLUSTER if fargate else "default")
+    config = _agent_config(args, cluster, data_dir, fargate)
     # Not asyncio.run: its clean-up waits for every leftover task and worker
     # thread, and Docker calls blocked on running containers would hold it.
     loop = asyncio.new_event_loop()

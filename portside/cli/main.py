@@ -59,7 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
                     "until SIGTERM or Ctrl-C (its containers keep running, adopted on the next start).",
     )
     agent.add_argument("--server", required=True, metavar="URL", help="the Portside server URL (required)")
-    agent.add_argument("--cluster", default="default", help="the cluster to join")
+    agent.add_argument("--cluster", default=None,
+                       help="the cluster to join (default: default; with --fargate, Portside's "
+                            "unseen Fargate capacity cluster)")
+    agent.add_argument("--fargate", action="store_true",
+                       help="offer this host as Fargate capacity: Fargate tasks of every cluster run here")
     agent.add_argument("--data-dir", type=Path, default=Path("~/.portside/agent"),
                        help="where the agent keeps its checkpoint (one agent per data dir)")
     agent.add_argument("--profile", default=None,

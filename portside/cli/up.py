@@ -140,7 +140,9 @@ def up(args: argparse.Namespace) -> int:
             env.pop("AWS_SESSION_TOKEN", None)
             env.pop("AWS_PROFILE", None)
             env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"] = keys.agent
-        agent_args = ["agent", "--server", endpoint, "--cluster", "default", "--data-dir", str(data_dir / "agent"),
+        # up's one host serves the default cluster's EC2 tasks and every cluster's Fargate tasks
+        agent_args = ["agent", "--server", endpoint, "--cluster", "default", "--fargate",
+                      "--data-dir", str(data_dir / "agent"),
                       "--region", args.region, "--runtime", args.runtime, "--stop-timeout", str(args.stop_timeout),
                       "--availability-zone", args.availability_zone, *logging_args]
         if args.cpu_units is not None:
