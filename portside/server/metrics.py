@@ -104,4 +104,8 @@ class MetricsEndpoint:
 
     async def answer(self) -> tuple[int, bytes, str]:
         await self.ctx.store.settled()
-        return 200, generate_latest(REGISTRY) + generate_latest(self.state), CONTENT_TYPE_LATEST
+        try:
+            return 200, generate_latest(REGISTRY) + generate_latest(self.state), CONTENT_TYPE_LATEST
+        except Exception:  # a bug: a failed scrape, not a dead endpoint
+            log.exception("collecting metrics failed")
+            return 500, b"collecting metrics failed; see the server's log\n", "text/plain; charset=utf-8"
