@@ -245,7 +245,8 @@ def test_a_second_signal_to_up_exits_at_once(up):
     u.wait_ready()
     server, agent = u.server_pid, u.agent_pid
     os.killpg(u.proc.pid, signal.SIGTERM)
-    time.sleep(0.1)  # two signals at once are one pending signal to the kernel
+    # two signals at once are one pending signal: send the second once up has handled the first
+    wait_until(lambda: "SIGTERM: stopping the server and the agent" in u.output(), 10, "first signal handled")
     os.killpg(u.proc.pid, signal.SIGTERM)
     assert u.wait(timeout=5) == 128 + signal.SIGTERM
     wait_until(lambda: not alive(server) and not alive(agent), 5, "children gone")
