@@ -42,6 +42,9 @@ def server(args: argparse.Namespace) -> int:
         return 2
     try:
         run(config, auth, sock)
+    except StartupRefused as exc:  # e.g. a database written by a newer Portside
+        print(f"portside: {exc}", file=sys.stderr)
+        return 2
     finally:
         lock.release()
     return 0
