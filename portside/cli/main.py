@@ -1,5 +1,5 @@
 # PYTHON_ARGCOMPLETE_OK
-"""The `portside` command: `server`, `agent`, and `up` (both at once).
+"""The `portside` command: `server`, `agent`, `up` (both at once) and `exec` (ECS Exec).
 
 Every flag has a help line and shows its default; `portside --version` names
 the release.  The commands themselves live beside this module (server.py,
@@ -84,6 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
     _server_options(up)
     _agent_options(up)
     _log_options(up)
+
+    from . import exec_command
+
+    exec_command.add_parser(commands)
     return parser
 
 
@@ -96,7 +100,11 @@ def main(argv: list[str] | None = None) -> int:
     else:
         argcomplete.autocomplete(parser)
     args = parser.parse_args(argv)
-    logs.configure(args.log_level, args.log_format)
+    logs.configure(getattr(args, "log_level", "WARNING"), getattr(args, "log_format", "text"))
+    if args.command == "exec":
+        from . import exec_command
+
+        return exec_command.run(args)
     if args.command == "server":
         from .server import server
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from ..domain import health
+from ..domain import execute_command, health
 from ..domain import task as tasks
 from ..domain.documents import Doc
 from ..domain.service import SERVICE_STOP_CODE
@@ -43,6 +43,7 @@ def _apply_containers(task: Doc, changes: list[Doc]) -> None:
 def _save(ctx: Context, task: Doc, report: Doc) -> None:
     before = task["lastStatus"]
     stopped = tasks.apply_task_change(task, report, ctx.clock.now())
+    execute_command.update_managed_agents(task, ctx.clock.now())
     ctx.store.put_task(task)
     if task["lastStatus"] != before and task["lastStatus"] in ("RUNNING", "STOPPED"):
         _log_change(task)
