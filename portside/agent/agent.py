@@ -198,7 +198,7 @@ class Agent:
             return  # finished here; the server has not yet heard of it
         manager = TaskManager(self, task, adopted)
         self.managers[arn] = manager
-        manager.task = asyncio.create_task(manager.run())
+        manager.runner = asyncio.create_task(manager.run())
 
     def finished(self, manager: TaskManager) -> None:
         self.managers.pop(manager.arn, None)

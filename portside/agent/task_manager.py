@@ -97,7 +97,7 @@ class TaskManager:
             )
             for c in task["containers"]
         }
-        self.task: asyncio.Task[None] | None = None  # the run() coroutine, set by the agent
+        self.runner: asyncio.Task[None] | None = None  # the run() coroutine, set by the agent
         self.volumes = volume_specs(task)
         self._changed = asyncio.Event()
         self._essential_exited = False
@@ -112,8 +112,8 @@ class TaskManager:
 
     def cancel(self) -> None:
         """The agent is stopping: stop driving this task, leave its containers."""
-        if self.task is not None:
-            self.task.cancel()
+        if self.runner is not None:
+            self.runner.cancel()
 
     def set_desired(self, desired: str) -> None:
         if desired != self.desired:
