@@ -7,3 +7,4 @@ from . import attributes  # noqa: F401
 from . import service_deployments  # noqa: F401
 from . import container_agent  # noqa: F401
 from . import namespaces  # noqa: F401
+from . import account_settings, capacity_providers, task_protection  # noqa: F401

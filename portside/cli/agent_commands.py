@@ -15,6 +15,7 @@ from pathlib import Path
 from ..agent.agent import AgentConfig
 from ..agent.runner import make_runtime, run_agent
 from ..agent.server_client import ServerClient, ServerRefused
+from ..domain.capacity_providers import CAPACITY_PROVIDER_ATTRIBUTE
 from ..domain.fargate import FARGATE_ATTRIBUTE, FARGATE_CLUSTER
 
 NO_DOCKER = (
@@ -31,7 +32,11 @@ def _agent_config(args: argparse.Namespace, cluster: str, data_dir: Path, fargat
         availability_zone=args.availability_zone,
         cpu_units=args.cpu_units,
         memory_mib=args.memory_mib,
-        extra_attributes={FARGATE_ATTRIBUTE: "true"} if fargate else {},
+        extra_attributes={
+            **({FARGATE_ATTRIBUTE: "true"} if fargate else {}),
+            **({CAPACITY_PROVIDER_ATTRIBUTE: args.capacity_provider}
+               if getattr(args, "capacity_provider", None) else {}),
+        },
     )
 
 
