@@ -245,3 +245,32 @@ def test_fargate_service(fargate_host, server, test_image):
     ecs.update_service(service="web", desiredCount=0)
     wait_for(lambda: ecs.describe_services(services=["web"])["services"][0]["runningCount"] == 0, 60,
              "the service to scale in")
+
+
+def test_fargate_service_with_a_capacity_provider_strategy(fargate_host, server, test_image):
+    ecs = server.client()
+    ecs.put_cluster_capacity_providers(cluster="default", capacityProviders=["FARGATE", "FARGATE_SPOT"],
+                                       defaultCapacityProviderStrategy=[])
+    ecs.register_task_definition(**definition(test_image))
+    strategy = [{"capacityProvider": "FARGATE", "base": 1, "weight": 1},
+                {"capacityProvider": "FARGATE_SPOT", "weight": 1}]
+    service = ecs.create_service(serviceName="web", taskDefinition="fargate-app", desiredCount=3,
+                                 capacityProviderStrategy=strategy, networkConfiguration=NETWORK)["service"]
+    assert service["capacityProviderStrategy"] == [{"capacityProvider": "FARGATE", "weight": 1, "base": 1},
+                                                   {"capacityProvider": "FARGATE_SPOT", "weight": 1, "base": 0}]
+    assert "launchType" not in service and service["platformVersion"] == "LATEST"
+
+    def running():
+        arns = ecs.list_tasks(serviceName="web", desiredStatus="RUNNING")["taskArns"]
+        tasks = ecs.describe_tasks(tasks=arns)["tasks"] if arns else []
+        return tasks if len(tasks) == 3 and all(t["lastStatus"] == "RUNNING" for t in tasks) else None
+
+    tasks = wait_for(running, 60, "three RUNNING service tasks")
+    # base 1 on FARGATE, the other two split 1:1
+    assert sorted(t["capacityProviderName"] for t in tasks) == ["FARGATE", "FARGATE", "FARGATE_SPOT"]
+    for task in tasks:
+        assert task["launchType"] == "FARGATE" and "containerInstanceArn" not in task
+        answers(eni_address(task))
+    ecs.update_service(service="web", desiredCount=0)
+    wait_for(lambda: ecs.describe_services(services=["web"])["services"][0]["runningCount"] == 0, 60,
+             "the service to scale in")
