@@ -83,7 +83,7 @@ class PortsideApp:
         target = next((v for k, v in headers if k == "x-amz-target"), "")
         self.auth.authorize(caller, target)
         prefix, _, operation = target.partition(".")
-        await self.ctx.store.settled()  # not while a COMMIT is in flight: see SqliteStore
+        await self.ctx.store.settled()  # not while a COMMIT is in flight: see store.interface.UnitOfWork
         if prefix == agent_channel.TARGET_PREFIX:
             gone = asyncio.ensure_future(receive())  # completes on http.disconnect
             try:
