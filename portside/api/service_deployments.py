@@ -8,18 +8,15 @@ StopServiceDeployment asks it for a rollback.
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..control import service_deployments as deployment_history
 from ..control.lookup import find_service
 from ..control.services import nudge
 from ..domain import service_deployment as rules
+from ..domain.documents import Doc
 from ..protocol import errors
 from ..protocol.dispatch import operation
 from .common import decode_token, encode_token, failure, page, require_cluster
 from .context import Context
-
-Doc = dict[str, Any]
 
 
 @operation("ListServiceDeployments")

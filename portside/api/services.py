@@ -8,8 +8,6 @@ tasks, and is nudged at once after every change here.
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..control import service_deployments as deployment_history
 from ..control.launch import checked_task_definition
 from ..control.capacity_providers import launch_type_of, strategy_for
@@ -19,12 +17,12 @@ from ..control.lookup import task_definition as resolve_task_definition
 from ..control.placing import placement_rules
 from ..control.services import nudge, task_counts
 from ..domain import service as services
+from ..domain.documents import Doc
+from ..domain.service_record import SchedulerMemory, new_service
 from ..protocol import errors
 from ..protocol.dispatch import operation
 from .common import decode_token, failure, page, require_cluster, seq_page, validate_tags
 from .context import Context
-
-Doc = dict[str, Any]
 
 DESCRIBE_LIMIT = 10
 # The Service list members AWS always answers with, empty or not (Ansible's
@@ -50,7 +48,7 @@ def require_active_service(ctx: Context, cluster: Doc, identifier: str) -> Doc:
 
 def view(ctx: Context, service: Doc, with_tags: bool = False) -> Doc:
     """The Service shape, with counts derived from the tasks now."""
-    shown = {k: v for k, v in service.items() if not k.startswith("_")}
+    shown = dict(service)
     for member in ALWAYS_LISTED:  # AWS answers these as [] when empty; tools index them
         shown.setdefault(member, [])
     counts = task_counts(ctx, service)
@@ -142,7 +140,7 @@ def create_service(ctx: Context, params: Doc) -> Doc:
         existing = store.get_service(arn)
         if existing is not None and existing["status"] == "ACTIVE":
             token = params.get("clientToken")
-            if token and existing.get("_clientToken") == token:
+            if token and store.get_service_memory(arn).client_token == token:
                 return {"service": view(ctx, existing)}  # a retried CreateService
             raise errors.InvalidParameterException("Creation of service was not idempotent.")
         if existing is not None and existing["status"] == "DRAINING":
@@ -161,44 +159,19 @@ def create_service(ctx: Context, params: Doc) -> Doc:
                 "The DAEMON scheduling strategy is not supported with the FARGATE launch type.")
         if not launch.fargate:
             placement_rules(definition, params.get("placementStrategy"), params.get("placementConstraints"))
-        service: Doc = {
-            "serviceArn": arn,
-            "serviceName": name,
-            "clusterArn": cluster["clusterArn"],
-            "status": "ACTIVE",
-            "desiredCount": params.get("desiredCount") or 0,
-            "runningCount": 0,
-            "pendingCount": 0,
-            "launchType": launch.launch_type,
-            "taskDefinition": definition["taskDefinitionArn"],
-            "deploymentConfiguration": configuration,
-            "deployments": [],
-            "events": [],
-            "createdAt": now,
-            "placementConstraints": params.get("placementConstraints") or [],
-            "placementStrategy": params.get("placementStrategy") or [],
-            "schedulingStrategy": strategy,
-            "deploymentController": {"type": "ECS"},
-            "enableECSManagedTags": bool(params.get("enableECSManagedTags", False)),
-            "propagateTags": params.get("propagateTags") or "NONE",
-            "enableExecuteCommand": bool(params.get("enableExecuteCommand", False)),
-            "serviceConnectConfiguration": params.get("serviceConnectConfiguration"),
-            "healthCheckGracePeriodSeconds": params.get("healthCheckGracePeriodSeconds") or 0,
-            "createdBy": f"arn:aws:iam::{ctx.config.account_id}:root",
-            "_clientToken": params.get("clientToken"),
-            "_stoppedWatermark": now,
-            "_steady": False,
-        }
+        service = new_service(arn, name, cluster["clusterArn"], definition["taskDefinitionArn"], launch.launch_type,
+                              params, configuration, strategy, f"arn:aws:iam::{ctx.config.account_id}:root", now)
         service.update(service_launch_fields(launch, params.get("platformVersion")))
         if provider_strategy:  # launched by strategy, not by launch type
             del service["launchType"]
             service["capacityProviderStrategy"] = provider_strategy
+        memory = SchedulerMemory(client_token=params.get("clientToken"), stopped_watermark=now)
         if strategy == "DAEMON":
             service["desiredCount"] = store.count_instances(cluster["clusterArn"], ("ACTIVE",))
-        services.start_deployment(service, definition["taskDefinitionArn"], now)
+        services.start_deployment(service, memory, definition["taskDefinitionArn"], now)
         deployment_history.forget(store, arn)
         deployment_history.sync(store, ctx.arns, service, now)
-        store.put_service(service)
+        store.put_service(service, memory)
         store.remove_tags(arn, [t["key"] for t in store.get_tags(arn)])
         store.put_tags(arn, tags)
     nudge(ctx)
@@ -246,6 +219,7 @@ def update_service(ctx: Context, params: Doc) -> Doc:
     with store.transaction():
         cluster = require_cluster(ctx, params.get("cluster"))
         service = require_active_service(ctx, cluster, params["service"])
+        memory = store.get_service_memory(service["serviceArn"])
         daemon = service["schedulingStrategy"] == "DAEMON"
         if params.get("desiredCount") is not None:
             if daemon:
@@ -257,7 +231,7 @@ def update_service(ctx: Context, params: Doc) -> Doc:
             if params["desiredCount"] != service["desiredCount"]:
                 service["desiredCount"] = params["desiredCount"]
                 services.primary(service)["desiredCount"] = params["desiredCount"]
-                service["_steady"] = False
+                memory.steady = False
         if params.get("deploymentConfiguration"):
             configuration = services.merge_deployment_configuration(
                 service["deploymentConfiguration"], params["deploymentConfiguration"]
@@ -313,9 +287,9 @@ def update_service(ctx: Context, params: Doc) -> Doc:
             service.update(service_launch_fields(launch, asked.get("platformVersion")))
             if not launch.fargate:
                 placement_rules(definition, service.get("placementStrategy"), service.get("placementConstraints"))
-            services.start_deployment(service, definition_arn, now)
+            services.start_deployment(service, memory, definition_arn, now)
         deployment_history.sync(store, ctx.arns, service, now)
-        store.put_service(service)
+        store.put_service(service, memory)
     nudge(ctx)
     return {"service": view(ctx, service)}
 

@@ -8,18 +8,15 @@ and a service's task that changes status wakes the service scheduler.
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..domain import health
 from ..domain import task as tasks
+from ..domain.documents import Doc
 from ..domain.service import SERVICE_STOP_CODE
 from ..protocol import errors
 from .context import Context
 from .lookup import require_cluster, task_arn, task_definition
 from .release import release_resources, stop_tasks
 from .services import is_service_group, nudge
-
-Doc = dict[str, Any]
 
 
 def _reported_task(ctx: Context, params: Doc) -> Doc:

@@ -3,20 +3,14 @@ tasks as the scheduler counts them, and the nudge that wakes the scheduler."""
 
 from __future__ import annotations
 
-from typing import Any
-
+from ..domain.documents import Doc
+from ..domain.service_record import is_service_group
 from .context import Context
 from .lookup import task_definition
 
-Doc = dict[str, Any]
+__all__ = ["is_service_group", "nudge", "task_counts", "task_rows"]
+
 TaskRow = tuple[str, "str | None", "str | None", str, str]
-
-GROUP_PREFIX = "service:"
-
-
-def is_service_group(group: object) -> bool:
-    """Whether a task's `group` is a service's (`service:NAME`)."""
-    return str(group or "").startswith(GROUP_PREFIX)
 
 
 def nudge(ctx: Context) -> None:
