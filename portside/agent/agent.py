@@ -20,7 +20,9 @@ from typing import Any
 
 from .. import __version__
 from . import awsvpc
+from .metadata_endpoint import MetadataEndpoint
 from .reporter import Reporter
+from .exec_channel import run_exec_channel
 from .runtime import ContainerState, Runtime
 from .server_client import ServerClient, ServerRefused, ServerUnavailable
 from .task_manager import TaskManager
@@ -71,6 +73,7 @@ class Agent:
         self._done: set[str] = set()
         self._stopping = asyncio.Event()
         self.registered = asyncio.Event()
+        self.metadata = MetadataEndpoint(self, config.data_dir)
 
     # -- registration -----------------------------------------------------------
 
@@ -133,6 +136,12 @@ class Agent:
     async def run(self) -> None:
         if not self.instance_arn:
             await self.register()
+        if not self.metadata.base:
+            gateway = await self.runtime.bridge_gateway()
+            if gateway:
+                await self.metadata.start(gateway)
+            else:
+                log.warning("no Docker bridge found: containers get no task metadata endpoint")
         found: dict[str, list[ContainerState]] = defaultdict(list)
         for state in await self.runtime.list_managed(self.instance_arn):
             found[state.task_arn].append(state)
@@ -167,6 +176,9 @@ class Agent:
             if first:
                 await self._remove_orphans([s for states in found.values() for s in states])
                 first = False
+                # ECS Exec sessions (agent/exec_channel.py), once the first poll has made this agent known
+                self._exec_channel = asyncio.ensure_future(run_exec_channel(
+                    self.client, self.instance_arn, getattr(self.runtime, "docker_client", None), self._stopping))
 
     def _apply(self, task: dict[str, Any], adopted: list[ContainerState]) -> None:
         arn = task["taskArn"]

@@ -47,6 +47,7 @@ class ManagedContainer:
     depends_on: list[tuple[str, str]] = field(default_factory=list)  # (container, condition)
     start_timeout: float | None = None  # how long dependents wait for it (dependsOn)
     started_at: float | None = None  # monotonic, when this agent started it
+    container_arn: str | None = None
 
     def change(self) -> dict[str, Any]:
         """This container as a ContainerStateChange."""
@@ -88,6 +89,7 @@ class TaskManager:
                 stop_timeout=float(c.get("stopTimeout") or agent.stop_timeout),
                 depends_on=[(d["containerName"], d["condition"]) for d in c.get("dependsOn") or []],
                 start_timeout=float(c["startTimeout"]) if c.get("startTimeout") else None,
+                container_arn=c.get("containerArn"),
             )
             for c in task["containers"]
         }
@@ -179,6 +181,7 @@ class TaskManager:
                     f"{self.containers[name].runtime_id}:{'ro' if read_only else 'rw'}"
                     for name, read_only in current.spec.volumes_from
                 ]
+                current.spec.environment.update(self.agent.metadata.environment(self.arn, current.spec.name))
                 current.runtime_id = await runtime.create(current.spec)
                 current.status = "CREATED"
             current = None
@@ -346,6 +349,18 @@ class TaskManager:
         self._report("submit_task_state_change", status="STOPPED",
                      containers=[c.change() for c in self.containers.values()],
                      executionStoppedAt=time.time(), **self._pull_times())
+
+    def known_status(self) -> str:
+        """The task's status as this agent knows it (the metadata endpoint)."""
+        statuses = {c.status for c in self.containers.values()}
+        if statuses == {"STOPPED"}:
+            return "STOPPED"
+        if all(c.started for c in self.containers.values()) and "PENDING" not in statuses:
+            return "RUNNING"
+        return "PENDING"
+
+    def pull_times(self) -> dict[str, float]:
+        return self._pull_times()
 
     def _pull_times(self) -> dict[str, float]:
         times = {}

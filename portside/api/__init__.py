@@ -8,3 +8,5 @@ from . import service_deployments  # noqa: F401
 from . import container_agent  # noqa: F401
 from . import namespaces  # noqa: F401
 from . import account_settings, capacity_providers, task_protection  # noqa: F401
+from . import execute_command  # noqa: F401
+from . import task_sets  # noqa: F401

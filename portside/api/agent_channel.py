@@ -156,6 +156,8 @@ def _agent_view(ctx: Context, task: dict[str, Any]) -> dict[str, Any]:
     for c in effective_containers(definition, task.get("overrides")):
         view = dict(c)  # every member: the agent applies each (domain.container_support)
         view["lastStatus"] = known.get(c["name"], {}).get("lastStatus", "PENDING")
+        if known.get(c["name"], {}).get("containerArn"):
+            view["containerArn"] = known[c["name"]]["containerArn"]
         containers.append(view)
     view = {
         "taskArn": task["taskArn"],

@@ -16,7 +16,9 @@ from ..control.lookup import SERVICE_NAME, find_service, service_arn
 from ..control.lookup import task_definition as resolve_task_definition
 from ..control.placing import placement_rules
 from ..control.services import nudge, task_counts
+from ..domain import deployment_configuration
 from ..domain import service as services
+from ..domain import task_set as task_sets
 from ..domain.documents import Doc
 from ..domain.service_record import SchedulerMemory, new_service
 from ..protocol import errors
@@ -61,6 +63,12 @@ def view(ctx: Context, service: Doc, with_tags: bool = False) -> Doc:
         running, pending = running + r, pending + p
         deployments.append(d)
     shown["deployments"] = deployments
+    if service.get("taskSets"):  # the EXTERNAL controller's: counted the same way
+        shown["taskSets"] = []
+        for task_set in service["taskSets"]:
+            r, p = counts.get(task_set["id"], (0, 0))
+            shown["taskSets"].append(dict(task_set, runningCount=r, pendingCount=p))
+            running, pending = running + r, pending + p
     shown["runningCount"], shown["pendingCount"] = running, pending
     shown.update(deployment_history.current(ctx.store, service))
     if with_tags:
@@ -69,6 +77,9 @@ def view(ctx: Context, service: Doc, with_tags: bool = False) -> Doc:
 
 
 def _check_configuration(config: Doc, strategy: str) -> None:
+    refused = deployment_configuration.refusal(config)
+    if refused:
+        raise errors.InvalidParameterException(refused)
     minimum, maximum = config.get("minimumHealthyPercent"), config.get("maximumPercent")
     if minimum is not None and not 0 <= minimum <= 100:
         raise errors.InvalidParameterException("minimumHealthyPercent must be between 0 and 100.")
@@ -97,9 +108,10 @@ def _check_unsupported(params: Doc) -> None:
             "name its namespace, with enabled false."
         )
     controller = (params.get("deploymentController") or {}).get("type", "ECS")
-    if controller != "ECS":
+    if controller == "CODE_DEPLOY":
         raise errors.InvalidParameterException(
-            f"Deployment controller {controller} is not supported; Portside runs the ECS deployment controller."
+            "The CODE_DEPLOY deployment controller needs AWS CodeDeploy, which Portside does not have; "
+            "use the ECS or EXTERNAL deployment controller."
         )
 
 
@@ -127,7 +139,16 @@ def create_service(ctx: Context, params: Doc) -> Doc:
         raise errors.InvalidParameterException("desiredCount is required for services of the REPLICA scheduling strategy.")
     if params.get("desiredCount") is not None and params["desiredCount"] < 0:
         raise errors.InvalidParameterException("desiredCount cannot be negative.")
-    if not params.get("taskDefinition"):
+    controller = (params.get("deploymentController") or {}).get("type", "ECS")
+    external = controller == "EXTERNAL"
+    if external and strategy == "DAEMON":
+        raise errors.InvalidParameterException(
+            "The EXTERNAL deployment controller supports the REPLICA scheduling strategy only.")
+    if external and params.get("taskDefinition"):
+        raise errors.InvalidParameterException(
+            "A service with the EXTERNAL deployment controller takes its task definitions from its task sets "
+            "(CreateTaskSet), not from taskDefinition.")
+    if not external and not params.get("taskDefinition"):
         raise errors.InvalidParameterException("TaskDefinition is required for the ECS deployment controller.")
     configuration = services.merge_deployment_configuration(
         services.default_deployment_configuration(strategy), params.get("deploymentConfiguration")
@@ -145,30 +166,39 @@ def create_service(ctx: Context, params: Doc) -> Doc:
             raise errors.InvalidParameterException("Creation of service was not idempotent.")
         if existing is not None and existing["status"] == "DRAINING":
             raise errors.InvalidParameterException("Unable to Start a service that is still Draining.")
-        definition = checked_task_definition(ctx, {"taskDefinition": params["taskDefinition"]})
-        provider_strategy = strategy_for(ctx, cluster, params)
-        if provider_strategy and strategy == "DAEMON":
-            raise errors.InvalidParameterException(
-                "Capacity provider strategies are not supported with the DAEMON scheduling strategy.")
-        launch = checked_launch(definition, params)
-        for item in provider_strategy or []:  # each provider's tasks must be launchable
-            launch = checked_launch(definition, params, launch_type_of(item["capacityProvider"]),
-                                    item["capacityProvider"])
-        if launch.fargate and strategy == "DAEMON":
-            raise errors.InvalidParameterException(
-                "The DAEMON scheduling strategy is not supported with the FARGATE launch type.")
-        if not launch.fargate:
+        definition = launch = None
+        provider_strategy = None
+        if not external:
+            definition = checked_task_definition(ctx, {"taskDefinition": params["taskDefinition"]})
+            provider_strategy = strategy_for(ctx, cluster, params)
+            if provider_strategy and strategy == "DAEMON":
+                raise errors.InvalidParameterException(
+                    "Capacity provider strategies are not supported with the DAEMON scheduling strategy.")
+            launch = checked_launch(definition, params)
+            for item in provider_strategy or []:  # each provider's tasks must be launchable
+                launch = checked_launch(definition, params, launch_type_of(item["capacityProvider"]),
+                                        item["capacityProvider"])
+            if launch.fargate and strategy == "DAEMON":
+                raise errors.InvalidParameterException(
+                    "The DAEMON scheduling strategy is not supported with the FARGATE launch type.")
+        if launch is not None and not launch.fargate:
             placement_rules(definition, params.get("placementStrategy"), params.get("placementConstraints"))
-        service = new_service(arn, name, cluster["clusterArn"], definition["taskDefinitionArn"], launch.launch_type,
-                              params, configuration, strategy, f"arn:aws:iam::{ctx.config.account_id}:root", now)
-        service.update(service_launch_fields(launch, params.get("platformVersion")))
+        service = new_service(arn, name, cluster["clusterArn"], definition["taskDefinitionArn"] if definition else None,
+                              launch.launch_type if launch else "EC2", params, configuration, strategy,
+                              f"arn:aws:iam::{ctx.config.account_id}:root", now)
+        service["deploymentController"] = {"type": controller}
+        if launch is not None:
+            service.update(service_launch_fields(launch, params.get("platformVersion")))
         if provider_strategy:  # launched by strategy, not by launch type
             del service["launchType"]
             service["capacityProviderStrategy"] = provider_strategy
         memory = SchedulerMemory(client_token=params.get("clientToken"), stopped_watermark=now)
         if strategy == "DAEMON":
             service["desiredCount"] = store.count_instances(cluster["clusterArn"], ("ACTIVE",))
-        services.start_deployment(service, memory, definition["taskDefinitionArn"], now)
+        if external:
+            service["taskSets"] = []  # the EXTERNAL controller deploys through task sets (api/task_sets.py)
+        else:
+            services.start_deployment(service, memory, definition["taskDefinitionArn"], now)
         deployment_history.forget(store, arn)
         deployment_history.sync(store, ctx.arns, service, now)
         store.put_service(service, memory)
@@ -221,6 +251,15 @@ def update_service(ctx: Context, params: Doc) -> Doc:
         service = require_active_service(ctx, cluster, params["service"])
         memory = store.get_service_memory(service["serviceArn"])
         daemon = service["schedulingStrategy"] == "DAEMON"
+        external = task_sets.is_external(service)
+        wanted_controller = (params.get("deploymentController") or {}).get("type")
+        if wanted_controller and wanted_controller != service["deploymentController"]["type"]:
+            raise errors.InvalidParameterException(
+                "Changing a service's deployment controller is not supported by Portside.")
+        if external and (params.get("taskDefinition") or params.get("forceNewDeployment")):
+            raise errors.InvalidParameterException(
+                "A service with the EXTERNAL deployment controller deploys through task sets: create a task set "
+                "(CreateTaskSet) instead of updating taskDefinition or forcing a new deployment.")
         if params.get("desiredCount") is not None:
             if daemon:
                 raise errors.InvalidParameterException(
@@ -230,7 +269,10 @@ def update_service(ctx: Context, params: Doc) -> Doc:
                 raise errors.InvalidParameterException("desiredCount cannot be negative.")
             if params["desiredCount"] != service["desiredCount"]:
                 service["desiredCount"] = params["desiredCount"]
-                services.primary(service)["desiredCount"] = params["desiredCount"]
+                if external:
+                    task_sets.rescale(service, now)
+                else:
+                    services.primary(service)["desiredCount"] = params["desiredCount"]
                 memory.steady = False
         if params.get("deploymentConfiguration"):
             configuration = services.merge_deployment_configuration(
@@ -271,7 +313,7 @@ def update_service(ctx: Context, params: Doc) -> Doc:
                 service.pop("launchType", None)
                 service["capacityProviderStrategy"] = asked_strategy
                 redeploy = True
-        if redeploy:
+        if redeploy and not external:
             definition = resolve_task_definition(ctx, definition_arn)
             asked = launch_params(service)
             for member in ("networkConfiguration", "platformVersion"):

@@ -24,7 +24,7 @@ def task_rows(ctx: Context, service: Doc) -> list[TaskRow]:
     deployments started (a RunTask with group `service:NAME` is listed with
     the service but is not the scheduler's), less orphans on deregistered
     instances (no agent reports on them again: replaced, never waited for)."""
-    ids = {d["id"] for d in service["deployments"]}
+    ids = {d["id"] for d in service["deployments"]} | {ts["id"] for ts in service.get("taskSets") or []}
     store = ctx.store
     gone = {d["containerInstanceArn"] for d in ctx.placement.list_instances(service["clusterArn"], ("INACTIVE",))}
     rows = store.service_tasks(service["clusterArn"], service["serviceName"])

@@ -49,6 +49,8 @@ def merge_deployment_configuration(current: Doc, given: Doc | None) -> Doc:
     for member, value in (given or {}).items():
         if member == "deploymentCircuitBreaker":
             merged[member] = {"enable": bool(value.get("enable")), "rollback": bool(value.get("rollback"))}
+            if value.get("thresholdConfiguration"):  # refused by domain/deployment_configuration.py
+                merged[member]["thresholdConfiguration"] = value["thresholdConfiguration"]
         elif value is not None:
             merged[member] = value
     return merged

@@ -36,6 +36,7 @@ from ..control.lookup import task_definition as resolve_task_definition
 from ..control.services import not_yet_healthy, task_rows
 from ..domain import health
 from ..domain import service as services
+from ..domain import task_set as task_sets
 from ..domain.documents import Doc
 from ..domain.service import LiveTask, Plan
 from ..domain.service_record import CompletedDeployment, SchedulerMemory, service_group
@@ -102,12 +103,17 @@ class ServiceReconciler:
                 return False
             now = self.ctx.clock.now()
             self._count_failures(service, memory, now)
-            self._circuit_breaker(service, memory, now)
             instances = self.ctx.placement.list_instances(service["clusterArn"], ("ACTIVE", "DRAINING"))
             active = {d["containerInstanceArn"]: d for d in instances if d["status"] == "ACTIVE"}
             if on_fargate(self.ctx, service):  # its tasks run on Portside's Fargate capacity
                 active = fargate_pool(self.ctx)[1]
             live = self._live(service)
+            if task_sets.is_external(service):  # the EXTERNAL controller: task sets, no deployments
+                more = self._task_sets(service, memory, cluster, live, active, now)
+                if (json.dumps(service, sort_keys=True), memory.to_record()) != before:
+                    store.put_service(service, memory)
+                return more
+            self._circuit_breaker(service, memory, now)
             if service["schedulingStrategy"] == "DAEMON":
                 more = self._daemon(service, memory, cluster, live, active, now)
             else:
@@ -188,8 +194,10 @@ class ServiceReconciler:
             self._launch(service, memory, cluster, count, now)
         return plan.start > count
 
-    def _launch(self, service: Doc, memory: SchedulerMemory, cluster: Doc, count: int, now: float) -> None:
-        current = services.primary(service)
+    def _launch(self, service: Doc, memory: SchedulerMemory, cluster: Doc, count: int, now: float,
+                of: Doc | None = None) -> None:
+        """Start `count` tasks of the primary deployment (or of the task set `of`)."""
+        current = of or services.primary(service)
         definition = resolve_task_definition(self.ctx, current["taskDefinition"])
         if definition is None:
             return
@@ -212,6 +220,25 @@ class ServiceReconciler:
         self._started_events(service, memory, arns, now)
         if len(arns) < count:
             self._unplaceable(service, memory, failures, now)
+
+    # -- EXTERNAL (task sets) ------------------------------------------------------------
+
+    def _task_sets(self, service: Doc, memory: SchedulerMemory, cluster: Doc, live: list[LiveTask],
+                   active: dict[str, Doc], now: float) -> bool:
+        plan = task_sets.plan_task_sets(service, live, set(active))
+        by_set: dict[str | None, list[LiveTask]] = {}
+        for t in plan.stop:
+            by_set.setdefault(t.started_by, []).append(t)
+        for started_by, stopping in by_set.items():  # "Scaling activity initiated by (deployment TASK SET ID)"
+            self._stop(service, memory, Plan(stop=stopping), now, reason=services.stop_reason(started_by or "unknown"))
+        budget = self.max_starts_per_tick
+        for task_set, count in plan.start:
+            if budget <= 0:
+                return True
+            self._launch(service, memory, cluster, min(count, budget), now, of=task_set)
+            budget -= count
+        task_sets.bookkeeping(service, self._live(service), now)
+        return False
 
     # -- DAEMON -----------------------------------------------------------------------
 
@@ -301,10 +328,10 @@ class ServiceReconciler:
                 counts[name] = counts.get(name, 0) + 1
         return counts
 
-    def _stop(self, service: Doc, memory: SchedulerMemory, plan: Plan, now: float) -> None:
+    def _stop(self, service: Doc, memory: SchedulerMemory, plan: Plan, now: float, reason: str | None = None) -> None:
         if not plan.stop:
             return
-        reason = services.stop_reason(services.primary(service)["id"])
+        reason = reason or services.stop_reason(services.primary(service)["id"])
         arns = [live.arn for live in plan.stop]
         kept = task_protection.protected(self.ctx, arns, now)  # scale-in protection: not until it expires
         stopped = release.stop_tasks(self.ctx, [a for a in arns if a not in kept], reason,

@@ -23,6 +23,7 @@ from ..control.context import Context
 from ..protocol import errors
 from ..protocol.auth import Authenticator
 from ..protocol.dispatch import dispatch, error_body
+from . import exec_stream
 
 log = logging.getLogger("portside.server")
 
@@ -42,6 +43,9 @@ class PortsideApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await _lifespan(receive, send)
+            return
+        if scope["type"] == "websocket":  # ECS Exec streams
+            await exec_stream.handle(self.ctx, self.auth, scope, receive, send)
             return
         if scope["type"] != "http":
             return
