@@ -97,7 +97,7 @@ def _server(args: argparse.Namespace) -> int:
         credentials_path=args.credentials.expanduser() if args.credentials else None,
     )
     try:
-        config.database_path
+        _ = config.database_path  # a --db URL this server cannot use is refused here, before anything starts
         auth = authenticator(config)
     except (ValueError, StartupRefused) as exc:
         print(f"portside: {exc}", file=sys.stderr)
