@@ -36,7 +36,7 @@ def create_cluster(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
         names = list(params.get("capacityProviders") or [])
         strategy = capacity_providers.check_cluster_providers(
             ctx, name, names, params.get("defaultCapacityProviderStrategy") or [])
-        doc = {
+        doc: dict[str, Any] = {
             "clusterArn": ctx.arns.cluster(name),
             "clusterName": name,
             "status": "ACTIVE",

@@ -9,8 +9,8 @@ tasks, and is nudged at once after every change here.
 from __future__ import annotations
 
 from ..control import service_deployments as deployment_history
-from ..control.launch import checked_task_definition
 from ..control.capacity_providers import launch_type_of, strategy_for
+from ..control.launch import checked_task_definition
 from ..control.launch_types import checked_launch, launch_params, service_launch_fields
 from ..control.lookup import SERVICE_NAME, find_service, service_arn
 from ..control.lookup import task_definition as resolve_task_definition
@@ -307,7 +307,8 @@ def update_service(ctx: Context, params: Doc) -> Doc:
             if params.get(member) is not None and params[member] != service.get(member):
                 redeploy = True
         if params.get("capacityProviderStrategy") is not None:
-            asked_strategy = strategy_for(ctx, cluster, {"capacityProviderStrategy": params["capacityProviderStrategy"]})
+            asked_strategy = strategy_for(ctx, cluster,
+                                          {"capacityProviderStrategy": params["capacityProviderStrategy"]})
             if asked_strategy != service.get("capacityProviderStrategy"):
                 if service.get("schedulingStrategy") == "DAEMON":
                     raise errors.InvalidParameterException(

@@ -24,7 +24,7 @@ def _tasks(ctx: Context, cluster: Doc, identifiers: list[str]) -> tuple[list[Doc
     for identifier in identifiers:
         arn = task_arn(ctx, cluster, identifier)
         task = ctx.store.get_task(arn) if arn else None
-        if task is None:
+        if arn is None or task is None:
             failures.append(failure(arn or identifier, "MISSING"))
         elif not str(task.get("group", "")).startswith("service:"):
             failures.append(failure(arn, "TASK_NOT_VALID", "The task is not part of a service."))

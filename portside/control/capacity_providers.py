@@ -40,7 +40,7 @@ def put(ctx: Any, doc: Doc) -> None:
 def all_providers(ctx: Any) -> list[Doc]:
     """FARGATE, FARGATE_SPOT, then the account's providers in creation order."""
     made = ctx.store.records.of_kind(KIND)
-    return [get(ctx, name) for name in cp.FARGATE_PROVIDERS] + made  # type: ignore[misc]
+    return [get(ctx, name) for name in cp.FARGATE_PROVIDERS] + made
 
 
 def check_cluster_providers(ctx: Any, cluster_name: str, names: list[str], strategy: list[Doc]) -> list[Doc]:

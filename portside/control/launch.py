@@ -14,13 +14,13 @@ from collections import Counter
 from ..domain import container_support
 from ..domain import task as tasks
 from ..domain.capacity_providers import split
-from .capacity_providers import launch_type_of, strategy_for
 from ..domain.documents import Doc
 from ..domain.resources import Reservation
 from ..domain.task_definition import InvalidTaskDefinition
 from ..protocol import errors
 from ..protocol.serialize import Encoded, wire_json
 from ..scheduler.placement import Candidate, Rules
+from .capacity_providers import launch_type_of, strategy_for
 from .context import Context
 from .launch_types import NO_CAPACITY, Launch, checked_launch, place_fargate, task_fields
 from .lookup import failure, instance_arn, require_cluster, task_definition

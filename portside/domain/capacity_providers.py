@@ -166,11 +166,9 @@ def split(strategy: list[Doc], count: int, running: dict[str, int] | None = None
             total = sum(have[item["capacityProvider"]] - item.get("base", 0) for item in weighted) + 1
             weight_sum = sum(item["weight"] for item in weighted)
 
-            def deficit(item: Doc) -> float:
-                beyond_base = have[item["capacityProvider"]] - item.get("base", 0)
-                return beyond_base - total * item["weight"] / weight_sum
-
-            chosen = min(weighted, key=deficit)["capacityProvider"]
+            deficits = [have[item["capacityProvider"]] - item.get("base", 0) - total * item["weight"] / weight_sum
+                        for item in weighted]
+            chosen = weighted[deficits.index(min(deficits))]["capacityProvider"]
         have[chosen] += 1
         added[chosen] += 1
     return [Share(item["capacityProvider"], added[item["capacityProvider"]])
