@@ -37,7 +37,7 @@ class DirLock:
         self.what = what
         self._fd: int | None = None
 
-    def acquire(self) -> "DirLock":
+    def acquire(self) -> DirLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         try:

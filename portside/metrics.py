@@ -11,10 +11,9 @@ that what `/metrics` shows is exactly what is declared here.
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client import GC_COLLECTOR, PLATFORM_COLLECTOR, PROCESS_COLLECTOR  # noqa: F401
+from prometheus_client import GC_COLLECTOR, PLATFORM_COLLECTOR, PROCESS_COLLECTOR, CollectorRegistry, Counter, Histogram  # noqa: F401
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 REGISTRY.register(PROCESS_COLLECTOR)

@@ -8,11 +8,12 @@ semantics (SIGTERM, SIGKILL after the timeout) come from Docker itself.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import functools
+import ipaddress
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 import docker
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
@@ -20,8 +21,8 @@ from docker.types import LogConfig
 from docker.types import Mount as DockerMount
 from docker.types import Ulimit as DockerUlimit
 
-from .pause import PAUSE_IMAGE, PAUSE_IMAGE_CHANGES, pause_rootfs
 from .metrics import DOCKER_CALL_SECONDS
+from .pause import PAUSE_IMAGE, PAUSE_IMAGE_CHANGES, pause_rootfs
 from .runtime import LABEL_INSTANCE, ContainerSpec, ContainerState, RuntimeFailure, VolumeSpec
 
 LABEL_NETWORK = "com.portside.network"

@@ -6,13 +6,19 @@ import argparse
 import asyncio
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..agent.agent import AgentConfig
 from ..agent.runner import lock_data_dir, make_runtime, run_agent
+from ..agent.runtime import Runtime
 from ..agent.server_client import ServerClient, ServerRefused
+from ..domain.capacity_providers import CAPACITY_PROVIDER_ATTRIBUTE
 from ..domain.fargate import FARGATE_ATTRIBUTE, FARGATE_CLUSTER
 from ..lockfile import LockHeld
 from .process import exit_now
+
+if TYPE_CHECKING:
+    pass
 
 NO_DOCKER = (
     "portside: Docker is not reachable ({error}); start the Docker engine, set DOCKER_HOST, "
@@ -28,11 +34,15 @@ def _agent_config(args: argparse.Namespace, cluster: str, data_dir: Path, fargat
         availability_zone=args.availability_zone,
         cpu_units=args.cpu_units,
         memory_mib=args.memory_mib,
-        extra_attributes={FARGATE_ATTRIBUTE: "true"} if fargate else {},
+        extra_attributes={
+            **({FARGATE_ATTRIBUTE: "true"} if fargate else {}),
+            **({CAPACITY_PROVIDER_ATTRIBUTE: args.capacity_provider}
+               if getattr(args, "capacity_provider", None) else {}),
+        },
     )
 
 
-def runtime_or_none(kind: str):
+def runtime_or_none(kind: str) -> Runtime | None:
     """The runtime, or None after one line on stderr saying Docker is not there."""
     try:
         return make_runtime(kind)
@@ -77,8 +87,10 @@ def agent(args: argparse.Namespace) -> int:
     if runtime is None:
         return 1
     if args.runtime == "docker":
+        from ..agent.docker_runtime import DockerRuntime
         from ..agent.host_claim import HostClaimed, claim
 
+        assert isinstance(runtime, DockerRuntime)
         try:
             host_claim = claim(runtime.engine_id(), whole=args.cpu_units is None or args.memory_mib is None)  # noqa: F841 (held for life)
         except HostClaimed as exc:

@@ -62,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     agent.add_argument("--cluster", default=None,
                        help="the cluster to join (default: default; with --fargate, Portside's "
                             "unseen Fargate capacity cluster)")
+    agent.add_argument("--capacity-provider", default=None, metavar="NAME",
+                       help="join this EC2 capacity provider (Auto Scaling group or Managed Instances kind)")
     agent.add_argument("--fargate", action="store_true",
                        help="offer this host as Fargate capacity: Fargate tasks of every cluster run here")
     agent.add_argument("--data-dir", type=Path, default=Path("~/.portside/agent"),

@@ -32,7 +32,7 @@ def server(args: argparse.Namespace) -> int:
 
     config = config_from(args)
     try:
-        config.database_path
+        _ = config.database_path  # a --db URL this server cannot use is refused before anything starts
         config.metrics_token()
         auth = authenticator(config)
         lock = lock_data_dir(config)

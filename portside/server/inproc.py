@@ -10,7 +10,8 @@ the loop thread, after `store.settled()`, as the HTTP app does.
 from __future__ import annotations
 
 import json
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from ..protocol.dispatch import dispatch
 from ..protocol.model import TARGET_PREFIX

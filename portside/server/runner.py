@@ -9,6 +9,7 @@ import os
 import signal
 import socket
 from collections.abc import Iterator
+from types import FrameType
 from typing import Any
 
 import uvicorn
@@ -44,7 +45,7 @@ class _Server(uvicorn.Server):
         self.ctx = ctx
         self._signalled = False
 
-    def handle_exit(self, sig: int, frame: object) -> None:
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if self._signalled:
             log.warning("second %s: exiting now", signal.Signals(sig).name)
             logging.shutdown()

@@ -12,8 +12,9 @@ from __future__ import annotations
 import hmac
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 from urllib.parse import parse_qs, quote
 
 from ...protocol.auth import Authenticator, is_loopback_host
@@ -66,7 +67,7 @@ class Response:
                         *(headers or [])]
 
     @classmethod
-    def redirect(cls, location: str, headers: list[tuple[str, str]] | None = None) -> "Response":
+    def redirect(cls, location: str, headers: list[tuple[str, str]] | None = None) -> Response:
         return cls(303, b"", headers=[("location", location), *(headers or [])])
 
 
@@ -127,18 +128,18 @@ class ConsoleApp:
         if path == "/ui":
             return Response.redirect("/ui/clusters")
         await self.ctx.store.settled()
-        query = {k: v[0] for k, v in parse_qs(scope.get("query_string", b"").decode("latin-1")).items()}
+        page_query = {k: v[0] for k, v in parse_qs(scope.get("query_string", b"").decode("latin-1")).items()}
         try:
-            title, body = self._page(path, query, csrf)
+            title, body = self._page(path, page_query, csrf)
         except ApiError as exc:
             title, body = "Error", f'<div class="error">{pages.h(exc.code)}: {pages.h(exc.message)}</div>'
         except LookupError:
             return Response(404, _layout("Not found", "<h1>Not found</h1>", path, session, csrf), headers=set_headers)
         notice = ""
-        if query.get("error"):
-            notice = f'<div class="error" id="notice">{pages.h(query["error"])}</div>'
-        elif query.get("done"):
-            notice = f'<div class="notice" id="notice">{pages.h(query["done"])}</div>'
+        if page_query.get("error"):
+            notice = f'<div class="error" id="notice">{pages.h(page_query["error"])}</div>'
+        elif page_query.get("done"):
+            notice = f'<div class="notice" id="notice">{pages.h(page_query["done"])}</div>'
         here = scope.get("raw_path", b"").decode("latin-1") or path
         if scope.get("query_string"):
             here += "?" + scope["query_string"].decode("latin-1")
@@ -200,7 +201,8 @@ class ConsoleApp:
                     try:
                         count = int(form.get("desiredCount", ""))
                     except ValueError:
-                        raise ApiError("InvalidParameterException", "desiredCount must be a whole number.", 400)
+                        raise ApiError("InvalidParameterException", "desiredCount must be a whole number.",
+                                       400) from None
                     call(ctx, "UpdateService", cluster=cluster, service=ident, desiredCount=count)
                     done = f"Service {ident} scaled to {count}."
                 elif name == "deploy":
@@ -244,7 +246,7 @@ class ConsoleApp:
         target = form.get("next", "")
         if not target.startswith("/ui/") or target.startswith("//"):
             target = "/ui/clusters"
-        return Response.redirect(target, [("set-cookie", set_cookie(SESSION_COOKIE, cookie, self.sessions.ttl_s))])
+        return Response.redirect(target, [("set-cookie", set_cookie(SESSION_COOKIE, cookie, int(self.sessions.ttl_s)))])
 
 
 def _static(name: str) -> Response:

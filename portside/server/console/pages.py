@@ -9,8 +9,9 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import json
+from collections.abc import Iterable
 from html import escape
-from typing import Any, Iterable
+from typing import Any
 from urllib.parse import quote, urlencode
 
 from ..inproc import call, chunks, pages
@@ -33,7 +34,7 @@ def q(value: str) -> str:
 def when(epoch: float | None) -> str:
     if not epoch:
         return ""
-    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def status(value: Any) -> str:
@@ -169,7 +170,7 @@ def _services(ctx: Any, cluster: str) -> list[dict[str, Any]]:
 def services(ctx: Any, cluster: str) -> tuple[str, str]:
     rows = []
     for s in _services(ctx, cluster):
-        primary = next((d for d in s.get("deployments", []) if d["status"] == "PRIMARY"), {})
+        primary: dict[str, Any] = next((d for d in s.get("deployments", []) if d["status"] == "PRIMARY"), {})
         rows.append([
             f'<a href="/ui/clusters/{q(cluster)}/services/{q(s["serviceName"])}">{h(s["serviceName"])}</a>',
             status(s["status"]), h(s.get("schedulingStrategy", "")),

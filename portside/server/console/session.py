@@ -18,8 +18,8 @@ import hashlib
 import hmac
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 SESSION_COOKIE = "portside_session"
 CSRF_COOKIE = "portside_csrf"
