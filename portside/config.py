@@ -20,6 +20,10 @@ class ServerConfig:
     agent_timeout_s: float = 30.0  # an agent silent this long is disconnected
     service_interval_s: float = 1.0  # the service scheduler's tick (it is also nudged by changes)
     credentials_path: Path | None = None  # keys and roles (AWS credentials INI); None: open, loopback only
+    max_connections: int = 4096  # open client connections (lowered to what the open-file limit allows)
+    idle_timeout_s: float = 5.0  # a connection with no request under way is closed after this
+    header_timeout_s: float = 10.0  # a request's line and headers must arrive within this of its first byte
+    body_timeout_s: float = 30.0  # and its body within this of its headers
 
     @property
     def database_path(self) -> Path:

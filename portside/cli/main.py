@@ -26,6 +26,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds without a poll after which an agent counts as disconnected")
     server.add_argument("--service-interval", type=float, default=1.0,
                         help="seconds between the service scheduler's reconcile ticks (default: 1)")
+    server.add_argument("--max-connections", type=int, default=4096,
+                        help="open client connections at most; at the cap the oldest idle or slow one "
+                             "is closed (default: 4096)")
+    server.add_argument("--idle-timeout", type=float, default=5.0,
+                        help="seconds a connection may sit without a request under way (default: 5)")
+    server.add_argument("--header-timeout", type=float, default=10.0,
+                        help="seconds a request's headers may take to arrive (default: 10)")
+    server.add_argument("--body-timeout", type=float, default=30.0,
+                        help="seconds a request's body may take to arrive after its headers (default: 30)")
 
     agent = commands.add_parser("agent", help="run a container agent on this host")
     agent.add_argument("--server", required=True, help="the Portside server URL")
@@ -82,6 +91,10 @@ def _server(args: argparse.Namespace) -> int:
         task_retention_s=args.task_retention,
         agent_timeout_s=args.agent_timeout,
         service_interval_s=args.service_interval,
+        max_connections=args.max_connections,
+        idle_timeout_s=args.idle_timeout,
+        header_timeout_s=args.header_timeout,
+        body_timeout_s=args.body_timeout,
         credentials_path=args.credentials.expanduser() if args.credentials else None,
     )
     try:

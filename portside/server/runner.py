@@ -9,7 +9,6 @@ import signal
 from typing import Any, Iterator
 
 import uvicorn
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from .. import api  # noqa: F401  (registers every operation handler)
 from ..api.context import Context
@@ -20,6 +19,7 @@ from ..config import ServerConfig
 from ..protocol.auth import Authenticator, CredentialsFileError, load_credentials
 from ..store.sqlite import SqliteStore
 from .app import PortsideApp
+from .connections import ConnectionLimits, GuardedProtocol, guarded_protocol
 from .janitor import purge_loop
 from ..scheduler.service_reconciler import ServiceReconciler
 
@@ -103,7 +103,7 @@ class _OneWrite:
         return getattr(self._transport, name)
 
 
-class _HttpProtocol(HttpToolsProtocol):
+class _HttpProtocol(GuardedProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(_OneWrite(transport, self.loop))  # type: ignore[arg-type]
 
@@ -171,7 +171,13 @@ async def serve(config: ServerConfig, auth: Authenticator | None = None) -> None
             PortsideApp(ctx, auth),
             host=config.host,
             port=config.port,
-            http=_HttpProtocol,
+            http=guarded_protocol(_HttpProtocol, ConnectionLimits(
+                max_connections=config.max_connections,
+                idle_timeout=config.idle_timeout_s,
+                header_timeout=config.header_timeout_s,
+                body_timeout=config.body_timeout_s,
+            )),
+            timeout_keep_alive=config.idle_timeout_s,
             log_level="warning",
             access_log=False,
             proxy_headers=False,  # nothing reads the client address: skip the X-Forwarded-* middleware

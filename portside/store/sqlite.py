@@ -50,6 +50,8 @@ def _service_of(group: str | None) -> str | None:
     return group[len("service:") :] if group and group.startswith("service:") else None
 
 
+_DEFINITIONS_CACHED = 1024  # task definition revisions kept parsed in memory (each ≤ 64 KiB)
+
 class SqliteStore:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -77,7 +79,7 @@ class SqliteStore:
         # cluster ARN → task group → instance ARN → live tasks of the group there
         self._groups: dict[str, dict[str, Counter[str]]] = {}
         self._pools: dict[tuple[str, tuple[str, ...]], list[str]] = {}  # (cluster, statuses) → ARNs
-        self._definitions: dict[tuple[str, int | None], Doc | None] = {}
+        self._definitions: dict[tuple[str, int | None], Doc] = {}
 
     def close(self) -> None:
         self.commit()
@@ -302,10 +304,17 @@ class SqliteStore:
         if not self._in_tx:
             self._fresh()
         key = (family, revision)
-        if key not in self._definitions:
-            self._definitions[key] = self._load_task_definition(family, revision)
-        found = self._definitions[key]
-        return dict(found) if found is not None else None
+        found = self._definitions.get(key)
+        if found is None:
+            # Only what exists is remembered, and only so much of it: a flood of
+            # lookups for names that do not exist must not pin memory.
+            found = self._load_task_definition(family, revision)
+            if found is None:
+                return None
+            if len(self._definitions) >= _DEFINITIONS_CACHED:
+                self._definitions.clear()
+            self._definitions[key] = found
+        return dict(found)
 
     def _load_task_definition(self, family: str, revision: int | None) -> Doc | None:
         if revision is None:
