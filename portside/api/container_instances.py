@@ -52,9 +52,13 @@ def view(ctx: Context, docs: list[dict[str, Any]], include: tuple[str, ...] = ()
 @operation("RegisterContainerInstance")
 def register_container_instance(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     tags = validate_tags(params.get("tags"))
+    identity = _identity(params.get("instanceIdentityDocument"))
     store, now = ctx.store, ctx.clock.now()
     with store.transaction():
-        cluster = require_cluster(ctx, params.get("cluster"))
+        try:
+            cluster = require_cluster(ctx, params.get("cluster"))
+        except errors.ClusterNotFoundException:  # what the ECS agent sees
+            raise errors.ClientException("Cluster not found.") from None
         try:
             registered = normalise_registered(params.get("totalResources"))
         except InvalidResources as exc:
@@ -70,7 +74,7 @@ def register_container_instance(ctx: Context, params: dict[str, Any]) -> dict[st
         doc = previous or {
             "containerInstanceArn": ctx.arns.container_instance(cluster["clusterName"], new_id()),
             "clusterArn": cluster["clusterArn"],
-            "ec2InstanceId": _ec2_instance_id(params.get("instanceIdentityDocument")),
+            "ec2InstanceId": _ec2_instance_id(identity),
             "registeredAt": now,
             "attachments": [],
             "version": 0,
@@ -81,7 +85,7 @@ def register_container_instance(ctx: Context, params: dict[str, Any]) -> dict[st
                 "agentConnected": True,
                 "registeredResources": registered,  # the store derives what remains
                 "versionInfo": params.get("versionInfo", doc.get("versionInfo", {})),
-                "attributes": _attributes(params.get("attributes")),
+                "attributes": _attributes(params.get("attributes"), identity),
                 "version": doc["version"] + 1,
             }
         )
@@ -95,6 +99,8 @@ def register_container_instance(ctx: Context, params: dict[str, Any]) -> dict[st
 @operation("DescribeContainerInstances")
 def describe_container_instances(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     cluster = require_cluster(ctx, params.get("cluster"))
+    if not params["containerInstances"]:
+        raise errors.InvalidParameterException("Container instance cannot be empty.")
     found, failures = [], []
     for identifier in params["containerInstances"]:
         arn = instance_arn(ctx, cluster, identifier)
@@ -193,21 +199,48 @@ def _filtered(
     return found
 
 
-def _ec2_instance_id(identity_document: str | None) -> str:
+def _identity(document: str | None) -> dict[str, Any]:
+    """The EC2 instance identity document the agent sent, as a dict ({} when none)."""
+    if not document:
+        return {}
+    try:
+        identity = json.loads(document)
+    except ValueError:
+        identity = None
+    if not isinstance(identity, dict):
+        raise errors.InvalidParameterException("instanceIdentityDocument is not valid JSON.")
+    return identity
+
+
+def _ec2_instance_id(identity: dict[str, Any]) -> str:
     """The EC2 instance id from the identity document, or a made-up one."""
-    if identity_document:
-        try:
-            instance_id = json.loads(identity_document).get("instanceId")
-        except (ValueError, AttributeError):
-            raise errors.InvalidParameterException("instanceIdentityDocument is not valid JSON.")
-        if isinstance(instance_id, str) and instance_id:
-            return instance_id
+    instance_id = identity.get("instanceId")
+    if isinstance(instance_id, str) and instance_id:
+        return instance_id
     return "i-" + uuid.uuid4().hex[:17]
 
 
-def _attributes(given: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+# ECS's built-in attributes and the identity document member each comes from.
+_BUILT_IN = {
+    "ecs.ami-id": "imageId",
+    "ecs.instance-type": "instanceType",
+    "ecs.availability-zone": "availabilityZone",
+    "ecs.cpu-architecture": "architecture",
+}
+
+
+def _attributes(given: list[dict[str, Any]] | None, identity: dict[str, Any]) -> list[dict[str, Any]]:
+    """The attributes the agent sent, with ECS's built-in ones: those the
+    identity document gives (`ecs.ami-id`, `ecs.instance-type`,
+    `ecs.availability-zone`, `ecs.cpu-architecture`), and `ecs.os-type` /
+    `ecs.os-family` (Linux) when the agent did not say."""
     attributes = {a["name"]: a for a in given or [] if a.get("name")}
+    for name, member in _BUILT_IN.items():
+        value = identity.get(member)
+        if isinstance(value, str) and value and name not in attributes:
+            attributes[name] = {"name": name, "value": value}
     attributes.setdefault("ecs.os-type", {"name": "ecs.os-type", "value": "linux"})
+    attributes.setdefault("ecs.os-family", {"name": "ecs.os-family", "value": "LINUX"})
     return [
         {k: v for k, v in a.items() if k in ("name", "value")} for a in attributes.values()
     ]

@@ -24,6 +24,10 @@ Doc = dict[str, Any]
 
 SERVICE_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,255}$")
 DESCRIBE_LIMIT = 10
+# The Service list members AWS always answers with, empty or not (Ansible's
+# ecs_service reads existing["loadBalancers"] on every run).
+ALWAYS_LISTED = ("loadBalancers", "serviceRegistries", "placementConstraints", "placementStrategy",
+                 "events", "deployments")
 _UNSUPPORTED = {
     "loadBalancers": "Load balancers",
     "serviceRegistries": "Service registries",
@@ -75,6 +79,8 @@ def nudge(ctx: Context) -> None:
 def view(ctx: Context, service: Doc, with_tags: bool = False) -> Doc:
     """The Service shape, with counts derived from the tasks now."""
     shown = {k: v for k, v in service.items() if not k.startswith("_")}
+    for member in ALWAYS_LISTED:  # AWS answers these as [] when empty; tools index them
+        shown.setdefault(member, [])
     counts = _task_counts(ctx, service)
     running = pending = 0
     deployments = []
@@ -131,6 +137,10 @@ def _check_configuration(config: Doc, strategy: str) -> None:
 
 
 def _check_unsupported(params: Doc) -> None:
+    if params.get("role") and not params.get("loadBalancers"):
+        raise errors.InvalidParameterException(
+            "IAM roles are only valid for services configured to use load balancers."
+        )
     for member, what in _UNSUPPORTED.items():
         if params.get(member):
             raise errors.UnsupportedFeatureException(f"{what} are not supported by Portside.")
@@ -232,6 +242,8 @@ def describe_services(ctx: Context, params: Doc) -> Doc:
     if len(identifiers) > DESCRIBE_LIMIT:
         raise errors.InvalidParameterException("services can have at most 10 items.")
     cluster = require_cluster(ctx, params.get("cluster"))
+    if not identifiers:
+        raise errors.InvalidParameterException("Services cannot be empty.")
     with_tags = "TAGS" in params.get("include", ())
     shown, failures = [], []
     for identifier in identifiers:

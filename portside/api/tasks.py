@@ -68,6 +68,8 @@ def checked_task_definition(ctx: Context, params: dict[str, Any]) -> dict[str, A
         raise errors.InvalidParameterException(
             f"Override for container named {unknown[0]} is not a container in the TaskDefinition."
         )
+    if params.get("capacityProviderStrategy"):
+        raise errors.UnsupportedFeatureException("Capacity provider strategies are not supported by Portside.")
     if params.get("launchType", "EC2") != "EC2":
         raise errors.InvalidParameterException(
             f"Launch type {params['launchType']} is not supported; Portside runs the EC2 launch type."
@@ -252,6 +254,8 @@ def stop_task(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
 @operation("DescribeTasks")
 def describe_tasks(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     cluster = require_cluster(ctx, params.get("cluster"))
+    if not params["tasks"]:
+        raise errors.InvalidParameterException("Tasks cannot be empty.")
     wanted = [(ident, task_arn(ctx, cluster, ident)) for ident in params["tasks"]]
     found = ctx.store.get_task_documents([arn for _, arn in wanted if arn])
     with_tags = "TAGS" in params.get("include", ())

@@ -14,6 +14,8 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from . import fargate
+
 Doc = dict[str, Any]
 
 MIN_CONTAINER_MEMORY_MIB = 6  # Docker 20.10+ reserves 6 MiB per container
@@ -23,18 +25,6 @@ MIB_PER_GB = 1024
 COMPATIBILITIES = ["EXTERNAL", "EC2"]
 CONTAINER_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,255}$")
 PORT_NETWORK_MODES = ("host", "awsvpc")  # the host port *is* the container port
-
-# Fargate's documented task sizes: CPU units -> allowed memory (MiB).
-_GB = MIB_PER_GB
-FARGATE_SIZES: dict[int, frozenset[int]] = {
-    256: frozenset({512, 1 * _GB, 2 * _GB}),
-    512: frozenset(g * _GB for g in range(1, 5)),
-    1024: frozenset(g * _GB for g in range(2, 9)),
-    2048: frozenset(g * _GB for g in range(4, 17)),
-    4096: frozenset(g * _GB for g in range(8, 31)),
-    8192: frozenset(g * _GB for g in range(16, 61, 4)),
-    16384: frozenset(g * _GB for g in range(32, 121, 8)),
-}
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?|\.\d+)\s*([a-zA-Z]*)\s*$")
 _UNITS = {"cpu": {"": 1, "vcpu": CPU_UNITS_PER_VCPU}, "memory": {"": 1, "gb": MIB_PER_GB}}
@@ -91,8 +81,17 @@ def build(
     memory = parse_task_size(params.get("memory"), "memory")
     requires = list(params.get("requiresCompatibilities") or [])
     if "FARGATE" in requires:
-        _check_fargate(network_mode, cpu, memory)
+        problem = fargate.definition_problem(params, cpu, memory)
+        if problem:
+            raise InvalidTaskDefinition(problem)
+    storage_problem = fargate.ephemeral_storage_problem(params.get("ephemeralStorage"))
+    if storage_problem:
+        raise InvalidTaskDefinition(storage_problem)
     volumes = copy.deepcopy(params.get("volumes") or [])
+    for volume in volumes:
+        efs = volume.get("efsVolumeConfiguration")
+        if efs is not None:
+            efs.setdefault("rootDirectory", "/")  # as ECS answers when omitted
     volume_names = _volume_names(volumes)
     containers = [_container(c, network_mode) for c in params["containerDefinitions"]]
     _check_containers(containers, network_mode, memory, volume_names)
@@ -104,7 +103,7 @@ def build(
         "volumes": volumes,
         "status": "ACTIVE",
         "placementConstraints": copy.deepcopy(params.get("placementConstraints") or []),
-        "compatibilities": _compatibilities(network_mode, cpu, memory),
+        "compatibilities": _compatibilities(params, cpu, memory),
         "registeredAt": registered_at,
         "registeredBy": registered_by,
     }
@@ -123,30 +122,9 @@ def build(
     return doc
 
 
-def _check_fargate(network_mode: str | None, cpu: int | None, memory: int | None) -> None:
-    if network_mode != "awsvpc":
-        raise InvalidTaskDefinition("Fargate only supports network mode 'awsvpc'.")
-    if cpu is None:
-        raise InvalidTaskDefinition("Fargate requires that 'cpu' be defined at the task level.")
-    if memory is None:
-        raise InvalidTaskDefinition(
-            "Fargate requires that 'memory' be defined at the task level."
-        )
-    if memory not in FARGATE_SIZES.get(cpu, frozenset()):
-        raise InvalidTaskDefinition(
-            f"No Fargate configuration exists for given values: {cpu} CPU, {memory} memory. "
-            "See the Amazon ECS documentation for the valid values."
-        )
-
-
-def _compatibilities(network_mode: str | None, cpu: int | None, memory: int | None) -> list[str]:
+def _compatibilities(params: Doc, cpu: int | None, memory: int | None) -> list[str]:
     """EC2 and EXTERNAL always; FARGATE too when the definition would run there."""
-    fits_fargate = (
-        network_mode == "awsvpc"
-        and cpu is not None
-        and memory in FARGATE_SIZES.get(cpu, frozenset())
-    )
-    return COMPATIBILITIES + (["FARGATE"] if fits_fargate else [])
+    return COMPATIBILITIES + (["FARGATE"] if fargate.fits_fargate(params, cpu, memory) else [])
 
 
 def _volume_names(volumes: list[Doc]) -> set[str]:

@@ -14,7 +14,6 @@ from typing import Any
 from .errors import InvalidParameterException
 
 NAME_255 = re.compile(r"^[a-zA-Z0-9_-]{1,255}$")
-STARTED_BY = re.compile(r"^[a-zA-Z0-9_/-]{1,128}$")
 
 
 @dataclass(frozen=True)
@@ -112,10 +111,6 @@ class Pattern:
 
 
 _NAME_RULE = "must be 1-255 letters (uppercase and lowercase), numbers, hyphens and underscores."
-_STARTED_BY_RULE = (
-    "can be up to 128 letters (uppercase and lowercase), numbers, hyphens, "
-    "forward slashes and underscores."
-)
 _PAGE = Range("maxResults", 1, 100)
 _TAGS = Items("tags", 0, 50)
 
@@ -133,7 +128,7 @@ LIMITS: dict[str, tuple[Any, ...]] = {
     "ListTaskDefinitionFamilies": (_PAGE,),
     "DeleteTaskDefinitions": (Items("taskDefinitions", 1, 10),),
     "RegisterContainerInstance": (_TAGS,),
-    "DescribeContainerInstances": (Items("containerInstances", 1, 100),),
+    "DescribeContainerInstances": (Items("containerInstances", 0, 100),),  # empty: after the cluster check
     "ListContainerInstances": (_PAGE, MaxLength("filter", 2000)),
     "PutAttributes": (Items("attributes", 1, 10),),
     "DeleteAttributes": (Items("attributes", 1, 10),),
@@ -142,7 +137,7 @@ LIMITS: dict[str, tuple[Any, ...]] = {
     "RunTask": (
         Range("count", 1, 10),
         JsonChars("overrides", 8192),
-        Pattern("startedBy", STARTED_BY, _STARTED_BY_RULE),
+        MaxLength("startedBy", 128),  # AWS takes spaces too ("ECS Deploy")
         MaxLength("group", 255),
         MaxLength("clientToken", 64),
         Items("placementConstraints", 0, 10),
@@ -152,7 +147,7 @@ LIMITS: dict[str, tuple[Any, ...]] = {
     "StartTask": (
         Items("containerInstances", 1, 10),
         JsonChars("overrides", 8192),
-        Pattern("startedBy", STARTED_BY, _STARTED_BY_RULE),
+        MaxLength("startedBy", 128),  # AWS takes spaces too ("ECS Deploy")
         MaxLength("group", 255),
         _TAGS,
     ),

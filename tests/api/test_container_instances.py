@@ -102,4 +102,5 @@ def test_delete_cluster_refused_while_instances(cluster):
 def test_register_in_missing_cluster(ecs):
     with pytest.raises(ClientError) as e:
         ecs.register_container_instance(cluster="nope", totalResources=resources())
-    assert error_code(e) == "ClusterNotFoundException"
+    assert error_code(e) == "ClientException"  # what the ECS agent sees from AWS
+    assert e.value.response["Error"]["Message"] == "Cluster not found."

@@ -179,7 +179,7 @@ def test_memory_reservation_alone_is_enough(ecs):
          "Port mappings are not supported when networkMode=none."),
         ({"requiresCompatibilities": ["FARGATE"], "cpu": "256", "memory": "512",
           "containerDefinitions": [container()]},
-         "Fargate only supports network mode 'awsvpc'."),
+         "Fargate only supports network mode \u2018awsvpc\u2019."),
     ],
 )
 def test_content_errors_are_client_exceptions(ecs, kw, message):

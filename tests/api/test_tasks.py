@@ -121,7 +121,6 @@ def test_overrides_kept_and_checked(ecs1):
     {"count": 11},
     {"count": 0},
     {"startedBy": "x" * 129},
-    {"startedBy": "bad chars!"},
     {"overrides": {"containerOverrides": [{"name": "c0", "command": ["x" * 9000]}]}},
     {"group": "g" * 256},
 ])

@@ -1,0 +1,84 @@
+"""A throwaway PostgreSQL server for tests and benches: Debian's binaries, `initdb` + `pg_ctl` in
+a temp dir, listening on a loopback port only, gone when the context exits.
+
+PostgreSQL refuses to run as root, so when we are root the cluster is owned and run by the
+`postgres` system user the Debian package creates (through `runuser`)."""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+
+class PostgresUnavailable(RuntimeError):
+    """No PostgreSQL server binaries here (scripts/postgres-up installs them)."""
+
+
+def _bin_dir() -> Path:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not found:
+        raise PostgresUnavailable("PostgreSQL is not installed (run scripts/postgres-up)")
+    return Path(found[-1]).parent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class PostgresServer:
+    """One running throwaway cluster; `dsn` names its `portside` database."""
+
+    def __init__(self, root: Path, port: int, as_user: list[str]) -> None:
+        self.root = root
+        self.port = port
+        self._as_user = as_user
+        self.dsn = f"postgresql://portside@127.0.0.1:{port}/portside"
+
+    def _run(self, *args: str) -> None:
+        subprocess.run([*self._as_user, *args], check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE)
+
+    def stop(self, mode: str = "fast") -> None:
+        self._run(str(_bin_dir() / "pg_ctl"), "-D", str(self.root / "data"), "-m", mode, "-w", "stop")
+
+    def start(self) -> None:
+        self._run(str(_bin_dir() / "pg_ctl"), "-D", str(self.root / "data"), "-w",
+                  "-l", str(self.root / "server.log"), "start")
+
+
+@contextmanager
+def postgres_server() -> Iterator[PostgresServer]:
+    """Start a cluster with a `portside` superuser and database (trust auth on loopback)."""
+    bin_dir = _bin_dir()
+    root = Path(tempfile.mkdtemp(prefix="portside-pg-"))
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres", "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    port = _free_port()
+    server = PostgresServer(root, port, as_user)
+    try:
+        server._run(str(bin_dir / "initdb"), "-D", str(root / "data"), "-U", "portside",
+                    "--auth=trust", "-E", "UTF8", "--no-sync")
+        with open(root / "data" / "postgresql.conf", "a") as conf:
+            conf.write(f"\nlisten_addresses = '127.0.0.1'\nport = {port}\n"
+                       f"unix_socket_directories = '{root}'\nmax_connections = 200\n")
+        server.start()
+        server._run(str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "portside",
+                    "portside")
+        yield server
+    finally:
+        try:
+            server.stop("immediate")
+        except subprocess.CalledProcessError:
+            pass
+        shutil.rmtree(root, ignore_errors=True)
