@@ -2,7 +2,9 @@
 
 `arn:aws:ecs:REGION:ACCOUNT:cluster/NAME`, `task/CLUSTER/ID`,
 `container-instance/CLUSTER/ID`, `container/CLUSTER/TASK_ID/ID`,
-`task-definition/FAMILY:REVISION`, `service/CLUSTER/NAME`.
+`task-definition/FAMILY:REVISION`, `service/CLUSTER/NAME`,
+`service-deployment/CLUSTER/SERVICE/ID`, `service-revision/CLUSTER/SERVICE/ID`,
+`task-set/CLUSTER/SERVICE/ID`.
 """
 
 from __future__ import annotations
@@ -67,6 +69,15 @@ class Arns:
 
     def service(self, cluster: str, name: str) -> str:
         return self._arn(f"service/{cluster}/{name}")
+
+    def service_deployment(self, cluster: str, service: str, deployment_id: str) -> str:
+        return self._arn(f"service-deployment/{cluster}/{service}/{deployment_id}")
+
+    def service_revision(self, cluster: str, service: str, revision_id: str) -> str:
+        return self._arn(f"service-revision/{cluster}/{service}/{revision_id}")
+
+    def task_set(self, cluster: str, service: str, task_set_id: str) -> str:
+        return self._arn(f"task-set/{cluster}/{service}/{task_set_id}")
 
     def owns(self, parsed: ParsedArn) -> bool:
         return parsed.region == self.region and parsed.account == self.account

@@ -4,3 +4,4 @@ registers every handler with the protocol dispatcher."""
 from . import agent, clusters, container_instances, tags, task_definitions, tasks  # noqa: F401
 from . import services  # noqa: F401
 from . import attributes  # noqa: F401
+from . import service_deployments  # noqa: F401

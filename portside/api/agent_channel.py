@@ -19,9 +19,9 @@ from ..domain.task import effective_containers
 from ..protocol import errors
 from ..protocol.dispatch import error_body, parse_json
 from .common import require_cluster
-from .container_instances import instance_arn
+from ..control.lookup import instance_arn
 from .context import Context
-from .task_definitions import resolve as resolve_task_definition
+from ..control.lookup import task_definition as resolve_task_definition
 
 TARGET_PREFIX = "PortsideAgentV1"
 MAX_WAIT_S = 30.0

@@ -16,7 +16,8 @@ from typing import Any
 from ..protocol import errors
 from ..protocol.dispatch import operation
 from .common import decode_token, offset_page, page, require_cluster
-from .container_instances import LISTABLE, instance_arn
+from ..control.lookup import instance_arn
+from .container_instances import LISTABLE
 from .context import Context
 
 MAX_CUSTOM = 10

@@ -1,5 +1,5 @@
-"""Small helpers the handlers share: resolving a cluster, paging tokens,
-tag validation, and the standard `failures` entry."""
+"""Small helpers the handlers share: paging tokens, tag validation, and (from
+control/lookup.py) resolving a cluster and the standard `failures` entry."""
 
 from __future__ import annotations
 
@@ -7,23 +7,11 @@ import base64
 import json
 from typing import Any
 
-from ..protocol.errors import ClusterNotFoundException, InvalidParameterException
-from .context import Context
+from ..control.lookup import failure, require_cluster
+from ..protocol.errors import InvalidParameterException
 
-
-def require_cluster(ctx: Context, identifier: str | None) -> dict[str, Any]:
-    """The ACTIVE cluster a request names (default: `default`)."""
-    cluster = ctx.store.get_cluster(ctx.arns.cluster_name(identifier))
-    if cluster is None or cluster["status"] != "ACTIVE":
-        raise ClusterNotFoundException()
-    return cluster
-
-
-def failure(arn: str, reason: str, detail: str | None = None) -> dict[str, str]:
-    entry = {"arn": arn, "reason": reason}
-    if detail:
-        entry["detail"] = detail
-    return entry
+__all__ = ["decode_token", "encode_token", "failure", "offset_page", "page", "require_cluster", "seq_page",
+           "validate_tags"]
 
 
 def encode_token(position: Any) -> str:

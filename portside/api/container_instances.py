@@ -13,6 +13,8 @@ import uuid
 from typing import Any
 
 from ..arns import new_id
+from ..control.lookup import instance_arn
+from ..control.placing import instances_matching
 from ..domain.resources import InvalidResources, normalise_registered
 from ..domain.status import Status
 from ..protocol import errors
@@ -21,14 +23,6 @@ from .common import decode_token, failure, page, require_cluster, seq_page, vali
 from .context import Context
 
 LISTABLE = ("ACTIVE", "DRAINING", "REGISTERING", "DEREGISTERING", "REGISTRATION_FAILED")
-
-
-def instance_arn(ctx: Context, cluster: dict[str, Any], identifier: str) -> str | None:
-    """The full ARN an id or ARN names within `cluster` (None: not of this cluster)."""
-    cluster_name, instance_id = ctx.arns.member_id(identifier, "container-instance")
-    if not instance_id or (cluster_name and cluster_name != cluster["clusterName"]):
-        return None
-    return ctx.arns.container_instance(cluster["clusterName"], instance_id)
 
 
 def view(ctx: Context, docs: list[dict[str, Any]], include: tuple[str, ...] = ()) -> list[dict[str, Any]]:
@@ -120,7 +114,7 @@ def list_container_instances(ctx: Context, params: dict[str, Any]) -> dict[str, 
     after = decode_token(params.get("nextToken"), 0)
     limit = page(params)
     if params.get("filter"):
-        rows = _filtered(ctx, cluster, params["filter"], statuses, after, limit + 1)
+        rows = instances_matching(ctx, cluster, params["filter"], statuses, after, limit + 1)
     else:
         rows = ctx.store.list_instance_arns(cluster["clusterArn"], statuses, after, limit + 1)
     return seq_page("containerInstanceArns", rows, limit)
@@ -170,33 +164,6 @@ def update_container_instances_state(ctx: Context, params: dict[str, Any]) -> di
                 store.put_instance(doc)
             updated.append(doc)
     return {"containerInstances": view(ctx, updated), "failures": failures}
-
-
-def _filtered(
-    ctx: Context, cluster: dict[str, Any], text: str, statuses: tuple[str, ...], after: int, wanted: int
-) -> list[tuple[int, str]]:
-    """(seq, ARN) of the instances past `after` that the cluster query
-    language expression `text` selects, up to `wanted` of them."""
-    from ..scheduler import query
-    from ..scheduler.placement import Candidate, Lookups
-
-    try:
-        expression = query.parse(text)
-    except query.QueryError as exc:
-        raise errors.InvalidParameterException(str(exc)) from exc
-    cluster_arn = cluster["clusterArn"]
-    lookups = Lookups(
-        groups_on=lambda: ctx.store.task_groups_on_instances(cluster_arn, expression.task_groups_named()),
-        running_counts=lambda: ctx.store.running_task_counts(cluster_arn),
-    )
-    found = []
-    for seq, arn in ctx.store.list_instance_arns(cluster_arn, statuses, after, 1 << 62):
-        doc = ctx.store.get_instance(arn)
-        if doc is not None and expression.matches(Candidate.of(doc, ctx.agent_connected(doc), lookups)):
-            found.append((seq, arn))
-            if len(found) >= wanted:
-                break
-    return found
 
 
 def _identity(document: str | None) -> dict[str, Any]:

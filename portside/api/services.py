@@ -8,21 +8,22 @@ tasks, and is nudged at once after every change here.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-from .. import arns as arn_parsing
+from ..control import service_deployments as deployment_history
+from ..control.launch import checked_task_definition
+from ..control.lookup import SERVICE_NAME, find_service, service_arn
+from ..control.lookup import task_definition as resolve_task_definition
+from ..control.placing import placement_rules
+from ..control.services import nudge, task_counts
 from ..domain import service as services
 from ..protocol import errors
 from ..protocol.dispatch import operation
 from .common import decode_token, failure, page, require_cluster, seq_page, validate_tags
 from .context import Context
-from .task_definitions import resolve as resolve_task_definition
-from .tasks import checked_task_definition, placement_rules
 
 Doc = dict[str, Any]
 
-SERVICE_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,255}$")
 DESCRIBE_LIMIT = 10
 # The Service list members AWS always answers with, empty or not (Ansible's
 # ecs_service reads existing["loadBalancers"] on every run).
@@ -38,30 +39,6 @@ _UNSUPPORTED = {
 }
 
 
-def service_arn(ctx: Context, cluster: Doc, identifier: str) -> str | None:
-    """The full ARN a service name or ARN names within `cluster`."""
-    if identifier.startswith("arn:"):
-        parsed = arn_parsing.parse(identifier)
-        if parsed is None or parsed.kind != "service" or not ctx.arns.owns(parsed):
-            return None
-        if len(parsed.parts) == 2:
-            if parsed.parts[0] != cluster["clusterName"]:
-                return None
-            name = parsed.parts[1]
-        else:
-            name = parsed.parts[-1]
-    else:
-        name = identifier
-    if not SERVICE_NAME.match(name):
-        return None
-    return ctx.arns.service(cluster["clusterName"], name)
-
-
-def find_service(ctx: Context, cluster: Doc, identifier: str) -> Doc | None:
-    arn = service_arn(ctx, cluster, identifier)
-    return ctx.store.get_service(arn) if arn else None
-
-
 def require_active_service(ctx: Context, cluster: Doc, identifier: str) -> Doc:
     service = find_service(ctx, cluster, identifier)
     if service is None:
@@ -71,17 +48,12 @@ def require_active_service(ctx: Context, cluster: Doc, identifier: str) -> Doc:
     return service
 
 
-def nudge(ctx: Context) -> None:
-    """Wake the service scheduler now (it also runs on its own every tick)."""
-    ctx.service_wakeup.set()
-
-
 def view(ctx: Context, service: Doc, with_tags: bool = False) -> Doc:
     """The Service shape, with counts derived from the tasks now."""
     shown = {k: v for k, v in service.items() if not k.startswith("_")}
     for member in ALWAYS_LISTED:  # AWS answers these as [] when empty; tools index them
         shown.setdefault(member, [])
-    counts = _task_counts(ctx, service)
+    counts = task_counts(ctx, service)
     running = pending = 0
     deployments = []
     for deployment in service["deployments"]:
@@ -92,35 +64,10 @@ def view(ctx: Context, service: Doc, with_tags: bool = False) -> Doc:
         deployments.append(d)
     shown["deployments"] = deployments
     shown["runningCount"], shown["pendingCount"] = running, pending
+    shown.update(deployment_history.current(ctx.store, service))
     if with_tags:
         shown["tags"] = ctx.store.get_tags(service["serviceArn"])
     return shown
-
-
-def task_rows(ctx: Context, service: Doc) -> list[tuple[str, str | None, str | None, str, str]]:
-    """The service's tasks not yet STOPPED that are its scheduler's, as
-    (ARN, startedBy, instance ARN, desiredStatus, lastStatus): those its
-    deployments started (a RunTask with group `service:NAME` is listed with
-    the service but is not the scheduler's), less orphans on deregistered
-    instances (no agent reports on them again: replaced, never waited for)."""
-    ids = {d["id"] for d in service["deployments"]}
-    store = ctx.store
-    gone = {d["containerInstanceArn"] for d in store.list_instances(service["clusterArn"], ("INACTIVE",))}
-    rows = store.service_tasks(service["clusterArn"], service["serviceName"])
-    return [row for row in rows if row[1] in ids and row[2] not in gone]
-
-
-def _task_counts(ctx: Context, service: Doc) -> dict[str | None, tuple[int, int]]:
-    """startedBy → (RUNNING tasks, tasks wanted RUNNING but not yet there)."""
-    counts: dict[str | None, tuple[int, int]] = {}
-    for _arn, started_by, _instance, desired, last in task_rows(ctx, service):
-        r, p = counts.get(started_by, (0, 0))
-        if last == "RUNNING":
-            r += 1
-        elif desired == "RUNNING":
-            p += 1
-        counts[started_by] = (r, p)
-    return counts
 
 
 def _check_configuration(config: Doc, strategy: str) -> None:
@@ -229,6 +176,8 @@ def create_service(ctx: Context, params: Doc) -> Doc:
         if strategy == "DAEMON":
             service["desiredCount"] = store.count_instances(cluster["clusterArn"], ("ACTIVE",))
         services.start_deployment(service, definition["taskDefinitionArn"], now)
+        deployment_history.forget(store, arn)
+        deployment_history.sync(store, ctx.arns, service, now)
         store.put_service(service)
         store.remove_tags(arn, [t["key"] for t in store.get_tags(arn)])
         store.put_tags(arn, tags)
@@ -319,6 +268,7 @@ def update_service(ctx: Context, params: Doc) -> Doc:
             placement_rules(resolve_task_definition(ctx, definition_arn), service.get("placementStrategy"),
                             service.get("placementConstraints"))
             services.start_deployment(service, definition_arn, now)
+        deployment_history.sync(store, ctx.arns, service, now)
         store.put_service(service)
     nudge(ctx)
     return {"service": view(ctx, service)}
@@ -344,6 +294,7 @@ def delete_service(ctx: Context, params: Doc) -> Doc:
         for deployment in service["deployments"]:
             deployment["desiredCount"] = 0
             deployment["updatedAt"] = now
+        deployment_history.sync(store, ctx.arns, service, now)
         store.put_service(service)
     nudge(ctx)
     return {"service": view(ctx, service)}

@@ -3,8 +3,8 @@ DeregisterTaskDefinition, DeleteTaskDefinitions, ListTaskDefinitions,
 ListTaskDefinitionFamilies.
 
 Revisions are immutable once registered; only their status moves
-(ACTIVE → INACTIVE → DELETE_IN_PROGRESS).  `resolve` is how other handlers
-(RunTask, StartTask, services) turn a user's identifier into a definition.
+(ACTIVE → INACTIVE → DELETE_IN_PROGRESS).  control/lookup.py turns a user's
+identifier into a definition (for RunTask, StartTask and services too).
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from .. import arns
+from ..control.lookup import task_definition as resolve
+from ..control.lookup import task_definition_name as parse_identifier
 from ..domain import task_definition as td
 from ..protocol import errors
 from ..protocol.dispatch import operation
@@ -30,39 +32,6 @@ INVALID_IDENTIFIER = (
     "The specified task definition identifier is invalid. "
     "Specify a valid name or ARN and try again."
 )
-
-
-def parse_identifier(ctx: Context, identifier: str) -> tuple[str, int | None] | None:
-    """(family, revision or None) a `family`, `family:revision` or ARN names;
-    None when it cannot name a task definition of this account and region."""
-    if identifier.startswith("arn:"):
-        parsed = arns.parse(identifier)
-        if (
-            parsed is None
-            or parsed.kind != "task-definition"
-            or len(parsed.parts) != 1
-            or not ctx.arns.owns(parsed)
-        ):
-            return None
-        identifier = parsed.parts[0]
-    family, colon, revision = identifier.partition(":")
-    if not family or len(family) > 255:
-        return None
-    if not colon:
-        return family, None
-    if not revision.isdigit() or int(revision) < 1:
-        return None
-    return family, int(revision)
-
-
-def resolve(ctx: Context, identifier: str) -> Doc | None:
-    """The stored TaskDefinition a `family` (latest ACTIVE revision),
-    `family:revision` or ARN names; a named revision may be INACTIVE or
-    DELETE_IN_PROGRESS.  None when there is no such definition."""
-    named = parse_identifier(ctx, identifier)
-    if named is None:
-        return None
-    return ctx.store.get_task_definition(*named)
 
 
 def _view(ctx: Context, doc: Doc, include: list[str] | tuple[str, ...]) -> Doc:

@@ -84,6 +84,46 @@ class AttributeLimitExceededException(ECSError):
     pass
 
 
+class ConflictException(ECSError):
+    pass
+
+
+class ServiceDeploymentNotFoundException(ECSError):
+    pass
+
+
+class TaskSetNotFoundException(ECSError):
+    pass
+
+
+class NoUpdateAvailableException(ECSError):
+    pass
+
+
+class TargetNotConnectedException(ECSError):
+    pass
+
+
+class NamespaceNotFoundException(ECSError):
+    pass
+
+
+class DaemonNotFoundException(ECSError):
+    pass
+
+
+class DaemonNotActiveException(ECSError):
+    pass
+
+
+class MissingVersionException(ECSError):
+    pass
+
+
+class UpdateInProgressException(ECSError):
+    pass
+
+
 # Errors of the AWS JSON 1.1 protocol itself (not ECS shapes).
 
 

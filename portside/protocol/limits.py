@@ -159,6 +159,9 @@ LIMITS: dict[str, tuple[Any, ...]] = {
     "SubmitTaskStateChange": (MaxLength("reason", 255),),
     "TagResource": (Items("tags", 1, 50),),
     "UntagResource": (Items("tagKeys", 1, 50),),
+    "ListServiceDeployments": (_PAGE,),
+    "DescribeServiceDeployments": (Items("serviceDeploymentArns", 1, 20),),
+    "DescribeServiceRevisions": (Items("serviceRevisionArns", 1, 20),),
 }
 
 

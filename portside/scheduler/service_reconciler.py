@@ -5,7 +5,7 @@ changed status) each ACTIVE or DRAINING service is compared with its tasks in
 one transaction:
 
 - REPLICA keeps `desiredCount` tasks of the PRIMARY deployment, starting them
-  through `launch_tasks` (startedBy = the deployment id, group =
+  through control/launch.py (startedBy = the deployment id, group =
   `service:NAME`) and stopping older deployments' tasks and tasks on instances
   that are no longer ACTIVE, within minimumHealthyPercent / maximumPercent
   (domain/service.py has the arithmetic);
@@ -29,12 +29,12 @@ import json
 import logging
 from typing import Any
 
-from ..api import tasks as task_api
-from ..api import services as service_api
-from ..api.context import Context
-from ..api.task_definitions import resolve as resolve_task_definition
+from ..control import launch, release
+from ..control import service_deployments as deployment_history
+from ..control.context import Context
+from ..control.lookup import task_definition as resolve_task_definition
+from ..control.services import task_rows
 from ..domain import service as services
-from ..domain import task as tasks
 from ..domain.service import LiveTask, Plan
 
 log = logging.getLogger("portside.services")
@@ -109,6 +109,7 @@ class ServiceReconciler:
                 more = self._replica(service, cluster, live, active, now)
             self._bookkeeping(service, now)
             if json.dumps(service, sort_keys=True) != before:
+                deployment_history.sync(store, self.ctx.arns, service, now)
                 store.put_service(service)
         return more
 
@@ -191,7 +192,7 @@ class ServiceReconciler:
             "placementConstraints": service.get("placementConstraints") or [],
             "enableExecuteCommand": service.get("enableExecuteCommand", False),
         }
-        created, failures = task_api.launch_tasks(self.ctx, cluster, definition, params, count)
+        created, failures = launch.launch_tasks(self.ctx, cluster, definition, params, count)
         arns = [json.loads(doc)["taskArn"] for doc in created]
         self._started_events(service, arns, now)
         if len(arns) < count:
@@ -248,21 +249,13 @@ class ServiceReconciler:
         failures: list[dict[str, str]] = []
         definition = resolve_task_definition(self.ctx, current["taskDefinition"]) if targets else None
         if definition is not None:
-            need = tasks.reservation_for(definition, None)
-            group = f"service:{service['serviceName']}"
-            params = {"startedBy": current["id"], "group": group,
-                      "enableExecuteCommand": service.get("enableExecuteCommand", False)}
+            params = {"startedBy": current["id"], "group": f"service:{service['serviceName']}",
+                      "enableExecuteCommand": service.get("enableExecuteCommand", False),
+                      "placementConstraints": service.get("placementConstraints")}
             # as StartTask places: on the instance named, its constraints still bind
-            rules = task_api.placement_rules(definition, None, service.get("placementConstraints"))
-            for doc in targets[: self.max_starts_per_tick]:
-                arn = doc["containerInstanceArn"]
-                placement = task_api.place_on(self.ctx, cluster, [arn], {arn: doc}, need, 1, rules, group)
-                if not placement.chosen:
-                    failures.extend({"arn": a, "reason": r} for a, r in placement.rejections.items())
-                    continue
-                created = task_api.commit_placements(self.ctx, cluster, definition, params,
-                                                     placement.chosen, need, [])
-                started.extend(json.loads(doc)["taskArn"] for doc in created)
+            created, failures = launch.launch_on(self.ctx, cluster, definition, params,
+                                                 targets[: self.max_starts_per_tick])
+            started = [json.loads(doc)["taskArn"] for doc in created]
         self._started_events(service, started, now)
         if failures:
             self._unplaceable(service, failures, now)
@@ -275,26 +268,14 @@ class ServiceReconciler:
         (a RunTask with group `service:NAME` is listed with the service but is
         not the scheduler's to stop).  Tasks left on a deregistered instance
         are orphans no agent will report on again: replaced, never waited for."""
-        return [LiveTask(*row) for row in service_api.task_rows(self.ctx, service)]
+        return [LiveTask(*row) for row in task_rows(self.ctx, service)]
 
     def _stop(self, service: Doc, plan: Plan, now: float) -> None:
         if not plan.stop:
             return
-        store = self.ctx.store
         reason = services.stop_reason(services.primary(service)["id"])
-        stopped = []
-        notify = set()
-        for live in plan.stop:
-            task = store.get_task(live.arn)
-            if task is None or not tasks.request_stop(task, reason, now):
-                continue
-            task["stopCode"] = services.SERVICE_STOP_CODE
-            store.put_task(task)
-            stopped.append(live.arn)
-            if task.get("containerInstanceArn"):
-                notify.add(task["containerInstanceArn"])
-        for instance in notify:
-            self.ctx.wakeups.notify(instance)
+        stopped = release.stop_tasks(self.ctx, [live.arn for live in plan.stop], reason,
+                                     services.SERVICE_STOP_CODE, now)
         for i in range(0, len(stopped), EVENT_TASK_IDS):
             services.add_event(service, services.stopped_message(service["serviceName"],
                                                                  stopped[i:i + EVENT_TASK_IDS]), now)

@@ -19,7 +19,7 @@ import os
 from typing import Any, Awaitable, Callable
 
 from ..api import agent_channel
-from ..api.context import Context
+from ..control.context import Context
 from ..protocol import errors
 from ..protocol.auth import Authenticator
 from ..protocol.dispatch import dispatch, error_body

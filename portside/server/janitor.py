@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from ..api.context import Context
+from ..control.context import Context
 
 log = logging.getLogger("portside.janitor")
 

@@ -11,8 +11,8 @@ from typing import Any, Iterator
 import uvicorn
 
 from .. import api  # noqa: F401  (registers every operation handler)
-from ..api.context import Context
-from ..api.heartbeats import Heartbeats
+from ..control.context import Context
+from ..control.heartbeats import Heartbeats
 from ..arns import Arns
 from ..clock import SystemClock
 from ..config import ServerConfig

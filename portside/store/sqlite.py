@@ -29,6 +29,7 @@ from typing import Any, Callable, Iterable, Iterator
 from ..domain.resources import Capacity, Reservation
 from ..domain.status import Status
 from ..protocol.serialize import wire_json
+from .records import Records
 from .schema import PLACEMENT_SCHEMA, SCHEMA, SCHEMA_VERSION, SERVICES_SCHEMA
 
 Doc = dict[str, Any]
@@ -66,6 +67,7 @@ class SqliteStore:
         self._db.executescript(SERVICES_SCHEMA)
         self._add_task_group_column()
         self._db.executescript(PLACEMENT_SCHEMA)
+        self.records = Records(self._db)  # service deployments, task sets, daemons (store/records.py)
         self._db.execute(
             "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
         )

@@ -1,0 +1,32 @@
+"""What every use case (and every handler) is given: the store, the clock,
+the settings, the ARNs, and the in-memory news about instances (who polls,
+who waits)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+import asyncio
+import uuid
+from typing import Any
+
+from ..arns import Arns
+from ..clock import Clock
+from ..config import ServerConfig
+from ..store.sqlite import SqliteStore
+from .heartbeats import Heartbeats
+from .wakeups import Wakeups
+
+
+@dataclass
+class Context:
+    store: SqliteStore
+    clock: Clock
+    config: ServerConfig
+    arns: Arns
+    wakeups: Wakeups = field(default_factory=Wakeups)
+    heartbeats: Heartbeats = field(default_factory=lambda: Heartbeats(0.0))
+    boot_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    service_wakeup: asyncio.Event = field(default_factory=asyncio.Event)  # nudges the service scheduler
+
+    def agent_connected(self, instance: dict[str, Any]) -> bool:
+        return self.heartbeats.connected(instance, self.clock.now())

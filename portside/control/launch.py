@@ -1,0 +1,185 @@
+"""Starting tasks: RunTask, StartTask and the service scheduler's starts.
+
+Placing a task and debiting its instance happen in one transaction, committed
+before the answer leaves; a retried RunTask with the same clientToken answers
+with the tasks the first call placed.  `run_task` and `start_task` open that
+transaction; `launch_tasks` and `launch_on` run inside the caller's (the
+service scheduler's reconcile of one service).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any, Union
+
+from ..domain import task as tasks
+from ..domain.resources import Reservation
+from ..domain.task_definition import InvalidTaskDefinition
+from ..protocol import errors
+from ..protocol.serialize import Encoded, wire_json
+from ..scheduler.placement import Candidate, Rules
+from .context import Context
+from .lookup import failure, instance_arn, require_cluster, task_definition
+from .placing import place_on, placement_rules, task_group
+
+Doc = dict[str, Any]
+Failure = dict[str, str]
+TaskAnswer = Union[Encoded, Doc]  # a stored wire document, or a document to serialize
+
+
+def checked_task_definition(ctx: Context, params: Doc) -> Doc:
+    """The ACTIVE definition `params["taskDefinition"]` names, with its overrides checked."""
+    definition = task_definition(ctx, params["taskDefinition"])
+    if definition is None:
+        raise errors.ClientException("TaskDefinition not found.")
+    if definition["status"] != "ACTIVE":
+        raise errors.ClientException("TaskDefinition is inactive")
+    problem = tasks.override_problem(params.get("overrides"))
+    if problem:
+        raise errors.InvalidParameterException(problem)
+    unknown = tasks.unknown_override_names(definition, params.get("overrides"))
+    if unknown:
+        raise errors.InvalidParameterException(
+            f"Override for container named {unknown[0]} is not a container in the TaskDefinition."
+        )
+    if params.get("capacityProviderStrategy"):
+        raise errors.UnsupportedFeatureException("Capacity provider strategies are not supported by Portside.")
+    if params.get("launchType", "EC2") != "EC2":
+        raise errors.InvalidParameterException(
+            f"Launch type {params['launchType']} is not supported; Portside runs the EC2 launch type."
+        )
+    return definition
+
+
+def reservation(definition: Doc, params: Doc) -> Reservation:
+    """What one task of this request holds on its instance."""
+    try:
+        return tasks.reservation_for(definition, params.get("overrides"))
+    except InvalidTaskDefinition as exc:  # a bad cpu/memory override
+        raise errors.InvalidParameterException(exc.message) from exc
+
+
+def commit_placements(
+    ctx: Context,
+    cluster: Doc,
+    definition: Doc,
+    params: Doc,
+    chosen: list[Candidate],
+    need: Reservation,
+    tags: list[dict[str, str]],
+) -> list[Encoded]:
+    """Write the new tasks, each holding `need` on its instance (in the
+    caller's transaction); returns the tasks' wire documents."""
+    if not chosen:
+        return []
+    now = ctx.clock.now()
+    made = [tasks.new_task(ctx.arns, cluster, definition, c.doc, params, now) for c in chosen]
+    documents = ctx.store.add_tasks(made, need.to_doc(), params.get("clientToken"))
+    if tags:
+        for task in made:
+            ctx.store.put_tags(task["taskArn"], tags)
+        created = [wire_json("Task", task | {"tags": tags}) for task in made]
+    else:
+        created = [Encoded(document) for document in documents]
+    group = task_group(definition, params)
+    for arn, placed in Counter(c.arn for c in chosen).items():
+        ctx.store.hold(arn, need, group, times=placed)
+        ctx.wakeups.notify(arn)  # the agent's poll answers once the commit is done
+    return created
+
+
+def launch_tasks(
+    ctx: Context,
+    cluster: Doc,
+    definition: Doc,
+    params: Doc,
+    count: int,
+    tags: list[dict[str, str]] | None = None,
+) -> tuple[list[Encoded], list[Failure]]:
+    """Place and record up to `count` tasks of `definition` on the cluster's
+    ACTIVE instances, in the caller's transaction: RunTask, and the REPLICA
+    scheduler, start tasks through here.  `params` carries what RunTask takes
+    (overrides, startedBy, group, clientToken, placementStrategy,
+    placementConstraints, enableExecuteCommand).  Returns the new tasks' wire
+    documents and the `failures` for what could not be placed."""
+    need = reservation(definition, params)
+    rules = placement_rules(definition, params.get("placementStrategy"), params.get("placementConstraints"))
+    arns, docs = ctx.store.instance_pool(cluster["clusterArn"], ("ACTIVE",))
+    placement = place_on(ctx, cluster, arns, docs, need, count, rules, task_group(definition, params))
+    created = commit_placements(ctx, cluster, definition, params, placement.chosen, need, tags or [])
+    return created, [failure(a, r) for a, r in placement.rejections.items()]
+
+
+def _place_one(ctx: Context, cluster: Doc, doc: Doc, need: Reservation, rules: Rules, group: str,
+               chosen: list[Candidate], failures: list[Failure]) -> None:
+    """Place one task on the instance `doc` (or say why not)."""
+    arn = doc["containerInstanceArn"]
+    placement = place_on(ctx, cluster, [arn], {arn: doc}, need, 1, rules, group)
+    chosen.extend(placement.chosen)
+    failures.extend(failure(a, r) for a, r in placement.rejections.items())
+
+
+def launch_on(
+    ctx: Context,
+    cluster: Doc,
+    definition: Doc,
+    params: Doc,
+    instances: list[Doc],
+) -> tuple[list[Encoded], list[Failure]]:
+    """One task on each of `instances`, as StartTask places: where it is told,
+    no strategies; the definition's and `params["placementConstraints"]`
+    memberOf constraints still bind.  The DAEMON scheduler starts its tasks
+    through here, in the caller's transaction."""
+    need = reservation(definition, params)
+    rules = placement_rules(definition, None, params.get("placementConstraints"))
+    group = task_group(definition, params)
+    chosen: list[Candidate] = []
+    failures: list[Failure] = []
+    for doc in instances:
+        _place_one(ctx, cluster, doc, need, rules, group, chosen, failures)
+    return commit_placements(ctx, cluster, definition, params, chosen, need, []), failures
+
+
+def run_task(ctx: Context, params: Doc, tags: list[dict[str, str]]) -> tuple[list[TaskAnswer], list[Failure]]:
+    """RunTask: up to `count` tasks placed by the request's strategies and
+    constraints, committed in one transaction."""
+    store = ctx.store
+    with store.transaction():
+        cluster = require_cluster(ctx, params.get("cluster"))
+        token = params.get("clientToken")
+        if token:
+            earlier = store.tasks_by_client_token(cluster["clusterArn"], token)
+            if earlier:
+                return [t | {"tags": store.get_tags(t["taskArn"])} for t in earlier], []
+        definition = checked_task_definition(ctx, params)
+        placement_rules(definition, params.get("placementStrategy"), params.get("placementConstraints"))
+        if not store.instance_pool(cluster["clusterArn"], ("ACTIVE", "DRAINING"))[0]:  # in memory
+            raise errors.InvalidParameterException("No Container Instances were found in your cluster.")
+        created, failures = launch_tasks(ctx, cluster, definition, params, params.get("count", 1), tags)
+    return list(created), failures
+
+
+def start_task(ctx: Context, params: Doc, tags: list[dict[str, str]]) -> tuple[list[TaskAnswer], list[Failure]]:
+    """StartTask: one task on each named instance, committed in one transaction."""
+    store = ctx.store
+    with store.transaction():
+        cluster = require_cluster(ctx, params.get("cluster"))
+        definition = checked_task_definition(ctx, params)
+        need = reservation(definition, params)
+        # StartTask places where it is told: no strategies; the task
+        # definition's memberOf constraints still bind.
+        rules = placement_rules(definition, None, None)
+        group = task_group(definition, params)
+        chosen: list[Candidate] = []
+        failures: list[Failure] = []
+        for identifier in params["containerInstances"]:
+            arn = instance_arn(ctx, cluster, identifier)
+            doc = store.get_instance(arn) if arn else None
+            if arn is None or doc is None:
+                failures.append(failure(arn or identifier, "MISSING"))
+            elif doc["status"] != "ACTIVE":
+                failures.append(failure(arn, doc["status"]))
+            else:
+                _place_one(ctx, cluster, doc, need, rules, group, chosen, failures)
+        created = commit_placements(ctx, cluster, definition, params, chosen, need, tags)
+    return list(created), failures

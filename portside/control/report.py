@@ -1,0 +1,63 @@
+"""What an agent reports: task and container state changes.
+
+Reports move tasks and containers forward only; a stale or repeated report is
+acknowledged and changes nothing, so agents can retry freely (at least once).
+A task that reaches STOPPED gives its resources back in the same transaction,
+and a service's task that changes status wakes the service scheduler.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..domain import task as tasks
+from ..protocol import errors
+from .context import Context
+from .lookup import require_cluster, task_arn
+from .release import release_resources
+from .services import is_service_group, nudge
+
+Doc = dict[str, Any]
+
+
+def _reported_task(ctx: Context, params: Doc) -> Doc:
+    cluster = require_cluster(ctx, params.get("cluster"))
+    arn = task_arn(ctx, cluster, params.get("task") or "")
+    task = ctx.store.get_task(arn) if arn else None
+    if task is None:
+        raise errors.InvalidParameterException("The referenced task was not found.")
+    return task
+
+
+def _apply_containers(task: Doc, changes: list[Doc]) -> None:
+    for change in changes:
+        if not tasks.apply_container_change(task, change):
+            raise errors.InvalidParameterException(
+                f"Container {change.get('containerName')} is not part of the task."
+            )
+
+
+def _save(ctx: Context, task: Doc, report: Doc) -> None:
+    before = task["lastStatus"]
+    stopped = tasks.apply_task_change(task, report, ctx.clock.now())
+    ctx.store.put_task(task)
+    if stopped:
+        release_resources(ctx, task)  # after the row says STOPPED: see SqliteStore.hold
+    if task["lastStatus"] != before and is_service_group(task.get("group")):
+        nudge(ctx)  # the service scheduler looks at once
+
+
+def container_changed(ctx: Context, params: Doc) -> None:
+    """SubmitContainerStateChange, in its own transaction."""
+    with ctx.store.transaction():
+        task = _reported_task(ctx, params)
+        _apply_containers(task, [params])
+        _save(ctx, task, {})
+
+
+def task_changed(ctx: Context, params: Doc) -> None:
+    """SubmitTaskStateChange (with its containers' changes), in its own transaction."""
+    with ctx.store.transaction():
+        task = _reported_task(ctx, params)
+        _apply_containers(task, params.get("containers", []))
+        _save(ctx, task, params)

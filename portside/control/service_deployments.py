@@ -1,0 +1,135 @@
+"""Keeping each service's deployment history (service deployments and
+service revisions) in step with its scheduler deployments.
+
+Called in the same transaction as every change to a service's deployments
+(CreateService, UpdateService, DeleteService, each reconcile of the service
+scheduler, StopServiceDeployment), so the history is committed with the change
+it describes.  The rules are in domain/service_deployment.py.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from .. import arns as arn_parsing
+from ..arns import Arns
+from ..domain import service as services
+from ..domain import service_deployment as history_rules
+from ..domain.service_deployment import History, Names
+from ..protocol import errors
+from .context import Context
+
+Doc = dict[str, Any]
+
+KIND = "service-history"
+
+
+def names(arns: Arns, service: Doc) -> Names:
+    cluster = service["clusterArn"].rsplit("/", 1)[-1]
+    name = service["serviceName"]
+    return Names(
+        deployment_arn=lambda: arns.service_deployment(cluster, name, secrets.token_urlsafe(16)),
+        revision_arn=lambda ecs_id: arns.service_revision(cluster, name, ecs_id.rsplit("/", 1)[-1]),
+    )
+
+
+def load(store: Any, service_arn: str) -> History:
+    return History.from_doc(store.records.get(KIND, service_arn))
+
+
+def save(store: Any, service: Doc, history: History) -> None:
+    store.records.put(KIND, service["serviceArn"], service["clusterArn"], service["status"], history.to_doc())
+
+
+def forget(store: Any, service_arn: str) -> None:
+    """A service created again under the same name starts a new history."""
+    store.records.delete(KIND, service_arn)
+
+
+def sync(store: Any, arns: Arns, service: Doc, now: float) -> History:
+    """Record what the service's deployments did since the last sync.  The
+    history depends on the service document alone, so callers sync only when
+    they change that document (and a rolled-back change is synced again when
+    it is made again)."""
+    history = load(store, service["serviceArn"])
+    before = history.to_doc()
+    history_rules.sync(history, service, names(arns, service), now)
+    if history.to_doc() != before:
+        save(store, service, history)
+    return history
+
+
+def current(store: Any, service: Doc) -> Doc:
+    """The Service members `currentServiceDeployment` and `currentServiceRevisions`."""
+    history = load(store, service["serviceArn"])
+    entry = history.current()
+    if entry is None:
+        return {}
+    counts = history_rules.revision_counts(history, service)
+    revisions = []
+    for d in service["deployments"]:
+        arn = history.links.get(d["id"])
+        if arn and arn not in revisions:
+            revisions.append(arn)
+    return {
+        "currentServiceDeployment": entry.doc["serviceDeploymentArn"],
+        "currentServiceRevisions": [
+            {"arn": a, "requestedTaskCount": counts[a][0], "runningTaskCount": counts[a][1],
+             "pendingTaskCount": counts[a][2]} for a in revisions
+        ],
+    }
+
+
+def locate(ctx: Context, arn: str, kind: str) -> tuple[Doc, History] | None:
+    """The service (and its history) a service-deployment or service-revision
+    ARN (`KIND/CLUSTER/SERVICE/ID`) belongs to."""
+    parsed = arn_parsing.parse(arn)
+    if parsed is None or parsed.kind != kind or len(parsed.parts) != 3 or not ctx.arns.owns(parsed):
+        return None
+    service = ctx.store.get_service(ctx.arns.service(parsed.parts[0], parsed.parts[1]))
+    if service is None:
+        return None
+    return service, load(ctx.store, service["serviceArn"])
+
+
+def stop(ctx: Context, arn: str, stop_type: str) -> None:
+    """StopServiceDeployment: roll the service's current deployment back to
+    its source revision (task definition and placement rules), as a new
+    scheduler deployment that belongs to the stopped one."""
+    if stop_type != "ROLLBACK":
+        raise errors.InvalidParameterException(
+            f"stopType {stop_type} is not supported. The valid value is ROLLBACK."
+        )
+    store, now = ctx.store, ctx.clock.now()
+    with store.transaction():
+        found = locate(ctx, arn, "service-deployment")
+        entry = found[1].entry(arn) if found else None
+        if found is None or entry is None:
+            raise errors.ServiceDeploymentNotFoundException(f"The service deployment {arn} does not exist.")
+        service, history = found
+        status = entry.doc["status"]
+        if status in ("STOP_REQUESTED", "ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS"):
+            return  # already stopping: it goes on
+        if status in history_rules.TERMINAL:
+            raise errors.ConflictException(
+                f"The service deployment {arn} has already finished ({status}) and cannot be stopped."
+            )
+        if entry is not history.current() or service["status"] != "ACTIVE":
+            raise errors.ConflictException(f"The service deployment {arn} is not the service's current deployment.")
+        target = history_rules.rollback_revision(history, entry)
+        if target is None:
+            raise errors.InvalidParameterException(
+                f"The service deployment {arn} has no previous service revision to roll back to."
+            )
+        revision = history.revisions[target]
+        service["placementConstraints"] = list(revision.placementConstraints)
+        service["placementStrategy"] = list(revision.placementStrategy)
+        reason = history_rules.USER_ROLLBACK
+        deployment = services.start_deployment(service, revision.doc["taskDefinition"], now, reason)
+        services.add_event(service, f"(service {service['serviceName']}) (deployment {deployment['id']}) "
+                           f"rolling back to service revision {target}.", now)
+        history_rules.start_rollback(history, entry, deployment, target, reason, now)
+        history_rules.sync(history, service, names(ctx.arns, service), now)
+        save(store, service, history)
+        store.put_service(service)
