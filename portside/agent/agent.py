@@ -5,6 +5,12 @@ After a restart it finds its instance again (local checkpoint) and its
 containers again (labels): running ones keep running under their task, ones
 that exited meanwhile are reported with their exit codes, and containers whose
 task the server no longer runs are removed.  Nothing is started twice.
+
+When the server no longer knows its instance (its state was lost or restored
+from an older backup), the agent registers anew, as the ECS agent does, and
+stops the containers of the tasks the server no longer knows.  When its
+instance is deregistered it stops its tasks' containers and exits; started
+again, it registers a new instance and removes what the old one left.
 """
 
 from __future__ import annotations
@@ -70,6 +76,7 @@ class Agent:
         self._done: set[str] = set()
         self._stopping = asyncio.Event()
         self.registered = asyncio.Event()
+        self._former_arns: list[str] = []  # instances this host was before registering anew
 
     # -- registration -----------------------------------------------------------
 
@@ -97,7 +104,7 @@ class Agent:
                 if "containerInstanceArn" not in params:
                     raise
                 log.warning("re-registration refused (%s); registering anew", exc)
-                params.pop("containerInstanceArn")
+                self._former_arns.append(params.pop("containerInstanceArn"))
             except ServerUnavailable:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
@@ -129,12 +136,43 @@ class Agent:
 
     # -- the loop ---------------------------------------------------------------
 
+    async def _containers(self) -> dict[str, list[ContainerState]]:
+        """This host's containers by task: of its instance and of any former one."""
+        found: dict[str, list[ContainerState]] = defaultdict(list)
+        for arn in dict.fromkeys([self.instance_arn, *self._former_arns]):
+            for state in await self.runtime.list_managed(arn):
+                found[state.task_arn].append(state)
+        return found
+
+    async def _register_anew(self, why: str) -> None:
+        """The server does not know this instance: register a new one, and stop
+        the tasks the server knew it by (their reports will be refused)."""
+        log.error("the server no longer knows container instance %s (%s); registering anew",
+                  self.instance_arn, why)
+        if self.instance_arn:
+            self._former_arns.append(self.instance_arn)
+        _write_json(self._checkpoint, {"cluster": self.cluster})
+        self.instance_arn = ""
+        await self.register()
+        log.warning("registered anew as %s", self.instance_arn)
+        for arn, manager in list(self.managers.items()):
+            log.warning("stopping the containers of task %s: the server no longer knows it", arn)
+            manager.set_desired("STOPPED")
+
+    async def _stop_everything(self) -> None:
+        """Stop every task's containers (the instance is gone), within a bound."""
+        for arn, manager in list(self.managers.items()):
+            log.warning("stopping the containers of task %s: its instance was deregistered", arn)
+            manager.set_desired("STOPPED")
+        deadline = asyncio.get_running_loop().time() + self.stop_timeout + 30
+        while self.managers and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.1)
+        await self.reporter.flush_all(10.0)
+
     async def run(self) -> None:
         if not self.instance_arn:
             await self.register()
-        found: dict[str, list[ContainerState]] = defaultdict(list)
-        for state in await self.runtime.list_managed(self.instance_arn):
-            found[state.task_arn].append(state)
+        found = await self._containers()
         version: str | None = None
         first = True
         delay = 0.2
@@ -147,6 +185,15 @@ class Agent:
                 delay = min(delay * 2, 5.0)
                 continue
             except ServerRefused as exc:
+                if _instance_unknown(exc):
+                    try:
+                        await self._register_anew(str(exc))
+                    except (ServerRefused, ServerUnavailable) as again:
+                        log.error("registering anew failed: %s; trying again in 5 s", again)
+                        await self._sleep(5.0)
+                        continue
+                    found, version, first = await self._containers(), None, True
+                    continue
                 log.error("the server refused this agent's poll: %s", exc)
                 await self._sleep(5.0)
                 continue
@@ -157,14 +204,17 @@ class Agent:
             delay = 0.2
             version = answer["version"]
             if answer.get("instanceStatus") == "INACTIVE":
-                log.error("container instance %s was deregistered; the agent stops", self.instance_arn)
+                log.error("container instance %s was deregistered; the agent stops its tasks and exits",
+                          self.instance_arn)
+                await self._stop_everything()
                 return
             for task in answer["tasks"]:
                 self._apply(task, found.pop(task["taskArn"], []))
             # finished tasks the server has heard of need no more remembering
             self._done.intersection_update(t["taskArn"] for t in answer["tasks"])
             if first:
-                await self._remove_orphans([s for states in found.values() for s in states])
+                await self._remove_orphans(
+                    [s for arn, states in found.items() if arn not in self.managers for s in states])
                 first = False
 
     def _apply(self, task: dict[str, Any], adopted: list[ContainerState]) -> None:
@@ -207,6 +257,14 @@ class Agent:
     def stop(self) -> None:
         """Stop polling; running containers keep running for the next agent."""
         self._stopping.set()
+
+
+def _instance_unknown(exc: ServerRefused) -> bool:
+    """Whether a refused poll says the server does not know this instance
+    (or its cluster) at all, as after a lost or restored database."""
+    if exc.code == "ClusterNotFoundException":
+        return True
+    return exc.code == "InvalidParameterException" and "container instance could not be found" in str(exc)
 
 
 def checkpoint_path(data_dir: Path) -> Path:

@@ -49,6 +49,12 @@ UNPLACEABLE_EVENT_EVERY_S = 30.0
 # tick × 2^(n - THROTTLE_AFTER), at most THROTTLE_MAX_S, since the last one.
 THROTTLE_AFTER = 3
 THROTTLE_MAX_S = 900.0
+# After a task stopped by itself, the service counts as settled (its failure
+# streak reset, its rollout COMPLETED, a steady state announced) only once its
+# tasks have all been RUNNING this long: a container that crashes at once is
+# RUNNING for a moment, and a tick that saw that moment used to reset the
+# streak, so a crash loop was never throttled (157 restarts a minute on Docker).
+STABLE_AFTER_S = 10.0
 
 
 class ServiceReconciler:
@@ -336,6 +342,11 @@ class ServiceReconciler:
         others = [t for t in live if t.started_by != current["id"]]
         settled = (len(kept) == 1 and not others and mine[1] == 0 and mine[0] == service["desiredCount"]
                    and sum(1 for t in live if not t.wanted) == 0)
+        if settled and service.get("_failStreak", 0):
+            since = service.setdefault("_settledSince", now)
+            settled = now - since >= max(STABLE_AFTER_S, 3 * self.interval)
+        else:
+            service.pop("_settledSince", None)
         if settled and current.get("rolloutState") == "IN_PROGRESS":
             current["rolloutState"] = "COMPLETED"
             current["rolloutStateReason"] = f"ECS deployment {current['id']} completed."
