@@ -174,12 +174,13 @@ def docker_agent(server, tmp_path, test_image, docker_client):
     agent.stop(signal.SIGKILL)
     import docker.errors
 
-    for container in docker_client.containers.list(
+    # Listed sparse (no inspect per container): one removed meanwhile must not fail the listing.
+    for container in docker_client.api.containers(
         all=True, filters={"label": f"com.portside.container-instance-arn={agent.instance_arn}"}
     ):
         try:
-            container.remove(force=True)
-        except docker.errors.APIError:  # already being removed by the agent's clean-up
+            docker_client.api.remove_container(container["Id"], force=True)
+        except docker.errors.APIError:  # already removed, or being removed by the agent's clean-up
             pass
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from . import awsvpc
 from .reporter import Reporter
 from .runtime import ContainerState, Runtime
 from .server_client import ServerClient, ServerRefused, ServerUnavailable
@@ -239,6 +240,7 @@ class Agent:
         for c in manager.containers.values():
             if c.runtime_id:
                 await self.runtime.remove(c.runtime_id)
+        await awsvpc.close_sandbox(self.runtime, manager.sandbox_id)
 
     async def _remove_orphans(self, states: list[ContainerState]) -> None:
         """Containers of tasks the server no longer runs here."""

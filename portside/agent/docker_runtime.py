@@ -26,7 +26,10 @@ import requests
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.types import Mount as DockerMount
 
+from .pause import PAUSE_IMAGE, PAUSE_IMAGE_CHANGES, pause_rootfs
 from .runtime import LABEL_INSTANCE, ContainerSpec, ContainerState, RuntimeFailure
+
+LABEL_NETWORK = "com.portside.network"
 
 T = TypeVar("T")
 
@@ -57,6 +60,7 @@ class DockerRuntime:
         self._pool = ThreadPoolExecutor(pool_size, thread_name_prefix="docker")
         self._present: set[str] = set()  # images known to be local
         self._lost_at: float | None = None  # when the engine stopped answering
+        self._networks: set[str] = set()  # awsvpc networks known to exist
 
     async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -209,6 +213,36 @@ class DockerRuntime:
             if exc.status_code != 409:  # 409: a removal is already under way
                 raise
 
+    async def ensure_network(self, name: str) -> None:
+        if name in self._networks:
+            return
+        try:
+            found = await self._call(self._client.api.networks, names=[name])
+            if not any(n.get("Name") == name for n in found):
+                await self._call(self._client.api.create_network, name, driver="bridge",
+                                 check_duplicate=True, labels={LABEL_NETWORK: "awsvpc"})
+        except APIError as exc:
+            if exc.status_code != 409:  # 409: another task made it meanwhile
+                raise RuntimeFailure(f"CannotCreateNetworkError: {_explain(exc)}") from exc
+        except DockerException as exc:
+            raise RuntimeFailure(f"CannotCreateNetworkError: {_explain(exc)}") from exc
+        self._networks.add(name)
+
+    async def ensure_pause_image(self) -> str:
+        if PAUSE_IMAGE in self._present:
+            return PAUSE_IMAGE
+        try:
+            try:
+                await self._call(self._client.images.get, PAUSE_IMAGE)
+            except ImageNotFound:
+                repository, tag = PAUSE_IMAGE.split(":")
+                await self._call(self._client.api.import_image_from_data, pause_rootfs(),
+                                 repository=repository, tag=tag, changes=PAUSE_IMAGE_CHANGES)
+        except (DockerException, OSError) as exc:
+            raise RuntimeFailure(f"CannotPullContainerError: {PAUSE_IMAGE}: {exc}") from exc
+        self._present.add(PAUSE_IMAGE)
+        return PAUSE_IMAGE
+
     async def close(self) -> None:
         self._client.close()
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -228,6 +262,10 @@ def _state(attrs: dict[str, Any]) -> ContainerState:
                     "protocol": protocol or "tcp",
                 }
             )
+    networks = {
+        name: (settings.get("IPAddress") or "", settings.get("MacAddress") or "")
+        for name, settings in (attrs.get("NetworkSettings", {}).get("Networks") or {}).items()
+    }
     running = bool(status.get("Running"))
     never_started = str(status.get("StartedAt", "")).startswith("0001-")
     return ContainerState(
@@ -237,6 +275,7 @@ def _state(attrs: dict[str, Any]) -> ContainerState:
         exit_code=None if running or never_started else status.get("ExitCode"),
         oom_killed=bool(status.get("OOMKilled")),
         network_bindings=bindings,
+        networks=networks,
     )
 
 

@@ -31,6 +31,8 @@ class FakeRuntime:
         self._ids = itertools.count(1)
         self._ports = itertools.count(32768)
         self._speed = speed  # >1 runs scripted sleeps faster
+        self._subnets: dict[str, int] = {}  # awsvpc network -> its number (10.N.x.y)
+        self._addresses = itertools.count(2)
 
     async def describe(self) -> str:
         return "FakeRuntime"
@@ -61,6 +63,11 @@ class FakeRuntime:
             }
             for p in c.spec.ports
         ]
+        network = c.spec.network_mode
+        if network in self._subnets:  # a user-defined network: an address on it
+            n = next(self._addresses)
+            c.state.networks = {network: (f"10.{self._subnets[network]}.{n // 250}.{n % 250 + 2}",
+                                          f"02:42:0a:00:{n // 250:02x}:{n % 250:02x}")}
         c.runner = asyncio.create_task(self._run(c))
         return c.state
 
@@ -112,6 +119,12 @@ class FakeRuntime:
         c = self._containers.pop(runtime_id, None)
         if c and c.runner:
             c.runner.cancel()
+
+    async def ensure_network(self, name: str) -> None:
+        self._subnets.setdefault(name, len(self._subnets) + 1)
+
+    async def ensure_pause_image(self) -> str:
+        return "fake/pause"
 
     async def close(self) -> None:
         for c in self._containers.values():

@@ -73,6 +73,8 @@ class ContainerState:
     exit_code: int | None = None
     oom_killed: bool = False
     network_bindings: list[dict[str, object]] = field(default_factory=list)
+    # user-defined networks the container is on: name -> (IPv4 address, MAC address)
+    networks: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     @property
     def task_arn(self) -> str:
@@ -114,6 +116,14 @@ class Runtime(Protocol):
         ...
 
     async def remove(self, runtime_id: str) -> None:
+        ...
+
+    async def ensure_network(self, name: str) -> None:
+        """A user-defined bridge network of that name exists (awsvpc tasks' subnets)."""
+        ...
+
+    async def ensure_pause_image(self) -> str:
+        """The image of the container that holds an awsvpc task's network namespace."""
         ...
 
     async def close(self) -> None:

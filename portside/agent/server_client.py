@@ -23,6 +23,8 @@ from botocore.credentials import Credentials
 from botocore.exceptions import BotoCoreError, ClientError
 
 POLL_TARGET = "PortsideAgentV1.Poll"
+# Agent reports with no ECS operation to carry them, sent on Portside's agent channel.
+CHANNEL_OPERATIONS = {"report_attachment": "PortsideAgentV1.ReportAttachment"}
 
 
 class ServerUnavailable(Exception):
@@ -66,6 +68,8 @@ class ServerClient:
 
     async def call(self, operation: str, **params: Any) -> dict[str, Any]:
         """One ECS operation, e.g. call("submit_task_state_change", ...)."""
+        if operation in CHANNEL_OPERATIONS:
+            return await self._channel(CHANNEL_OPERATIONS[operation], params, 0)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, functools.partial(self._call, operation, params))
 
@@ -84,14 +88,21 @@ class ServerClient:
     async def poll(self, cluster: str, instance_arn: str, version: str | None, wait: float) -> dict[str, Any]:
         """The long poll, on asyncio streams so that stopping the agent can
         cancel it mid-wait (a thread blocked in a socket could not be)."""
-        body = json.dumps(
-            {"cluster": cluster, "containerInstance": instance_arn, "version": version, "waitSeconds": wait}
-        ).encode()
+        return await self._channel(
+            POLL_TARGET,
+            {"cluster": cluster, "containerInstance": instance_arn, "version": version, "waitSeconds": wait},
+            wait,
+        )
+
+    async def _channel(self, target: str, params: dict[str, Any], wait: float) -> dict[str, Any]:
+        """One signed call on Portside's agent channel (the poll, and reports
+        no ECS operation carries)."""
+        body = json.dumps(params).encode()
         request = AWSRequest(
             method="POST",
             url=self.endpoint + "/",
             data=body,
-            headers={"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": POLL_TARGET},
+            headers={"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": target},
         )
         SigV4Auth(self._credentials, "ecs", self.region).add_auth(request)
         url = urllib.parse.urlsplit(self.endpoint)

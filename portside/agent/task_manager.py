@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from . import awsvpc
 from .runtime import ContainerSpec, ContainerState, RuntimeFailure
 from .specs import container_specs, host_mode_bindings
 
@@ -61,6 +62,9 @@ class TaskManager:
         self.arn: str = task["taskArn"]
         self.desired: str = task["desiredStatus"]
         self.network_mode: str = task.get("networkMode") or "bridge"
+        self.task = task
+        self.cluster: str = task.get("clusterArn") or agent.cluster  # a Fargate task's, not the host's
+        self.sandbox_id: str | None = None  # an awsvpc task's pause container
         specs = container_specs(task, agent.cluster, agent.instance_arn)
         self.containers = {
             c["name"]: ManagedContainer(
@@ -87,6 +91,9 @@ class TaskManager:
 
     def _adopt(self, state: ContainerState) -> None:
         """A container found after an agent restart: carry on with it."""
+        if awsvpc.is_pause(state):
+            self.sandbox_id = state.runtime_id
+            return
         c = self.containers.get(state.container_name)
         if c is None:
             return
@@ -132,6 +139,9 @@ class TaskManager:
         pending = [c for c in self.containers.values() if c.status == "PENDING"]
         current: ManagedContainer | None = None
         try:
+            if self.network_mode == "awsvpc" and pending:
+                current = pending[0]  # a failure is reported as its reason
+                await self._open_sandbox(pending)
             self._pull_started = time.time()
             for current in pending:
                 await runtime.ensure_image(current.spec.image)
@@ -164,6 +174,19 @@ class TaskManager:
             self._report("submit_task_state_change", status="RUNNING",
                          containers=[c.change() for c in self.containers.values()],
                          **self._pull_times())
+
+    async def _open_sandbox(self, joining: list[ManagedContainer]) -> None:
+        """The task's network namespace (see agent/awsvpc.py), its address
+        reported before any container starts in it."""
+        sandbox = await awsvpc.open_sandbox(self.agent.runtime, self.task, self.agent.cluster,
+                                            self.agent.instance_arn, self.sandbox_id)
+        self.sandbox_id = sandbox.runtime_id
+        for c in joining:
+            awsvpc.join(c.spec, sandbox)
+        attachment = (self.task.get("awsvpc") or {}).get("attachmentId")
+        if attachment:
+            self._report("report_attachment", attachmentId=attachment, privateIPv4Address=sandbox.ip,
+                         macAddress=sandbox.mac)
 
     async def _watch(self, c: ManagedContainer) -> None:
         state = await self.agent.runtime.wait(c.runtime_id)
@@ -225,7 +248,7 @@ class TaskManager:
         return times
 
     def _report(self, operation: str, **params: Any) -> None:
-        self.agent.reporter.submit(self.arn, operation, cluster=self.agent.cluster, task=self.arn, **params)
+        self.agent.reporter.submit(self.arn, operation, cluster=self.cluster, task=self.arn, **params)
 
     def _bindings(self, c: ManagedContainer, state: ContainerState) -> list[dict[str, Any]]:
         if self.network_mode == "host":

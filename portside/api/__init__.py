@@ -5,3 +5,5 @@ from . import agent, clusters, container_instances, tags, task_definitions, task
 from . import services  # noqa: F401
 from . import attributes  # noqa: F401
 from . import service_deployments  # noqa: F401
+from . import container_agent  # noqa: F401
+from . import namespaces  # noqa: F401

@@ -15,11 +15,12 @@ import asyncio
 import json
 from typing import Any
 
+from ..domain import awsvpc
 from ..domain.task import effective_containers
 from ..protocol import errors
 from ..protocol.dispatch import error_body, parse_json
 from .common import require_cluster
-from ..control.lookup import instance_arn
+from ..control.lookup import instance_arn, task_arn
 from .context import Context
 from ..control.lookup import task_definition as resolve_task_definition
 
@@ -38,6 +39,9 @@ async def handle(
     ctx: Context, operation: str, body: bytes, gone: "asyncio.Future[object] | None" = None
 ) -> tuple[int, bytes]:
     try:
+        if operation == "ReportAttachment":
+            answer = report_attachment(ctx, _checked_report(parse_json(body) if body.strip() else {}))
+            return 200, json.dumps(answer).encode()  # the app answers once it is durable
         if operation != "Poll":
             raise errors.UnknownOperationException(f"Operation {operation} is not recognized.")
         params = _checked(parse_json(body) if body.strip() else {})
@@ -92,6 +96,36 @@ async def poll(
     }
 
 
+_REPORT_MEMBERS = ("cluster", "task", "attachmentId", "privateIPv4Address", "macAddress")
+
+
+def _checked_report(params: Any) -> dict[str, str]:
+    """ReportAttachment's members: strings, at most 1,600 characters."""
+    if not isinstance(params, dict):
+        raise errors.SerializationException("Expected a JSON object.")
+    for name in _REPORT_MEMBERS:
+        value = params.get(name)
+        if not isinstance(value, str) or not 0 < len(value) <= 1600:
+            raise errors.InvalidParameterException(f"{name} must be a non-empty string.")
+    return params
+
+
+def report_attachment(ctx: Context, params: dict[str, str]) -> dict[str, str]:
+    """The agent gave an awsvpc task its network namespace: the task's ENI
+    attachment is ATTACHED with the namespace's address (agent/awsvpc.py)."""
+    with ctx.store.transaction():
+        cluster = require_cluster(ctx, params["cluster"])
+        arn = task_arn(ctx, cluster, params["task"])
+        task = ctx.store.get_task(arn) if arn else None
+        if task is None:
+            raise errors.InvalidParameterException("The referenced task was not found.")
+        if not awsvpc.attach(task, params["attachmentId"], params["privateIPv4Address"],
+                             params["macAddress"], ctx.config.region, ctx.clock.now()):
+            raise errors.InvalidParameterException("The attachment is not the task's network interface.")
+        ctx.store.put_task(task)
+    return {"acknowledgment": "ACK"}
+
+
 def _version(ctx: Context, arn: str) -> str:
     return f"{ctx.boot_id}:{ctx.wakeups.version(arn)}"
 
@@ -104,8 +138,9 @@ def _agent_view(ctx: Context, task: dict[str, Any]) -> dict[str, Any]:
         view = {k: c[k] for k in _CONTAINER_MEMBERS if k in c}
         view["lastStatus"] = known.get(c["name"], {}).get("lastStatus", "PENDING")
         containers.append(view)
-    return {
+    view = {
         "taskArn": task["taskArn"],
+        "clusterArn": task["clusterArn"],
         "family": definition.get("family"),
         "revision": definition.get("revision"),
         "desiredStatus": task["desiredStatus"],
@@ -114,3 +149,7 @@ def _agent_view(ctx: Context, task: dict[str, Any]) -> dict[str, Any]:
         "volumes": definition.get("volumes", []),
         "containers": containers,
     }
+    eni = awsvpc.eni(task)
+    if eni is not None:
+        view["awsvpc"] = {"attachmentId": eni["id"], "subnet": awsvpc.detail(eni, "subnetId")}
+    return view

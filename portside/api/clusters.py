@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..domain.fargate import FARGATE_CLUSTER
 from ..domain.status import Status
 from ..protocol import errors
 from ..protocol.dispatch import operation
@@ -22,6 +23,9 @@ _REGISTERED = ("ACTIVE", "DRAINING")
 @operation("CreateCluster")
 def create_cluster(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     name = params.get("clusterName") or "default"
+    if name == FARGATE_CLUSTER:
+        raise errors.InvalidParameterException(
+            f"The cluster name {name} is reserved: Portside keeps its Fargate capacity there.")
     tags = validate_tags(params.get("tags"))
     store = ctx.store
     with store.transaction():
@@ -63,7 +67,8 @@ def describe_clusters(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
 def list_clusters(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     after = decode_token(params.get("nextToken"), "")
     limit = page(params)
-    arns = ctx.store.list_cluster_arns(after, limit + 1)
+    arns = [a for a in ctx.store.list_cluster_arns(after, limit + 2) if a != ctx.arns.cluster(FARGATE_CLUSTER)]
+    arns = arns[: limit + 1]
     result: dict[str, Any] = {"clusterArns": arns[:limit]}
     if len(arns) > limit:
         result["nextToken"] = encode_token(arns[limit - 1])
@@ -113,6 +118,17 @@ def update_cluster_settings(ctx: Context, params: dict[str, Any]) -> dict[str, A
         doc["settings"] = _merge_settings(doc.get("settings", []), params["settings"])
         ctx.store.put_cluster(doc)
     return {"cluster": _view(ctx, doc, ("SETTINGS",))}
+
+
+def ensure_fargate_cluster(ctx: Context) -> None:
+    """Portside's Fargate capacity cluster, made when its first host registers
+    (in the caller's transaction); hidden from ListClusters."""
+    if ctx.store.get_cluster(FARGATE_CLUSTER) is None:
+        ctx.store.put_cluster({
+            "clusterArn": ctx.arns.cluster(FARGATE_CLUSTER), "clusterName": FARGATE_CLUSTER,
+            "status": "ACTIVE", "settings": DEFAULT_SETTINGS, "configuration": None,
+            "capacityProviders": [], "defaultCapacityProviderStrategy": [], "serviceConnectDefaults": None,
+        })
 
 
 def _merge_settings(

@@ -13,12 +13,15 @@ import uuid
 from typing import Any
 
 from ..arns import new_id
+from ..control import container_agent
 from ..control.lookup import instance_arn
 from ..control.placing import instances_matching
 from ..domain.resources import InvalidResources, normalise_registered
 from ..domain.status import Status
 from ..protocol import errors
 from ..protocol.dispatch import operation
+from ..domain.fargate import FARGATE_CLUSTER
+from .clusters import ensure_fargate_cluster
 from .common import decode_token, failure, page, require_cluster, seq_page, validate_tags
 from .context import Context
 
@@ -49,6 +52,8 @@ def register_container_instance(ctx: Context, params: dict[str, Any]) -> dict[st
     identity = _identity(params.get("instanceIdentityDocument"))
     store, now = ctx.store, ctx.clock.now()
     with store.transaction():
+        if ctx.arns.cluster_name(params.get("cluster")) == FARGATE_CLUSTER:
+            ensure_fargate_cluster(ctx)
         try:
             cluster = require_cluster(ctx, params.get("cluster"))
         except errors.ClusterNotFoundException:  # what the ECS agent sees
@@ -85,6 +90,7 @@ def register_container_instance(ctx: Context, params: dict[str, Any]) -> dict[st
         )
         if params.get("platformDevices"):
             doc["platformDevices"] = params["platformDevices"]
+        container_agent.registered_version(doc)
         store.put_instance(doc)
         store.put_tags(doc["containerInstanceArn"], tags)
     return {"containerInstance": view(ctx, [doc], ("TAGS",))[0]}

@@ -12,6 +12,7 @@ from typing import Any
 
 from ..control import service_deployments as deployment_history
 from ..control.launch import checked_task_definition
+from ..control.launch_types import checked_launch, launch_params, service_launch_fields
 from ..control.lookup import SERVICE_NAME, find_service, service_arn
 from ..control.lookup import task_definition as resolve_task_definition
 from ..control.placing import placement_rules
@@ -33,7 +34,6 @@ _UNSUPPORTED = {
     "loadBalancers": "Load balancers",
     "serviceRegistries": "Service registries",
     "capacityProviderStrategy": "Capacity provider strategies",
-    "serviceConnectConfiguration": "Service Connect",
     "volumeConfigurations": "Volume configurations",
     "vpcLatticeConfigurations": "VPC Lattice",
 }
@@ -91,14 +91,18 @@ def _check_unsupported(params: Doc) -> None:
     for member, what in _UNSUPPORTED.items():
         if params.get(member):
             raise errors.UnsupportedFeatureException(f"{what} are not supported by Portside.")
+    connect = params.get("serviceConnectConfiguration")
+    if connect and (connect.get("enabled") or connect.get("services") or connect.get("logConfiguration")
+                    or connect.get("accessLogConfiguration") or connect.get("containerConfigurations")):
+        raise errors.UnsupportedFeatureException(
+            "Service Connect proxying is not supported by Portside; a serviceConnectConfiguration may only "
+            "name its namespace, with enabled false."
+        )
     controller = (params.get("deploymentController") or {}).get("type", "ECS")
     if controller != "ECS":
         raise errors.InvalidParameterException(
             f"Deployment controller {controller} is not supported; Portside runs the ECS deployment controller."
         )
-    network = params.get("networkConfiguration")
-    if network and network.get("awsvpcConfiguration"):
-        raise errors.InvalidParameterException("awsvpc network configuration is not supported by Portside.")
 
 
 @operation("CreateService")
@@ -143,9 +147,13 @@ def create_service(ctx: Context, params: Doc) -> Doc:
             raise errors.InvalidParameterException("Creation of service was not idempotent.")
         if existing is not None and existing["status"] == "DRAINING":
             raise errors.InvalidParameterException("Unable to Start a service that is still Draining.")
-        definition = checked_task_definition(ctx, {"taskDefinition": params["taskDefinition"],
-                                                   "launchType": params.get("launchType", "EC2")})
-        placement_rules(definition, params.get("placementStrategy"), params.get("placementConstraints"))
+        definition = checked_task_definition(ctx, {"taskDefinition": params["taskDefinition"]})
+        launch = checked_launch(definition, params)
+        if launch.fargate and strategy == "DAEMON":
+            raise errors.InvalidParameterException(
+                "The DAEMON scheduling strategy is not supported with the FARGATE launch type.")
+        if not launch.fargate:
+            placement_rules(definition, params.get("placementStrategy"), params.get("placementConstraints"))
         service: Doc = {
             "serviceArn": arn,
             "serviceName": name,
@@ -154,7 +162,7 @@ def create_service(ctx: Context, params: Doc) -> Doc:
             "desiredCount": params.get("desiredCount") or 0,
             "runningCount": 0,
             "pendingCount": 0,
-            "launchType": "EC2",
+            "launchType": launch.launch_type,
             "taskDefinition": definition["taskDefinitionArn"],
             "deploymentConfiguration": configuration,
             "deployments": [],
@@ -167,12 +175,14 @@ def create_service(ctx: Context, params: Doc) -> Doc:
             "enableECSManagedTags": bool(params.get("enableECSManagedTags", False)),
             "propagateTags": params.get("propagateTags") or "NONE",
             "enableExecuteCommand": bool(params.get("enableExecuteCommand", False)),
+            "serviceConnectConfiguration": params.get("serviceConnectConfiguration"),
             "healthCheckGracePeriodSeconds": params.get("healthCheckGracePeriodSeconds") or 0,
             "createdBy": f"arn:aws:iam::{ctx.config.account_id}:root",
             "_clientToken": params.get("clientToken"),
             "_stoppedWatermark": now,
             "_steady": False,
         }
+        service.update(service_launch_fields(launch, params.get("platformVersion")))
         if strategy == "DAEMON":
             service["desiredCount"] = store.count_instances(cluster["clusterArn"], ("ACTIVE",))
         services.start_deployment(service, definition["taskDefinitionArn"], now)
@@ -255,6 +265,7 @@ def update_service(ctx: Context, params: Doc) -> Doc:
                     service[member] = params[member]
                     redeploy = True
         for member in ("enableExecuteCommand", "healthCheckGracePeriodSeconds", "propagateTags",
+                       "serviceConnectConfiguration",
                        "enableECSManagedTags"):
             if params.get(member) is not None:
                 service[member] = params[member]
@@ -264,9 +275,22 @@ def update_service(ctx: Context, params: Doc) -> Doc:
             if definition["taskDefinitionArn"] != definition_arn:
                 definition_arn = definition["taskDefinitionArn"]
                 redeploy = True
+        for member in ("networkConfiguration", "platformVersion"):
+            if params.get(member) is not None and params[member] != service.get(member):
+                redeploy = True
         if redeploy:
-            placement_rules(resolve_task_definition(ctx, definition_arn), service.get("placementStrategy"),
-                            service.get("placementConstraints"))
+            definition = resolve_task_definition(ctx, definition_arn)
+            asked = launch_params(service)
+            for member in ("networkConfiguration", "platformVersion"):
+                if params.get(member) is not None:
+                    asked[member] = params[member]
+            launch = checked_launch(definition, asked | {
+                "placementStrategy": service.get("placementStrategy"),
+                "placementConstraints": service.get("placementConstraints")})
+            service.pop("networkConfiguration", None)
+            service.update(service_launch_fields(launch, asked.get("platformVersion")))
+            if not launch.fargate:
+                placement_rules(definition, service.get("placementStrategy"), service.get("placementConstraints"))
             services.start_deployment(service, definition_arn, now)
         deployment_history.sync(store, ctx.arns, service, now)
         store.put_service(service)

@@ -15,6 +15,7 @@ from pathlib import Path
 from ..agent.agent import AgentConfig
 from ..agent.runner import make_runtime, run_agent
 from ..agent.server_client import ServerClient, ServerRefused
+from ..domain.fargate import FARGATE_ATTRIBUTE, FARGATE_CLUSTER
 
 NO_DOCKER = (
     "portside: Docker is not reachable ({error}); start the Docker engine, set DOCKER_HOST, "
@@ -22,7 +23,7 @@ NO_DOCKER = (
 )
 
 
-def _agent_config(args: argparse.Namespace, cluster: str, data_dir: Path) -> AgentConfig:
+def _agent_config(args: argparse.Namespace, cluster: str, data_dir: Path, fargate: bool = False) -> AgentConfig:
     return AgentConfig(
         cluster=cluster,
         data_dir=data_dir,
@@ -30,6 +31,7 @@ def _agent_config(args: argparse.Namespace, cluster: str, data_dir: Path) -> Age
         availability_zone=args.availability_zone,
         cpu_units=args.cpu_units,
         memory_mib=args.memory_mib,
+        extra_attributes={FARGATE_ATTRIBUTE: "true"} if fargate else {},
     )
 
 
@@ -67,7 +69,9 @@ def agent(args: argparse.Namespace) -> int:
     runtime = _runtime(args)
     if runtime is None:
         return 1
-    config = _agent_config(args, args.cluster, args.data_dir.expanduser())
+    fargate = bool(getattr(args, "fargate", False))
+    cluster = args.cluster or (FARGATE_CLUSTER if fargate else "default")
+    config = _agent_config(args, cluster, args.data_dir.expanduser(), fargate)
     return _run_agent(args.server, runtime, config, client)
 
 
@@ -116,7 +120,9 @@ def up(args: argparse.Namespace) -> int:
         _create_default_cluster(endpoint, admin)
         print(f"portside: ECS API on {endpoint} (state in {data_dir}); Ctrl-C stops", flush=True)
         client = ServerClient(endpoint, credentials=agent_key)
-        return _run_agent(endpoint, runtime, _agent_config(args, "default", data_dir / "agent"), client)
+        # up's one host serves the default cluster's EC2 tasks and every cluster's Fargate tasks
+        config = _agent_config(args, "default", data_dir / "agent", fargate=True)
+        return _run_agent(endpoint, runtime, config, client)
     finally:
         if server.poll() is None:
             server.send_signal(signal.SIGTERM)

@@ -38,7 +38,11 @@ def main(argv: list[str] | None = None) -> int:
 
     agent = commands.add_parser("agent", help="run a container agent on this host")
     agent.add_argument("--server", required=True, help="the Portside server URL")
-    agent.add_argument("--cluster", default="default")
+    agent.add_argument("--cluster", default=None,
+                       help="the cluster to join (default: default; with --fargate, Portside's "
+                            "unseen Fargate capacity cluster)")
+    agent.add_argument("--fargate", action="store_true",
+                       help="offer this host as Fargate capacity: Fargate tasks of every cluster run here")
     agent.add_argument("--data-dir", type=Path, default=Path("~/.portside/agent"))
     agent.add_argument("--profile", default=None,
                        help="AWS profile holding the agent's key (default: AWS_PROFILE, then the "

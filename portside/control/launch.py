@@ -13,6 +13,7 @@ from collections import Counter
 from typing import Any, Union
 
 from ..domain import task as tasks
+from .launch_types import NO_CAPACITY, Launch, checked_launch, place_fargate, task_fields
 from ..domain.resources import Reservation
 from ..domain.task_definition import InvalidTaskDefinition
 from ..protocol import errors
@@ -44,10 +45,6 @@ def checked_task_definition(ctx: Context, params: Doc) -> Doc:
         )
     if params.get("capacityProviderStrategy"):
         raise errors.UnsupportedFeatureException("Capacity provider strategies are not supported by Portside.")
-    if params.get("launchType", "EC2") != "EC2":
-        raise errors.InvalidParameterException(
-            f"Launch type {params['launchType']} is not supported; Portside runs the EC2 launch type."
-        )
     return definition
 
 
@@ -67,14 +64,22 @@ def commit_placements(
     chosen: list[Candidate],
     need: Reservation,
     tags: list[dict[str, str]],
+    launch: Launch | None = None,
 ) -> list[Encoded]:
     """Write the new tasks, each holding `need` on its instance (in the
-    caller's transaction); returns the tasks' wire documents."""
+    caller's transaction); returns the tasks' wire documents.  `launch`
+    (default: the request's, checked) says what they are launched as."""
     if not chosen:
         return []
+    launch = launch or checked_launch(definition, params)
     now = ctx.clock.now()
-    made = [tasks.new_task(ctx.arns, cluster, definition, c.doc, params, now) for c in chosen]
-    documents = ctx.store.add_tasks(made, need.to_doc(), params.get("clientToken"))
+    fields = task_fields(launch)
+    made = [tasks.new_task(ctx.arns, cluster, definition, c.doc, params, now, fields, launch.network)
+            for c in chosen]
+    hosts = None
+    if launch.fargate:  # a Fargate task shows no instance; its row still names its host
+        hosts = [task.pop("containerInstanceArn") for task in made]
+    documents = ctx.store.add_tasks(made, need.to_doc(), params.get("clientToken"), hosts)
     if tags:
         for task in made:
             ctx.store.put_tags(task["taskArn"], tags)
@@ -95,18 +100,26 @@ def launch_tasks(
     params: Doc,
     count: int,
     tags: list[dict[str, str]] | None = None,
+    launch: Launch | None = None,
 ) -> tuple[list[Encoded], list[Failure]]:
     """Place and record up to `count` tasks of `definition` on the cluster's
     ACTIVE instances, in the caller's transaction: RunTask, and the REPLICA
     scheduler, start tasks through here.  `params` carries what RunTask takes
     (overrides, startedBy, group, clientToken, placementStrategy,
     placementConstraints, enableExecuteCommand).  Returns the new tasks' wire
-    documents and the `failures` for what could not be placed."""
+    documents and the `failures` for what could not be placed.  Fargate
+    tasks go to Portside's Fargate capacity (control/launch_types.py)."""
+    launch = launch or checked_launch(definition, params)
     need = reservation(definition, params)
+    if launch.fargate:
+        placement = place_fargate(ctx, need, count, task_group(definition, params))
+        created = commit_placements(ctx, cluster, definition, params, placement.chosen, need, tags or [], launch)
+        missing = count - len(placement.chosen)
+        return created, [{"reason": NO_CAPACITY}] if missing else []
     rules = placement_rules(definition, params.get("placementStrategy"), params.get("placementConstraints"))
     arns, docs = ctx.store.instance_pool(cluster["clusterArn"], ("ACTIVE",))
     placement = place_on(ctx, cluster, arns, docs, need, count, rules, task_group(definition, params))
-    created = commit_placements(ctx, cluster, definition, params, placement.chosen, need, tags or [])
+    created = commit_placements(ctx, cluster, definition, params, placement.chosen, need, tags or [], launch)
     return created, [failure(a, r) for a, r in placement.rejections.items()]
 
 
@@ -152,10 +165,12 @@ def run_task(ctx: Context, params: Doc, tags: list[dict[str, str]]) -> tuple[lis
             if earlier:
                 return [t | {"tags": store.get_tags(t["taskArn"])} for t in earlier], []
         definition = checked_task_definition(ctx, params)
-        placement_rules(definition, params.get("placementStrategy"), params.get("placementConstraints"))
-        if not store.instance_pool(cluster["clusterArn"], ("ACTIVE", "DRAINING"))[0]:  # in memory
-            raise errors.InvalidParameterException("No Container Instances were found in your cluster.")
-        created, failures = launch_tasks(ctx, cluster, definition, params, params.get("count", 1), tags)
+        launch = checked_launch(definition, params)
+        if not launch.fargate:
+            placement_rules(definition, params.get("placementStrategy"), params.get("placementConstraints"))
+            if not store.instance_pool(cluster["clusterArn"], ("ACTIVE", "DRAINING"))[0]:  # in memory
+                raise errors.InvalidParameterException("No Container Instances were found in your cluster.")
+        created, failures = launch_tasks(ctx, cluster, definition, params, params.get("count", 1), tags, launch)
     return list(created), failures
 
 
@@ -165,6 +180,7 @@ def start_task(ctx: Context, params: Doc, tags: list[dict[str, str]]) -> tuple[l
     with store.transaction():
         cluster = require_cluster(ctx, params.get("cluster"))
         definition = checked_task_definition(ctx, params)
+        launch = checked_launch(definition, params, "EC2")
         need = reservation(definition, params)
         # StartTask places where it is told: no strategies; the task
         # definition's memberOf constraints still bind.
@@ -181,5 +197,5 @@ def start_task(ctx: Context, params: Doc, tags: list[dict[str, str]]) -> tuple[l
                 failures.append(failure(arn, doc["status"]))
             else:
                 _place_one(ctx, cluster, doc, need, rules, group, chosen, failures)
-        created = commit_placements(ctx, cluster, definition, params, chosen, need, tags)
+        created = commit_placements(ctx, cluster, definition, params, chosen, need, tags, launch)
     return list(created), failures

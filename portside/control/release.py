@@ -21,9 +21,16 @@ from .lookup import require_cluster, task_arn
 Doc = dict[str, Any]
 
 
+def task_host(ctx: Context, task: Doc) -> str | None:
+    """The instance a task runs on: its containerInstanceArn, or for a
+    Fargate task (which shows none) the Fargate host its row names."""
+    return task.get("containerInstanceArn") or (
+        ctx.store.task_instance(task["taskArn"]) if task.get("launchType") == "FARGATE" else None)
+
+
 def release_resources(ctx: Context, task: Doc) -> None:
     """Give a stopped task's CPU, memory and ports back to its instance."""
-    arn = task.get("containerInstanceArn")
+    arn = task_host(ctx, task)
     if arn:
         held = Reservation.from_doc(ctx.store.task_reservation(task["taskArn"]))
         ctx.store.hold(arn, held, task.get("group") or "", release=True)
@@ -44,8 +51,9 @@ def stop_task(ctx: Context, params: Doc) -> Encoded | Doc:
             task.pop("tags", None)
             return task
         stored = store.put_task(task)  # a stored task carries no tags: it is the answer as it is
-        if task.get("containerInstanceArn"):
-            ctx.wakeups.notify(task["containerInstanceArn"])
+        host = task_host(ctx, task)
+        if host:
+            ctx.wakeups.notify(host)
     return Encoded(stored)
 
 
@@ -62,8 +70,9 @@ def stop_tasks(ctx: Context, arns: list[str], reason: str, stop_code: str, now: 
         task["stopCode"] = stop_code
         store.put_task(task)
         stopped.append(arn)
-        if task.get("containerInstanceArn"):
-            notify.add(task["containerInstanceArn"])
+        host = task_host(ctx, task)
+        if host:
+            notify.add(host)
     for instance in notify:
         ctx.wakeups.notify(instance)
     return stopped

@@ -32,6 +32,10 @@ EPHEMERAL_STORAGE_GIB = (21, 200)
 DEFAULT_EPHEMERAL_STORAGE_GIB = 20
 MAX_SUBNETS, MAX_SECURITY_GROUPS = 16, 5
 LAUNCH_TYPES_RUN_HERE = ("EC2", "FARGATE")
+# Hosts whose agent offers Fargate capacity carry this attribute; `portside
+# agent --fargate` hosts register in this cluster, which users never see.
+FARGATE_ATTRIBUTE = "portside.fargate-capacity"
+FARGATE_CLUSTER = "portside-fargate"
 
 
 class FargateProblem(ValueError):

@@ -130,6 +130,9 @@ _CLOSEST = {
 
 
 def unplaceable_message(name: str, failures: list[dict[str, str]]) -> str:
+    if failures and "arn" not in failures[0]:  # Fargate: no instance of the user's to name
+        return (f"(service {name}) was unable to place a task. Reason: {failures[0]['reason']}. "
+                "For more information, see the Troubleshooting section of the Amazon ECS Developer Guide.")
     head = f"(service {name}) was unable to place a task because no container instance met all of its requirements."
     if not failures:
         return head + " Reason: No Container Instances were found in your cluster."

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..arns import Arns, new_id
+from . import awsvpc
 from .resources import Reservation
 from .status import Status, advance, task_status_from_containers
 from .task_definition import parse_task_size
@@ -92,8 +93,12 @@ def new_task(
     instance: Doc,
     params: Doc,
     now: float,
+    fields: Doc | None = None,
+    network: Doc | None = None,
 ) -> Doc:
-    """A task just placed on `instance`: PENDING, desired RUNNING, createdAt now."""
+    """A task just placed on `instance`: PENDING, desired RUNNING, createdAt
+    now; `fields` are its launch's members (launchType, platformVersion, ...),
+    `network` its checked awsvpcConfiguration (an ENI attachment is made)."""
     cluster_name = cluster["clusterName"]
     task_id = new_id()
     task_arn = arns.task(cluster_name, task_id)
@@ -147,6 +152,10 @@ def new_task(
             task[member] = str(value)
     if params.get("startedBy"):
         task["startedBy"] = params["startedBy"]
+    if fields:
+        task.update(fields)
+    if network:
+        task["attachments"] = [awsvpc.new_attachment(network)]
     return task
 
 
@@ -207,6 +216,7 @@ def apply_task_change(task: Doc, report: Doc, now: float) -> bool:
     task["stoppedAt"] = now
     for container in task["containers"]:  # a stopped task has no live containers
         container["lastStatus"] = "STOPPED"
+    awsvpc.detach(task)  # its network namespace is gone with it
     if task["desiredStatus"] != "STOPPED":  # it stopped by itself
         task["desiredStatus"] = "STOPPED"
         started = "startedAt" in task

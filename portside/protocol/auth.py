@@ -54,7 +54,7 @@ AGENT_TARGETS = frozenset(
             "SubmitAttachmentStateChanges",
         )
     ]
-    + ["PortsideAgentV1.Poll"]
+    + ["PortsideAgentV1.Poll", "PortsideAgentV1.ReportAttachment"]
 )
 
 _TIMESTAMP = "%Y%m%dT%H%M%SZ"

@@ -84,6 +84,21 @@ class AttributeLimitExceededException(ECSError):
     pass
 
 
+# Fargate, capacity providers (the Fargate issue).
+
+
+class PlatformUnknownException(ECSError):
+    pass
+
+
+class PlatformTaskDefinitionIncompatibilityException(ECSError):
+    pass
+
+
+class ResourceInUseException(ECSError):
+    pass
+
+
 class ConflictException(ECSError):
     pass
 

@@ -162,6 +162,8 @@ LIMITS: dict[str, tuple[Any, ...]] = {
     "ListServiceDeployments": (_PAGE,),
     "DescribeServiceDeployments": (Items("serviceDeploymentArns", 1, 20),),
     "DescribeServiceRevisions": (Items("serviceRevisionArns", 1, 20),),
+    "ListServicesByNamespace": (_PAGE,),
+    "SubmitAttachmentStateChanges": (Items("attachments", 1, 100),),
 }
 
 

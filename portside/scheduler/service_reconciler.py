@@ -32,6 +32,7 @@ from typing import Any
 from ..control import launch, release
 from ..control import service_deployments as deployment_history
 from ..control.context import Context
+from ..control.launch_types import fargate_pool, launch_params
 from ..control.lookup import task_definition as resolve_task_definition
 from ..control.services import task_rows
 from ..domain import service as services
@@ -108,6 +109,8 @@ class ServiceReconciler:
             self._circuit_breaker(service, now)
             instances = store.list_instances(service["clusterArn"], ("ACTIVE", "DRAINING"))
             active = {d["containerInstanceArn"]: d for d in instances if d["status"] == "ACTIVE"}
+            if service.get("launchType") == "FARGATE":  # its tasks run on Portside's Fargate capacity
+                active = fargate_pool(self.ctx)[1]
             live = self._live(service)
             if service["schedulingStrategy"] == "DAEMON":
                 more = self._daemon(service, cluster, live, active, now)
@@ -194,10 +197,12 @@ class ServiceReconciler:
         params = {
             "startedBy": current["id"],
             "group": f"service:{service['serviceName']}",
-            "placementStrategy": service.get("placementStrategy") or services.DEFAULT_REPLICA_STRATEGY,
-            "placementConstraints": service.get("placementConstraints") or [],
             "enableExecuteCommand": service.get("enableExecuteCommand", False),
+            **launch_params(service),
         }
+        if params["launchType"] == "EC2":  # Fargate places on its own capacity
+            params["placementStrategy"] = service.get("placementStrategy") or services.DEFAULT_REPLICA_STRATEGY
+            params["placementConstraints"] = service.get("placementConstraints") or []
         created, failures = launch.launch_tasks(self.ctx, cluster, definition, params, count)
         arns = [json.loads(doc)["taskArn"] for doc in created]
         self._started_events(service, arns, now)
@@ -257,7 +262,8 @@ class ServiceReconciler:
         if definition is not None:
             params = {"startedBy": current["id"], "group": f"service:{service['serviceName']}",
                       "enableExecuteCommand": service.get("enableExecuteCommand", False),
-                      "placementConstraints": service.get("placementConstraints")}
+                      "placementConstraints": service.get("placementConstraints"),
+                      **launch_params(service)}
             # as StartTask places: on the instance named, its constraints still bind
             created, failures = launch.launch_on(self.ctx, cluster, definition, params,
                                                  targets[: self.max_starts_per_tick])

@@ -375,9 +375,11 @@ class SqliteStore:
             held: dict[str, Capacity] = {}
             groups: dict[str, Counter[str]] = {}
             for arn, reservation, group in self._db.execute(
-                "SELECT instance_arn, reservation, task_group FROM tasks WHERE cluster_arn = ? "
-                f"AND {LIVE} AND instance_arn IS NOT NULL",
-                (cluster_arn,),
+                # by the instance, not the task's cluster: Fargate tasks of any
+                # cluster hold capacity on the Fargate hosts of this one
+                "SELECT instance_arn, reservation, task_group FROM tasks WHERE instance_arn >= ? "
+                f"AND instance_arn < ? AND {LIVE}",
+                _instance_range(cluster_arn),
             ):
                 held.setdefault(arn, Capacity.empty()).hold(Reservation.from_doc(json.loads(reservation)))
                 groups.setdefault(group or "", Counter())[arn] += 1
@@ -516,7 +518,8 @@ class SqliteStore:
 
     # tasks -------------------------------------------------------------------
 
-    def add_tasks(self, tasks: list[Doc], reservation: Doc, client_token: str | None = None) -> list[str]:
+    def add_tasks(self, tasks: list[Doc], reservation: Doc, client_token: str | None = None,
+                  hosts: list[str] | None = None) -> list[str]:
         """Insert tasks just made by `domain.task.new_task`, each holding
         `reservation` on its instance; returns their wire documents.  Those
         tasks are in the Task shape already (tests/domain/test_task_shape.py
@@ -531,7 +534,7 @@ class SqliteStore:
                 (
                     task["taskArn"],
                     task["clusterArn"],
-                    task.get("containerInstanceArn"),
+                    hosts[i] if hosts else task.get("containerInstanceArn"),
                     task["taskDefinitionArn"].rsplit("/", 1)[1].rsplit(":", 1)[0],
                     task.get("startedBy"),
                     _service_of(task.get("group")),
@@ -544,7 +547,7 @@ class SqliteStore:
                     document,
                     task.get("group"),
                 )
-                for task, document in zip(tasks, documents)
+                for i, (task, document) in enumerate(zip(tasks, documents))
             ],
         )
         return documents
@@ -561,6 +564,11 @@ class SqliteStore:
 
     def get_task(self, arn: str) -> Doc | None:
         return self._doc("SELECT doc FROM tasks WHERE arn = ?", (arn,))
+
+    def task_instance(self, arn: str) -> str | None:
+        """The instance a task's row names (a Fargate task's host, which its document does not show)."""
+        row = self._db.execute("SELECT instance_arn FROM tasks WHERE arn = ?", (arn,)).fetchone()
+        return row[0] if row else None
 
     def task_reservation(self, arn: str) -> Doc:
         row = self._db.execute("SELECT reservation FROM tasks WHERE arn = ?", (arn,)).fetchone()
@@ -586,6 +594,16 @@ class SqliteStore:
             "ORDER BY seq",
             (instance_arn,),
         )
+
+    def task_with_attachment(self, cluster_arn: str, attachment_id: str) -> Doc | None:
+        """The cluster's task (stopped ones included) that has the attachment
+        `attachment_id`: a scan, for the rare SubmitAttachmentStateChanges."""
+        needle = json.dumps(attachment_id)
+        for doc in self._docs("SELECT doc FROM tasks WHERE cluster_arn = ? AND instr(doc, ?) > 0 ORDER BY seq",
+                              (cluster_arn, needle)):
+            if any(a.get("id") == attachment_id for a in doc.get("attachments") or []):
+                return doc
+        return None
 
     def group_task_counts(self, cluster_arn: str, group: str) -> dict[str, int]:
         """Instance ARN → live tasks of `group` on it."""
@@ -750,6 +768,12 @@ class _Guarded:
 
 def task_json(task: Doc) -> str:
     return wire_json("Task", task)
+
+
+def _instance_range(cluster_arn: str) -> tuple[str, str]:
+    """The ARNs of a cluster's instances lie in [low, high): they share a prefix."""
+    prefix = cluster_arn.replace(":cluster/", ":container-instance/", 1) + "/"
+    return prefix, prefix[:-1] + "0"  # "0" follows "/"
 
 
 def _instance_cluster(arn: str) -> str | None:
