@@ -78,6 +78,7 @@ class Agent:
         self._stopping = asyncio.Event()
         self.registered = asyncio.Event()
         self._former_arns: list[str] = []  # instances this host was before registering anew
+        self._checkpoint_pending = False  # the last checkpoint could not be written
 
     # -- registration -----------------------------------------------------------
 
@@ -110,9 +111,25 @@ class Agent:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
         self.instance_arn = out["containerInstance"]["containerInstanceArn"]
-        _write_json(self._checkpoint, {"cluster": self.cluster, "containerInstanceArn": self.instance_arn})
+        self._save_checkpoint()
         self.registered.set()
         return self.instance_arn
+
+    def _save_checkpoint(self) -> bool:
+        """Write which instance this host is; a full or read-only data dir is
+        logged once and tried again on every poll (the containers run on)."""
+        try:
+            _write_json(self._checkpoint, {"cluster": self.cluster, "containerInstanceArn": self.instance_arn})
+        except OSError as exc:
+            if not self._checkpoint_pending:
+                log.error("could not save the agent's checkpoint %s (%s); the agent runs on and tries again",
+                          self._checkpoint, exc.strerror or exc)
+            self._checkpoint_pending = True
+            return False
+        if self._checkpoint_pending:
+            log.warning("saved the agent's checkpoint %s", self._checkpoint)
+        self._checkpoint_pending = False
+        return True
 
     def _resources(self) -> list[dict[str, Any]]:
         cpu = self.config.cpu_units or 1024 * (os.cpu_count() or 1)
@@ -152,8 +169,8 @@ class Agent:
                   self.instance_arn, why)
         if self.instance_arn:
             self._former_arns.append(self.instance_arn)
-        _write_json(self._checkpoint, {"cluster": self.cluster})
         self.instance_arn = ""
+        self._save_checkpoint()
         await self.register()
         log.warning("registered anew as %s", self.instance_arn)
         for arn, manager in list(self.managers.items()):
@@ -203,6 +220,8 @@ class Agent:
                 await self._sleep(5.0)
                 continue
             delay = 0.2
+            if self._checkpoint_pending:
+                self._save_checkpoint()
             version = answer["version"]
             if answer.get("instanceStatus") == "INACTIVE":
                 log.error("container instance %s was deregistered; the agent stops its tasks and exits",
@@ -300,8 +319,15 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     """Atomically: a crash leaves the old checkpoint or the new one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    with open(tmp, "w") as f:
-        json.dump(data, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w") as f:
+            json.dump(data, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        raise

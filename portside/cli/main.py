@@ -26,6 +26,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds without a poll after which an agent counts as disconnected")
     server.add_argument("--service-interval", type=float, default=1.0,
                         help="seconds between the service scheduler's reconcile ticks (default: 1)")
+    server.add_argument("--force", action="store_true",
+                        help="start even on a database that lost changes (empty, or its write-ahead log "
+                             "gone or damaged after an unclean stop); see TRUST.md")
     server.add_argument("--max-connections", type=int, default=4096,
                         help="open client connections at most; at the cap the oldest idle or slow one "
                              "is closed (default: 4096)")
@@ -50,6 +53,11 @@ def main(argv: list[str] | None = None) -> int:
     agent.add_argument("--region", default="us-east-1", help="the server's region, for signing")
     _agent_options(agent)
 
+    backup = commands.add_parser("backup", help="copy a (running) server's database, consistently")
+    backup.add_argument("destination", type=Path, help="the new file to write the copy to")
+    backup.add_argument("--data-dir", type=Path, default=Path("~/.portside"))
+    backup.add_argument("--db", default=None, help="database URL (default: SQLite in the data dir)")
+
     up = commands.add_parser("up", help="run the server and a local agent together")
     _server_options(up)
     _agent_options(up)
@@ -58,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     if args.command == "server":
         return _server(args)
+    if args.command == "backup":
+        return _backup(args)
     from . import agent_commands
 
     if args.command == "agent":
@@ -82,6 +92,20 @@ def _agent_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--memory-mib", type=int, default=None, help="memory to register (default: host's)")
 
 
+def _backup(args: argparse.Namespace) -> int:
+    from ..store.backup import backup
+    from ..store.integrity import UntrustedStore
+
+    try:
+        source = ServerConfig(data_dir=args.data_dir.expanduser(), db_url=args.db).database_path
+        pages = backup(source, args.destination.expanduser())
+    except (ValueError, UntrustedStore) as exc:
+        print(f"portside: {exc}", file=sys.stderr)
+        return 2
+    print(f"backed up {source} to {args.destination} ({pages} pages)")
+    return 0
+
+
 def _server(args: argparse.Namespace) -> int:
     from ..server.runner import StartupRefused, authenticator, run
 
@@ -101,10 +125,13 @@ def _server(args: argparse.Namespace) -> int:
         body_timeout_s=args.body_timeout,
         credentials_path=args.credentials.expanduser() if args.credentials else None,
     )
+    from ..store.integrity import UntrustedStore, check
+
     try:
         config.database_path
         auth = authenticator(config)
-    except (ValueError, StartupRefused) as exc:
+        check(config.database_path, force=args.force)
+    except (ValueError, StartupRefused, UntrustedStore) as exc:
         print(f"portside: {exc}", file=sys.stderr)
         return 2
     run(config, auth)

@@ -37,6 +37,7 @@ from ..control.lookup import task_definition as resolve_task_definition
 from ..control.services import task_rows
 from ..domain import service as services
 from ..domain.service import LiveTask, Plan
+from ..store.failures import StoreWriteFailed
 
 log = logging.getLogger("portside.services")
 
@@ -88,6 +89,8 @@ class ServiceReconciler:
         for service in self.ctx.store.services_to_reconcile():
             try:
                 more |= self.reconcile(service["serviceArn"])
+            except StoreWriteFailed:
+                return False  # logged once by the store; the next tick tries again
             except Exception:
                 log.exception("reconciling %s failed", service["serviceArn"])
         return more

@@ -14,6 +14,7 @@ request's transaction free of interleaving inside this process.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 from typing import Any, Awaitable, Callable
@@ -23,6 +24,7 @@ from ..control.context import Context
 from ..protocol import errors
 from ..protocol.auth import Authenticator
 from ..protocol.dispatch import dispatch, error_body
+from ..store.failures import StoreWriteFailed
 
 log = logging.getLogger("portside.server")
 
@@ -45,8 +47,9 @@ class PortsideApp:
             return
         if scope["type"] != "http":
             return
+        replay: list[Callable[[], tuple[int, bytes]]] = []
         try:
-            status, payload = await self._answer(scope, receive)
+            status, payload = await self._answer(scope, receive, replay)
         except errors.ECSError as err:
             status, payload = error_body(err)
         except Exception:  # a bug: answer as AWS does, keep the traceback in our log
@@ -54,15 +57,20 @@ class PortsideApp:
             status, payload = error_body(errors.ServerException("An internal error occurred."))
         try:
             await self.ctx.store.durable()  # nothing is answered before what it saw is on disk
+        except StoreWriteFailed as failure:  # logged once by the store, not per request
+            # A read that shared the failed batch may have seen changes now rolled
+            # back: it is answered again, from what is committed.
+            status, payload = replay[0]() if replay else error_body(failure)
         except Exception:
             log.exception("committing to the database failed")
             status, payload = error_body(errors.ServerException("An internal error occurred."))
         await _respond(send, status, payload, "application/x-amz-json-1.1")
 
-    async def _answer(self, scope: Scope, receive: Receive) -> tuple[int, bytes]:
+    async def _answer(self, scope: Scope, receive: Receive,
+                      replay: list[Callable[[], tuple[int, bytes]]]) -> tuple[int, bytes]:
         method = scope["method"]
         if method == "GET" and scope["path"] in ("/", "/health"):
-            return 200, b'{"status":"ok"}'
+            return self._health()
         # Lowercased once here (ASGI servers already send them so); every lookup below relies on it.
         headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
         declared = _content_length(headers)
@@ -90,7 +98,20 @@ class PortsideApp:
                 return await agent_channel.handle(self.ctx, operation, body, gone)
             finally:
                 gone.cancel()
+        if operation.startswith(_READ_ONLY):
+            replay.append(lambda: dispatch(self.ctx, target, body))
         return dispatch(self.ctx, target, body)
+
+    def _health(self) -> tuple[int, bytes]:
+        """200 while the store takes writes; 503 naming the cause while they fail."""
+        health = getattr(self.ctx.store, "health", None)
+        failure = health.failure if health is not None else None
+        if failure is None:
+            return 200, b'{"status":"ok"}'
+        return 503, json.dumps({"status": "unhealthy", "store": f"writes fail: {failure}"}).encode()
+
+
+_READ_ONLY = ("Describe", "List")  # operations that change nothing
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:

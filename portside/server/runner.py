@@ -18,6 +18,7 @@ from ..clock import SystemClock
 from ..config import ServerConfig
 from ..protocol.auth import Authenticator, CredentialsFileError, load_credentials
 from ..store.sqlite import SqliteStore
+from ..store import integrity
 from .app import PortsideApp
 from .connections import ConnectionLimits, GuardedProtocol, guarded_protocol
 from .janitor import purge_loop
@@ -186,6 +187,7 @@ async def serve(config: ServerConfig, auth: Authenticator | None = None) -> None
         ),
         ctx,
     )
+    integrity.mark_running(config.database_path)  # removed below: its presence at start means a crash
     janitor = asyncio.create_task(purge_loop(ctx))
     reconciler = asyncio.create_task(ServiceReconciler(ctx, config.service_interval_s).run())
     log.warning("portside server listening on %s (state: %s; %s)", config.endpoint, config.database_path,
@@ -196,3 +198,4 @@ async def serve(config: ServerConfig, auth: Authenticator | None = None) -> None
         janitor.cancel()
         reconciler.cancel()
         ctx.store.close()
+        integrity.mark_stopped(config.database_path)

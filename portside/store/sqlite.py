@@ -29,6 +29,7 @@ from typing import Any, Callable, Iterable, Iterator
 from ..domain.resources import Capacity, Reservation
 from ..domain.status import Status
 from ..protocol.serialize import wire_json
+from .failures import StoreWriteFailed, WriteHealth, write_failure
 from .records import Records
 from .schema import PLACEMENT_SCHEMA, SCHEMA, SCHEMA_VERSION, SERVICES_SCHEMA
 
@@ -82,6 +83,7 @@ class SqliteStore:
         self._groups: dict[str, dict[str, Counter[str]]] = {}
         self._pools: dict[tuple[str, tuple[str, ...]], list[str]] = {}  # (cluster, statuses) → ARNs
         self._definitions: dict[tuple[str, int | None], Doc] = {}
+        self.health = WriteHealth(str(path))  # whether writes succeed (GET /health)
 
     def close(self) -> None:
         self.commit()
@@ -132,10 +134,20 @@ class SqliteStore:
         self._in_tx = True
         try:
             yield
-        except BaseException:
-            self._db.execute("ROLLBACK TO request")
-            self._db.execute("RELEASE request")
-            self._forget()
+        except BaseException as exc:
+            if self._conn.in_transaction:
+                self._db.execute("ROLLBACK TO request")
+                self._db.execute("RELEASE request")
+                self._forget()
+            else:  # SQLite rolled the whole batch back itself (disk full, I/O error)
+                batch, self._batch = self._batch, None
+                self._forget()
+                if batch is not None:
+                    self._finish(batch, exc)
+            failed = write_failure(exc)
+            if failed is not None:
+                self.health.failed(failed)
+                raise failed from exc
             raise
         else:
             self._db.execute("RELEASE request")
@@ -200,11 +212,18 @@ class SqliteStore:
         if error is not None:
             self._conn.rollback()
             self._forget()
+            failed = write_failure(error)
+            if failed is not None:
+                self.health.failed(failed)
+                error = failed
+        else:
+            self.health.succeeded()
         if batch.done is not None and not batch.done.done():
             if error is None:
                 batch.done.set_result(None)
             else:
                 batch.done.set_exception(error)
+                batch.done.exception()  # its requests get it; unawaited, it is not "never retrieved"
 
     def commit(self) -> None:
         """Make the open batch durable now, on this thread (COMMIT with a full fsync)."""
@@ -217,7 +236,7 @@ class SqliteStore:
         except sqlite3.Error as exc:
             self._finish(batch, exc)
             if batch.done is None:  # no request waits for it: the caller gets the error
-                raise
+                raise write_failure(exc) or exc
             return
         self._finish(batch, None)
 
@@ -648,16 +667,18 @@ class SqliteStore:
         )
         return rows.fetchall()
 
-    def purge_stopped_tasks(self, before: float) -> int:
+    def purge_stopped_tasks(self, before: float, limit: int = 500) -> int:
+        """Delete at most `limit` tasks stopped before `before` (and their tags);
+        how many.  The janitor calls it until it purges fewer, one transaction
+        each, so a large purge never holds the event loop for long."""
         arns = [
-            r[0]
+            (r[0],)
             for r in self._db.execute(
-                "SELECT arn FROM tasks WHERE stopped_at IS NOT NULL AND stopped_at < ?", (before,)
+                "SELECT arn FROM tasks WHERE stopped_at IS NOT NULL AND stopped_at < ? LIMIT ?", (before, limit)
             )
         ]
-        for arn in arns:
-            self._db.execute("DELETE FROM tasks WHERE arn = ?", (arn,))
-            self._db.execute("DELETE FROM tags WHERE resource_arn = ?", (arn,))
+        self._db.executemany("DELETE FROM tasks WHERE arn = ?", arns)
+        self._db.executemany("DELETE FROM tags WHERE resource_arn = ?", arns)
         return len(arns)
 
     # tags --------------------------------------------------------------------
