@@ -259,6 +259,9 @@ class Agent:
         for c in manager.containers.values():
             if c.runtime_id:
                 await self.runtime.remove(c.runtime_id)
+        for volume in manager.volumes:
+            if volume.task_scoped:
+                await self.runtime.remove_volume(volume.name)
         await awsvpc.close_sandbox(self.runtime, manager.sandbox_id)
 
     async def _remove_orphans(self, states: list[ContainerState]) -> None:

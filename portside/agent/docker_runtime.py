@@ -24,10 +24,12 @@ from typing import Any, Callable, TypeVar
 import docker
 import requests
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
+from docker.types import LogConfig
 from docker.types import Mount as DockerMount
+from docker.types import Ulimit as DockerUlimit
 
 from .pause import PAUSE_IMAGE, PAUSE_IMAGE_CHANGES, pause_rootfs
-from .runtime import LABEL_INSTANCE, ContainerSpec, ContainerState, RuntimeFailure
+from .runtime import LABEL_INSTANCE, ContainerSpec, ContainerState, RuntimeFailure, VolumeSpec
 
 LABEL_NETWORK = "com.portside.network"
 
@@ -133,6 +135,7 @@ class DockerRuntime:
                 )
                 for m in spec.mounts
             ]
+        host.update(_host_options(spec))
         kwargs: dict[str, Any] = {
             "image": spec.image,
             "labels": spec.labels,
@@ -148,6 +151,20 @@ class DockerRuntime:
             kwargs["working_dir"] = spec.working_dir
         if spec.user:
             kwargs["user"] = spec.user
+        if spec.hostname:
+            kwargs["hostname"] = spec.hostname
+        if spec.network_disabled:
+            kwargs["network_disabled"] = True
+        if spec.stdin_open:
+            kwargs["stdin_open"] = True
+        if spec.tty:
+            kwargs["tty"] = True
+        if spec.health_check:
+            check = spec.health_check
+            kwargs["healthcheck"] = {
+                "test": check.test, "interval": _ns(check.interval), "timeout": _ns(check.timeout),
+                "retries": check.retries, "start_period": _ns(check.start_period),
+            }
         try:
             created = await self._call(api.create_container, **kwargs)
         except DockerException as exc:
@@ -213,6 +230,34 @@ class DockerRuntime:
             if exc.status_code != 409:  # 409: a removal is already under way
                 raise
 
+    async def ensure_volume(self, volume: VolumeSpec) -> None:
+        api = self._client.api
+        try:
+            await self._call(api.inspect_volume, volume.name)
+            return
+        except NotFound:
+            pass
+        except DockerException as exc:
+            raise RuntimeFailure(f"CannotCreateVolumeError: {_explain(exc)}") from exc
+        if not volume.autoprovision:
+            raise RuntimeFailure(
+                f"CannotCreateVolumeError: shared volume {volume.name} does not exist "
+                "and autoprovision is false"
+            )
+        try:
+            await self._call(api.create_volume, volume.name, driver=volume.driver,
+                             driver_opts=volume.driver_opts or None, labels=volume.labels or None)
+        except DockerException as exc:
+            raise RuntimeFailure(f"CannotCreateVolumeError: {_explain(exc)}") from exc
+
+    async def remove_volume(self, name: str) -> None:
+        try:
+            await self._call(self._client.api.remove_volume, name, force=True)
+        except NotFound:
+            pass
+        except APIError as exc:  # still in use (a container not yet gone): leave it
+            if exc.status_code != 409:
+                raise
     async def ensure_network(self, name: str) -> None:
         if name in self._networks:
             return
@@ -248,6 +293,43 @@ class DockerRuntime:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
+def _ns(seconds: float) -> int:
+    return int(seconds * 1_000_000_000)
+
+
+def _host_options(spec: ContainerSpec) -> dict[str, Any]:
+    """The HostConfig options of the container-definition members set."""
+    host: dict[str, Any] = {}
+    if spec.privileged:
+        host["privileged"] = True
+    if spec.read_only:
+        host["read_only"] = True
+    for key, value in (("dns", spec.dns), ("dns_search", spec.dns_search),
+                       ("extra_hosts", spec.extra_hosts), ("security_opt", spec.security_opt),
+                       ("sysctls", spec.sysctls), ("cap_add", spec.cap_add),
+                       ("cap_drop", spec.cap_drop), ("devices", spec.devices),
+                       ("tmpfs", spec.tmpfs), ("volumes_from", spec.volumes_from_ids)):
+        if value:
+            host[key] = value
+    if spec.ulimits:
+        host["ulimits"] = [DockerUlimit(name=u.name, soft=u.soft, hard=u.hard) for u in spec.ulimits]
+    if spec.init:
+        host["init"] = True
+    if spec.shm_size_mib:
+        host["shm_size"] = spec.shm_size_mib * 1024 * 1024
+    if spec.max_swap_mib is not None and spec.memory_mib:
+        host["memswap_limit"] = (spec.memory_mib + spec.max_swap_mib) * 1024 * 1024
+        if spec.swappiness is not None:
+            host["mem_swappiness"] = spec.swappiness
+    if spec.pid_mode:
+        host["pid_mode"] = spec.pid_mode
+    if spec.ipc_mode:
+        host["ipc_mode"] = spec.ipc_mode
+    if spec.log_driver:
+        host["log_config"] = LogConfig(type=spec.log_driver, config=spec.log_options)
+    return host
+
+
 def _state(attrs: dict[str, Any]) -> ContainerState:
     status = attrs["State"]
     bindings = []
@@ -275,6 +357,7 @@ def _state(attrs: dict[str, Any]) -> ContainerState:
         exit_code=None if running or never_started else status.get("ExitCode"),
         oom_killed=bool(status.get("OOMKilled")),
         network_bindings=bindings,
+        health=(status.get("Health") or {}).get("Status"),
         networks=networks,
     )
 

@@ -14,7 +14,7 @@ import asyncio
 import itertools
 from dataclasses import dataclass, field
 
-from .runtime import ContainerSpec, ContainerState, RuntimeFailure
+from .runtime import ContainerSpec, ContainerState, RuntimeFailure, VolumeSpec
 
 
 @dataclass
@@ -31,6 +31,7 @@ class FakeRuntime:
         self._ids = itertools.count(1)
         self._ports = itertools.count(32768)
         self._speed = speed  # >1 runs scripted sleeps faster
+        self.volumes: set[str] = set()
         self._subnets: dict[str, int] = {}  # awsvpc network -> its number (10.N.x.y)
         self._addresses = itertools.count(2)
 
@@ -120,6 +121,11 @@ class FakeRuntime:
         if c and c.runner:
             c.runner.cancel()
 
+    async def ensure_volume(self, volume: VolumeSpec) -> None:
+        self.volumes.add(volume.name)
+
+    async def remove_volume(self, name: str) -> None:
+        self.volumes.discard(name)
     async def ensure_network(self, name: str) -> None:
         self._subnets.setdefault(name, len(self._subnets) + 1)
 

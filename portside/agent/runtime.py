@@ -44,8 +44,39 @@ class PortMapping:
 
 
 @dataclass
+class Ulimit:
+    name: str
+    soft: int
+    hard: int
+
+
+@dataclass
+class HealthCheck:
+    """A Docker health check (seconds), from the container's `healthCheck`."""
+
+    test: list[str]
+    interval: float = 30
+    timeout: float = 5
+    retries: int = 3
+    start_period: float = 0
+
+
+@dataclass
+class VolumeSpec:
+    """A Docker volume the task needs before its containers are created."""
+
+    name: str
+    driver: str = "local"
+    driver_opts: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+    task_scoped: bool = True  # removed with the task
+    autoprovision: bool = True  # a shared volume may be created when missing
+
+
+@dataclass
 class ContainerSpec:
-    """One container as the runtime must create it."""
+    """One container as the runtime must create it (the Docker options each
+    ECS container-definition member becomes; see domain.container_support)."""
 
     name: str
     image: str
@@ -61,6 +92,35 @@ class ContainerSpec:
     network_mode: str = "bridge"
     ports: list[PortMapping] = field(default_factory=list)
     mounts: list[Mount] = field(default_factory=list)
+    hostname: str | None = None
+    network_disabled: bool = False
+    privileged: bool = False
+    read_only: bool = False
+    dns: list[str] = field(default_factory=list)
+    dns_search: list[str] = field(default_factory=list)
+    extra_hosts: dict[str, str] = field(default_factory=dict)
+    security_opt: list[str] = field(default_factory=list)
+    stdin_open: bool = False
+    tty: bool = False
+    ulimits: list[Ulimit] = field(default_factory=list)
+    sysctls: dict[str, str] = field(default_factory=dict)
+    cap_add: list[str] = field(default_factory=list)
+    cap_drop: list[str] = field(default_factory=list)
+    devices: list[str] = field(default_factory=list)  # host:container:permissions
+    init: bool = False
+    shm_size_mib: int | None = None
+    tmpfs: dict[str, str] = field(default_factory=dict)  # path -> mount options
+    max_swap_mib: int | None = None
+    swappiness: int | None = None
+    pid_mode: str | None = None
+    ipc_mode: str | None = None
+    log_driver: str | None = None
+    log_options: dict[str, str] = field(default_factory=dict)
+    # volumesFrom as (source container name, read only); the task manager
+    # turns them into Docker's `ID:ro|rw` once the sources exist.
+    volumes_from: list[tuple[str, bool]] = field(default_factory=list)
+    volumes_from_ids: list[str] = field(default_factory=list)
+    health_check: HealthCheck | None = None
 
 
 @dataclass
@@ -72,6 +132,7 @@ class ContainerState:
     running: bool
     exit_code: int | None = None
     oom_killed: bool = False
+    health: str | None = None  # Docker's: starting, healthy, unhealthy (None: no check)
     network_bindings: list[dict[str, object]] = field(default_factory=list)
     # user-defined networks the container is on: name -> (IPv4 address, MAC address)
     networks: dict[str, tuple[str, str]] = field(default_factory=dict)
@@ -116,6 +177,14 @@ class Runtime(Protocol):
         ...
 
     async def remove(self, runtime_id: str) -> None:
+        ...
+
+    async def ensure_volume(self, volume: VolumeSpec) -> None:
+        """Create the volume unless it exists (RuntimeFailure when a shared
+        volume without autoprovision is missing)."""
+        ...
+
+    async def remove_volume(self, name: str) -> None:
         ...
 
     async def ensure_network(self, name: str) -> None:

@@ -23,8 +23,10 @@ from botocore.credentials import Credentials
 from botocore.exceptions import BotoCoreError, ClientError
 
 POLL_TARGET = "PortsideAgentV1.Poll"
-# Agent reports with no ECS operation to carry them, sent on Portside's agent channel.
-CHANNEL_OPERATIONS = {"report_attachment": "PortsideAgentV1.ReportAttachment"}
+# Agent reports with no ECS operation to carry them, sent on Portside's agent
+# channel (container health goes over ECS's agent's telemetry connection).
+CHANNEL_OPERATIONS = {"report_attachment": "PortsideAgentV1.ReportAttachment",
+                      "submit_health": "PortsideAgentV1.SubmitHealth"}
 
 
 class ServerUnavailable(Exception):

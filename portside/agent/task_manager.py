@@ -17,9 +17,10 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..domain import health
 from . import awsvpc
 from .runtime import ContainerSpec, ContainerState, RuntimeFailure
-from .specs import container_specs, host_mode_bindings
+from .specs import container_specs, host_mode_bindings, volume_specs
 
 if TYPE_CHECKING:
     from .agent import Agent
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("portside.agent.task")
 
 OOM_REASON = "OutOfMemoryError: Container killed due to memory usage"
+HEALTH_POLL_S = 0.5  # Docker checks every `interval` (>= 5 s); this only notices the outcome
 
 
 @dataclass
@@ -41,6 +43,7 @@ class ManagedContainer:
     bindings: list[dict[str, Any]] = field(default_factory=list)
     watcher: asyncio.Task[None] | None = None
     started: bool = False  # it ran, in this agent's life or an earlier one
+    health: str = "UNKNOWN"  # HEALTHY / UNHEALTHY / UNKNOWN, as ECS reports it
 
     def change(self) -> dict[str, Any]:
         """This container as a ContainerStateChange."""
@@ -74,11 +77,13 @@ class TaskManager:
             )
             for c in task["containers"]
         }
+        self.volumes = volume_specs(task)
         self._changed = asyncio.Event()
         self._essential_exited = False
         self._reported_running = False
         self._pull_started: float | None = None
         self._pull_stopped: float | None = None
+        self._health_watch: asyncio.Task[None] | None = None
         for state in adopted:
             self._adopt(state)
 
@@ -116,6 +121,8 @@ class TaskManager:
             for c in self.containers.values():
                 if c.status == "RUNNING" and c.watcher is None:
                     c.watcher = asyncio.create_task(self._watch(c))
+            if any(c.spec.health_check for c in self.containers.values()):
+                self._health_watch = asyncio.create_task(self._watch_health())
             while not self._all_stopped():
                 if self.desired == "STOPPED" or self._essential_exited:
                     await self._stop_all()
@@ -132,6 +139,8 @@ class TaskManager:
                     c.status, c.reason = "STOPPED", "InternalError: agent failure"
             self._report_stopped()
         finally:
+            if self._health_watch is not None:
+                self._health_watch.cancel()
             self.agent.finished(self)
 
     async def _start(self) -> None:
@@ -146,9 +155,16 @@ class TaskManager:
             for current in pending:
                 await runtime.ensure_image(current.spec.image)
             self._pull_stopped = time.time()
-            for current in pending:
+            current = None
+            for volume in self.volumes:
+                await runtime.ensure_volume(volume)
+            for current in _creation_order(pending):
                 if self.desired != "RUNNING":
                     break
+                current.spec.volumes_from_ids = [
+                    f"{self.containers[name].runtime_id}:{'ro' if read_only else 'rw'}"
+                    for name, read_only in current.spec.volumes_from
+                ]
                 current.runtime_id = await runtime.create(current.spec)
                 current.status = "CREATED"
             for current in self.containers.values():
@@ -162,8 +178,9 @@ class TaskManager:
                     current.watcher = asyncio.create_task(self._watch(current))
         except RuntimeFailure as failure:
             self._pull_stopped = self._pull_stopped or time.time()
-            if current is not None:
-                current.reason = failure.reason
+            target = current or (pending[0] if pending else None)
+            if target is not None:
+                target.reason = failure.reason
             self.desired = "STOPPED"  # the running ones are stopped by the main loop
             for c in self.containers.values():
                 if c.status in ("PENDING", "CREATED"):
@@ -195,6 +212,25 @@ class TaskManager:
             self._report("submit_container_state_change", containerName=c.spec.name,
                          **{k: v for k, v in c.change().items() if k != "containerName"})
         self._changed.set()
+
+    async def _watch_health(self) -> None:
+        """Docker runs the health checks; this follows their outcome (every
+        HEALTH_POLL_S) and reports each change of a container's healthStatus."""
+        while True:
+            changed = False
+            for c in self.containers.values():
+                if c.spec.health_check is None or c.status != "RUNNING" or not c.runtime_id:
+                    continue
+                state = await self.agent.runtime.inspect(c.runtime_id)
+                status = health.from_docker(state.health if state else None)
+                if state is not None and status != c.health:
+                    c.health, changed = status, True
+            if changed:
+                self._report("submit_health", containers=[
+                    {"containerName": c.spec.name, "healthStatus": c.health}
+                    for c in self.containers.values() if c.spec.health_check])
+                self._changed.set()
+            await asyncio.sleep(HEALTH_POLL_S)
 
     def _record_exit(self, c: ManagedContainer, state: ContainerState) -> None:
         c.status = "STOPPED"
@@ -254,3 +290,19 @@ class TaskManager:
         if self.network_mode == "host":
             return host_mode_bindings(c.spec)
         return state.network_bindings
+
+
+def _creation_order(containers: list[ManagedContainer]) -> list[ManagedContainer]:
+    """Containers whose volumes another uses (volumesFrom) are created first;
+    otherwise the definition's order.  Registration refuses unknown names; a
+    cycle keeps the definition's order for what remains."""
+    remaining = list(containers)
+    ordered: list[ManagedContainer] = []
+    while remaining:
+        names = {c.spec.name for c in remaining}
+        ready = [c for c in remaining if not any(src in names for src, _ in c.spec.volumes_from)]
+        if not ready:
+            ready = remaining[:1]
+        ordered.extend(ready)
+        remaining = [c for c in remaining if c not in ready]
+    return ordered

@@ -15,6 +15,7 @@ import asyncio
 import json
 from typing import Any
 
+from ..control import report
 from ..domain import awsvpc
 from ..domain.task import effective_containers
 from ..protocol import errors
@@ -27,18 +28,14 @@ from ..control.lookup import task_definition as resolve_task_definition
 TARGET_PREFIX = "PortsideAgentV1"
 MAX_WAIT_S = 30.0
 
-_CONTAINER_MEMBERS = (
-    "name", "image", "command", "entryPoint", "environment", "workingDirectory", "user",
-    "cpu", "memory", "memoryReservation", "portMappings", "mountPoints", "volumesFrom",
-    "essential", "stopTimeout", "dockerLabels", "ulimits", "links", "hostname",
-    "privileged", "readonlyRootFilesystem", "extraHosts", "dnsServers",
-)
-
 
 async def handle(
     ctx: Context, operation: str, body: bytes, gone: "asyncio.Future[object] | None" = None
 ) -> tuple[int, bytes]:
     try:
+        if operation == "SubmitHealth":
+            report.health_changed(ctx, _checked_health(parse_json(body) if body.strip() else {}))
+            return 200, b'{"acknowledgment":"ACK"}'
         if operation == "ReportAttachment":
             answer = report_attachment(ctx, _checked_report(parse_json(body) if body.strip() else {}))
             return 200, json.dumps(answer).encode()  # the app answers once it is durable
@@ -48,6 +45,28 @@ async def handle(
         return 200, json.dumps(await poll(ctx, params, gone), separators=(",", ":")).encode()
     except errors.ECSError as err:
         return error_body(err)
+
+
+_HEALTH_STATUSES = ("HEALTHY", "UNHEALTHY", "UNKNOWN")
+
+
+def _checked_health(params: Any) -> dict[str, Any]:
+    """`{"cluster", "task", "containers": [{"containerName", "healthStatus"}]}`:
+    the container health an agent saw (ECS's agent sends it over its telemetry
+    channel, which has no botocore shape either)."""
+    if not isinstance(params, dict):
+        raise errors.SerializationException("Expected a JSON object.")
+    for name in ("cluster", "task"):
+        if not isinstance(params.get(name), str):
+            raise errors.SerializationException(f"Unexpected type for '{name}'.")
+    containers = params.get("containers")
+    if not isinstance(containers, list) or len(containers) > 10:
+        raise errors.SerializationException("Unexpected type for 'containers'.")
+    for c in containers:
+        if (not isinstance(c, dict) or not isinstance(c.get("containerName"), str)
+                or c.get("healthStatus") not in _HEALTH_STATUSES):
+            raise errors.InvalidParameterException("Each container needs a containerName and a healthStatus.")
+    return params
 
 
 _POLL_MEMBERS = {"cluster": str, "containerInstance": str, "version": str, "waitSeconds": (int, float)}
@@ -74,13 +93,13 @@ async def poll(
     connected for the rest of its poll."""
     cluster = require_cluster(ctx, params.get("cluster"))
     arn = instance_arn(ctx, cluster, str(params.get("containerInstance") or ""))
-    instance = ctx.store.get_instance(arn) if arn else None
+    instance = ctx.placement.get_instance(arn) if arn else None
     if instance is None:
         raise errors.InvalidParameterException("The specified container instance could not be found.")
     if not instance.get("_agentPolls"):
         instance["_agentPolls"] = True  # from now on its connection follows its polls
         with ctx.store.transaction():
-            ctx.store.put_instance(instance)
+            ctx.placement.put_instance(instance)
     wait = min(float(params.get("waitSeconds") or 0), MAX_WAIT_S)
     ctx.heartbeats.poll_started(arn, ctx.clock.now())
     try:
@@ -88,7 +107,7 @@ async def poll(
             await ctx.wakeups.wait(arn, ctx.wakeups.version(arn), wait, gone)
     finally:
         ctx.heartbeats.poll_ended(arn, ctx.clock.now())
-    instance = ctx.store.get_instance(arn) or instance
+    instance = ctx.placement.get_instance(arn) or instance
     return {
         "version": _version(ctx, arn),
         "instanceStatus": instance["status"],
@@ -135,7 +154,7 @@ def _agent_view(ctx: Context, task: dict[str, Any]) -> dict[str, Any]:
     known = {c["name"]: c for c in task["containers"]}
     containers = []
     for c in effective_containers(definition, task.get("overrides")):
-        view = {k: c[k] for k in _CONTAINER_MEMBERS if k in c}
+        view = dict(c)  # every member: the agent applies each (domain.container_support)
         view["lastStatus"] = known.get(c["name"], {}).get("lastStatus", "PENDING")
         containers.append(view)
     view = {
@@ -147,6 +166,7 @@ def _agent_view(ctx: Context, task: dict[str, Any]) -> dict[str, Any]:
         "lastStatus": task["lastStatus"],
         "networkMode": definition.get("networkMode", "bridge"),
         "volumes": definition.get("volumes", []),
+        **{k: definition[k] for k in ("pidMode", "ipcMode", "cpu", "memory") if k in definition},
         "containers": containers,
     }
     eni = awsvpc.eni(task)

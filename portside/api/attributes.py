@@ -63,7 +63,7 @@ def _target(ctx: Context, cluster: dict[str, Any], attribute: dict[str, Any]) ->
             "targetType is required when the targetId is not a full ARN."
         )
     arn = instance_arn(ctx, cluster, target_id)
-    doc = ctx.store.get_instance(arn) if arn else None
+    doc = ctx.placement.get_instance(arn) if arn else None
     if doc is None or doc["status"] == "INACTIVE":
         raise errors.TargetNotFoundException(f"Could not find {target_id}.")
     return arn
@@ -83,10 +83,10 @@ def _by_target(ctx: Context, cluster: dict[str, Any], attributes: list[dict[str,
 
 
 def _replace_attributes(ctx: Context, arn: str, attributes: list[dict[str, Any]]) -> None:
-    doc = ctx.store.get_instance(arn)  # a copy: the cached one is never changed in place
+    doc = ctx.placement.get_instance(arn)  # a copy: the cached one is never changed in place
     doc["attributes"] = attributes
     doc["version"] += 1
-    ctx.store.put_instance(doc)
+    ctx.placement.put_instance(doc)
 
 
 @operation("PutAttributes")
@@ -94,7 +94,7 @@ def put_attributes(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     with ctx.store.transaction():
         cluster = require_cluster(ctx, params.get("cluster"))
         for arn, given in _by_target(ctx, cluster, params["attributes"], True).items():
-            current = {a["name"]: a for a in ctx.store.get_instance(arn).get("attributes") or []}
+            current = {a["name"]: a for a in ctx.placement.get_instance(arn).get("attributes") or []}
             for attribute in given:
                 entry = {"name": attribute["name"]}
                 if attribute.get("value") is not None:
@@ -114,7 +114,7 @@ def delete_attributes(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
         cluster = require_cluster(ctx, params.get("cluster"))
         for arn, given in _by_target(ctx, cluster, params["attributes"], False).items():
             doomed = {a["name"] for a in given}
-            kept = [a for a in ctx.store.get_instance(arn).get("attributes") or [] if a["name"] not in doomed]
+            kept = [a for a in ctx.placement.get_instance(arn).get("attributes") or [] if a["name"] not in doomed]
             _replace_attributes(ctx, arn, kept)
     return {"attributes": params["attributes"]}
 
@@ -134,7 +134,7 @@ def list_attributes(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
         raise errors.InvalidParameterException("Invalid token " + params["nextToken"][:64])
     limit = page(params)
     found: list[dict[str, Any]] = []
-    for doc in ctx.store.list_instances(cluster["clusterArn"], LISTABLE):
+    for doc in ctx.placement.list_instances(cluster["clusterArn"], LISTABLE):
         for attribute in doc.get("attributes") or ():
             if name is not None and attribute["name"] != name:
                 continue

@@ -65,7 +65,7 @@ def register_container_instance(ctx: Context, params: dict[str, Any]) -> dict[st
         previous = None
         if params.get("containerInstanceArn"):
             arn = instance_arn(ctx, cluster, params["containerInstanceArn"])
-            previous = store.get_instance(arn) if arn else None
+            previous = ctx.placement.get_instance(arn) if arn else None
             if previous is None:
                 raise errors.InvalidParameterException(
                     "The specified container instance could not be found."
@@ -91,7 +91,7 @@ def register_container_instance(ctx: Context, params: dict[str, Any]) -> dict[st
         if params.get("platformDevices"):
             doc["platformDevices"] = params["platformDevices"]
         container_agent.registered_version(doc)
-        store.put_instance(doc)
+        ctx.placement.put_instance(doc)
         store.put_tags(doc["containerInstanceArn"], tags)
     return {"containerInstance": view(ctx, [doc], ("TAGS",))[0]}
 
@@ -104,7 +104,7 @@ def describe_container_instances(ctx: Context, params: dict[str, Any]) -> dict[s
     found, failures = [], []
     for identifier in params["containerInstances"]:
         arn = instance_arn(ctx, cluster, identifier)
-        doc = ctx.store.get_instance(arn) if arn else None
+        doc = ctx.placement.get_instance(arn) if arn else None
         if doc is None:
             failures.append(failure(arn or identifier, "MISSING"))
         else:
@@ -132,7 +132,7 @@ def deregister_container_instance(ctx: Context, params: dict[str, Any]) -> dict[
     with store.transaction():
         cluster = require_cluster(ctx, params.get("cluster"))
         arn = instance_arn(ctx, cluster, params["containerInstance"])
-        doc = store.get_instance(arn) if arn else None
+        doc = ctx.placement.get_instance(arn) if arn else None
         if doc is None or doc["status"] == "INACTIVE":
             raise errors.InvalidParameterException(
                 "The specified container instance could not be found."
@@ -142,7 +142,7 @@ def deregister_container_instance(ctx: Context, params: dict[str, Any]) -> dict[
         doc["status"] = "INACTIVE"
         doc["agentConnected"] = False
         doc["version"] += 1
-        store.put_instance(doc)
+        ctx.placement.put_instance(doc)
     ctx.wakeups.notify(arn)
     return {"containerInstance": view(ctx, [doc])[0]}
 
@@ -160,14 +160,14 @@ def update_container_instances_state(ctx: Context, params: dict[str, Any]) -> di
         cluster = require_cluster(ctx, params.get("cluster"))
         for identifier in params["containerInstances"]:
             arn = instance_arn(ctx, cluster, identifier)
-            doc = store.get_instance(arn) if arn else None
+            doc = ctx.placement.get_instance(arn) if arn else None
             if doc is None or doc["status"] == "INACTIVE":
                 failures.append(failure(arn or identifier, "MISSING"))
                 continue
             if doc["status"] != status:
                 doc["status"] = status
                 doc["version"] += 1
-                store.put_instance(doc)
+                ctx.placement.put_instance(doc)
             updated.append(doc)
     return {"containerInstances": view(ctx, updated), "failures": failures}
 

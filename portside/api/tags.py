@@ -29,7 +29,7 @@ def _existing_resource(ctx: Context, arn: str, missing: type[errors.ECSError] = 
         family, _, revision = parts[0].rpartition(":")
         exists = revision.isdigit() and store.get_task_definition(family, int(revision)) is not None
     elif parsed.kind == "container-instance":
-        exists = store.get_instance(arn) is not None
+        exists = ctx.placement.get_instance(arn) is not None
     elif parsed.kind == "task":
         exists = store.get_task(arn) is not None
     elif parsed.kind == "service" and len(parts) == 2:

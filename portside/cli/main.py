@@ -134,7 +134,11 @@ def _server(args: argparse.Namespace) -> int:
     except (ValueError, StartupRefused, UntrustedStore) as exc:
         print(f"portside: {exc}", file=sys.stderr)
         return 2
-    run(config, auth)
+    try:
+        run(config, auth)
+    except StartupRefused as exc:  # e.g. a database written by a newer Portside
+        print(f"portside: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -33,7 +33,7 @@ def request_update(ctx: Context, cluster_name: str | None, identifier: str) -> D
     with store.transaction():
         cluster = require_cluster(ctx, cluster_name)
         arn = instance_arn(ctx, cluster, identifier)
-        instance = store.get_instance(arn) if arn else None
+        instance = ctx.placement.get_instance(arn) if arn else None
         if instance is None or instance["status"] == "INACTIVE":
             raise errors.InvalidParameterException("The specified container instance could not be found.")
         if instance.get("agentUpdateStatus") in UPDATING:
@@ -53,8 +53,8 @@ def request_update(ctx: Context, cluster_name: str | None, identifier: str) -> D
                 "running the latest version.")
         instance["agentUpdateStatus"] = "PENDING"
         instance["version"] = instance.get("version", 0) + 1
-        store.put_instance(instance)
-    return store.get_instance(instance["containerInstanceArn"]) or instance
+        ctx.placement.put_instance(instance)
+    return ctx.placement.get_instance(instance["containerInstanceArn"]) or instance
 
 
 def registered_version(instance: Doc) -> None:

@@ -12,14 +12,15 @@ from typing import Any
 from ..arns import Arns
 from ..clock import Clock
 from ..config import ServerConfig
-from ..store.sqlite import SqliteStore
+from ..scheduler.placement_cache import PlacementCache
+from ..store.interface import Store
 from .heartbeats import Heartbeats
 from .wakeups import Wakeups
 
 
 @dataclass
 class Context:
-    store: SqliteStore
+    store: Store
     clock: Clock
     config: ServerConfig
     arns: Arns
@@ -27,6 +28,11 @@ class Context:
     heartbeats: Heartbeats = field(default_factory=lambda: Heartbeats(0.0))
     boot_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     service_wakeup: asyncio.Event = field(default_factory=asyncio.Event)  # nudges the service scheduler
+    # container instances as placement sees them (free capacity, task groups), over the store
+    placement: PlacementCache = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.placement = PlacementCache(self.store)
 
     def agent_connected(self, instance: dict[str, Any]) -> bool:
         return self.heartbeats.connected(instance, self.clock.now())

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, Union
 
+from ..domain import container_support
 from ..domain import task as tasks
 from .launch_types import NO_CAPACITY, Launch, checked_launch, place_fargate, task_fields
 from ..domain.resources import Reservation
@@ -35,7 +36,7 @@ def checked_task_definition(ctx: Context, params: Doc) -> Doc:
         raise errors.ClientException("TaskDefinition not found.")
     if definition["status"] != "ACTIVE":
         raise errors.ClientException("TaskDefinition is inactive")
-    problem = tasks.override_problem(params.get("overrides"))
+    problem = container_support.run_problem(definition) or tasks.override_problem(params.get("overrides"))
     if problem:
         raise errors.InvalidParameterException(problem)
     unknown = tasks.unknown_override_names(definition, params.get("overrides"))
@@ -88,7 +89,7 @@ def commit_placements(
         created = [Encoded(document) for document in documents]
     group = task_group(definition, params)
     for arn, placed in Counter(c.arn for c in chosen).items():
-        ctx.store.hold(arn, need, group, times=placed)
+        ctx.placement.hold(arn, need, group, times=placed)
         ctx.wakeups.notify(arn)  # the agent's poll answers once the commit is done
     return created
 
@@ -117,7 +118,7 @@ def launch_tasks(
         missing = count - len(placement.chosen)
         return created, [{"reason": NO_CAPACITY}] if missing else []
     rules = placement_rules(definition, params.get("placementStrategy"), params.get("placementConstraints"))
-    arns, docs = ctx.store.instance_pool(cluster["clusterArn"], ("ACTIVE",))
+    arns, docs = ctx.placement.instance_pool(cluster["clusterArn"], ("ACTIVE",))
     placement = place_on(ctx, cluster, arns, docs, need, count, rules, task_group(definition, params))
     created = commit_placements(ctx, cluster, definition, params, placement.chosen, need, tags or [], launch)
     return created, [failure(a, r) for a, r in placement.rejections.items()]
@@ -168,7 +169,7 @@ def run_task(ctx: Context, params: Doc, tags: list[dict[str, str]]) -> tuple[lis
         launch = checked_launch(definition, params)
         if not launch.fargate:
             placement_rules(definition, params.get("placementStrategy"), params.get("placementConstraints"))
-            if not store.instance_pool(cluster["clusterArn"], ("ACTIVE", "DRAINING"))[0]:  # in memory
+            if not ctx.placement.instance_pool(cluster["clusterArn"], ("ACTIVE", "DRAINING"))[0]:  # in memory
                 raise errors.InvalidParameterException("No Container Instances were found in your cluster.")
         created, failures = launch_tasks(ctx, cluster, definition, params, params.get("count", 1), tags, launch)
     return list(created), failures
@@ -190,7 +191,7 @@ def start_task(ctx: Context, params: Doc, tags: list[dict[str, str]]) -> tuple[l
         failures: list[Failure] = []
         for identifier in params["containerInstances"]:
             arn = instance_arn(ctx, cluster, identifier)
-            doc = store.get_instance(arn) if arn else None
+            doc = ctx.placement.get_instance(arn) if arn else None
             if arn is None or doc is None:
                 failures.append(failure(arn or identifier, "MISSING"))
             elif doc["status"] != "ACTIVE":

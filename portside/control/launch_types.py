@@ -86,7 +86,7 @@ def fargate_pool(ctx: Any) -> tuple[list[str], dict[str, Doc]]:
     while True:
         clusters = ctx.store.list_cluster_arns(after, 100)
         for cluster_arn in clusters:
-            pool, cached = ctx.store.instance_pool(cluster_arn, ("ACTIVE",))
+            pool, cached = ctx.placement.instance_pool(cluster_arn, ("ACTIVE",))
             for arn in pool:
                 doc = cached[arn]
                 if any(a.get("name") == FARGATE_ATTRIBUTE for a in doc.get("attributes") or ()):
@@ -106,7 +106,7 @@ def place_fargate(ctx: Any, need: Reservation, count: int, group: str) -> Placem
     def candidate_at(index: int) -> Candidate:
         doc = docs[arns[index]]
         return Candidate.of(doc, ctx.agent_connected(doc), group=group,
-                            capacity=ctx.store.free_capacity(arns[index]))
+                            capacity=ctx.placement.free_capacity(arns[index]))
 
     return place_lazily(len(arns), candidate_at, need, count, _rng)
 

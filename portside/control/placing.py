@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from ..domain import container_support
 from ..domain.resources import Reservation
 from ..protocol import errors
 from ..scheduler import query
@@ -32,7 +33,9 @@ def placement_rules(
     the task definition's constraints); a malformed one, or a bad cluster
     query expression, is an InvalidParameterException."""
     try:
-        return parse_rules(strategies, constraints, (definition or {}).get("placementConstraints"))
+        own = [*((definition or {}).get("placementConstraints") or []),
+               *container_support.platform_constraints(definition)]
+        return parse_rules(strategies, constraints, own)
     except (PlacementRuleError, query.QueryError) as exc:
         raise errors.InvalidParameterException(str(exc)) from exc
 
@@ -47,8 +50,8 @@ def _lookups(ctx: Context, cluster: Doc, rules: Rules, group: str) -> Lookups:
     """The store queries the rules need, run on first use (indexed; no scan of every task)."""
     cluster_arn = cluster["clusterArn"]
     return Lookups(
-        group_counts=lambda: ctx.store.group_task_counts(cluster_arn, group),
-        groups_on=lambda: ctx.store.task_groups_on_instances(cluster_arn, rules.task_groups_named()),
+        group_counts=lambda: ctx.placement.group_task_counts(cluster_arn, group),
+        groups_on=lambda: ctx.placement.task_groups_on_instances(cluster_arn, rules.task_groups_named()),
         running_counts=lambda: ctx.store.running_task_counts(cluster_arn),
     )
 
@@ -71,7 +74,7 @@ def place_on(
     def candidate_at(index: int) -> Candidate:
         arn = arns[index]
         doc = docs[arn]
-        return Candidate.of(doc, ctx.agent_connected(doc), lookups, group, ctx.store.free_capacity(arn))
+        return Candidate.of(doc, ctx.agent_connected(doc), lookups, group, ctx.placement.free_capacity(arn))
 
     return place_lazily(len(arns), candidate_at, need, count, _rng, rules.filters, rules.strategies)
 
@@ -87,12 +90,12 @@ def instances_matching(
         raise errors.InvalidParameterException(str(exc)) from exc
     cluster_arn = cluster["clusterArn"]
     lookups = Lookups(
-        groups_on=lambda: ctx.store.task_groups_on_instances(cluster_arn, expression.task_groups_named()),
+        groups_on=lambda: ctx.placement.task_groups_on_instances(cluster_arn, expression.task_groups_named()),
         running_counts=lambda: ctx.store.running_task_counts(cluster_arn),
     )
     found = []
     for seq, arn in ctx.store.list_instance_arns(cluster_arn, statuses, after, 1 << 62):
-        doc = ctx.store.get_instance(arn)
+        doc = ctx.placement.get_instance(arn)
         if doc is not None and expression.matches(Candidate.of(doc, ctx.agent_connected(doc), lookups)):
             found.append((seq, arn))
             if len(found) >= wanted:

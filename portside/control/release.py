@@ -33,7 +33,7 @@ def release_resources(ctx: Context, task: Doc) -> None:
     arn = task_host(ctx, task)
     if arn:
         held = Reservation.from_doc(ctx.store.task_reservation(task["taskArn"]))
-        ctx.store.hold(arn, held, task.get("group") or "", release=True)
+        ctx.placement.hold(arn, held, task.get("group") or "", release=True)
 
 
 def stop_task(ctx: Context, params: Doc) -> Encoded | Doc:

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..domain import health
 from ..domain import task as tasks
+from ..domain.service import SERVICE_STOP_CODE
 from ..protocol import errors
 from .context import Context
-from .lookup import require_cluster, task_arn
-from .release import release_resources
+from .lookup import require_cluster, task_arn, task_definition
+from .release import release_resources, stop_tasks
 from .services import is_service_group, nudge
 
 Doc = dict[str, Any]
@@ -42,7 +44,7 @@ def _save(ctx: Context, task: Doc, report: Doc) -> None:
     stopped = tasks.apply_task_change(task, report, ctx.clock.now())
     ctx.store.put_task(task)
     if stopped:
-        release_resources(ctx, task)  # after the row says STOPPED: see SqliteStore.hold
+        release_resources(ctx, task)  # after the row says STOPPED: see PlacementCache.hold
     if task["lastStatus"] != before and is_service_group(task.get("group")):
         nudge(ctx)  # the service scheduler looks at once
 
@@ -61,3 +63,24 @@ def task_changed(ctx: Context, params: Doc) -> None:
         task = _reported_task(ctx, params)
         _apply_containers(task, params.get("containers", []))
         _save(ctx, task, params)
+
+
+def health_changed(ctx: Context, params: Doc) -> None:
+    """The agent saw containers' health change: keep it and derive the task's.
+    A service's task turning UNHEALTHY is stopped (ECS's reason) for its
+    scheduler to replace; a task run on its own carries on, as ECS documents."""
+    with ctx.store.transaction():
+        task = _reported_task(ctx, params)
+        if task["lastStatus"] == "STOPPED":
+            return
+        definition = task_definition(ctx, task["taskDefinitionArn"]) or {"containerDefinitions": []}
+        reported = {c["containerName"]: c["healthStatus"] for c in params["containers"]}
+        if not health.apply(task, definition["containerDefinitions"], reported):
+            return
+        ctx.store.put_task(task)
+        if (task["healthStatus"] == health.UNHEALTHY and task["desiredStatus"] == "RUNNING"
+                and is_service_group(task.get("group"))
+                and str(task.get("startedBy", "")).startswith("ecs-svc/")):
+            stop_tasks(ctx, [task["taskArn"]], health.HEALTH_CHECK_FAILED, SERVICE_STOP_CODE,
+                       ctx.clock.now())
+            nudge(ctx)

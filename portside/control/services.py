@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from .context import Context
+from .lookup import task_definition
 
 Doc = dict[str, Any]
 TaskRow = tuple[str, "str | None", "str | None", str, str]
@@ -31,7 +32,7 @@ def task_rows(ctx: Context, service: Doc) -> list[TaskRow]:
     instances (no agent reports on them again: replaced, never waited for)."""
     ids = {d["id"] for d in service["deployments"]}
     store = ctx.store
-    gone = {d["containerInstanceArn"] for d in store.list_instances(service["clusterArn"], ("INACTIVE",))}
+    gone = {d["containerInstanceArn"] for d in ctx.placement.list_instances(service["clusterArn"], ("INACTIVE",))}
     rows = store.service_tasks(service["clusterArn"], service["serviceName"])
     return [row for row in rows if row[1] in ids and row[2] not in gone]
 
@@ -47,3 +48,24 @@ def task_counts(ctx: Context, service: Doc) -> dict[str | None, tuple[int, int]]
             p += 1
         counts[started_by] = (r, p)
     return counts
+
+
+def not_yet_healthy(ctx: Context, service: Doc, rows: list[TaskRow]) -> set[str]:
+    """ARNs of RUNNING tasks whose health check has not passed (task
+    healthStatus not HEALTHY while a container has a check): a deployment
+    counts them as neither healthy nor done, as ECS does.  Task documents
+    are read only when a deployment's task definition has a health check."""
+    checked = set()
+    for deployment in service["deployments"]:
+        definition = task_definition(ctx, deployment["taskDefinition"]) or {}
+        if any(c.get("healthCheck") for c in definition.get("containerDefinitions", [])):
+            checked.add(deployment["id"])
+    if not checked:
+        return set()
+    result = set()
+    for arn, started_by, _instance, _desired, last in rows:
+        if last == "RUNNING" and started_by in checked:
+            task = ctx.store.get_task(arn)
+            if task is not None and task.get("healthStatus") != "HEALTHY":
+                result.add(arn)
+    return result

@@ -156,6 +156,7 @@ class LiveTask:
     instance_arn: str | None
     desired: str
     last: str
+    healthy: bool = True  # RUNNING and its health check passed (or it has none)
 
     @property
     def running(self) -> bool:
@@ -204,7 +205,7 @@ def plan_replica(
     if may_start and len(good) < desired:
         room = upper_limit(desired, maximum_percent) - len(wanted)
         plan.start = max(0, min(desired - len(good), room))
-    healthy = sum(1 for t in wanted if t.running)
+    healthy = sum(1 for t in wanted if t.running and t.healthy)
     budget = healthy - lower_limit(desired, minimum_healthy_percent)
     # Tasks not yet RUNNING cost no health: stop them first, freely.
     for t in old:

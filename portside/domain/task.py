@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..arns import Arns, new_id
-from . import awsvpc
+from . import awsvpc, container_support
 from .resources import Reservation
 from .status import Status, advance, task_status_from_containers
 from .task_definition import parse_task_size
@@ -47,7 +47,11 @@ def effective_containers(task_definition: Doc, overrides: Doc | None) -> list[Do
 
 
 def override_problem(overrides: Doc | None) -> str | None:
-    """Why container overrides cannot be applied (sizes no container may have)."""
+    """Why container overrides cannot be applied (sizes no container may have,
+    members Portside does not act on)."""
+    refused = container_support.override_problem(overrides)
+    if refused:
+        return refused
     for o in (overrides or {}).get("containerOverrides", []):
         name = o.get("name", "")
         if o.get("cpu") is not None and o["cpu"] < 0:

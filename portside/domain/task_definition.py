@@ -14,7 +14,7 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from . import fargate
+from . import container_support, fargate
 
 Doc = dict[str, Any]
 
@@ -76,6 +76,9 @@ def build(
 ) -> Doc:
     """The TaskDefinition document ECS stores for a RegisterTaskDefinition request:
     validated, sizes normalised, defaults filled."""
+    refused = container_support.problem(params)
+    if refused:
+        raise InvalidTaskDefinition(refused)
     network_mode = params.get("networkMode")
     cpu = parse_task_size(params.get("cpu"), "cpu")
     memory = parse_task_size(params.get("memory"), "memory")

@@ -54,7 +54,7 @@ AGENT_TARGETS = frozenset(
             "SubmitAttachmentStateChanges",
         )
     ]
-    + ["PortsideAgentV1.Poll", "PortsideAgentV1.ReportAttachment"]
+    + ["PortsideAgentV1.Poll", "PortsideAgentV1.ReportAttachment", "PortsideAgentV1.SubmitHealth"]
 )
 
 _TIMESTAMP = "%Y%m%dT%H%M%SZ"

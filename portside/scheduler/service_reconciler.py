@@ -34,7 +34,8 @@ from ..control import service_deployments as deployment_history
 from ..control.context import Context
 from ..control.launch_types import fargate_pool, launch_params
 from ..control.lookup import task_definition as resolve_task_definition
-from ..control.services import task_rows
+from ..control.services import not_yet_healthy, task_rows
+from ..domain import health
 from ..domain import service as services
 from ..domain.service import LiveTask, Plan
 from ..store.failures import StoreWriteFailed
@@ -110,7 +111,7 @@ class ServiceReconciler:
             now = self.ctx.clock.now()
             self._count_failures(service, now)
             self._circuit_breaker(service, now)
-            instances = store.list_instances(service["clusterArn"], ("ACTIVE", "DRAINING"))
+            instances = self.ctx.placement.list_instances(service["clusterArn"], ("ACTIVE", "DRAINING"))
             active = {d["containerInstanceArn"]: d for d in instances if d["status"] == "ACTIVE"}
             if service.get("launchType") == "FARGATE":  # its tasks run on Portside's Fargate capacity
                 active = fargate_pool(self.ctx)[1]
@@ -135,7 +136,9 @@ class ServiceReconciler:
         for task in stopped:
             service["_stoppedWatermark"] = max(service.get("_stoppedWatermark", 0.0), task["stoppedAt"])
             deployment = by_id.get(task.get("startedBy"))
-            if deployment is None or task.get("stopCode") not in SELF_STOPPED:
+            failed = (task.get("stopCode") in SELF_STOPPED
+                      or task.get("stoppedReason") == health.HEALTH_CHECK_FAILED)
+            if deployment is None or not failed:
                 continue
             if deployment.get("rolloutState") == "IN_PROGRESS":
                 deployment["failedTasks"] = deployment.get("failedTasks", 0) + 1
@@ -236,7 +239,7 @@ class ServiceReconciler:
             if sum(n for (i, _s), n in others_live.items() if i == instance) > len(here):
                 continue
             plan.stop.extend(here)
-        healthy = sum(1 for t in wanted if t.running)
+        healthy = sum(1 for t in wanted if t.running and t.healthy)
         budget = healthy - services.lower_limit(desired, config.get("minimumHealthyPercent", 0))
         may_start = serving and current.get("rolloutState") != "FAILED" and not self._throttled(service, now)
         targets = []
@@ -283,7 +286,9 @@ class ServiceReconciler:
         (a RunTask with group `service:NAME` is listed with the service but is
         not the scheduler's to stop).  Tasks left on a deregistered instance
         are orphans no agent will report on again: replaced, never waited for."""
-        return [LiveTask(*row) for row in task_rows(self.ctx, service)]
+        rows = task_rows(self.ctx, service)
+        waiting = not_yet_healthy(self.ctx, service, rows)
+        return [LiveTask(*row, healthy=row[0] not in waiting) for row in rows]
 
     def _stop(self, service: Doc, plan: Plan, now: float) -> None:
         if not plan.stop:
@@ -350,7 +355,7 @@ class ServiceReconciler:
         mine = counts.get(current["id"], [0, 0])
         others = [t for t in live if t.started_by != current["id"]]
         settled = (len(kept) == 1 and not others and mine[1] == 0 and mine[0] == service["desiredCount"]
-                   and sum(1 for t in live if not t.wanted) == 0)
+                   and sum(1 for t in live if not t.wanted) == 0 and all(t.healthy for t in live))
         if settled and service.get("_failStreak", 0):
             since = service.setdefault("_settledSince", now)
             settled = now - since >= max(STABLE_AFTER_S, 3 * self.interval)

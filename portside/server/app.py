@@ -60,7 +60,7 @@ class PortsideApp:
         except StoreWriteFailed as failure:  # logged once by the store, not per request
             # A read that shared the failed batch may have seen changes now rolled
             # back: it is answered again, from what is committed.
-            status, payload = replay[0]() if replay else error_body(failure)
+            status, payload = replay[0]() if replay else error_body(errors.ServerException(failure.message))
         except Exception:
             log.exception("committing to the database failed")
             status, payload = error_body(errors.ServerException("An internal error occurred."))
@@ -91,7 +91,7 @@ class PortsideApp:
         target = next((v for k, v in headers if k == "x-amz-target"), "")
         self.auth.authorize(caller, target)
         prefix, _, operation = target.partition(".")
-        await self.ctx.store.settled()  # not while a COMMIT is in flight: see SqliteStore
+        await self.ctx.store.settled()  # not while a COMMIT is in flight: see store.interface.UnitOfWork
         if prefix == agent_channel.TARGET_PREFIX:
             gone = asyncio.ensure_future(receive())  # completes on http.disconnect
             try:

@@ -17,6 +17,8 @@ from ..arns import Arns
 from ..clock import SystemClock
 from ..config import ServerConfig
 from ..protocol.auth import Authenticator, CredentialsFileError, load_credentials
+from ..protocol.serialize import wire_json
+from ..store.interface import StoreError
 from ..store.sqlite import SqliteStore
 from ..store import integrity
 from .app import PortsideApp
@@ -137,10 +139,20 @@ def authenticator(config: ServerConfig) -> Authenticator:
     return Authenticator(keys, config.region, config.account_id)
 
 
+def encode_task(task: dict[str, Any]) -> str:
+    """A task's wire document as the store keeps it."""
+    return wire_json("Task", task)
+
+
 def build_context(config: ServerConfig) -> Context:
+    """StartupRefused when the database cannot be used (one written by a newer Portside)."""
     clock = SystemClock()
+    try:
+        store = SqliteStore(config.database_path, encode_task=encode_task)
+    except StoreError as exc:
+        raise StartupRefused(str(exc)) from exc
     return Context(
-        store=SqliteStore(config.database_path),
+        store=store,
         clock=clock,
         config=config,
         arns=Arns(config.region, config.account_id),

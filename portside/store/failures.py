@@ -2,7 +2,9 @@
 read-only, the disk answers I/O errors.
 
 Such a write fails as a `StoreWriteFailed`, answered to the client as AWS's
-`ServerException` (500) with a message naming the cause, and logged once
+`ServerException` (500) with a message naming the cause (the protocol layer
+answers any exception marked `server_fault` so, without a traceback; the
+store needs nothing of the protocol's), and logged once
 when writes start failing (and once when they succeed again), never with a
 traceback per request.  `WriteHealth` is what `GET /health` reports: unhealthy
 from a failed write until the next one that succeeds.
@@ -13,24 +15,21 @@ from __future__ import annotations
 import logging
 import sqlite3
 
-from ..protocol.errors import ServerException
-
 log = logging.getLogger("portside.store")
 
 # SQLite's messages for a database that cannot take a write
 _CAUSES = ("database or disk is full", "disk I/O error", "attempt to write a readonly database")
 
 
-class StoreWriteFailed(ServerException):
+class StoreWriteFailed(Exception):
     """The change was not saved; answered as AWS's ServerException."""
 
-    def __init__(self, cause: str) -> None:
-        super().__init__(f"The change was not saved: the server's database could not be written ({cause}).")
-        self.cause = cause
+    server_fault = True  # see protocol/dispatch.py
 
-    @property
-    def code(self) -> str:
-        return "ServerException"
+    def __init__(self, cause: str) -> None:
+        self.message = f"The change was not saved: the server's database could not be written ({cause})."
+        super().__init__(self.message)
+        self.cause = cause
 
 
 def write_failure(exc: BaseException) -> StoreWriteFailed | None:

@@ -5,7 +5,9 @@ task sets, daemons, daemon task definitions and their deployments.
 One table, `records`, keyed by (kind, key), with the parent (a service,
 cluster or family ARN) and status beside the JSON document.  It shares the
 store's connection, so a record written inside `store.transaction()` commits
-(or rolls back) with everything else the request changed.
+(or rolls back) with everything else the request changed.  The table is
+made by step 5 of store/sqlite/migrations.py (to change it, append a step
+there).
 """
 
 from __future__ import annotations
@@ -15,26 +17,11 @@ from typing import Any, Iterable, Protocol
 
 Doc = dict[str, Any]
 
-RECORDS_SCHEMA = """
-CREATE TABLE IF NOT EXISTS records (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    kind TEXT NOT NULL,
-    key TEXT NOT NULL,
-    parent TEXT NOT NULL,
-    status TEXT NOT NULL,
-    doc TEXT NOT NULL,
-    UNIQUE (kind, key)
-);
-CREATE INDEX IF NOT EXISTS records_by_parent ON records (kind, parent, seq);
-"""
-
 _dump = json.JSONEncoder(separators=(",", ":")).encode
 
 
 class _Connection(Protocol):
     def execute(self, sql: str, args: Any = ...) -> Any: ...
-
-    def executescript(self, script: str) -> Any: ...
 
 
 class Records:
@@ -42,7 +29,6 @@ class Records:
 
     def __init__(self, db: _Connection) -> None:
         self._db = db
-        db.executescript(RECORDS_SCHEMA)
 
     def get(self, kind: str, key: str) -> Doc | None:
         row = self._db.execute("SELECT doc FROM records WHERE kind = ? AND key = ?", (kind, key)).fetchone()

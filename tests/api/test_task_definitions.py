@@ -69,14 +69,14 @@ def test_task_level_fields_are_kept(ecs):
         taskRoleArn=f"arn:aws:iam::{ACCOUNT}:role/app",
         executionRoleArn=f"arn:aws:iam::{ACCOUNT}:role/exec",
         pidMode="host",
-        ipcMode="task",
+        ipcMode="host",
         requiresCompatibilities=["EC2"],
         placementConstraints=[{"type": "memberOf", "expression": "attribute:ecs.os-type == linux"}],
         volumes=[{"name": "data", "host": {"sourcePath": "/srv/data"}}],
         containers=[container(mountPoints=[{"sourceVolume": "data", "containerPath": "/data"}],
                               environment=[{"name": "A", "value": "1"}])],
     )
-    assert td["networkMode"] == "host" and td["pidMode"] == "host" and td["ipcMode"] == "task"
+    assert td["networkMode"] == "host" and td["pidMode"] == "host" and td["ipcMode"] == "host"
     assert td["taskRoleArn"].endswith(":role/app") and td["executionRoleArn"].endswith(":role/exec")
     assert td["requiresCompatibilities"] == ["EC2"]
     assert td["placementConstraints"][0]["type"] == "memberOf"

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from portside.server.runner import encode_task
 from portside.store.failures import StoreWriteFailed
-
 from portside.store.sqlite import BACKGROUND_COMMIT_ROWS, SqliteStore
 
 
@@ -38,7 +38,7 @@ def big_request(store: SqliteStore, name: str) -> None:
 
 def test_a_big_batch_commits_in_background_a_small_one_on_the_loop(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
-    store = SqliteStore(path)
+    store = SqliteStore(path, encode_task=encode_task)
 
     async def scenario() -> None:
         big_request(store, "big")
@@ -59,7 +59,7 @@ def test_a_big_batch_commits_in_background_a_small_one_on_the_loop(tmp_path: Pat
 
 def test_batches_commit_in_background_and_in_order(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
-    store = SqliteStore(path)
+    store = SqliteStore(path, encode_task=encode_task)
 
     async def request(name: str) -> None:
         big_request(store, name)
@@ -86,7 +86,7 @@ def test_batches_commit_in_background_and_in_order(tmp_path: Path) -> None:
 
 def test_a_failed_request_undoes_only_itself(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
-    store = SqliteStore(path)
+    store = SqliteStore(path, encode_task=encode_task)
 
     async def scenario() -> None:
         with store.transaction():
@@ -106,7 +106,7 @@ def test_a_failed_request_undoes_only_itself(tmp_path: Path) -> None:
 
 def test_without_a_loop_every_transaction_commits_at_once(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
-    store = SqliteStore(path)
+    store = SqliteStore(path, encode_task=encode_task)
     with store.transaction():
         store.put_cluster(cluster("now"))
     assert committed_names(path) == {"now"}
@@ -134,7 +134,7 @@ class _FailingCommit:
 @pytest.mark.parametrize("rows", [1, BACKGROUND_COMMIT_ROWS], ids=["on the loop", "in background"])
 def test_a_failed_commit_fails_its_requests_and_rolls_back(tmp_path: Path, rows: int) -> None:
     path = tmp_path / "state.db"
-    store = SqliteStore(path)
+    store = SqliteStore(path, encode_task=encode_task)
     store._conn = _FailingCommit(store._conn)  # type: ignore[assignment]
     store._db._conn = store._conn  # type: ignore[attr-defined]
 

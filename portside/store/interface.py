@@ -1,0 +1,229 @@
+"""The store's interface: what the layers above may ask of persistent state.
+
+Each aggregate has a repository Protocol; `Store` is all of them plus the unit
+of work (`UnitOfWork`) that owns transactions and durability.  Callers type
+against these Protocols, never against a backend, so a second backend
+(PostgreSQL) plugs in by implementing them and passing
+`tests/store/test_contract.py`.
+
+Documents are kept in their ECS wire shape (`Doc`).  Tasks are stored as the
+JSON text of their wire document so DescribeTasks answers without decoding;
+the encoder is given to the backend by whoever opens it (`encode_task`), so
+the store knows nothing of the protocol layer.
+
+Container instances' free capacity and which task groups run where are not
+the store's business: the scheduler keeps them (`scheduler.placement_cache`),
+derived from what `InstanceRepository.instance_documents` and
+`TaskRepository.live_holdings` return, and dropped whenever
+`UnitOfWork.generation` changes.  ECS attributes target container instances
+only, so they are members of the instance document (no repository of their
+own).
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from typing import Iterable, Protocol
+
+from ..domain.documents import Doc
+
+# A task row as the service scheduler reads it without decoding documents:
+# (ARN, startedBy, instance ARN, desiredStatus, lastStatus).
+ServiceTaskRow = tuple[str, "str | None", "str | None", str, str]
+
+
+class StoreError(Exception):
+    """The store cannot be used as it is (the message is one line)."""
+
+
+class SchemaTooNew(StoreError):
+    """The database was written by a newer Portside than this one."""
+
+
+class UnitOfWork(Protocol):
+    def transaction(self) -> AbstractContextManager[None]:
+        """One atomic unit of change; nested uses join the outer one.  A
+        change is acknowledged only after `durable()` (group commit under a
+        running loop; at once without one)."""
+        ...
+
+    async def durable(self) -> None:
+        """Return once everything this process has written so far is committed."""
+        ...
+
+    async def settled(self) -> None:
+        """Return once no COMMIT is in flight (a request waits here before
+        using the store, instead of blocking the loop)."""
+        ...
+
+    def commit(self) -> None:
+        """Make the open batch durable now, on this thread."""
+        ...
+
+    def generation(self) -> int:
+        """A number that changes whenever what was read before may no longer
+        be true: another process committed, or a transaction was rolled back.
+        Caches above the store drop what they hold when it changes."""
+        ...
+
+    def schema_version(self) -> int:
+        ...
+
+    def close(self) -> None:
+        ...
+
+
+class ClusterRepository(Protocol):
+    def get_cluster(self, name: str) -> Doc | None: ...
+    def put_cluster(self, doc: Doc) -> None: ...
+    def list_cluster_arns(self, after: str, limit: int) -> list[str]: ...
+
+    def cluster_task_counts(self, cluster_arn: str) -> dict[str, int]:
+        """Live tasks of a cluster by lastStatus."""
+        ...
+
+
+class TaskDefinitionRepository(Protocol):
+    def last_revision(self, family: str) -> int: ...
+    def put_task_definition(self, doc: Doc) -> None: ...
+
+    def get_task_definition(self, family: str, revision: int | None) -> Doc | None:
+        """One revision, or the latest ACTIVE one when revision is None."""
+        ...
+
+    def list_task_definition_arns(
+        self, family: str | None, status: str, descending: bool, offset: int, limit: int
+    ) -> list[str]: ...
+
+    def list_families(self, prefix: str, status: str, offset: int, limit: int) -> list[str]: ...
+
+
+class InstanceRepository(Protocol):
+    def put_instance(self, doc: Doc) -> None:
+        """Insert or update (its `remainingResources` is not kept: it is derived)."""
+        ...
+
+    def instance_documents(self, cluster_arn: str) -> list[tuple[str, Doc]]:
+        """(ARN, document) of every instance of the cluster, in registration order."""
+        ...
+
+    def count_instances(self, cluster_arn: str, statuses: tuple[str, ...]) -> int: ...
+
+    def list_instance_arns(
+        self, cluster_arn: str, statuses: tuple[str, ...], after_seq: int, limit: int
+    ) -> list[tuple[int, str]]: ...
+
+    def instance_task_counts(self, instance_arns: list[str]) -> dict[tuple[str, str], int]:
+        """(instance ARN, lastStatus) → number of live tasks."""
+        ...
+
+    def running_task_counts(self, cluster_arn: str) -> dict[str, int]:
+        """Instance ARN → its RUNNING tasks."""
+        ...
+
+
+class TaskRepository(Protocol):
+    def add_tasks(self, tasks: list[Doc], reservation: Doc, client_token: str | None = None,
+                  hosts: list[str] | None = None) -> list[str]:
+        """Insert new tasks (already in the Task wire shape), each holding
+        `reservation` on its instance (`hosts[i]` when given: a Fargate task's
+        host, not in its document); returns their wire documents (JSON)."""
+        ...
+
+    def put_task(self, task: Doc) -> str:
+        """Store a changed task; returns its wire document (JSON)."""
+        ...
+
+    def get_task(self, arn: str) -> Doc | None: ...
+    def task_instance(self, arn: str) -> str | None:
+        """The instance the task's row names (for a Fargate task, its host)."""
+        ...
+
+    def task_reservation(self, arn: str) -> Doc: ...
+
+    def get_task_documents(self, arns: list[str]) -> dict[str, str]:
+        """ARN → wire document (JSON text), for the tasks that exist."""
+        ...
+
+    def tasks_by_client_token(self, cluster_arn: str, token: str) -> list[Doc]: ...
+    def live_tasks_on(self, instance_arn: str) -> list[Doc]: ...
+
+    def task_with_attachment(self, cluster_arn: str, attachment_id: str) -> Doc | None:
+        """The cluster's task (stopped ones included) that has this attachment."""
+        ...
+
+    def live_holdings(self, cluster_arn: str) -> Iterable[tuple[str, Doc, str | None]]:
+        """(instance ARN, reservation, group) of each live task on the cluster's
+        instances (whatever cluster the task is in: Fargate hosts)."""
+        ...
+
+    def list_task_arns(
+        self, cluster_arn: str, filters: dict[str, str], after_seq: int, limit: int
+    ) -> list[tuple[int, str]]:
+        """Tasks of a cluster matching column filters, in creation order."""
+        ...
+
+    def purge_stopped_tasks(self, before: float, limit: int = 500) -> int: ...
+
+
+class ServiceRepository(Protocol):
+    def get_service(self, arn: str) -> Doc | None: ...
+    def put_service(self, doc: Doc) -> None: ...
+
+    def list_service_arns(
+        self, cluster_arn: str, filters: dict[str, str], after_seq: int, limit: int
+    ) -> list[tuple[int, str]]: ...
+
+    def count_services(self, cluster_arn: str, statuses: tuple[str, ...]) -> int: ...
+
+    def services_to_reconcile(self) -> list[Doc]:
+        """Every ACTIVE or DRAINING service, oldest first."""
+        ...
+
+    def service_tasks(self, cluster_arn: str, service_name: str) -> list[ServiceTaskRow]:
+        """The service's tasks not yet STOPPED, in creation order."""
+        ...
+
+    def service_tasks_stopped_since(self, cluster_arn: str, service_name: str, since: float) -> list[Doc]:
+        """The service's tasks that reached STOPPED after `since`, oldest stop first."""
+        ...
+
+
+class TagRepository(Protocol):
+    def get_tags(self, arn: str) -> list[dict[str, str]]: ...
+
+    def count_tags(self, arn: str, new_keys: list[str]) -> int:
+        """How many tags the resource would have with new_keys added."""
+        ...
+
+    def put_tags(self, arn: str, tags: list[dict[str, str]]) -> None: ...
+    def remove_tags(self, arn: str, keys: list[str]) -> None: ...
+
+
+class RecordRepository(Protocol):
+    """Keyed documents by kind, for the families that need no query beyond
+    "by key" and "by parent, in creation order" (see store/records.py)."""
+
+    def get(self, kind: str, key: str) -> Doc | None: ...
+    def put(self, kind: str, key: str, parent: str, status: str, doc: Doc) -> None: ...
+    def delete(self, kind: str, key: str) -> None: ...
+
+    def children(self, kind: str, parent: str, statuses: Iterable[str] | None = None,
+                 after_seq: int = 0, limit: int = -1) -> list[tuple[int, Doc]]: ...
+
+    def of_kind(self, kind: str, statuses: Iterable[str] | None = None) -> list[Doc]: ...
+
+
+class Store(
+    UnitOfWork,
+    ClusterRepository,
+    TaskDefinitionRepository,
+    InstanceRepository,
+    TaskRepository,
+    ServiceRepository,
+    TagRepository,
+    Protocol,
+):
+    """Everything persistent, behind one unit of work."""
+
+    records: RecordRepository

@@ -1,0 +1,293 @@
+"""The SQLite connection and its unit of work: transactions, group commit,
+durability.  Nothing here knows a table.
+
+SQLite in WAL mode with full fsync, so every change is on disk before the API
+acknowledges it.  Writers take the database lock up front (`BEGIN
+IMMEDIATE`), so a transaction that reads an instance's remaining resources and
+then books them cannot interleave with another writer, in this process or any
+other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import json
+import sqlite3
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+from ...domain.documents import Doc
+from ..failures import WriteHealth, write_failure
+from .migrations import migrate
+
+# A batch that changed at least this many rows is committed on the committer
+# thread; a smaller one on the loop thread (see `SqliteDatabase._commit_batch`).
+BACKGROUND_COMMIT_ROWS = 16
+
+dump = json.JSONEncoder(separators=(",", ":")).encode  # one encoder, not one per call
+
+
+class SqliteDatabase:
+    """The unit of work over one connection (see `store.interface.UnitOfWork`).
+
+    The repositories (one mixin per aggregate, beside this module) use the
+    connection only through `self._db`, which waits for a background COMMIT
+    first, so the connection is never used by two threads at once."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db = _Guarded(self._conn, self._settle)
+        self._committer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="portside-commit")
+        self._committing: _Batch | None = None
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=FULL")
+        self._conn.execute("PRAGMA busy_timeout=10000")
+        try:
+            self._version = migrate(self._conn, str(path))
+        except BaseException:
+            self._committer.shutdown()
+            self._conn.close()
+            raise
+        self._in_tx = False
+        self._batch: _Batch | None = None
+        self._data_version = -1
+        self._generation = 0
+        self.health = WriteHealth(str(path))  # whether writes succeed (GET /health)
+
+    def schema_version(self) -> int:
+        return self._version
+
+    def close(self) -> None:
+        self.commit()
+        self._committer.shutdown()
+        self._conn.close()
+
+    # what was read may be stale -----------------------------------------------
+
+    def generation(self) -> int:
+        """Changes when another connection has committed since we looked
+        (SQLite's `data_version`) or a transaction was rolled back.  Inside a
+        write transaction nobody else can commit, so it is checked only when
+        the batch begins."""
+        if not self._in_tx:
+            self._fresh()
+        return self._generation
+
+    def _fresh(self) -> None:
+        version = self._db.execute("PRAGMA data_version").fetchone()[0]
+        if version != self._data_version:
+            self._data_version = version
+            self._forget()
+
+    def _forget(self) -> None:
+        """What this process read may be untrue: the caches above drop it."""
+        self._generation += 1
+
+    # transactions and group commit ---------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One atomic unit of change; nested uses join the outer one.
+
+        Group commit: under a running event loop, the transactions of the
+        requests handled in one loop iteration share one database transaction
+        (each in a savepoint of its own, so a failing request undoes only its
+        own changes) and one fsync, committed as soon as the loop is free.
+        Callers make a change acknowledged only after `durable()`.  Without a
+        running loop every transaction commits at once."""
+        if self._in_tx:
+            yield
+            return
+        if self._batch is None:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._batch = _Batch(changes_before=self._conn.total_changes)
+            self._fresh()
+        self._db.execute("SAVEPOINT request")
+        self._in_tx = True
+        try:
+            yield
+        except BaseException as exc:
+            if self._conn.in_transaction:
+                self._db.execute("ROLLBACK TO request")
+                self._db.execute("RELEASE request")
+                self._forget()
+            else:  # SQLite rolled the whole batch back itself (disk full, I/O error)
+                batch, self._batch = self._batch, None
+                self._forget()
+                if batch is not None:
+                    self._finish(batch, exc)
+            failed = write_failure(exc)
+            if failed is not None:
+                self.health.failed(failed)
+                raise failed from exc
+            raise
+        else:
+            self._db.execute("RELEASE request")
+        finally:
+            self._in_tx = False
+            self._schedule_commit()
+
+    def _schedule_commit(self) -> None:
+        batch = self._batch
+        if batch is None or batch.done is not None:  # already scheduled
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.commit()
+            return
+        batch.done = loop.create_future()
+        loop.call_soon(self._commit_batch, loop)
+
+    def _commit_batch(self, loop: asyncio.AbstractEventLoop) -> None:
+        """COMMIT the open batch: a small one right here, a big one on the
+        committer thread.  A COMMIT that writes a handful of rows (a StopTask,
+        an agent's report, one RunTask) costs less than handing it to a thread
+        and back on a busy machine; one that writes many (the new tasks of
+        several RunTask calls) is worth overlapping: while SQLite writes and
+        fsyncs (the GIL released), the loop goes on reading and checking the
+        next requests.  Any use of the connection meanwhile waits
+        for that COMMIT to end (see `_Guarded`), so only one thread uses it
+        at a time."""
+        batch = self._batch
+        if batch is None:
+            return
+        if self._conn.total_changes - batch.changes_before < BACKGROUND_COMMIT_ROWS:
+            self.commit()
+            return
+        self._batch = None
+        self._committing = batch
+        batch.commit = self._committer.submit(self._conn.execute, "COMMIT")
+        batch.commit.add_done_callback(lambda _: loop.call_soon_threadsafe(self._committed, batch))
+
+    def _settle(self) -> None:
+        """Wait (blocking) for a COMMIT in flight to end, and account for it."""
+        batch = self._committing
+        if batch is not None and batch.commit is not None:
+            concurrent.futures.wait([batch.commit])
+            self._committed(batch)
+
+    def _committed(self, batch: "_Batch") -> None:
+        """A background COMMIT has ended: answer its requests (or fail them,
+        rolled back).  Runs once per batch, whichever of the loop callback
+        and `_settle` comes first."""
+        if batch.finished:
+            return
+        batch.finished = True
+        self._committing = None
+        assert batch.commit is not None
+        self._finish(batch, batch.commit.exception())
+
+    def _finish(self, batch: "_Batch", error: BaseException | None) -> None:
+        """Answer the batch's requests, or, when its COMMIT failed, roll back
+        what it held and fail them."""
+        if error is not None:
+            self._conn.rollback()
+            self._forget()
+            failed = write_failure(error)
+            if failed is not None:
+                self.health.failed(failed)
+                error = failed
+        else:
+            self.health.succeeded()
+        if batch.done is not None and not batch.done.done():
+            if error is None:
+                batch.done.set_result(None)
+            else:
+                batch.done.set_exception(error)
+                batch.done.exception()  # its requests get it; unawaited, it is not "never retrieved"
+
+    def commit(self) -> None:
+        """Make the open batch durable now, on this thread (COMMIT with a full fsync)."""
+        self._settle()
+        batch, self._batch = self._batch, None
+        if batch is None:
+            return
+        try:
+            self._conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._finish(batch, exc)
+            if batch.done is None:  # no request waits for it: the caller gets the error
+                raise write_failure(exc) or exc
+            return
+        self._finish(batch, None)
+
+    async def settled(self) -> None:
+        """Return once no COMMIT is in flight: a request about to use the
+        store waits here instead of blocking the loop in `_settle`."""
+        while self._committing is not None:
+            done = self._committing.done
+            assert done is not None
+            try:
+                await asyncio.shield(done)
+            except Exception:
+                pass  # the requests of that batch get the error; this one may go on
+
+    async def durable(self) -> None:
+        """Return once everything this process has written so far is committed:
+        a request may answer only then (it may have read what is not yet)."""
+        batch = self._batch or self._committing
+        if batch is not None and batch.done is not None:
+            await asyncio.shield(batch.done)
+
+    # helpers for the repositories ---------------------------------------------
+
+    def _docs(self, sql: str, args: Iterable[Any] = ()) -> list[Doc]:
+        return [json.loads(row[0]) for row in self._db.execute(sql, tuple(args))]
+
+    def _doc(self, sql: str, args: Iterable[Any] = ()) -> Doc | None:
+        row = self._db.execute(sql, tuple(args)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def _count(self, table: str, cluster_arn: str, statuses: tuple[str, ...]) -> int:
+        """Rows of a cluster in these statuses (`table` comes from the store, never a request)."""
+        marks = ",".join("?" * len(statuses))
+        row = self._db.execute(
+            f"SELECT COUNT(*) FROM {table} WHERE cluster_arn = ? AND status IN ({marks})",
+            (cluster_arn, *statuses),
+        ).fetchone()
+        return int(row[0])
+
+    def _page_by_seq(
+        self, table: str, cluster_arn: str, where: list[str], filters: dict[str, str], after_seq: int, limit: int
+    ) -> list[tuple[int, str]]:
+        """(seq, ARN) of a cluster's rows past `after_seq` matching column filters
+        (column names come from the handlers, never from the request)."""
+        clauses = ["cluster_arn = ?", *where, *(f"{column} = ?" for column in filters)]
+        rows = self._db.execute(
+            f"SELECT seq, arn FROM {table} WHERE {' AND '.join(clauses)} ORDER BY seq LIMIT ?",
+            (cluster_arn, after_seq, *filters.values(), limit),
+        )
+        return rows.fetchall()
+
+
+@dataclass
+class _Batch:
+    """The transactions waiting for one COMMIT."""
+
+    changes_before: int  # the connection's total_changes when the batch began
+    done: "asyncio.Future[None] | None" = None  # on the loop, once its COMMIT is scheduled: the requests await it
+    commit: "concurrent.futures.Future[Any] | None" = None  # the background COMMIT
+    finished: bool = False
+
+
+class _Guarded:
+    """The connection as the repositories use it: each call first waits
+    for a background COMMIT to end, so the connection is never used by two
+    threads at once."""
+
+    def __init__(self, conn: sqlite3.Connection, settle: Callable[[], None]) -> None:
+        self._conn = conn
+        self._settle = settle
+
+    def execute(self, sql: str, args: Any = ()) -> sqlite3.Cursor:
+        self._settle()
+        return self._conn.execute(sql, args)
+
+    def executemany(self, sql: str, rows: Iterable[Any]) -> sqlite3.Cursor:
+        self._settle()
+        return self._conn.executemany(sql, rows)

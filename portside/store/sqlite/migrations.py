@@ -1,0 +1,177 @@
+"""The schema as numbered steps.  The database records the last step applied
+(`meta.schema_version`); opening it applies the steps it lacks, each in a
+transaction of its own, and refuses a database whose version is newer than
+the last step here (written by a newer Portside).
+
+To change the schema, append a step; never edit one that has shipped.
+
+One row per resource, the ECS-shaped document as JSON, and beside it the
+columns that queries filter, sort and count on (indexed).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Callable
+
+from ..interface import SchemaTooNew
+
+Step = Callable[[sqlite3.Connection], None]
+
+
+def _run(*statements: str) -> Step:
+    def step(conn: sqlite3.Connection) -> None:
+        for statement in statements:
+            conn.execute(statement)
+
+    return step
+
+
+_BASE = _run(
+    """CREATE TABLE IF NOT EXISTS clusters (
+        name TEXT PRIMARY KEY,
+        arn TEXT NOT NULL UNIQUE,
+        status TEXT NOT NULL,
+        doc TEXT NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS task_definitions (
+        arn TEXT PRIMARY KEY,
+        family TEXT NOT NULL,
+        revision INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        doc TEXT NOT NULL,
+        UNIQUE (family, revision)
+    )""",
+    """CREATE TABLE IF NOT EXISTS container_instances (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        arn TEXT NOT NULL UNIQUE,
+        cluster_arn TEXT NOT NULL,
+        status TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        doc TEXT NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS instances_by_cluster ON container_instances (cluster_arn, status)",
+    """CREATE TABLE IF NOT EXISTS tasks (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        arn TEXT NOT NULL UNIQUE,
+        cluster_arn TEXT NOT NULL,
+        instance_arn TEXT,
+        family TEXT NOT NULL,
+        started_by TEXT,
+        service_name TEXT,
+        desired_status TEXT NOT NULL,
+        last_status TEXT NOT NULL,
+        launch_type TEXT NOT NULL,
+        client_token TEXT,
+        stopped_at REAL,
+        reservation TEXT NOT NULL DEFAULT '{}',
+        doc TEXT NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS tasks_by_cluster ON tasks (cluster_arn, desired_status, seq)",
+    "CREATE INDEX IF NOT EXISTS tasks_by_instance ON tasks (instance_arn, last_status)",
+    "CREATE INDEX IF NOT EXISTS tasks_by_token ON tasks (cluster_arn, client_token) "
+    "WHERE client_token IS NOT NULL",
+    "CREATE INDEX IF NOT EXISTS tasks_by_stop ON tasks (stopped_at) WHERE stopped_at IS NOT NULL",
+    """CREATE TABLE IF NOT EXISTS tags (
+        resource_arn TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (resource_arn, key)
+    )""",
+)
+
+# Services (the service scheduler): one row per service; its deployments and
+# events live in the document.  A service name is unique per cluster:
+# re-creating an INACTIVE one replaces it.
+_SERVICES = _run(
+    """CREATE TABLE IF NOT EXISTS services (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        arn TEXT NOT NULL UNIQUE,
+        cluster_arn TEXT NOT NULL,
+        name TEXT NOT NULL,
+        status TEXT NOT NULL,
+        scheduling_strategy TEXT NOT NULL,
+        launch_type TEXT NOT NULL,
+        doc TEXT NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS services_by_cluster ON services (cluster_arn, status, seq)",
+    "CREATE INDEX IF NOT EXISTS services_by_status ON services (status)",
+    "CREATE INDEX IF NOT EXISTS tasks_by_service ON tasks (cluster_arn, service_name, last_status) "
+    "WHERE service_name IS NOT NULL",
+    "CREATE INDEX IF NOT EXISTS tasks_by_service_stop ON tasks (cluster_arn, service_name, stopped_at) "
+    "WHERE stopped_at IS NOT NULL",
+)
+
+
+def _task_group(conn: sqlite3.Connection) -> None:
+    """Tasks carry their group in a column, filled in for the tasks already there."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(tasks)")}
+    if "task_group" not in columns:
+        conn.execute("ALTER TABLE tasks ADD COLUMN task_group TEXT")
+        conn.execute("UPDATE tasks SET task_group = json_extract(doc, '$.group')")
+
+
+# Placement: which groups run where is derived from the live tasks when the
+# scheduler loads a cluster, not read through an index: indexes keyed by
+# instance scatter every new task over many pages (and so many WAL pages per
+# commit); keys that end in the row id only append.
+_PLACEMENT = _run(
+    "DROP INDEX IF EXISTS tasks_by_group",
+    "DROP INDEX IF EXISTS tasks_by_last_status",
+    "CREATE INDEX IF NOT EXISTS tasks_by_cluster_status ON tasks (cluster_arn, last_status)",
+)
+
+
+# Keyed documents of the families with no query of their own (store/records.py).
+_RECORDS = _run(
+    """CREATE TABLE IF NOT EXISTS records (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL,
+        key TEXT NOT NULL,
+        parent TEXT NOT NULL,
+        status TEXT NOT NULL,
+        doc TEXT NOT NULL,
+        UNIQUE (kind, key)
+    )""",
+    "CREATE INDEX IF NOT EXISTS records_by_parent ON records (kind, parent, seq)",
+)
+
+
+# Step N (1-based) brings a database from version N-1 to N.  Databases made
+# before the steps were numbered all say version 1 whatever else they had
+# been given; steps 2-5 are written to be harmless on such a database.
+STEPS: list[Step] = [_BASE, _SERVICES, _task_group, _PLACEMENT, _RECORDS]
+
+
+def latest() -> int:
+    return len(STEPS)
+
+
+def migrate(conn: sqlite3.Connection, name: str, steps: list[Step] | None = None) -> int:
+    """Bring the database up to the last step; returns its version.
+    SchemaTooNew when it is already past it."""
+    steps = STEPS if steps is None else steps
+    conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    version = _version(conn)
+    if version > len(steps):
+        raise SchemaTooNew(
+            f"the database {name} has schema version {version}, but this Portside knows versions "
+            f"up to {len(steps)}: run a newer Portside, or use another data directory"
+        )
+    while version < len(steps):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if _version(conn) == version:  # another process may have applied it meanwhile
+                steps[version](conn)
+                conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(version + 1),))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        version = _version(conn)
+    return version
+
+
+def _version(conn: sqlite3.Connection) -> int:
+    row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    return int(row[0]) if row else 0

@@ -1,0 +1,31 @@
+"""The SQLite store: the unit of work and one repository per aggregate,
+each in a module of its own, combined into the one object the server holds
+(`store.interface.Store`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from ...domain.documents import Doc
+from ..records import Records
+from .clusters import SqliteClusters
+from .instances import SqliteInstances
+from .services import SqliteServices
+from .tags import SqliteTags
+from .task_definitions import SqliteTaskDefinitions
+from .tasks import SqliteTasks
+
+
+class SqliteStore(
+    SqliteClusters, SqliteTaskDefinitions, SqliteInstances, SqliteTasks, SqliteServices, SqliteTags
+):
+    """`encode_task` turns a changed task into its wire document (JSON);
+    the server passes the protocol layer's, so this package needs none of it."""
+
+    def __init__(self, path: Path, encode_task: Callable[[Doc], str]) -> None:
+        super().__init__(path)
+        self._encode_task = encode_task
+        self._definitions = {}
+        self._definitions_generation = -1
+        self.records = Records(self._db)  # service deployments, task sets, daemons (store/records.py)

@@ -1,0 +1,30 @@
+"""Tags of any resource, by ARN, in SQLite."""
+
+from __future__ import annotations
+
+from .database import SqliteDatabase
+
+
+class SqliteTags(SqliteDatabase):
+    def get_tags(self, arn: str) -> list[dict[str, str]]:
+        rows = self._db.execute(
+            "SELECT key, value FROM tags WHERE resource_arn = ? ORDER BY rowid", (arn,)
+        )
+        return [{"key": k, "value": v} for k, v in rows]
+
+    def count_tags(self, arn: str, new_keys: list[str]) -> int:
+        """How many tags the resource would have with new_keys added."""
+        existing = {r[0] for r in self._db.execute("SELECT key FROM tags WHERE resource_arn = ?", (arn,))}
+        return len(existing | set(new_keys))
+
+    def put_tags(self, arn: str, tags: list[dict[str, str]]) -> None:
+        self._db.executemany(
+            "INSERT INTO tags (resource_arn, key, value) VALUES (?, ?, ?) "
+            "ON CONFLICT (resource_arn, key) DO UPDATE SET value = excluded.value",
+            [(arn, t["key"], t.get("value", "")) for t in tags],
+        )
+
+    def remove_tags(self, arn: str, keys: list[str]) -> None:
+        self._db.executemany(
+            "DELETE FROM tags WHERE resource_arn = ? AND key = ?", [(arn, k) for k in keys]
+        )

@@ -1,0 +1,100 @@
+"""Every task- and container-definition member in botocore's model is either
+applied or refused by name: the table must name them all."""
+
+from __future__ import annotations
+
+import pytest
+
+from portside.domain import container_support as support
+from portside.protocol.model import service_model
+
+TABLES = [
+    ("ContainerDefinition", support.CONTAINER),
+    ("RegisterTaskDefinitionRequest", support.TASK),
+    ("LinuxParameters", support.LINUX_PARAMETERS),
+    ("Volume", support.VOLUME),
+    ("ContainerOverride", support.CONTAINER_OVERRIDE),
+    ("TaskOverride", support.TASK_OVERRIDE),
+]
+
+
+@pytest.mark.parametrize("shape, table", TABLES, ids=[t[0] for t in TABLES])
+def test_every_member_of_the_model_is_applied_or_refused(shape, table):
+    members = set(service_model().shape_for(shape).members)
+    assert members - set(table) == set(), "members neither applied nor refused"
+    assert set(table) - members == set(), "table names members the model lacks"
+
+
+def container(**extra):
+    return {"name": "app", "image": "busybox", "memory": 64, **extra}
+
+
+@pytest.mark.parametrize("extra, named", [
+    ({"firelensConfiguration": {"type": "fluentbit"}}, "'firelensConfiguration' (container 'app')"),
+    ({"secrets": [{"name": "A", "valueFrom": "arn:aws:ssm:us-east-1:1:parameter/a"}]}, "'secrets'"),
+    ({"resourceRequirements": [{"type": "GPU", "value": "1"}]}, "'resourceRequirements'"),
+    ({"logConfiguration": {"logDriver": "splunk"}}, "'logConfiguration.logDriver splunk'"),
+    ({"versionConsistency": "enabled"}, "'versionConsistency'"),
+    ({"portMappings": [{"containerPortRange": "8000-8010"}]}, "'portMappings.containerPortRange'"),
+])
+def test_refused_container_members_are_named(extra, named):
+    found = support.problem({"family": "f", "containerDefinitions": [container(**extra)]})
+    assert found is not None and found.startswith(named) and "not supported by Portside" in found
+
+
+@pytest.mark.parametrize("extra", [
+    {"logConfiguration": {"logDriver": "json-file", "options": {"max-size": "1m"}}},
+    {"versionConsistency": "disabled"},
+    {"secrets": []},
+    {"privileged": False},
+])
+def test_applied_or_empty_members_pass(extra):
+    assert support.problem({"family": "f", "containerDefinitions": [container(**extra)]}) is None
+
+
+@pytest.mark.parametrize("task, named", [
+    ({"pidMode": "task"}, "'pidMode'"),
+    ({"ipcMode": "task"}, "'ipcMode'"),
+    ({"proxyConfiguration": {"containerName": "app"}}, "'proxyConfiguration'"),
+    ({"enableFaultInjection": True}, "'enableFaultInjection'"),
+    ({"runtimePlatform": {"operatingSystemFamily": "WINDOWS_SERVER_2022_CORE"}}, "'runtimePlatform"),
+])
+def test_refused_task_members_are_named(task, named):
+    found = support.problem({"family": "f", "containerDefinitions": [container()], **task})
+    assert found is not None and found.startswith(named)
+
+
+def test_refused_overrides_are_named():
+    found = support.override_problem({"containerOverrides": [
+        {"name": "app", "resourceRequirements": [{"type": "GPU", "value": "1"}]}]})
+    assert found.startswith("'resourceRequirements' (override of container 'app')")
+    assert support.override_problem({"inferenceAcceleratorOverrides": []}) is None
+
+
+def test_cpu_architecture_becomes_a_placement_constraint():
+    assert support.platform_constraints({"runtimePlatform": {"cpuArchitecture": "ARM64"}}) == [
+        {"type": "memberOf", "expression": "attribute:ecs.cpu-architecture == arm64"}]
+    assert support.platform_constraints({}) == []
+
+
+def test_readme_lists_each_parameter_as_the_table_does():
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    for _, table in TABLES:
+        for member, rule in table.items():
+            word = "applied" if isinstance(rule, support.Applied) else "refused"
+            assert f"| `{member}` | {word} |" in readme, f"README: {member} should be {word}"
+
+
+def test_volume_kinds_register_but_do_not_run():
+    params = {"family": "f", "containerDefinitions": [container()],
+              "volumes": [{"name": "e", "efsVolumeConfiguration": {"fileSystemId": "fs-1"}}]}
+    assert support.problem(params) is None
+    assert support.run_problem(params).startswith("'efsVolumeConfiguration' (volume 'e')")
+
+
+def test_awsvpc_refuses_what_ecs_refuses_there():
+    found = support.problem({"family": "f", "networkMode": "awsvpc",
+                             "containerDefinitions": [container(hostname="h")]})
+    assert found.startswith("'hostname' (container 'app') is not supported when networkMode=awsvpc")
