@@ -56,6 +56,10 @@ def check(path: Path, force: bool = False) -> None:
     _check_writable(path)
     wal, marker = _wal(path), _marker(path)
     unclean = marker.exists()
+    if unclean:
+        serving = _live_server(marker)
+        if serving is not None:
+            raise UntrustedStore(f"another portside server (pid {serving}) is serving from {path}; stop it first")
     if path.exists() and path.stat().st_size == 0:
         _refuse_unless(force, f"the database {path} is empty (0 bytes): every resource it held is gone; "
                               "restore it from a backup, or pass --force to start with an empty database")
@@ -73,6 +77,16 @@ def check(path: Path, force: bool = False) -> None:
             _refuse_unless(force, f"after an unclean stop, {problem}: acknowledged changes would be lost; "
                                   "restore from a backup, or pass --force to start from what is left")
     _quick_check(path)
+
+
+def _live_server(marker: Path) -> int | None:
+    """The pid in the marker, if that process is alive and a portside server."""
+    try:
+        pid = int(marker.read_text().split()[0])
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError, IndexError):
+        return None
+    return pid if pid != os.getpid() and b"portside" in cmdline else None
 
 
 def _refuse_unless(force: bool, message: str) -> None:

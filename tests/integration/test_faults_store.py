@@ -312,3 +312,12 @@ def test_backup_of_a_live_server_restores(tmp_path):
         assert _count(server) == CLUSTERS
     finally:
         server.stop()
+
+
+def test_a_second_server_on_a_served_data_dir_is_refused(tmp_path):
+    server = ServerProcess(tmp_path / "data").start()
+    try:
+        err = _start_fails(server)
+        assert f"another portside server (pid {server.proc.pid}) is serving" in err, err
+    finally:
+        server.stop()
