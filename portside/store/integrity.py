@@ -115,38 +115,37 @@ def _check_writable(path: Path) -> None:
 
 
 def _wal_problem(wal: Path) -> str | None:
-    """What is wrong with the WAL a server left when it was killed, or None."""
+    """What is wrong with the WAL a server left when it was killed, or None.
+
+    Only headers are read (a restart after a crash must stay quick): the
+    file's header and its checksum, whole frames, and the salts of the frame
+    headers.  The frames SQLite replays are those of the current generation
+    (the header's salts) from the start; a crash leaves them followed by
+    nothing or by frames of older generations, never by current ones after a
+    foreign frame.  A frame overwritten in the middle breaks that."""
     if not wal.exists():
         return f"the write-ahead log {wal} is gone"
-    data = wal.read_bytes()
-    if len(data) < _WAL_HEADER:
-        return f"the write-ahead log {wal} is empty or cut short ({len(data)} bytes)"
-    magic, version, page_size, _, salt1, salt2, c1, c2 = struct.unpack(">8I", data[:_WAL_HEADER])
-    if magic not in _WAL_MAGIC or not 512 <= page_size <= 65536 or page_size & (page_size - 1):
-        return f"the write-ahead log {wal} does not start with a valid header"
-    big_endian = magic & 1
-    if _checksum(data[:24], big_endian, 0, 0) != (c1, c2):
-        return f"the write-ahead log {wal} has a damaged header"
-    frame = _FRAME_HEADER + page_size
-    if (len(data) - _WAL_HEADER) % frame not in (0, _FRAME_HEADER):
-        return f"the write-ahead log {wal} was cut short in the middle of a frame"
-    s = (c1, c2)
-    offset = _WAL_HEADER
-    broken = False
-    while offset + frame <= len(data):
-        header = data[offset:offset + _FRAME_HEADER]
-        _, _, f_salt1, f_salt2, f1, f2 = struct.unpack(">6I", header)
-        same_generation = (f_salt1, f_salt2) == (salt1, salt2)
-        if not broken:
-            s = _checksum(header[:8], big_endian, *s)
-            s = _checksum(data[offset + _FRAME_HEADER:offset + frame], big_endian, *s)
-            if not same_generation or s != (f1, f2):
+    size = wal.stat().st_size
+    if size < _WAL_HEADER:
+        return f"the write-ahead log {wal} is empty or cut short ({size} bytes)"
+    with open(wal, "rb") as f:
+        head = f.read(_WAL_HEADER)
+        magic, _, page_size, _, salt1, salt2, c1, c2 = struct.unpack(">8I", head)
+        if magic not in _WAL_MAGIC or not 512 <= page_size <= 65536 or page_size & (page_size - 1):
+            return f"the write-ahead log {wal} does not start with a valid header"
+        if _checksum(head[:24], magic & 1, 0, 0) != (c1, c2):
+            return f"the write-ahead log {wal} has a damaged header"
+        frame = _FRAME_HEADER + page_size
+        if (size - _WAL_HEADER) % frame not in (0, _FRAME_HEADER):
+            return f"the write-ahead log {wal} was cut short in the middle of a frame"
+        broken = False
+        for offset in range(_WAL_HEADER, size - frame + 1, frame):
+            f.seek(offset + 8)
+            current = struct.unpack(">2I", f.read(8)) == (salt1, salt2)
+            if not current:
                 broken = True
-        elif same_generation:
-            # a frame of the current generation after a broken one: the log was
-            # overwritten in the middle, and SQLite would stop at the damage
-            return f"the write-ahead log {wal} is damaged in the middle"
-        offset += frame
+            elif broken:
+                return f"the write-ahead log {wal} is damaged in the middle"
     return None
 
 
