@@ -26,7 +26,9 @@ from typing import Any
 
 from .. import __version__
 from . import awsvpc
+from .metadata_endpoint import MetadataEndpoint
 from .reporter import Reporter
+from .exec_channel import run_exec_channel
 from .runtime import ContainerState, Runtime
 from .server_client import ServerClient, ServerRefused, ServerUnavailable
 from .task_manager import TaskManager
@@ -79,6 +81,7 @@ class Agent:
         self.registered = asyncio.Event()
         self._former_arns: list[str] = []  # instances this host was before registering anew
         self._checkpoint_pending = False  # the last checkpoint could not be written
+        self.metadata = MetadataEndpoint(self, config.data_dir)
 
     # -- registration -----------------------------------------------------------
 
@@ -190,6 +193,12 @@ class Agent:
     async def run(self) -> None:
         if not self.instance_arn:
             await self.register()
+        if not self.metadata.base:
+            gateway = await self.runtime.bridge_gateway()
+            if gateway:
+                await self.metadata.start(gateway)
+            else:
+                log.warning("no Docker bridge found: containers get no task metadata endpoint")
         found = await self._containers()
         version: str | None = None
         first = True
@@ -236,6 +245,9 @@ class Agent:
                 await self._remove_orphans(
                     [s for arn, states in found.items() if arn not in self.managers for s in states])
                 first = False
+                # ECS Exec sessions (agent/exec_channel.py), once the first poll has made this agent known
+                self._exec_channel = asyncio.ensure_future(run_exec_channel(
+                    self.client, self.instance_arn, getattr(self.runtime, "docker_client", None), self._stopping))
 
     def _apply(self, task: dict[str, Any], adopted: list[ContainerState]) -> None:
         arn = task["taskArn"]

@@ -15,6 +15,7 @@ each.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import functools
 import logging
 import time
@@ -63,6 +64,11 @@ class DockerRuntime:
         self._present: set[str] = set()  # images known to be local
         self._lost_at: float | None = None  # when the engine stopped answering
         self._networks: set[str] = set()  # awsvpc networks known to exist
+
+    @property
+    def docker_client(self) -> docker.DockerClient:
+        """The Docker SDK client, for `docker exec` (agent/exec_channel.py)."""
+        return self._client
 
     async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -287,6 +293,28 @@ class DockerRuntime:
             raise RuntimeFailure(f"CannotPullContainerError: {PAUSE_IMAGE}: {exc}") from exc
         self._present.add(PAUSE_IMAGE)
         return PAUSE_IMAGE
+
+    async def inspect_raw(self, runtime_id: str) -> dict[str, Any] | None:
+        try:
+            return await self._call(self._client.api.inspect_container, runtime_id)
+        except NotFound:
+            return None
+
+    async def stats(self, runtime_id: str) -> dict[str, Any] | None:
+        try:
+            return await self._call(self._client.api.stats, runtime_id, stream=False)
+        except NotFound:
+            return None
+
+    async def bridge_gateway(self) -> str | None:
+        try:
+            bridge = await self._call(self._client.api.inspect_network, "bridge")
+            config = bridge["IPAM"]["Config"][0]
+            if config.get("Gateway"):
+                return str(config["Gateway"])
+            return str(ipaddress.ip_network(config["Subnet"])[1])  # Docker's default: the first address
+        except (DockerException, KeyError, IndexError, ValueError):
+            return None
 
     async def close(self) -> None:
         self._client.close()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from dataclasses import dataclass, field
+from typing import Any
 
 from .runtime import ContainerSpec, ContainerState, RuntimeFailure, VolumeSpec
 
@@ -131,6 +132,16 @@ class FakeRuntime:
 
     async def ensure_pause_image(self) -> str:
         return "fake/pause"
+
+    async def inspect_raw(self, runtime_id: str) -> dict[str, Any] | None:
+        c = self._containers.get(runtime_id)
+        return {"Id": runtime_id, "Name": "/" + runtime_id, "State": {"Running": c.state.running}} if c else None
+
+    async def stats(self, runtime_id: str) -> dict[str, Any] | None:
+        return {"id": runtime_id} if runtime_id in self._containers else None
+
+    async def bridge_gateway(self) -> str | None:
+        return "127.0.0.1"
 
     async def close(self) -> None:
         for c in self._containers.values():

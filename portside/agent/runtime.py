@@ -9,7 +9,7 @@ carries labels that tie it to its task, so a restarted agent can find it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 LABEL_TASK_ARN = "com.amazonaws.ecs.task-arn"
 LABEL_CONTAINER_NAME = "com.amazonaws.ecs.container-name"
@@ -193,6 +193,18 @@ class Runtime(Protocol):
 
     async def ensure_pause_image(self) -> str:
         """The image of the container that holds an awsvpc task's network namespace."""
+        ...
+
+    async def inspect_raw(self, runtime_id: str) -> dict[str, Any] | None:
+        """Docker's own inspect document (the metadata endpoint shows parts of it)."""
+        ...
+
+    async def stats(self, runtime_id: str) -> dict[str, Any] | None:
+        """One Docker stats sample."""
+        ...
+
+    async def bridge_gateway(self) -> str | None:
+        """The host's address on the default bridge (where containers reach the agent)."""
         ...
 
     async def close(self) -> None:

@@ -44,6 +44,10 @@ class ManagedContainer:
     watcher: asyncio.Task[None] | None = None
     started: bool = False  # it ran, in this agent's life or an earlier one
     health: str = "UNKNOWN"  # HEALTHY / UNHEALTHY / UNKNOWN, as ECS reports it
+    depends_on: list[tuple[str, str]] = field(default_factory=list)  # (container, condition)
+    start_timeout: float | None = None  # how long dependents wait for it (dependsOn)
+    started_at: float | None = None  # monotonic, when this agent started it
+    container_arn: str | None = None
 
     def change(self) -> dict[str, Any]:
         """This container as a ContainerStateChange."""
@@ -57,6 +61,15 @@ class ManagedContainer:
         if self.bindings:
             change["networkBindings"] = self.bindings
         return change
+
+
+class DependencyFailure(RuntimeFailure):
+    """A dependsOn condition that can no longer hold: the task stops, and
+    the container that cannot start says why."""
+
+    def __init__(self, container: ManagedContainer, message: str) -> None:
+        super().__init__(message)
+        self.container = container
 
 
 class TaskManager:
@@ -74,6 +87,9 @@ class TaskManager:
                 spec=specs[c["name"]],
                 essential=c.get("essential", True),
                 stop_timeout=float(c.get("stopTimeout") or agent.stop_timeout),
+                depends_on=[(d["containerName"], d["condition"]) for d in c.get("dependsOn") or []],
+                start_timeout=float(c["startTimeout"]) if c.get("startTimeout") else None,
+                container_arn=c.get("containerArn"),
             )
             for c in task["containers"]
         }
@@ -116,13 +132,13 @@ class TaskManager:
 
     async def run(self) -> None:
         try:
-            if self.desired == "RUNNING":
-                await self._start()
+            if any(c.spec.health_check for c in self.containers.values()):
+                self._health_watch = asyncio.create_task(self._watch_health())
             for c in self.containers.values():
                 if c.status == "RUNNING" and c.watcher is None:
                     c.watcher = asyncio.create_task(self._watch(c))
-            if any(c.spec.health_check for c in self.containers.values()):
-                self._health_watch = asyncio.create_task(self._watch_health())
+            if self.desired == "RUNNING":
+                await self._start()
             while not self._all_stopped():
                 if self.desired == "STOPPED" or self._essential_exited:
                     await self._stop_all()
@@ -165,20 +181,15 @@ class TaskManager:
                     f"{self.containers[name].runtime_id}:{'ro' if read_only else 'rw'}"
                     for name, read_only in current.spec.volumes_from
                 ]
+                current.spec.environment.update(self.agent.metadata.environment(self.arn, current.spec.name))
                 current.runtime_id = await runtime.create(current.spec)
                 current.status = "CREATED"
-            for current in self.containers.values():
-                if self.desired != "RUNNING":
-                    break
-                if current.status == "CREATED":
-                    state = await runtime.start(current.runtime_id)
-                    current.status = "RUNNING"
-                    current.started = True
-                    current.bindings = self._bindings(current, state)
-                    current.watcher = asyncio.create_task(self._watch(current))
+            current = None
+            await self._start_in_order()
         except RuntimeFailure as failure:
             self._pull_stopped = self._pull_stopped or time.time()
-            target = current or (pending[0] if pending else None)
+            target = failure.container if isinstance(failure, DependencyFailure) else current
+            target = target or (pending[0] if pending else None)
             if target is not None:
                 target.reason = failure.reason
             self.desired = "STOPPED"  # the running ones are stopped by the main loop
@@ -186,11 +197,69 @@ class TaskManager:
                 if c.status in ("PENDING", "CREATED"):
                     c.status = "STOPPED"
             return
-        if all(c.status == "RUNNING" for c in self.containers.values()):
+        started = all(c.started for c in self.containers.values())
+        if started and self.desired == "RUNNING" and not self._essential_exited:
             self._reported_running = True
             self._report("submit_task_state_change", status="RUNNING",
                          containers=[c.change() for c in self.containers.values()],
                          **self._pull_times())
+
+    async def _start_in_order(self) -> None:
+        """Start each created container once its dependsOn conditions hold
+        (START, COMPLETE, SUCCESS, HEALTHY), in the definition's order
+        otherwise.  A condition that can no longer hold raises
+        DependencyFailure, which stops the task."""
+        runtime = self.agent.runtime
+        while self.desired == "RUNNING" and not self._essential_exited:
+            waiting = [c for c in self.containers.values() if c.status == "CREATED"]
+            if not waiting:
+                return
+            progressed = False
+            for c in waiting:
+                if self.desired != "RUNNING" or not self._dependencies_hold(c):
+                    continue
+                try:
+                    state = await runtime.start(c.runtime_id or "")
+                except RuntimeFailure as failure:
+                    raise DependencyFailure(c, failure.reason) from failure
+                c.status, c.started, c.started_at = "RUNNING", True, time.monotonic()
+                c.bindings = self._bindings(c, state)
+                c.watcher = asyncio.create_task(self._watch(c))
+                progressed = True
+            if not progressed:  # wait for an exit, a health change, or a timeout to pass
+                self._changed.clear()
+                try:
+                    await asyncio.wait_for(self._changed.wait(), 0.5)
+                except asyncio.TimeoutError:
+                    pass
+
+    def _dependencies_hold(self, target: ManagedContainer) -> bool:
+        """Whether every dependsOn condition of `target` holds now; raises
+        DependencyFailure when one never will (as the ECS agent's dependency
+        graph decides)."""
+        holds = True
+        for name, condition in target.depends_on:
+            dep = self.containers[name]
+            prefix = f"dependency graph: container ordering dependency [{name}] for target [{target.spec.name}]"
+            exited = dep.status == "STOPPED" and dep.started
+            if dep.status == "STOPPED" and not dep.started:
+                raise DependencyFailure(target, f"{prefix} will never start.")
+            if condition == "START":
+                holds = holds and dep.started
+                continue
+            if condition == "SUCCESS" and exited and dep.exit_code != 0:
+                raise DependencyFailure(target, f"{prefix} did not exit successfully "
+                                                f"(exit code {dep.exit_code}).")
+            if condition == "HEALTHY" and dep.health == health.UNHEALTHY:
+                raise DependencyFailure(target, f"{prefix} is UNHEALTHY.")
+            if condition == "HEALTHY" and exited:
+                raise DependencyFailure(target, f"{prefix} exited before it was HEALTHY.")
+            ok = exited if condition in ("COMPLETE", "SUCCESS") else dep.health == health.HEALTHY
+            if not ok and dep.started_at is not None and dep.start_timeout is not None \
+                    and time.monotonic() > dep.started_at + dep.start_timeout:
+                raise DependencyFailure(target, f"{prefix} has timed out.")
+            holds = holds and ok
+        return holds
 
     async def _open_sandbox(self, joining: list[ManagedContainer]) -> None:
         """The task's network namespace (see agent/awsvpc.py), its address
@@ -246,7 +315,13 @@ class TaskManager:
         for c in self.containers.values():
             if c.status in ("PENDING", "CREATED"):
                 c.status = "STOPPED"  # never started: nothing to stop
-        await asyncio.gather(*(runtime.stop(c.runtime_id, c.stop_timeout) for c in live))
+        # Dependents first, then what they depend on: dependsOn reversed.
+        remaining = list(live)
+        while remaining:
+            needed = {name for c in remaining for name, _ in c.depends_on}
+            wave = [c for c in remaining if c.spec.name not in needed] or remaining
+            await asyncio.gather(*(runtime.stop(c.runtime_id or "", c.stop_timeout) for c in wave))
+            remaining = [c for c in remaining if c not in wave]
         watchers = [c.watcher for c in live if c.watcher is not None]
         if watchers:
             await asyncio.gather(*watchers, return_exceptions=True)
@@ -274,6 +349,18 @@ class TaskManager:
         self._report("submit_task_state_change", status="STOPPED",
                      containers=[c.change() for c in self.containers.values()],
                      executionStoppedAt=time.time(), **self._pull_times())
+
+    def known_status(self) -> str:
+        """The task's status as this agent knows it (the metadata endpoint)."""
+        statuses = {c.status for c in self.containers.values()}
+        if statuses == {"STOPPED"}:
+            return "STOPPED"
+        if all(c.started for c in self.containers.values()) and "PENDING" not in statuses:
+            return "RUNNING"
+        return "PENDING"
+
+    def pull_times(self) -> dict[str, float]:
+        return self._pull_times()
 
     def _pull_times(self) -> dict[str, float]:
         times = {}

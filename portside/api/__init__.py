@@ -7,3 +7,5 @@ from . import attributes  # noqa: F401
 from . import service_deployments  # noqa: F401
 from . import container_agent  # noqa: F401
 from . import namespaces  # noqa: F401
+from . import execute_command  # noqa: F401
+from . import task_sets  # noqa: F401

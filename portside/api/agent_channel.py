@@ -16,21 +16,21 @@ import json
 from typing import Any
 
 from ..control import report
+from ..control.lookup import instance_arn, task_arn
+from ..control.lookup import task_definition as resolve_task_definition
 from ..domain import awsvpc
 from ..domain.task import effective_containers
 from ..protocol import errors
 from ..protocol.dispatch import error_body, parse_json
 from .common import require_cluster
-from ..control.lookup import instance_arn, task_arn
 from .context import Context
-from ..control.lookup import task_definition as resolve_task_definition
 
 TARGET_PREFIX = "PortsideAgentV1"
 MAX_WAIT_S = 30.0
 
 
 async def handle(
-    ctx: Context, operation: str, body: bytes, gone: "asyncio.Future[object] | None" = None
+    ctx: Context, operation: str, body: bytes, gone: asyncio.Future[object] | None = None
 ) -> tuple[int, bytes]:
     try:
         if operation == "SubmitHealth":
@@ -87,7 +87,7 @@ def _checked(params: Any) -> dict[str, Any]:
 
 
 async def poll(
-    ctx: Context, params: dict[str, Any], gone: "asyncio.Future[object] | None" = None
+    ctx: Context, params: dict[str, Any], gone: asyncio.Future[object] | None = None
 ) -> dict[str, Any]:
     """`gone` completes when the agent hangs up: a dead agent must not count as
     connected for the rest of its poll."""
@@ -96,10 +96,10 @@ async def poll(
     instance = ctx.placement.get_instance(arn) if arn else None
     if instance is None:
         raise errors.InvalidParameterException("The specified container instance could not be found.")
-    if not instance.get("_agentPolls"):
-        instance["_agentPolls"] = True  # from now on its connection follows its polls
+    if not ctx.heartbeats.agent_polls(arn):  # from now on its connection follows its polls
         with ctx.store.transaction():
-            ctx.placement.put_instance(instance)
+            ctx.store.mark_agent_polls(arn)
+        ctx.heartbeats.agent_polled(arn)
     wait = min(float(params.get("waitSeconds") or 0), MAX_WAIT_S)
     ctx.heartbeats.poll_started(arn, ctx.clock.now())
     try:
@@ -156,6 +156,8 @@ def _agent_view(ctx: Context, task: dict[str, Any]) -> dict[str, Any]:
     for c in effective_containers(definition, task.get("overrides")):
         view = dict(c)  # every member: the agent applies each (domain.container_support)
         view["lastStatus"] = known.get(c["name"], {}).get("lastStatus", "PENDING")
+        if known.get(c["name"], {}).get("containerArn"):
+            view["containerArn"] = known[c["name"]]["containerArn"]
         containers.append(view)
     view = {
         "taskArn": task["taskArn"],

@@ -11,13 +11,10 @@ here: the operator installs the new version and restarts it).
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..control import container_agent
+from ..domain.documents import Doc
 from ..protocol.dispatch import operation
 from .context import Context
-
-Doc = dict[str, Any]
 
 
 @operation("UpdateContainerAgent")

@@ -8,14 +8,11 @@ it was given (name or ARN).
 
 from __future__ import annotations
 
-from typing import Any
-
+from ..domain.documents import Doc
 from ..protocol import errors
 from ..protocol.dispatch import operation
 from .common import decode_token, offset_page, page
 from .context import Context
-
-Doc = dict[str, Any]
 
 
 def _namespace(doc: Doc, member: str) -> str | None:

@@ -8,18 +8,15 @@ StopServiceDeployment asks it for a rollback.
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..control import service_deployments as deployment_history
 from ..control.lookup import find_service
 from ..control.services import nudge
 from ..domain import service_deployment as rules
+from ..domain.documents import Doc
 from ..protocol import errors
 from ..protocol.dispatch import operation
 from .common import decode_token, encode_token, failure, page, require_cluster
 from .context import Context
-
-Doc = dict[str, Any]
 
 
 @operation("ListServiceDeployments")
@@ -82,3 +79,19 @@ def stop_service_deployment(ctx: Context, params: Doc) -> Doc:
     deployment_history.stop(ctx, arn, params.get("stopType") or "ROLLBACK")
     nudge(ctx)
     return {"serviceDeploymentArn": arn}
+
+
+@operation("ContinueServiceDeployment")
+def continue_service_deployment(ctx: Context, params: Doc) -> Doc:
+    """Continues a deployment paused at a lifecycle hook.  No deployment here
+    ever waits on one (lifecycleHooks are refused by CreateService and
+    UpdateService), so every hookId is one the deployment is not waiting on."""
+    arn = params["serviceDeploymentArn"]
+    found = deployment_history.locate(ctx, arn, "service-deployment")
+    if found is None or found[1].entry(arn) is None:
+        raise errors.ServiceDeploymentNotFoundException(f"The service deployment {arn} does not exist.")
+    action = params.get("action") or "CONTINUE"
+    if action not in ("CONTINUE", "ROLLBACK"):
+        raise errors.InvalidParameterException(f"Invalid action {action[:32]}; valid: CONTINUE, ROLLBACK.")
+    raise errors.InvalidParameterException(
+        f"The service deployment {arn} is not waiting on lifecycle hook {params['hookId'][:128]}.")

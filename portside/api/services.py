@@ -8,8 +8,6 @@ tasks, and is nudged at once after every change here.
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..control import service_deployments as deployment_history
 from ..control.launch import checked_task_definition
 from ..control.launch_types import checked_launch, launch_params, service_launch_fields
@@ -17,13 +15,15 @@ from ..control.lookup import SERVICE_NAME, find_service, service_arn
 from ..control.lookup import task_definition as resolve_task_definition
 from ..control.placing import placement_rules
 from ..control.services import nudge, task_counts
+from ..domain import deployment_configuration
 from ..domain import service as services
+from ..domain import task_set as task_sets
+from ..domain.documents import Doc
+from ..domain.service_record import SchedulerMemory, new_service
 from ..protocol import errors
 from ..protocol.dispatch import operation
 from .common import decode_token, failure, page, require_cluster, seq_page, validate_tags
 from .context import Context
-
-Doc = dict[str, Any]
 
 DESCRIBE_LIMIT = 10
 # The Service list members AWS always answers with, empty or not (Ansible's
@@ -50,7 +50,7 @@ def require_active_service(ctx: Context, cluster: Doc, identifier: str) -> Doc:
 
 def view(ctx: Context, service: Doc, with_tags: bool = False) -> Doc:
     """The Service shape, with counts derived from the tasks now."""
-    shown = {k: v for k, v in service.items() if not k.startswith("_")}
+    shown = dict(service)
     for member in ALWAYS_LISTED:  # AWS answers these as [] when empty; tools index them
         shown.setdefault(member, [])
     counts = task_counts(ctx, service)
@@ -63,6 +63,12 @@ def view(ctx: Context, service: Doc, with_tags: bool = False) -> Doc:
         running, pending = running + r, pending + p
         deployments.append(d)
     shown["deployments"] = deployments
+    if service.get("taskSets"):  # the EXTERNAL controller's: counted the same way
+        shown["taskSets"] = []
+        for task_set in service["taskSets"]:
+            r, p = counts.get(task_set["id"], (0, 0))
+            shown["taskSets"].append(dict(task_set, runningCount=r, pendingCount=p))
+            running, pending = running + r, pending + p
     shown["runningCount"], shown["pendingCount"] = running, pending
     shown.update(deployment_history.current(ctx.store, service))
     if with_tags:
@@ -71,6 +77,9 @@ def view(ctx: Context, service: Doc, with_tags: bool = False) -> Doc:
 
 
 def _check_configuration(config: Doc, strategy: str) -> None:
+    refused = deployment_configuration.refusal(config)
+    if refused:
+        raise errors.InvalidParameterException(refused)
     minimum, maximum = config.get("minimumHealthyPercent"), config.get("maximumPercent")
     if minimum is not None and not 0 <= minimum <= 100:
         raise errors.InvalidParameterException("minimumHealthyPercent must be between 0 and 100.")
@@ -99,9 +108,10 @@ def _check_unsupported(params: Doc) -> None:
             "name its namespace, with enabled false."
         )
     controller = (params.get("deploymentController") or {}).get("type", "ECS")
-    if controller != "ECS":
+    if controller == "CODE_DEPLOY":
         raise errors.InvalidParameterException(
-            f"Deployment controller {controller} is not supported; Portside runs the ECS deployment controller."
+            "The CODE_DEPLOY deployment controller needs AWS CodeDeploy, which Portside does not have; "
+            "use the ECS or EXTERNAL deployment controller."
         )
 
 
@@ -129,7 +139,16 @@ def create_service(ctx: Context, params: Doc) -> Doc:
         raise errors.InvalidParameterException("desiredCount is required for services of the REPLICA scheduling strategy.")
     if params.get("desiredCount") is not None and params["desiredCount"] < 0:
         raise errors.InvalidParameterException("desiredCount cannot be negative.")
-    if not params.get("taskDefinition"):
+    controller = (params.get("deploymentController") or {}).get("type", "ECS")
+    external = controller == "EXTERNAL"
+    if external and strategy == "DAEMON":
+        raise errors.InvalidParameterException(
+            "The EXTERNAL deployment controller supports the REPLICA scheduling strategy only.")
+    if external and params.get("taskDefinition"):
+        raise errors.InvalidParameterException(
+            "A service with the EXTERNAL deployment controller takes its task definitions from its task sets "
+            "(CreateTaskSet), not from taskDefinition.")
+    if not external and not params.get("taskDefinition"):
         raise errors.InvalidParameterException("TaskDefinition is required for the ECS deployment controller.")
     configuration = services.merge_deployment_configuration(
         services.default_deployment_configuration(strategy), params.get("deploymentConfiguration")
@@ -142,53 +161,36 @@ def create_service(ctx: Context, params: Doc) -> Doc:
         existing = store.get_service(arn)
         if existing is not None and existing["status"] == "ACTIVE":
             token = params.get("clientToken")
-            if token and existing.get("_clientToken") == token:
+            if token and store.get_service_memory(arn).client_token == token:
                 return {"service": view(ctx, existing)}  # a retried CreateService
             raise errors.InvalidParameterException("Creation of service was not idempotent.")
         if existing is not None and existing["status"] == "DRAINING":
             raise errors.InvalidParameterException("Unable to Start a service that is still Draining.")
-        definition = checked_task_definition(ctx, {"taskDefinition": params["taskDefinition"]})
-        launch = checked_launch(definition, params)
-        if launch.fargate and strategy == "DAEMON":
-            raise errors.InvalidParameterException(
-                "The DAEMON scheduling strategy is not supported with the FARGATE launch type.")
-        if not launch.fargate:
+        definition = launch = None
+        if not external:
+            definition = checked_task_definition(ctx, {"taskDefinition": params["taskDefinition"]})
+            launch = checked_launch(definition, params)
+            if launch.fargate and strategy == "DAEMON":
+                raise errors.InvalidParameterException(
+                    "The DAEMON scheduling strategy is not supported with the FARGATE launch type.")
+        if launch is not None and not launch.fargate:
             placement_rules(definition, params.get("placementStrategy"), params.get("placementConstraints"))
-        service: Doc = {
-            "serviceArn": arn,
-            "serviceName": name,
-            "clusterArn": cluster["clusterArn"],
-            "status": "ACTIVE",
-            "desiredCount": params.get("desiredCount") or 0,
-            "runningCount": 0,
-            "pendingCount": 0,
-            "launchType": launch.launch_type,
-            "taskDefinition": definition["taskDefinitionArn"],
-            "deploymentConfiguration": configuration,
-            "deployments": [],
-            "events": [],
-            "createdAt": now,
-            "placementConstraints": params.get("placementConstraints") or [],
-            "placementStrategy": params.get("placementStrategy") or [],
-            "schedulingStrategy": strategy,
-            "deploymentController": {"type": "ECS"},
-            "enableECSManagedTags": bool(params.get("enableECSManagedTags", False)),
-            "propagateTags": params.get("propagateTags") or "NONE",
-            "enableExecuteCommand": bool(params.get("enableExecuteCommand", False)),
-            "serviceConnectConfiguration": params.get("serviceConnectConfiguration"),
-            "healthCheckGracePeriodSeconds": params.get("healthCheckGracePeriodSeconds") or 0,
-            "createdBy": f"arn:aws:iam::{ctx.config.account_id}:root",
-            "_clientToken": params.get("clientToken"),
-            "_stoppedWatermark": now,
-            "_steady": False,
-        }
-        service.update(service_launch_fields(launch, params.get("platformVersion")))
+        service = new_service(arn, name, cluster["clusterArn"], definition["taskDefinitionArn"] if definition else None,
+                              launch.launch_type if launch else "EC2", params, configuration, strategy,
+                              f"arn:aws:iam::{ctx.config.account_id}:root", now)
+        service["deploymentController"] = {"type": controller}
+        if launch is not None:
+            service.update(service_launch_fields(launch, params.get("platformVersion")))
+        memory = SchedulerMemory(client_token=params.get("clientToken"), stopped_watermark=now)
         if strategy == "DAEMON":
             service["desiredCount"] = store.count_instances(cluster["clusterArn"], ("ACTIVE",))
-        services.start_deployment(service, definition["taskDefinitionArn"], now)
+        if external:
+            service["taskSets"] = []  # the EXTERNAL controller deploys through task sets (api/task_sets.py)
+        else:
+            services.start_deployment(service, memory, definition["taskDefinitionArn"], now)
         deployment_history.forget(store, arn)
         deployment_history.sync(store, ctx.arns, service, now)
-        store.put_service(service)
+        store.put_service(service, memory)
         store.remove_tags(arn, [t["key"] for t in store.get_tags(arn)])
         store.put_tags(arn, tags)
     nudge(ctx)
@@ -236,7 +238,17 @@ def update_service(ctx: Context, params: Doc) -> Doc:
     with store.transaction():
         cluster = require_cluster(ctx, params.get("cluster"))
         service = require_active_service(ctx, cluster, params["service"])
+        memory = store.get_service_memory(service["serviceArn"])
         daemon = service["schedulingStrategy"] == "DAEMON"
+        external = task_sets.is_external(service)
+        wanted_controller = (params.get("deploymentController") or {}).get("type")
+        if wanted_controller and wanted_controller != service["deploymentController"]["type"]:
+            raise errors.InvalidParameterException(
+                "Changing a service's deployment controller is not supported by Portside.")
+        if external and (params.get("taskDefinition") or params.get("forceNewDeployment")):
+            raise errors.InvalidParameterException(
+                "A service with the EXTERNAL deployment controller deploys through task sets: create a task set "
+                "(CreateTaskSet) instead of updating taskDefinition or forcing a new deployment.")
         if params.get("desiredCount") is not None:
             if daemon:
                 raise errors.InvalidParameterException(
@@ -246,8 +258,11 @@ def update_service(ctx: Context, params: Doc) -> Doc:
                 raise errors.InvalidParameterException("desiredCount cannot be negative.")
             if params["desiredCount"] != service["desiredCount"]:
                 service["desiredCount"] = params["desiredCount"]
-                services.primary(service)["desiredCount"] = params["desiredCount"]
-                service["_steady"] = False
+                if external:
+                    task_sets.rescale(service, now)
+                else:
+                    services.primary(service)["desiredCount"] = params["desiredCount"]
+                memory.steady = False
         if params.get("deploymentConfiguration"):
             configuration = services.merge_deployment_configuration(
                 service["deploymentConfiguration"], params["deploymentConfiguration"]
@@ -278,7 +293,7 @@ def update_service(ctx: Context, params: Doc) -> Doc:
         for member in ("networkConfiguration", "platformVersion"):
             if params.get(member) is not None and params[member] != service.get(member):
                 redeploy = True
-        if redeploy:
+        if redeploy and not external:
             definition = resolve_task_definition(ctx, definition_arn)
             asked = launch_params(service)
             for member in ("networkConfiguration", "platformVersion"):
@@ -291,9 +306,9 @@ def update_service(ctx: Context, params: Doc) -> Doc:
             service.update(service_launch_fields(launch, asked.get("platformVersion")))
             if not launch.fargate:
                 placement_rules(definition, service.get("placementStrategy"), service.get("placementConstraints"))
-            services.start_deployment(service, definition_arn, now)
+            services.start_deployment(service, memory, definition_arn, now)
         deployment_history.sync(store, ctx.arns, service, now)
-        store.put_service(service)
+        store.put_service(service, memory)
     nudge(ctx)
     return {"service": view(ctx, service)}
 

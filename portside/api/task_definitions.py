@@ -9,19 +9,16 @@ identifier into a definition (for RunTask, StartTask and services too).
 
 from __future__ import annotations
 
-from typing import Any
-
 from .. import arns
 from ..control.lookup import task_definition as resolve
 from ..control.lookup import task_definition_name as parse_identifier
 from ..domain import task_definition as td
+from ..domain.documents import Doc
 from ..protocol import errors
 from ..protocol.dispatch import operation
 from ..scheduler import query
 from .common import decode_token, failure, offset_page, page, validate_tags
 from .context import Context
-
-Doc = dict[str, Any]
 
 STILL_ACTIVE = (
     "The specified task definition is still in ACTIVE status. "

@@ -1,4 +1,4 @@
-"""The `portside` command: `server`, `agent`, and `up` (both at once)."""
+"""The `portside` command: `server`, `agent`, `up` (both at once) and `exec` (ECS Exec)."""
 
 from __future__ import annotations
 
@@ -62,12 +62,18 @@ def main(argv: list[str] | None = None) -> int:
     _server_options(up)
     _agent_options(up)
 
+    from . import exec_command
+
+    exec_command.add_parser(commands)
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     if args.command == "server":
         return _server(args)
     if args.command == "backup":
         return _backup(args)
+    if args.command == "exec":
+        return exec_command.run(args)
     from . import agent_commands
 
     if args.command == "agent":

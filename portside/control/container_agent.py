@@ -4,14 +4,11 @@ agent updates (UpdateContainerAgent) and attachment state reports
 
 from __future__ import annotations
 
-from typing import Any
-
 from .. import __version__
+from ..domain.documents import Doc
 from ..protocol import errors
 from .context import Context
 from .lookup import instance_arn, require_cluster
-
-Doc = dict[str, Any]
 
 LATEST_AGENT_VERSION = __version__
 UPDATING = ("PENDING", "STAGING", "STAGED", "UPDATING")

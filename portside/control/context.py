@@ -28,6 +28,7 @@ class Context:
     heartbeats: Heartbeats = field(default_factory=lambda: Heartbeats(0.0))
     boot_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     service_wakeup: asyncio.Event = field(default_factory=asyncio.Event)  # nudges the service scheduler
+    exec_sessions: Any = None  # ECS Exec sessions and agents' exec channels (control/exec_sessions.py)
     # container instances as placement sees them (free capacity, task groups), over the store
     placement: PlacementCache = field(init=False)
 

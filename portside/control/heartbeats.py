@@ -13,11 +13,21 @@ from typing import Any
 
 
 class Heartbeats:
-    def __init__(self, started_at: float, timeout: float = 30.0) -> None:
+    def __init__(self, started_at: float, timeout: float = 30.0, agent_polled: set[str] | None = None) -> None:
         self._started_at = started_at
         self.timeout = timeout
+        # instances an agent has ever polled for (the store keeps it: Store.agent_polled_instances)
+        self._agent_polled = set(agent_polled or ())
         self._last_seen: dict[str, float] = {}
         self._polling: dict[str, int] = {}
+
+    def agent_polls(self, arn: str) -> bool:
+        """Whether an agent has ever polled for the instance."""
+        return arn in self._agent_polled
+
+    def agent_polled(self, arn: str) -> None:
+        """An agent polls for the instance (the caller records it in the store)."""
+        self._agent_polled.add(arn)
 
     def poll_started(self, arn: str, now: float) -> None:
         self._polling[arn] = self._polling.get(arn, 0) + 1
@@ -34,9 +44,9 @@ class Heartbeats:
     def connected(self, instance: dict[str, Any], now: float) -> bool:
         if instance["status"] == "INACTIVE":
             return False
-        if not instance.get("_agentPolls"):
-            return bool(instance.get("agentConnected", True))
         arn = instance["containerInstanceArn"]
+        if arn not in self._agent_polled:
+            return bool(instance.get("agentConnected", True))
         if arn in self._polling:
             return True
         return now - self._last_seen.get(arn, self._started_at) <= self.timeout

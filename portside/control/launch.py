@@ -10,21 +10,21 @@ service scheduler's reconcile of one service).
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, Union
+from typing import Union
 
 from ..domain import container_support
 from ..domain import task as tasks
-from .launch_types import NO_CAPACITY, Launch, checked_launch, place_fargate, task_fields
+from ..domain.documents import Doc
 from ..domain.resources import Reservation
 from ..domain.task_definition import InvalidTaskDefinition
 from ..protocol import errors
 from ..protocol.serialize import Encoded, wire_json
 from ..scheduler.placement import Candidate, Rules
 from .context import Context
+from .launch_types import NO_CAPACITY, Launch, checked_launch, place_fargate, task_fields
 from .lookup import failure, instance_arn, require_cluster, task_definition
 from .placing import place_on, placement_rules, task_group
 
-Doc = dict[str, Any]
 Failure = dict[str, str]
 TaskAnswer = Union[Encoded, Doc]  # a stored wire document, or a document to serialize
 

@@ -17,11 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..domain import fargate
+from ..domain.documents import Doc
 from ..domain.resources import Reservation
 from ..protocol import errors
 from ..scheduler.placement import Candidate, Placement, place_lazily
-
-Doc = dict[str, Any]
 
 FARGATE_ATTRIBUTE = fargate.FARGATE_ATTRIBUTE
 NO_CAPACITY = "Capacity is unavailable at this time. Please try again later or in a different availability zone"

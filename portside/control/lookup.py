@@ -6,13 +6,11 @@ so that every caller accepts (and refuses) the same spellings."""
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from .. import arns as arn_parsing
+from ..domain.documents import Doc
 from ..protocol.errors import ClusterNotFoundException, ServiceNotFoundException
 from .context import Context
-
-Doc = dict[str, Any]
 
 SERVICE_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,255}$")
 

@@ -10,16 +10,14 @@ itself (filters, rankers) is scheduler/placement.py, which knows no store.
 from __future__ import annotations
 
 import random
-from typing import Any
 
 from ..domain import container_support
+from ..domain.documents import Doc
 from ..domain.resources import Reservation
 from ..protocol import errors
 from ..scheduler import query
 from ..scheduler.placement import Candidate, Lookups, Placement, PlacementRuleError, Rules, parse_rules, place_lazily
 from .context import Context
-
-Doc = dict[str, Any]
 
 _rng = random.Random()  # seeded from os.urandom; placement needs chance, not secrecy
 

@@ -9,16 +9,13 @@ once the transaction has committed.
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..domain import task as tasks
+from ..domain.documents import Doc
 from ..domain.resources import Reservation
 from ..protocol import errors
 from ..protocol.serialize import Encoded
 from .context import Context
 from .lookup import require_cluster, task_arn
-
-Doc = dict[str, Any]
 
 
 def task_host(ctx: Context, task: Doc) -> str | None:

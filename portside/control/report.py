@@ -8,18 +8,15 @@ and a service's task that changes status wakes the service scheduler.
 
 from __future__ import annotations
 
-from typing import Any
-
-from ..domain import health
+from ..domain import execute_command, health
 from ..domain import task as tasks
+from ..domain.documents import Doc
 from ..domain.service import SERVICE_STOP_CODE
 from ..protocol import errors
 from .context import Context
 from .lookup import require_cluster, task_arn, task_definition
 from .release import release_resources, stop_tasks
 from .services import is_service_group, nudge
-
-Doc = dict[str, Any]
 
 
 def _reported_task(ctx: Context, params: Doc) -> Doc:
@@ -42,6 +39,7 @@ def _apply_containers(task: Doc, changes: list[Doc]) -> None:
 def _save(ctx: Context, task: Doc, report: Doc) -> None:
     before = task["lastStatus"]
     stopped = tasks.apply_task_change(task, report, ctx.clock.now())
+    execute_command.update_managed_agents(task, ctx.clock.now())
     ctx.store.put_task(task)
     if stopped:
         release_resources(ctx, task)  # after the row says STOPPED: see PlacementCache.hold

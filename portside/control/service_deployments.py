@@ -10,17 +10,16 @@ it describes.  The rules are in domain/service_deployment.py.
 from __future__ import annotations
 
 import secrets
-from typing import Any
 
 from .. import arns as arn_parsing
 from ..arns import Arns
 from ..domain import service as services
 from ..domain import service_deployment as history_rules
+from ..domain.documents import Doc
 from ..domain.service_deployment import History, Names
 from ..protocol import errors
+from ..store.interface import Store
 from .context import Context
-
-Doc = dict[str, Any]
 
 KIND = "service-history"
 
@@ -34,20 +33,20 @@ def names(arns: Arns, service: Doc) -> Names:
     )
 
 
-def load(store: Any, service_arn: str) -> History:
+def load(store: Store, service_arn: str) -> History:
     return History.from_doc(store.records.get(KIND, service_arn))
 
 
-def save(store: Any, service: Doc, history: History) -> None:
+def save(store: Store, service: Doc, history: History) -> None:
     store.records.put(KIND, service["serviceArn"], service["clusterArn"], service["status"], history.to_doc())
 
 
-def forget(store: Any, service_arn: str) -> None:
+def forget(store: Store, service_arn: str) -> None:
     """A service created again under the same name starts a new history."""
     store.records.delete(KIND, service_arn)
 
 
-def sync(store: Any, arns: Arns, service: Doc, now: float) -> History:
+def sync(store: Store, arns: Arns, service: Doc, now: float) -> History:
     """Record what the service's deployments did since the last sync.  The
     history depends on the service document alone, so callers sync only when
     they change that document (and a rolled-back change is synced again when
@@ -60,7 +59,7 @@ def sync(store: Any, arns: Arns, service: Doc, now: float) -> History:
     return history
 
 
-def current(store: Any, service: Doc) -> Doc:
+def current(store: Store, service: Doc) -> Doc:
     """The Service members `currentServiceDeployment` and `currentServiceRevisions`."""
     history = load(store, service["serviceArn"])
     entry = history.current()
@@ -126,10 +125,11 @@ def stop(ctx: Context, arn: str, stop_type: str) -> None:
         service["placementConstraints"] = list(revision.placementConstraints)
         service["placementStrategy"] = list(revision.placementStrategy)
         reason = history_rules.USER_ROLLBACK
-        deployment = services.start_deployment(service, revision.doc["taskDefinition"], now, reason)
+        memory = store.get_service_memory(service["serviceArn"])
+        deployment = services.start_deployment(service, memory, revision.doc["taskDefinition"], now, reason)
         services.add_event(service, f"(service {service['serviceName']}) (deployment {deployment['id']}) "
                            f"rolling back to service revision {target}.", now)
         history_rules.start_rollback(history, entry, deployment, target, reason, now)
         history_rules.sync(history, service, names(ctx.arns, service), now)
         save(store, service, history)
-        store.put_service(service)
+        store.put_service(service, memory)

@@ -3,20 +3,14 @@ tasks as the scheduler counts them, and the nudge that wakes the scheduler."""
 
 from __future__ import annotations
 
-from typing import Any
-
+from ..domain.documents import Doc
+from ..domain.service_record import is_service_group
 from .context import Context
 from .lookup import task_definition
 
-Doc = dict[str, Any]
+__all__ = ["is_service_group", "nudge", "task_counts", "task_rows"]
+
 TaskRow = tuple[str, "str | None", "str | None", str, str]
-
-GROUP_PREFIX = "service:"
-
-
-def is_service_group(group: object) -> bool:
-    """Whether a task's `group` is a service's (`service:NAME`)."""
-    return str(group or "").startswith(GROUP_PREFIX)
 
 
 def nudge(ctx: Context) -> None:
@@ -30,7 +24,7 @@ def task_rows(ctx: Context, service: Doc) -> list[TaskRow]:
     deployments started (a RunTask with group `service:NAME` is listed with
     the service but is not the scheduler's), less orphans on deregistered
     instances (no agent reports on them again: replaced, never waited for)."""
-    ids = {d["id"] for d in service["deployments"]}
+    ids = {d["id"] for d in service["deployments"]} | {ts["id"] for ts in service.get("taskSets") or []}
     store = ctx.store
     gone = {d["containerInstanceArn"] for d in ctx.placement.list_instances(service["clusterArn"], ("INACTIVE",))}
     rows = store.service_tasks(service["clusterArn"], service["serviceName"])

@@ -13,9 +13,8 @@ from __future__ import annotations
 import ipaddress
 import secrets
 import uuid
-from typing import Any
 
-Doc = dict[str, Any]
+from .documents import Doc
 
 ENI = "ElasticNetworkInterface"
 

@@ -17,11 +17,9 @@ Some refusals are conditional (a value Portside cannot honour, e.g.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from . import health
-
-Doc = dict[str, Any]
+from .documents import Doc
 
 
 @dataclass(frozen=True)
@@ -57,8 +55,8 @@ CONTAINER: dict[str, Applied | Refused] = {
     "volumesFrom": Applied("Docker --volumes-from"),
     "linuxParameters": Applied("see linuxParameters members"),
     "secrets": Refused(f"secrets are {LATER_LOGS}"),
-    "dependsOn": Refused("container ordering is not supported yet"),
-    "startTimeout": Refused("container ordering is not supported yet"),
+    "dependsOn": Applied("a container starts once its START/COMPLETE/SUCCESS/HEALTHY conditions hold; stops in reverse order"),
+    "startTimeout": Applied("how long dependents wait for this container to reach their condition"),
     "stopTimeout": Applied("seconds between SIGTERM and SIGKILL"),
     "versionConsistency": Applied("only 'disabled' is accepted: image tags are not pinned to digests"),
     "hostname": Applied("Docker --hostname"),
@@ -178,6 +176,9 @@ def problem(params: Doc) -> str | None:
     if family and family != "LINUX":
         return _refusal("runtimePlatform.operatingSystemFamily", "", f"{family} hosts are not available; "
                         "Portside hosts run Linux")
+    found = _ordering_problem(params.get("containerDefinitions") or [])
+    if found:
+        return found
     for c in params.get("containerDefinitions") or []:
         found = _container_problem(c)
         if found:
@@ -187,6 +188,34 @@ def problem(params: Doc) -> str | None:
                 if c.get(member):
                     return (f"'{member}' (container '{c.get('name')}') is not supported when "
                             "networkMode=awsvpc, as in ECS: the task's network namespace is shared.")
+    return None
+
+
+def _ordering_problem(containers: list[Doc]) -> str | None:
+    """dependsOn that could never resolve: a HEALTHY condition on a container
+    without a health check, or a cycle."""
+    by_name = {c.get("name"): c for c in containers}
+    for c in containers:
+        for d in c.get("dependsOn") or []:
+            dep = by_name.get(d.get("containerName"))
+            if dep is not None and d.get("condition") == "HEALTHY" and not dep.get("healthCheck"):
+                return (f"Invalid 'dependsOn' setting for container '{c.get('name')}'. The HEALTHY "
+                        f"condition needs a healthCheck on container '{dep.get('name')}'.")
+    state: dict[str, int] = {}  # 1: being visited, 2: done
+
+    def cycle(name: str) -> bool:
+        if state.get(name) == 1:
+            return True
+        if state.get(name) == 2 or name not in by_name:
+            return False
+        state[name] = 1
+        found = any(cycle(d.get("containerName")) for d in by_name[name].get("dependsOn") or [])
+        state[name] = 2
+        return found
+
+    for name in by_name:
+        if cycle(name):
+            return f"Invalid 'dependsOn' setting: the containers' dependencies form a cycle (through '{name}')."
     return None
 
 
@@ -242,7 +271,6 @@ def override_problem(overrides: Doc | None) -> str | None:
         if found:
             return found
     return None
-
 
 
 def platform_constraints(definition: Doc | None) -> list[Doc]:

@@ -10,9 +10,7 @@ content is a ClientException, request members an InvalidParameterException.
 
 from __future__ import annotations
 
-from typing import Any
-
-Doc = dict[str, Any]
+from .documents import Doc
 
 _GB = 1024
 # Fargate's task sizes (ECS developer guide, "Task CPU and memory"): CPU units -> memory (MiB).

@@ -7,9 +7,9 @@ Pure functions; the agent watches Docker, the server keeps what it reports.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Iterable
 
-Doc = dict[str, Any]
+from .documents import Doc
 
 HEALTHY, UNHEALTHY, UNKNOWN = "HEALTHY", "UNHEALTHY", "UNKNOWN"
 HEALTH_CHECK_FAILED = "Task failed container health checks"

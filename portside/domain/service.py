@@ -1,9 +1,10 @@
 """Services: deployments, the rolling-update arithmetic, the circuit breaker
 and the events ECS writes, as pure functions over ECS-shaped dicts.
 
-A service document is the `Service` shape plus private members (named with a
-leading `_`, never serialized): what the scheduler must remember across ticks
-and restarts.  The reconciler (scheduler/service_reconciler.py) does the I/O.
+A service document is the `Service` shape and nothing else; what the
+scheduler must remember across ticks and restarts is a `SchedulerMemory`
+record kept beside it (domain/service_record.py).  The reconciler
+(scheduler/service_reconciler.py) does the I/O.
 """
 
 from __future__ import annotations
@@ -12,11 +13,10 @@ import math
 import random
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
 
+from .documents import Doc
+from .service_record import SchedulerMemory
 from .status import Status
-
-Doc = dict[str, Any]
 
 MAX_EVENTS = 100  # describe-services shows the latest 100 events
 CIRCUIT_BREAKER_MIN, CIRCUIT_BREAKER_MAX = 3, 200
@@ -49,6 +49,8 @@ def merge_deployment_configuration(current: Doc, given: Doc | None) -> Doc:
     for member, value in (given or {}).items():
         if member == "deploymentCircuitBreaker":
             merged[member] = {"enable": bool(value.get("enable")), "rollback": bool(value.get("rollback"))}
+            if value.get("thresholdConfiguration"):  # refused by domain/deployment_configuration.py
+                merged[member]["thresholdConfiguration"] = value["thresholdConfiguration"]
         elif value is not None:
             merged[member] = value
     return merged
@@ -72,9 +74,11 @@ def new_deployment(service: Doc, task_definition_arn: str, now: float, reason: s
     }
 
 
-def start_deployment(service: Doc, task_definition_arn: str, now: float, reason: str | None = None) -> Doc:
+def start_deployment(service: Doc, memory: SchedulerMemory, task_definition_arn: str, now: float,
+                     reason: str | None = None) -> Doc:
     """A new PRIMARY deployment; the previous primary keeps its tasks as ACTIVE
-    until the rollout replaces them."""
+    until the rollout replaces them.  The scheduler's memory of the service
+    starts over (not steady, not throttled for the old one's failures)."""
     for deployment in service["deployments"]:
         if deployment["status"] == "PRIMARY":
             deployment["status"] = "ACTIVE"
@@ -82,8 +86,7 @@ def start_deployment(service: Doc, task_definition_arn: str, now: float, reason:
     deployment = new_deployment(service, task_definition_arn, now, reason)
     service["deployments"].insert(0, deployment)
     service["taskDefinition"] = task_definition_arn
-    service["_steady"] = False
-    service["_failStreak"] = 0  # a new deployment is not throttled for the old one's failures
+    memory.deployment_started()
     return deployment
 
 

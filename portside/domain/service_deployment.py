@@ -30,12 +30,11 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
 
+from .documents import Doc
 from .service import failure_threshold
-
-Doc = dict[str, Any]
 
 TERMINAL = ("SUCCESSFUL", "STOPPED", "ROLLBACK_SUCCESSFUL", "ROLLBACK_FAILED")
 RUNNING = ("PENDING", "IN_PROGRESS", "STOP_REQUESTED", "ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS")
@@ -78,7 +77,7 @@ class History:
     links: dict[str, str] = field(default_factory=dict)  # ecs-svc id → revision ARN
 
     @classmethod
-    def from_doc(cls, doc: Doc | None) -> "History":
+    def from_doc(cls, doc: Doc | None) -> History:
         if not doc:
             return cls()
         return cls(

@@ -7,15 +7,12 @@ kept beside it by the store, not in the document.
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..arns import Arns, new_id
 from . import awsvpc, container_support
+from .documents import Doc
 from .resources import Reservation
 from .status import Status, advance, task_status_from_containers
 from .task_definition import parse_task_size
-
-Doc = dict[str, Any]
 
 USER_STOP_REASON = "Task stopped by user"
 ESSENTIAL_EXITED = "Essential container in task exited"

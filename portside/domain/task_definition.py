@@ -12,11 +12,9 @@ from __future__ import annotations
 import copy
 import re
 from decimal import Decimal, InvalidOperation
-from typing import Any
 
 from . import container_support, fargate
-
-Doc = dict[str, Any]
+from .documents import Doc
 
 MIN_CONTAINER_MEMORY_MIB = 6  # Docker 20.10+ reserves 6 MiB per container
 MIN_TASK_CPU_UNITS, MAX_TASK_CPU_UNITS = 128, 196_608  # 0.125 .. 192 vCPU

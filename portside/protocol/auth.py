@@ -54,7 +54,8 @@ AGENT_TARGETS = frozenset(
             "SubmitAttachmentStateChanges",
         )
     ]
-    + ["PortsideAgentV1.Poll", "PortsideAgentV1.ReportAttachment", "PortsideAgentV1.SubmitHealth"]
+    + ["PortsideAgentV1.Poll", "PortsideAgentV1.ReportAttachment", "PortsideAgentV1.SubmitHealth",
+       "PortsideAgentV1.ExecChannel"]
 )
 
 _TIMESTAMP = "%Y%m%dT%H%M%SZ"

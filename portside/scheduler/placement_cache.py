@@ -16,7 +16,8 @@ store), so the cached documents stay true.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Iterable, Protocol
+from collections.abc import Iterable
+from typing import Protocol
 
 from ..domain.documents import Doc
 from ..domain.resources import Capacity, Reservation

@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import Any
 
 from ..control import launch, release
 from ..control import service_deployments as deployment_history
@@ -37,12 +36,14 @@ from ..control.lookup import task_definition as resolve_task_definition
 from ..control.services import not_yet_healthy, task_rows
 from ..domain import health
 from ..domain import service as services
+from ..domain import task_set as task_sets
+from ..domain.documents import Doc
 from ..domain.service import LiveTask, Plan
 from ..store.failures import StoreWriteFailed
+from ..domain.service_record import CompletedDeployment, SchedulerMemory, service_group
 
 log = logging.getLogger("portside.services")
 
-Doc = dict[str, Any]
 
 SELF_STOPPED = ("TaskFailedToStart", "EssentialContainerExited")
 EVENT_TASK_IDS = 10  # task ids named in one "has started" / "has stopped" event
@@ -72,7 +73,7 @@ class ServiceReconciler:
         while True:
             try:
                 await asyncio.wait_for(wakeup.wait(), self.interval)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             wakeup.clear()
             try:
@@ -104,37 +105,43 @@ class ServiceReconciler:
             service = store.get_service(arn)
             if service is None or service["status"] not in ("ACTIVE", "DRAINING"):
                 return False
-            before = json.dumps(service, sort_keys=True)
+            memory = store.get_service_memory(arn)
+            before = json.dumps(service, sort_keys=True), memory.to_record()
             cluster = store.get_cluster(service["clusterArn"].rsplit("/", 1)[1])
             if cluster is None:
                 return False
             now = self.ctx.clock.now()
-            self._count_failures(service, now)
-            self._circuit_breaker(service, now)
+            self._count_failures(service, memory, now)
             instances = self.ctx.placement.list_instances(service["clusterArn"], ("ACTIVE", "DRAINING"))
             active = {d["containerInstanceArn"]: d for d in instances if d["status"] == "ACTIVE"}
             if service.get("launchType") == "FARGATE":  # its tasks run on Portside's Fargate capacity
                 active = fargate_pool(self.ctx)[1]
             live = self._live(service)
+            if task_sets.is_external(service):  # the EXTERNAL controller: task sets, no deployments
+                more = self._task_sets(service, memory, cluster, live, active, now)
+                if (json.dumps(service, sort_keys=True), memory.to_record()) != before:
+                    store.put_service(service, memory)
+                return more
+            self._circuit_breaker(service, memory, now)
             if service["schedulingStrategy"] == "DAEMON":
-                more = self._daemon(service, cluster, live, active, now)
+                more = self._daemon(service, memory, cluster, live, active, now)
             else:
-                more = self._replica(service, cluster, live, active, now)
-            self._bookkeeping(service, now)
-            if json.dumps(service, sort_keys=True) != before:
+                more = self._replica(service, memory, cluster, live, active, now)
+            self._bookkeeping(service, memory, now)
+            if (json.dumps(service, sort_keys=True), memory.to_record()) != before:
                 deployment_history.sync(store, self.ctx.arns, service, now)
-                store.put_service(service)
+                store.put_service(service, memory)
         return more
 
-    def _count_failures(self, service: Doc, now: float) -> None:
+    def _count_failures(self, service: Doc, memory: SchedulerMemory, now: float) -> None:
         stopped = self.ctx.store.service_tasks_stopped_since(
-            service["clusterArn"], service["serviceName"], service.get("_stoppedWatermark", 0.0)
+            service["clusterArn"], service["serviceName"], memory.stopped_watermark
         )
         if not stopped:
             return
         by_id = {d["id"]: d for d in service["deployments"]}
         for task in stopped:
-            service["_stoppedWatermark"] = max(service.get("_stoppedWatermark", 0.0), task["stoppedAt"])
+            memory.stopped_watermark = max(memory.stopped_watermark, task["stoppedAt"])
             deployment = by_id.get(task.get("startedBy"))
             failed = (task.get("stopCode") in SELF_STOPPED
                       or task.get("stoppedReason") == health.HEALTH_CHECK_FAILED)
@@ -143,20 +150,20 @@ class ServiceReconciler:
             if deployment.get("rolloutState") == "IN_PROGRESS":
                 deployment["failedTasks"] = deployment.get("failedTasks", 0) + 1
                 deployment["updatedAt"] = now
-            service["_failStreak"] = service.get("_failStreak", 0) + 1
-            service["_failedAt"] = now
-            if service["_failStreak"] == THROTTLE_AFTER:
+            memory.fail_streak += 1
+            memory.failed_at = now
+            if memory.fail_streak == THROTTLE_AFTER:
                 services.add_event(service, f"(service {service['serviceName']}) is unable to consistently "
                                    "start tasks successfully.", now)
 
-    def _throttled(self, service: Doc, now: float) -> bool:
-        streak = service.get("_failStreak", 0)
+    def _throttled(self, memory: SchedulerMemory, now: float) -> bool:
+        streak = memory.fail_streak
         if streak < THROTTLE_AFTER:
             return False
         delay = min(self.interval * 2 ** (streak - THROTTLE_AFTER), THROTTLE_MAX_S)
-        return now < service.get("_failedAt", 0.0) + delay
+        return now < memory.failed_at + delay
 
-    def _circuit_breaker(self, service: Doc, now: float) -> None:
+    def _circuit_breaker(self, service: Doc, memory: SchedulerMemory, now: float) -> None:
         breaker = service["deploymentConfiguration"].get("deploymentCircuitBreaker") or {}
         current = services.primary(service)
         if not breaker.get("enable") or current.get("rolloutState") != "IN_PROGRESS":
@@ -169,16 +176,17 @@ class ServiceReconciler:
         current["updatedAt"] = now
         services.add_event(service, f"(service {name}) (deployment {current['id']}) deployment failed: "
                            "tasks failed to start.", now)
-        last = service.get("_lastCompleted")
-        if breaker.get("rollback") and last and last["id"] != current["id"] and service["status"] == "ACTIVE":
-            reason = f"ECS deployment circuit breaker: rolling back to deploymentId {last['id']}."
-            rollback = services.start_deployment(service, last["taskDefinition"], now, reason)
+        last = memory.last_completed
+        if breaker.get("rollback") and last and last.id != current["id"] and service["status"] == "ACTIVE":
+            reason = f"ECS deployment circuit breaker: rolling back to deploymentId {last.id}."
+            rollback = services.start_deployment(service, memory, last.task_definition, now, reason)
             services.add_event(service, f"(service {name}) (deployment {rollback['id']}) rolling back to "
-                               f"deployment {last['id']}.", now)
+                               f"deployment {last.id}.", now)
 
     # -- REPLICA ----------------------------------------------------------------------
 
-    def _replica(self, service: Doc, cluster: Doc, live: list[LiveTask], active: dict[str, Doc],
+    def _replica(self, service: Doc, memory: SchedulerMemory, cluster: Doc, live: list[LiveTask],
+                 active: dict[str, Doc],
                  now: float) -> bool:
         current = services.primary(service)
         config = service["deploymentConfiguration"]
@@ -187,22 +195,24 @@ class ServiceReconciler:
             desired, config.get("minimumHealthyPercent", 100), config.get("maximumPercent", 200),
             current["id"], live, set(active),
             may_start=(service["status"] == "ACTIVE" and current.get("rolloutState") != "FAILED"
-                       and not self._throttled(service, now)),
+                       and not self._throttled(memory, now)),
         )
-        self._stop(service, plan, now)
+        self._stop(service, memory, plan, now)
         count = min(plan.start, self.max_starts_per_tick)
         if count:
-            self._launch(service, cluster, count, now)
+            self._launch(service, memory, cluster, count, now)
         return plan.start > count
 
-    def _launch(self, service: Doc, cluster: Doc, count: int, now: float) -> None:
-        current = services.primary(service)
+    def _launch(self, service: Doc, memory: SchedulerMemory, cluster: Doc, count: int, now: float,
+                of: Doc | None = None) -> None:
+        """Start `count` tasks of the primary deployment (or of the task set `of`)."""
+        current = of or services.primary(service)
         definition = resolve_task_definition(self.ctx, current["taskDefinition"])
         if definition is None:
             return
         params = {
             "startedBy": current["id"],
-            "group": f"service:{service['serviceName']}",
+            "group": service_group(service["serviceName"]),
             "enableExecuteCommand": service.get("enableExecuteCommand", False),
             **launch_params(service),
         }
@@ -211,13 +221,33 @@ class ServiceReconciler:
             params["placementConstraints"] = service.get("placementConstraints") or []
         created, failures = launch.launch_tasks(self.ctx, cluster, definition, params, count)
         arns = [json.loads(doc)["taskArn"] for doc in created]
-        self._started_events(service, arns, now)
+        self._started_events(service, memory, arns, now)
         if len(arns) < count:
-            self._unplaceable(service, failures, now)
+            self._unplaceable(service, memory, failures, now)
+
+    # -- EXTERNAL (task sets) ------------------------------------------------------------
+
+    def _task_sets(self, service: Doc, memory: SchedulerMemory, cluster: Doc, live: list[LiveTask],
+                   active: dict[str, Doc], now: float) -> bool:
+        plan = task_sets.plan_task_sets(service, live, set(active))
+        by_set: dict[str | None, list[LiveTask]] = {}
+        for t in plan.stop:
+            by_set.setdefault(t.started_by, []).append(t)
+        for started_by, stopping in by_set.items():  # "Scaling activity initiated by (deployment TASK SET ID)"
+            self._stop(service, memory, Plan(stop=stopping), now, reason=services.stop_reason(started_by or "unknown"))
+        budget = self.max_starts_per_tick
+        for task_set, count in plan.start:
+            if budget <= 0:
+                return True
+            self._launch(service, memory, cluster, min(count, budget), now, of=task_set)
+            budget -= count
+        task_sets.bookkeeping(service, self._live(service), now)
+        return False
 
     # -- DAEMON -----------------------------------------------------------------------
 
-    def _daemon(self, service: Doc, cluster: Doc, live: list[LiveTask], active: dict[str, Doc],
+    def _daemon(self, service: Doc, memory: SchedulerMemory, cluster: Doc, live: list[LiveTask],
+                active: dict[str, Doc],
                 now: float) -> bool:
         current = services.primary(service)
         config = service["deploymentConfiguration"]
@@ -241,7 +271,7 @@ class ServiceReconciler:
             plan.stop.extend(here)
         healthy = sum(1 for t in wanted if t.running and t.healthy)
         budget = healthy - services.lower_limit(desired, config.get("minimumHealthyPercent", 0))
-        may_start = serving and current.get("rolloutState") != "FAILED" and not self._throttled(service, now)
+        may_start = serving and current.get("rolloutState") != "FAILED" and not self._throttled(memory, now)
         targets = []
         if serving:
             for instance in active:
@@ -261,12 +291,12 @@ class ServiceReconciler:
                     continue
                 if may_start:
                     targets.append(active[instance])
-        self._stop(service, plan, now)
+        self._stop(service, memory, plan, now)
         started: list[str] = []
         failures: list[dict[str, str]] = []
         definition = resolve_task_definition(self.ctx, current["taskDefinition"]) if targets else None
         if definition is not None:
-            params = {"startedBy": current["id"], "group": f"service:{service['serviceName']}",
+            params = {"startedBy": current["id"], "group": service_group(service["serviceName"]),
                       "enableExecuteCommand": service.get("enableExecuteCommand", False),
                       "placementConstraints": service.get("placementConstraints"),
                       **launch_params(service)}
@@ -274,9 +304,9 @@ class ServiceReconciler:
             created, failures = launch.launch_on(self.ctx, cluster, definition, params,
                                                  targets[: self.max_starts_per_tick])
             started = [json.loads(doc)["taskArn"] for doc in created]
-        self._started_events(service, started, now)
+        self._started_events(service, memory, started, now)
         if failures:
-            self._unplaceable(service, failures, now)
+            self._unplaceable(service, memory, failures, now)
         return len(targets) > self.max_starts_per_tick
 
     # -- shared -----------------------------------------------------------------------
@@ -290,34 +320,35 @@ class ServiceReconciler:
         waiting = not_yet_healthy(self.ctx, service, rows)
         return [LiveTask(*row, healthy=row[0] not in waiting) for row in rows]
 
-    def _stop(self, service: Doc, plan: Plan, now: float) -> None:
+    def _stop(self, service: Doc, memory: SchedulerMemory, plan: Plan, now: float, reason: str | None = None) -> None:
         if not plan.stop:
             return
-        reason = services.stop_reason(services.primary(service)["id"])
+        reason = reason or services.stop_reason(services.primary(service)["id"])
         stopped = release.stop_tasks(self.ctx, [live.arn for live in plan.stop], reason,
                                      services.SERVICE_STOP_CODE, now)
         for i in range(0, len(stopped), EVENT_TASK_IDS):
             services.add_event(service, services.stopped_message(service["serviceName"],
                                                                  stopped[i:i + EVENT_TASK_IDS]), now)
         if stopped:
-            service["_steady"] = False
+            memory.steady = False
 
-    def _started_events(self, service: Doc, arns: list[str], now: float) -> None:
+    def _started_events(self, service: Doc, memory: SchedulerMemory, arns: list[str], now: float) -> None:
         for i in range(0, len(arns), EVENT_TASK_IDS):
             services.add_event(service, services.started_message(service["serviceName"],
                                                                  arns[i:i + EVENT_TASK_IDS]), now)
         if arns:
-            service["_steady"] = False
+            memory.steady = False
 
-    def _unplaceable(self, service: Doc, failures: list[dict[str, str]], now: float) -> None:
+    def _unplaceable(self, service: Doc, memory: SchedulerMemory, failures: list[dict[str, str]],
+                     now: float) -> None:
         message = services.unplaceable_message(service["serviceName"], failures)
-        if (message == service.get("_unplaceable")
-                and now - service.get("_unplaceableAt", 0.0) < UNPLACEABLE_EVENT_EVERY_S):
+        if (message == memory.unplaceable_message
+                and now - memory.unplaceable_at < UNPLACEABLE_EVENT_EVERY_S):
             return  # the same news at most every 30 s
-        service["_unplaceable"], service["_unplaceableAt"] = message, now
+        memory.unplaceable_message, memory.unplaceable_at = message, now
         services.add_event(service, message, now)
 
-    def _bookkeeping(self, service: Doc, now: float) -> None:
+    def _bookkeeping(self, service: Doc, memory: SchedulerMemory, now: float) -> None:
         """Counts per deployment; INACTIVE deployments, COMPLETED rollouts,
         steady state, and the end of a deleted service."""
         live = self._live(service)
@@ -356,21 +387,22 @@ class ServiceReconciler:
         others = [t for t in live if t.started_by != current["id"]]
         settled = (len(kept) == 1 and not others and mine[1] == 0 and mine[0] == service["desiredCount"]
                    and sum(1 for t in live if not t.wanted) == 0 and all(t.healthy for t in live))
-        if settled and service.get("_failStreak", 0):
-            since = service.setdefault("_settledSince", now)
-            settled = now - since >= max(STABLE_AFTER_S, 3 * self.interval)
+        if settled and memory.fail_streak:
+            if memory.settled_since is None:
+                memory.settled_since = now
+            settled = now - memory.settled_since >= max(STABLE_AFTER_S, 3 * self.interval)
         else:
-            service.pop("_settledSince", None)
+            memory.settled_since = None
         if settled and current.get("rolloutState") == "IN_PROGRESS":
             current["rolloutState"] = "COMPLETED"
             current["rolloutStateReason"] = f"ECS deployment {current['id']} completed."
             current["updatedAt"] = now
-            service["_lastCompleted"] = {"id": current["id"], "taskDefinition": current["taskDefinition"]}
+            memory.last_completed = CompletedDeployment(current["id"], current["taskDefinition"])
             services.add_event(service, f"(service {name}) (deployment {current['id']}) deployment completed.", now)
         if settled:
-            service["_failStreak"] = 0
-        if settled and not service.get("_steady"):
-            service["_steady"] = True
+            memory.fail_streak = 0
+        if settled and not memory.steady:
+            memory.steady = True
             services.add_event(service, services.steady_message(name), now)
         elif not settled:
-            service["_steady"] = False
+            memory.steady = False

@@ -25,6 +25,7 @@ from ..protocol import errors
 from ..protocol.auth import Authenticator
 from ..protocol.dispatch import dispatch, error_body
 from ..store.failures import StoreWriteFailed
+from . import exec_stream
 
 log = logging.getLogger("portside.server")
 
@@ -44,6 +45,9 @@ class PortsideApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await _lifespan(receive, send)
+            return
+        if scope["type"] == "websocket":  # ECS Exec streams
+            await exec_stream.handle(self.ctx, self.auth, scope, receive, send)
             return
         if scope["type"] != "http":
             return

@@ -6,25 +6,26 @@ import asyncio
 import contextlib
 import logging
 import signal
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import uvicorn
 
 from .. import api  # noqa: F401  (registers every operation handler)
-from ..control.context import Context
-from ..control.heartbeats import Heartbeats
 from ..arns import Arns
 from ..clock import SystemClock
 from ..config import ServerConfig
+from ..control.context import Context
+from ..control.heartbeats import Heartbeats
 from ..protocol.auth import Authenticator, CredentialsFileError, load_credentials
 from ..protocol.serialize import wire_json
+from ..scheduler.service_reconciler import ServiceReconciler
 from ..store.interface import StoreError
 from ..store.sqlite import SqliteStore
 from ..store import integrity
 from .app import PortsideApp
 from .connections import ConnectionLimits, GuardedProtocol, guarded_protocol
 from .janitor import purge_loop
-from ..scheduler.service_reconciler import ServiceReconciler
 
 log = logging.getLogger("portside.server")
 
@@ -156,7 +157,7 @@ def build_context(config: ServerConfig) -> Context:
         clock=clock,
         config=config,
         arns=Arns(config.region, config.account_id),
-        heartbeats=Heartbeats(clock.now(), config.agent_timeout_s),
+        heartbeats=Heartbeats(clock.now(), config.agent_timeout_s, store.agent_polled_instances()),
     )
 
 

@@ -22,10 +22,12 @@ own).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from contextlib import AbstractContextManager
-from typing import Iterable, Protocol
+from typing import Protocol
 
 from ..domain.documents import Doc
+from ..domain.service_record import SchedulerMemory
 
 # A task row as the service scheduler reads it without decoding documents:
 # (ARN, startedBy, instance ARN, desiredStatus, lastStatus).
@@ -121,6 +123,14 @@ class InstanceRepository(Protocol):
         """Instance ARN → its RUNNING tasks."""
         ...
 
+    def mark_agent_polls(self, arn: str) -> None:
+        """An agent polls for this instance (kept beside its document, never in it)."""
+        ...
+
+    def agent_polled_instances(self) -> set[str]:
+        """The instances an agent has ever polled for."""
+        ...
+
 
 class TaskRepository(Protocol):
     def add_tasks(self, tasks: list[Doc], reservation: Doc, client_token: str | None = None,
@@ -168,7 +178,16 @@ class TaskRepository(Protocol):
 
 class ServiceRepository(Protocol):
     def get_service(self, arn: str) -> Doc | None: ...
-    def put_service(self, doc: Doc) -> None: ...
+
+    def put_service(self, doc: Doc, memory: SchedulerMemory | None = None) -> None:
+        """Insert or update the Service document; the scheduler's memory is
+        written when given, else kept (an empty one for a new service)."""
+        ...
+
+    def get_service_memory(self, arn: str) -> SchedulerMemory:
+        """What the service scheduler remembers of the service (kept beside
+        the document, never in it); a fresh record when there is none."""
+        ...
 
     def list_service_arns(
         self, cluster_arn: str, filters: dict[str, str], after_seq: int, limit: int

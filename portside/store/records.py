@@ -13,9 +13,10 @@ there).
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable, Protocol
+from collections.abc import Iterable
+from typing import Any, Protocol
 
-Doc = dict[str, Any]
+from ..domain.documents import Doc
 
 _dump = json.JSONEncoder(separators=(",", ":")).encode
 

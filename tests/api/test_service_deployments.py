@@ -241,3 +241,35 @@ def test_aws_cli_lists_and_describes_service_deployments(server, agent):
     described = cli("describe-service-deployments", "--service-deployment-arns", arn)
     assert described["serviceDeployments"][0]["serviceDeploymentArn"] == arn
     assert described["serviceDeployments"][0]["targetServiceRevision"]["arn"] == listed[0]["targetServiceRevisionArn"]
+
+
+def test_deployment_configuration_members_not_acted_on_are_refused(server, agent):
+    ecs = server.client()
+    register(ecs)
+    for config in ({"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 5},
+                   {"strategy": "LINEAR", "linearConfiguration": {"stepPercent": 10.0}},
+                   {"bakeTimeInMinutes": 5},
+                   {"lifecycleHooks": [{"targetType": "AWS_LAMBDA", "lifecycleStages": ["PRE_SCALE_UP"],
+                                        "hookTargetArn": "arn:aws:lambda:us-east-1:123456789012:function:f"}]},
+                   {"alarms": {"alarmNames": ["a"], "enable": True, "rollback": True}},
+                   {"deploymentCircuitBreaker": {"enable": True, "rollback": True,
+                                                 "thresholdConfiguration": {"type": "COUNT", "value": 5}}}):
+        with pytest.raises(ClientError) as err:
+            ecs.create_service(serviceName="web", taskDefinition="app", desiredCount=1,
+                               deploymentConfiguration=config)
+        assert error_code(err) == "InvalidParameterException", config
+    svc = ecs.create_service(serviceName="web", taskDefinition="app", desiredCount=1, deploymentConfiguration={
+        "strategy": "ROLLING", "alarms": {"alarmNames": [], "enable": False, "rollback": False}})["service"]
+    assert svc["deploymentConfiguration"]["strategy"] == "ROLLING"
+    with pytest.raises(ClientError) as err:
+        ecs.update_service(service="web", deploymentConfiguration={"strategy": "CANARY"})
+    assert error_code(err) == "InvalidParameterException"
+    # no deployment waits on a lifecycle hook here
+    (brief,) = deployments(ecs, "web")
+    with pytest.raises(ClientError) as err:
+        ecs.continue_service_deployment(serviceDeploymentArn=brief["serviceDeploymentArn"], hookId="h-1")
+    assert error_code(err) == "InvalidParameterException"
+    with pytest.raises(ClientError) as err:
+        ecs.continue_service_deployment(serviceDeploymentArn=brief["serviceDeploymentArn"][:-2] + "zz",
+                                        hookId="h-1")
+    assert error_code(err) == "ServiceDeploymentNotFoundException"

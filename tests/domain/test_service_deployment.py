@@ -5,6 +5,7 @@ import itertools
 
 from portside.domain import service as services
 from portside.domain import service_deployment as rules
+from portside.domain.service_record import SchedulerMemory
 
 
 def setup(breaker=False):
@@ -17,7 +18,7 @@ def setup(breaker=False):
 
 def test_first_deployment_has_no_source_and_succeeds_with_its_counts_frozen():
     history, service, names = setup()
-    d = services.start_deployment(service, "td:1", 1.0)
+    d = services.start_deployment(service, SchedulerMemory(), "td:1", 1.0)
     rules.sync(history, service, names, 1.0)
     (entry,) = history.entries
     assert entry.doc["status"] == "IN_PROGRESS" and entry.doc["sourceServiceRevisions"] == []
@@ -32,12 +33,12 @@ def test_first_deployment_has_no_source_and_succeeds_with_its_counts_frozen():
 
 def test_a_new_deployment_supersedes_the_running_one_and_names_its_sources():
     history, service, names = setup()
-    d1 = services.start_deployment(service, "td:1", 1.0)
+    d1 = services.start_deployment(service, SchedulerMemory(), "td:1", 1.0)
     d1["rolloutState"] = "COMPLETED"
     rules.sync(history, service, names, 1.0)
-    d2 = services.start_deployment(service, "td:2", 2.0)
+    d2 = services.start_deployment(service, SchedulerMemory(), "td:2", 2.0)
     rules.sync(history, service, names, 2.0)
-    services.start_deployment(service, "td:3", 3.0)
+    services.start_deployment(service, SchedulerMemory(), "td:3", 3.0)
     rules.sync(history, service, names, 3.0)
     first, second, third = history.entries
     assert first.doc["status"] == "SUCCESSFUL"
@@ -49,13 +50,13 @@ def test_a_new_deployment_supersedes_the_running_one_and_names_its_sources():
 
 def test_a_circuit_breaker_rollback_belongs_to_the_failed_deployment():
     history, service, names = setup(breaker=True)
-    d1 = services.start_deployment(service, "td:1", 1.0)
+    d1 = services.start_deployment(service, SchedulerMemory(), "td:1", 1.0)
     d1["rolloutState"] = "COMPLETED"
     rules.sync(history, service, names, 1.0)
-    d2 = services.start_deployment(service, "td:2", 2.0)
+    d2 = services.start_deployment(service, SchedulerMemory(), "td:2", 2.0)
     rules.sync(history, service, names, 2.0)
     d2.update(rolloutState="FAILED", failedTasks=3)
-    back = services.start_deployment(service, "td:1", 3.0,
+    back = services.start_deployment(service, SchedulerMemory(), "td:1", 3.0,
                                      f"ECS deployment circuit breaker: rolling back to deploymentId {d1['id']}.")
     service["deployments"].remove(d2)  # its tasks are gone: the scheduler no longer lists it
     rules.sync(history, service, names, 3.0)
@@ -71,7 +72,7 @@ def test_a_circuit_breaker_rollback_belongs_to_the_failed_deployment():
 
 def test_a_deleted_service_stops_its_running_deployment_and_history_round_trips():
     history, service, names = setup()
-    services.start_deployment(service, "td:1", 1.0)
+    services.start_deployment(service, SchedulerMemory(), "td:1", 1.0)
     rules.sync(history, service, names, 1.0)
     service["status"] = "DRAINING"
     rules.sync(history, service, names, 2.0)

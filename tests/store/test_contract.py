@@ -8,10 +8,14 @@ import asyncio
 import json
 
 import pytest
+import store_backends
+from store_backends import Backend
 
+from portside.domain.service_record import CompletedDeployment, SchedulerMemory
 from portside.store.interface import Store
 
-from store_backends import Backend, backend, location, store  # noqa: F401 (fixtures)
+# The fixtures, one run per backend (see store_backends.py).
+backend, location, store = store_backends.backend, store_backends.location, store_backends.store
 
 ACCOUNT = "arn:aws:ecs:us-east-1:123456789012"
 
@@ -411,6 +415,43 @@ def test_records(store: Store) -> None:
         store.records.delete("deployment", "d2")
     assert store.records.get("deployment", "d2") is None
 
+
+# -- what Portside keeps of its own, beside the documents -------------------------
+
+
+def test_the_service_schedulers_memory_is_kept_beside_the_document(store: Store) -> None:
+    arn = f"{ACCOUNT}:service/c/a"
+    assert store.get_service_memory(arn) == SchedulerMemory()  # none yet: a fresh one
+    memory = SchedulerMemory(client_token="tok", stopped_watermark=5.0, steady=True, fail_streak=2,
+                             failed_at=4.0, last_completed=CompletedDeployment("ecs-svc/1", "td:1"),
+                             unplaceable_message="no room", unplaceable_at=3.0)
+    with store.transaction():
+        store.put_service(service("c", "a"), memory)
+    assert store.get_service_memory(arn) == memory
+    assert store.get_service(arn) == service("c", "a")  # nothing of it in the document
+    with store.transaction():
+        store.put_service(dict(service("c", "a"), desiredCount=2))  # no memory given: kept
+    assert store.get_service_memory(arn) == memory
+    memory.deployment_started()
+    with store.transaction():
+        store.put_service(service("c", "a"), memory)
+    assert store.get_service_memory(arn).steady is False and store.get_service_memory(arn).fail_streak == 0
+    with store.transaction():
+        store.put_service(service("c", "b"))  # a new service without memory gets a fresh one
+    assert store.get_service_memory(f"{ACCOUNT}:service/c/b") == SchedulerMemory()
+
+
+def test_which_instances_an_agent_polls_for(store: Store) -> None:
+    a, b = instance("c", "a"), instance("c", "b")
+    with store.transaction():
+        store.put_instance(a)
+        store.put_instance(b)
+    assert store.agent_polled_instances() == set()
+    with store.transaction():
+        store.mark_agent_polls(a["containerInstanceArn"])
+        store.put_instance(dict(a, status="DRAINING"))  # a later write of the document keeps it
+    assert store.agent_polled_instances() == {a["containerInstanceArn"]}
+    assert all("_agentPolls" not in doc for _, doc in store.instance_documents(C))
 
 def test_the_task_with_an_attachment(store: Store) -> None:
     i = instance("c", "i")

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from portside.domain.service_record import CompletedDeployment, SchedulerMemory
 from portside.server.runner import encode_task
 from portside.store.interface import SchemaTooNew
 from portside.store.sqlite import SqliteStore, latest_schema_version
-from portside.store.sqlite.migrations import migrate
+from portside.store.sqlite.migrations import STEPS, migrate
 
 ACCOUNT = "arn:aws:ecs:us-east-1:123456789012"
 
@@ -52,7 +53,7 @@ def open_store(path: Path) -> SqliteStore:
 
 def test_a_new_database_records_the_latest_version(tmp_path: Path) -> None:
     store = open_store(tmp_path / "state.db")
-    assert store.schema_version() == latest_schema_version() >= 5
+    assert store.schema_version() == latest_schema_version() >= 6
     store.close()
     assert recorded_version(tmp_path / "state.db") == latest_schema_version()
 
@@ -136,3 +137,39 @@ def test_a_failing_step_leaves_the_database_at_the_last_good_version(tmp_path: P
     assert conn.execute("SELECT value FROM meta").fetchone()[0] == "1"
     assert migrate(conn, "state.db", steps[:1]) == 1  # nothing left to do
     conn.close()
+
+
+def test_private_members_move_out_of_the_documents(tmp_path: Path) -> None:
+    """Step 6: the service scheduler's `_` members and `_agentPolls` leave the
+    wire documents for records of their own."""
+    path = tmp_path / "state.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    migrate(conn, str(path), STEPS[:5])
+    service = {"serviceArn": f"{ACCOUNT}:service/c/web", "clusterArn": f"{ACCOUNT}:cluster/c",
+               "serviceName": "web", "status": "ACTIVE", "desiredCount": 2}
+    old = dict(service, _clientToken="tok", _stoppedWatermark=7.5, _steady=True, _failStreak=3, _failedAt=6.0,
+               _lastCompleted={"id": "ecs-svc/1", "taskDefinition": "td:1"}, _unplaceable="no room",
+               _unplaceableAt=5.0)
+    conn.execute("INSERT INTO services (arn, cluster_arn, name, status, scheduling_strategy, launch_type, doc) "
+                 "VALUES (?, ?, 'web', 'ACTIVE', 'REPLICA', 'EC2', ?)",
+                 (service["serviceArn"], service["clusterArn"], json.dumps(old)))
+    polled = {"containerInstanceArn": f"{ACCOUNT}:container-instance/c/a", "clusterArn": f"{ACCOUNT}:cluster/c",
+              "status": "ACTIVE"}
+    other = dict(polled, containerInstanceArn=f"{ACCOUNT}:container-instance/c/b")
+    for doc in (dict(polled, _agentPolls=True), other):
+        conn.execute("INSERT INTO container_instances (arn, cluster_arn, status, version, doc) "
+                     "VALUES (?, ?, 'ACTIVE', 1, ?)", (doc["containerInstanceArn"], doc["clusterArn"], json.dumps(doc)))
+    conn.close()
+
+    store = open_store(path)
+    try:
+        assert store.get_service(service["serviceArn"]) == service
+        assert store.get_service_memory(service["serviceArn"]) == SchedulerMemory(
+            client_token="tok", stopped_watermark=7.5, steady=True, fail_streak=3, failed_at=6.0,
+            last_completed=CompletedDeployment("ecs-svc/1", "td:1"), unplaceable_message="no room",
+            unplaceable_at=5.0)
+        assert store.agent_polled_instances() == {polled["containerInstanceArn"]}
+        assert dict(store.instance_documents(f"{ACCOUNT}:cluster/c")) == {
+            polled["containerInstanceArn"]: polled, other["containerInstanceArn"]: other}
+    finally:
+        store.close()

@@ -14,10 +14,11 @@ import asyncio
 import concurrent.futures
 import json
 import sqlite3
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 from ...domain.documents import Doc
 from ..failures import WriteHealth, write_failure
@@ -171,7 +172,7 @@ class SqliteDatabase:
             concurrent.futures.wait([batch.commit])
             self._committed(batch)
 
-    def _committed(self, batch: "_Batch") -> None:
+    def _committed(self, batch: _Batch) -> None:
         """A background COMMIT has ended: answer its requests (or fail them,
         rolled back).  Runs once per batch, whichever of the loop callback
         and `_settle` comes first."""
@@ -182,7 +183,7 @@ class SqliteDatabase:
         assert batch.commit is not None
         self._finish(batch, batch.commit.exception())
 
-    def _finish(self, batch: "_Batch", error: BaseException | None) -> None:
+    def _finish(self, batch: _Batch, error: BaseException | None) -> None:
         """Answer the batch's requests, or, when its COMMIT failed, roll back
         what it held and fail them."""
         if error is not None:
@@ -270,8 +271,8 @@ class _Batch:
     """The transactions waiting for one COMMIT."""
 
     changes_before: int  # the connection's total_changes when the batch began
-    done: "asyncio.Future[None] | None" = None  # on the loop, once its COMMIT is scheduled: the requests await it
-    commit: "concurrent.futures.Future[Any] | None" = None  # the background COMMIT
+    done: asyncio.Future[None] | None = None  # on the loop, once its COMMIT is scheduled: the requests await it
+    commit: concurrent.futures.Future[Any] | None = None  # the background COMMIT
     finished: bool = False
 
 

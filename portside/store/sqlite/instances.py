@@ -64,3 +64,11 @@ class SqliteInstances(SqliteDatabase):
             (cluster_arn,),
         )
         return dict(rows.fetchall())
+
+    def mark_agent_polls(self, arn: str) -> None:
+        """An agent polls for this instance: from now on its connection follows its polls."""
+        self._db.execute("UPDATE container_instances SET agent_polls = 1 WHERE arn = ?", (arn,))
+
+    def agent_polled_instances(self) -> set[str]:
+        """The instances an agent has ever polled for."""
+        return {row[0] for row in self._db.execute("SELECT arn FROM container_instances WHERE agent_polls")}

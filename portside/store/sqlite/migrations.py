@@ -11,8 +11,9 @@ columns that queries filter, sort and count on (indexed).
 
 from __future__ import annotations
 
+import json
 import sqlite3
-from typing import Callable
+from collections.abc import Callable
 
 from ..interface import SchemaTooNew
 
@@ -137,10 +138,38 @@ _RECORDS = _run(
 )
 
 
+def _own_records(conn: sqlite3.Connection) -> None:
+    """What Portside keeps of its own moves out of the wire documents: the
+    service scheduler's memory (the `_` members of a Service document) into
+    `services.memory` (a `SchedulerMemory` record as JSON), and whether an
+    agent polls for an instance (`_agentPolls`) into `container_instances.agent_polls`."""
+    conn.execute("ALTER TABLE services ADD COLUMN memory TEXT NOT NULL DEFAULT '{}'")
+    conn.execute("ALTER TABLE container_instances ADD COLUMN agent_polls INTEGER NOT NULL DEFAULT 0")
+    conn.execute(
+        "UPDATE container_instances SET agent_polls = 1, doc = json_remove(doc, '$._agentPolls') "
+        "WHERE json_extract(doc, '$._agentPolls')"
+    )
+    conn.execute("UPDATE container_instances SET doc = json_remove(doc, '$._agentPolls') "
+                 "WHERE json_type(doc, '$._agentPolls') IS NOT NULL")
+    renamed = {"_clientToken": "client_token", "_stoppedWatermark": "stopped_watermark", "_steady": "steady",
+               "_failStreak": "fail_streak", "_failedAt": "failed_at", "_unplaceable": "unplaceable_message",
+               "_unplaceableAt": "unplaceable_at"}
+    for arn, text in conn.execute("SELECT arn, doc FROM services").fetchall():
+        doc = json.loads(text)
+        memory = {renamed[k]: doc.pop(k) for k in list(doc) if k in renamed}
+        last = doc.pop("_lastCompleted", None)
+        if last:
+            memory["last_completed"] = {"id": last["id"], "task_definition": last["taskDefinition"]}
+        for key in [k for k in doc if k.startswith("_")]:
+            del doc[key]
+        conn.execute("UPDATE services SET doc = ?, memory = ? WHERE arn = ?",
+                     (json.dumps(doc, separators=(",", ":")), json.dumps(memory), arn))
+
+
 # Step N (1-based) brings a database from version N-1 to N.  Databases made
 # before the steps were numbered all say version 1 whatever else they had
 # been given; steps 2-5 are written to be harmless on such a database.
-STEPS: list[Step] = [_BASE, _SERVICES, _task_group, _PLACEMENT, _RECORDS]
+STEPS: list[Step] = [_BASE, _SERVICES, _task_group, _PLACEMENT, _RECORDS, _own_records]
 
 
 def latest() -> int:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
 from ...domain.documents import Doc
+from ...domain.service_record import SchedulerMemory
 from ..interface import ServiceTaskRow
 from .database import SqliteDatabase, dump
 
@@ -11,16 +14,33 @@ class SqliteServices(SqliteDatabase):
     def get_service(self, arn: str) -> Doc | None:
         return self._doc("SELECT doc FROM services WHERE arn = ?", (arn,))
 
-    def put_service(self, doc: Doc) -> None:
-        """Insert or update; re-creating a service of the same ARN replaces it."""
+    def put_service(self, doc: Doc, memory: SchedulerMemory | None = None) -> None:
+        """Insert or update; re-creating a service of the same ARN replaces it.
+        The scheduler's memory is written when given, else kept (a new row
+        starts with an empty one)."""
+        row = (doc["serviceArn"], doc["clusterArn"], doc["serviceName"], doc["status"],
+               doc.get("schedulingStrategy", "REPLICA"), doc.get("launchType", "EC2"), dump(doc))
+        if memory is None:
+            self._db.execute(
+                "INSERT INTO services (arn, cluster_arn, name, status, scheduling_strategy, launch_type, doc) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (arn) DO UPDATE SET "
+                "status = excluded.status, scheduling_strategy = excluded.scheduling_strategy, "
+                "launch_type = excluded.launch_type, doc = excluded.doc",
+                row,
+            )
+            return
         self._db.execute(
-            "INSERT INTO services (arn, cluster_arn, name, status, scheduling_strategy, launch_type, doc) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (arn) DO UPDATE SET "
+            "INSERT INTO services (arn, cluster_arn, name, status, scheduling_strategy, launch_type, doc, memory) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (arn) DO UPDATE SET "
             "status = excluded.status, scheduling_strategy = excluded.scheduling_strategy, "
-            "launch_type = excluded.launch_type, doc = excluded.doc",
-            (doc["serviceArn"], doc["clusterArn"], doc["serviceName"], doc["status"],
-             doc.get("schedulingStrategy", "REPLICA"), doc.get("launchType", "EC2"), dump(doc)),
+            "launch_type = excluded.launch_type, doc = excluded.doc, memory = excluded.memory",
+            (*row, dump(memory.to_record())),
         )
+
+    def get_service_memory(self, arn: str) -> SchedulerMemory:
+        """The service scheduler's memory of a service (a fresh one when none)."""
+        row = self._db.execute("SELECT memory FROM services WHERE arn = ?", (arn,)).fetchone()
+        return SchedulerMemory.from_record(json.loads(row[0])) if row else SchedulerMemory()
 
     def list_service_arns(
         self, cluster_arn: str, filters: dict[str, str], after_seq: int, limit: int

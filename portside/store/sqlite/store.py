@@ -4,8 +4,8 @@ each in a module of its own, combined into the one object the server holds
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from ...domain.documents import Doc
 from ..records import Records

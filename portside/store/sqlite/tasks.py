@@ -4,22 +4,16 @@ them needs no decoding; the encoder is the one the store was opened with."""
 from __future__ import annotations
 
 import json
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from ...domain.documents import Doc
+from ...domain.service_record import service_of_group
 from ...domain.status import Status
 from .database import SqliteDatabase, dump
 
 # "last_status IN (...)" lets SQLite seek the live tasks in an index led by
 # (cluster_arn, last_status) instead of stepping over the stopped ones.
 LIVE = "last_status IN (" + ",".join(f"'{s.name}'" for s in Status if s is not Status.STOPPED) + ")"
-
-SERVICE_GROUP = "service:"  # replaced by domain.service.service_group in the typed-documents step
-
-
-def _service_of(group: str | None) -> str | None:
-    """The service a task belongs to, by its group (`service:NAME`)."""
-    return group[len(SERVICE_GROUP) :] if group and group.startswith(SERVICE_GROUP) else None
 
 
 class SqliteTasks(SqliteDatabase):
@@ -46,7 +40,7 @@ class SqliteTasks(SqliteDatabase):
                     hosts[i] if hosts else task.get("containerInstanceArn"),
                     task["taskDefinitionArn"].rsplit("/", 1)[1].rsplit(":", 1)[0],
                     task.get("startedBy"),
-                    _service_of(task.get("group")),
+                    service_of_group(task.get("group")),
                     task["desiredStatus"],
                     task["lastStatus"],
                     task.get("launchType", "EC2"),
@@ -56,7 +50,7 @@ class SqliteTasks(SqliteDatabase):
                     document,
                     task.get("group"),
                 )
-                for i, (task, document) in enumerate(zip(tasks, documents))
+                for i, (task, document) in enumerate(zip(tasks, documents, strict=True))
             ],
         )
         return documents

@@ -1,0 +1,201 @@
+"""The task metadata endpoint (version 4), served by the agent.
+
+Every container gets `ECS_CONTAINER_METADATA_URI_V4` (and
+`ECS_CONTAINER_METADATA_URI`): `http://GATEWAY:PORT/v4/TOKEN`, where GATEWAY
+is the Docker bridge's address on this host (reachable from bridge, host and
+user-defined-bridge containers) and TOKEN an HMAC of the task ARN and
+container name under a key kept in the agent's data dir, so the URI survives
+an agent restart and cannot be guessed by another container.  Paths, as AWS
+documents them: `${URI}` (the container), `${URI}/task` (the task and its
+containers), `${URI}/stats` and `${URI}/task/stats` (Docker stats).  Plain
+HTTP/1.0-style GETs on asyncio streams: no web framework for four routes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import os
+import secrets
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .agent import Agent
+    from .task_manager import ManagedContainer, TaskManager
+
+log = logging.getLogger("portside.agent.metadata")
+
+
+class MetadataEndpoint:
+    def __init__(self, agent: "Agent", data_dir: Path) -> None:
+        self.agent = agent
+        self._data_dir = data_dir
+        self._key = b""  # read or made at start(), beside the agent's checkpoint
+        self._port_file = data_dir / "metadata-port"
+        self._server: asyncio.base_events.Server | None = None
+        self.base = ""
+
+    async def start(self, host: str) -> None:
+        """Listen on `host`, on the port used before if it is free (containers
+        adopted after a restart keep the URI they were given)."""
+        self._key = _key(self._data_dir / "metadata-key")
+        wanted = int(self._port_file.read_text()) if self._port_file.exists() else 0
+        try:
+            self._server = await asyncio.start_server(self._handle, host, wanted)
+        except OSError:
+            self._server = await asyncio.start_server(self._handle, host, 0)
+        port = self._server.sockets[0].getsockname()[1]
+        self._port_file.write_text(str(port))
+        self.base = f"http://{host}:{port}"
+
+    def token(self, task_arn: str, container: str) -> str:
+        return hmac.new(self._key, f"{task_arn}/{container}".encode(), hashlib.sha256).hexdigest()[:32]
+
+    def environment(self, task_arn: str, container: str) -> dict[str, str]:
+        if not self.base:
+            return {}
+        token = self.token(task_arn, container)
+        return {"ECS_CONTAINER_METADATA_URI_V4": f"{self.base}/v4/{token}",
+                "ECS_CONTAINER_METADATA_URI": f"{self.base}/v3/{token}"}
+
+    def _find(self, token: str) -> "tuple[TaskManager, ManagedContainer] | None":
+        if not self._key:
+            return None
+        for manager in list(self.agent.managers.values()):
+            for c in manager.containers.values():
+                if hmac.compare_digest(self.token(manager.arn, c.spec.name), token):
+                    return manager, c
+        return None
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            request = await asyncio.wait_for(reader.readline(), 10)
+            while (await asyncio.wait_for(reader.readline(), 10)) not in (b"\r\n", b"\n", b""):
+                pass
+            parts = request.decode("latin-1").split()
+            status, body = await self._answer(parts[1] if len(parts) > 1 and parts[0] == "GET" else "")
+        except Exception:  # a broken request must not end the agent
+            log.exception("metadata request failed")
+            status, body = 500, {"error": "internal error"}
+        data = json.dumps(body).encode()
+        writer.write(f"HTTP/1.1 {status} {'OK' if status == 200 else 'Error'}\r\n"
+                     f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n"
+                     "Connection: close\r\n\r\n".encode() + data)
+        try:
+            await writer.drain()
+        finally:
+            writer.close()
+
+    async def _answer(self, path: str) -> tuple[int, Any]:
+        parts = [p for p in path.split("?")[0].split("/") if p]
+        if len(parts) < 2 or parts[0] not in ("v3", "v4"):
+            return 404, {"error": "not found"}
+        found = self._find(parts[1])
+        if found is None:
+            return 404, {"error": "unknown container"}
+        manager, container = found
+        rest = parts[2:]
+        if rest == []:
+            return 200, await self._container(manager, container)
+        if rest == ["task"]:
+            return 200, await self._task(manager)
+        if rest == ["stats"]:
+            return 200, await self._stats(container)
+        if rest == ["task", "stats"]:
+            return 200, {c.runtime_id: await self._stats(c) for c in manager.containers.values()
+                         if c.runtime_id}
+        return 404, {"error": "not found"}
+
+    async def _stats(self, c: "ManagedContainer") -> Any:
+        if not c.runtime_id or c.status != "RUNNING":
+            return None
+        return await self.agent.runtime.stats(c.runtime_id)
+
+    async def _container(self, manager: "TaskManager", c: "ManagedContainer") -> dict[str, Any]:
+        """A container as the v4 endpoint describes it."""
+        attrs = (await self.agent.runtime.inspect_raw(c.runtime_id)) if c.runtime_id else None
+        attrs = attrs or {}
+        state = attrs.get("State") or {}
+        shown: dict[str, Any] = {
+            "DockerId": c.runtime_id or "",
+            "Name": c.spec.name,
+            "DockerName": (attrs.get("Name") or "").lstrip("/"),
+            "Image": c.spec.image,
+            "ImageID": attrs.get("Image", ""),
+            "Labels": c.spec.labels,
+            "DesiredStatus": "RUNNING" if manager.desired == "RUNNING" else "STOPPED",
+            "KnownStatus": c.status if c.status != "CREATED" else "CREATED",
+            "Limits": {"CPU": c.spec.cpu_shares or 0, "Memory": c.spec.memory_mib or 0},
+            "Type": "NORMAL",
+            "Networks": _networks(attrs, manager.network_mode),
+        }
+        arn = c.container_arn
+        if arn:
+            shown["ContainerARN"] = arn
+        for key, value in (("CreatedAt", attrs.get("Created")), ("StartedAt", state.get("StartedAt"))):
+            if value and not str(value).startswith("0001-"):
+                shown[key] = value
+        if c.exit_code is not None:
+            shown["ExitCode"] = c.exit_code
+        if c.spec.health_check:
+            shown["Health"] = {"status": c.health}
+        return shown
+
+    async def _task(self, manager: "TaskManager") -> dict[str, Any]:
+        task = manager.task
+        shown: dict[str, Any] = {
+            "Cluster": task.get("clusterArn") or self.agent.cluster,
+            "TaskARN": manager.arn,
+            "Family": task.get("family"),
+            "Revision": str(task.get("revision")),
+            "DesiredStatus": manager.desired,
+            "KnownStatus": manager.known_status(),
+            "Containers": [await self._container(manager, c) for c in manager.containers.values()],
+            "LaunchType": "EC2",
+            "AvailabilityZone": self.agent.config.availability_zone,
+        }
+        limits = {k: float(task[k.lower()]) for k in ("CPU", "Memory") if task.get(k.lower())}
+        if limits:
+            shown["Limits"] = {"CPU": limits.get("CPU", 0) / 1024, "Memory": limits.get("Memory", 0)} \
+                if "CPU" in limits else {"Memory": limits["Memory"]}
+        for key, value in manager.pull_times().items():
+            shown["PullStartedAt" if key == "pullStartedAt" else "PullStoppedAt"] = _iso(value)
+        return shown
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+
+
+def _networks(attrs: dict[str, Any], mode: str) -> list[dict[str, Any]]:
+    nets = (attrs.get("NetworkSettings") or {}).get("Networks") or {}
+    result = []
+    for name, net in nets.items():
+        entry: dict[str, Any] = {"NetworkMode": mode if name in ("bridge", "host", "none") else mode}
+        if net.get("IPAddress"):
+            entry["IPv4Addresses"] = [net["IPAddress"]]
+        result.append(entry)
+    return result or [{"NetworkMode": mode}]
+
+
+def _iso(epoch: float) -> str:
+    import datetime
+
+    return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _key(path: Path) -> bytes:
+    """The agent's token key: made once, kept 0600 beside its checkpoint."""
+    try:
+        return bytes.fromhex(path.read_text().strip())
+    except (OSError, ValueError):
+        key = secrets.token_bytes(32)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(key.hex())
+        return key

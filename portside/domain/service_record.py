@@ -1,0 +1,111 @@
+"""What Portside keeps for a service beside its ECS document: the one
+constructor of the Service document, the service scheduler's memory (a typed
+record the store keeps in a column of its own, never inside the wire
+document), and the task group that marks a service's tasks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from .documents import Doc
+
+GROUP_PREFIX = "service:"
+
+
+def service_group(service_name: str) -> str:
+    """The group of the tasks a service starts (`service:NAME`, as ECS names it)."""
+    return GROUP_PREFIX + service_name
+
+
+def is_service_group(group: object) -> bool:
+    """Whether a task's `group` is a service's (`service:NAME`)."""
+    return str(group or "").startswith(GROUP_PREFIX)
+
+
+def service_of_group(group: str | None) -> str | None:
+    """The service a task belongs to, by its group; None for other groups."""
+    return group[len(GROUP_PREFIX):] if group and group.startswith(GROUP_PREFIX) else None
+
+
+@dataclass
+class CompletedDeployment:
+    """The last deployment that reached COMPLETED: where a circuit breaker rolls back to."""
+
+    id: str
+    task_definition: str
+
+
+@dataclass
+class SchedulerMemory:
+    """What the service scheduler must remember of a service across ticks
+    and restarts, and that ECS does not show."""
+
+    client_token: str | None = None  # CreateService's clientToken: a retry with it is answered, not refused
+    stopped_watermark: float = 0.0  # the service's tasks stopped up to here are counted already
+    steady: bool = False  # the steady-state event was written for the current state
+    fail_streak: int = 0  # tasks failed in a row (launch throttling, the circuit breaker)
+    failed_at: float = 0.0  # when the last of them failed
+    settled_since: float | None = None  # settled after failures since then (see STABLE_AFTER_S)
+    last_completed: CompletedDeployment | None = None
+    unplaceable_message: str | None = None  # the last "unable to place" event, repeated at most every 30 s
+    unplaceable_at: float = 0.0
+
+    def deployment_started(self) -> None:
+        """A new deployment is not steady, nor throttled for the old one's failures."""
+        self.steady = False
+        self.fail_streak = 0
+
+    def to_record(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> SchedulerMemory:
+        """From what `to_record` gave (members missing from older records take their defaults)."""
+        known = {name: record[name] for name in cls.__dataclass_fields__ if name in record}
+        last = known.pop("last_completed", None)
+        return cls(**known, last_completed=CompletedDeployment(**last) if last else None)
+
+
+def new_service(
+    arn: str,
+    name: str,
+    cluster_arn: str,
+    task_definition_arn: str,
+    launch_type: str,
+    params: Doc,
+    configuration: Doc,
+    strategy: str,
+    created_by: str,
+    now: float,
+) -> Doc:
+    """A new ACTIVE Service document from CreateService's parameters (already
+    checked), with no deployment yet (see `service.start_deployment`); the
+    launch type's own members are added by the caller
+    (`control.launch_types.service_launch_fields`)."""
+    return {
+        "serviceArn": arn,
+        "serviceName": name,
+        "clusterArn": cluster_arn,
+        "status": "ACTIVE",
+        "desiredCount": params.get("desiredCount") or 0,
+        "runningCount": 0,
+        "pendingCount": 0,
+        "launchType": launch_type,
+        "taskDefinition": task_definition_arn,
+        "deploymentConfiguration": configuration,
+        "deployments": [],
+        "events": [],
+        "createdAt": now,
+        "placementConstraints": params.get("placementConstraints") or [],
+        "placementStrategy": params.get("placementStrategy") or [],
+        "schedulingStrategy": strategy,
+        "deploymentController": {"type": "ECS"},
+        "enableECSManagedTags": bool(params.get("enableECSManagedTags", False)),
+        "propagateTags": params.get("propagateTags") or "NONE",
+        "enableExecuteCommand": bool(params.get("enableExecuteCommand", False)),
+        "serviceConnectConfiguration": params.get("serviceConnectConfiguration"),
+        "healthCheckGracePeriodSeconds": params.get("healthCheckGracePeriodSeconds") or 0,
+        "createdBy": created_by,
+    }

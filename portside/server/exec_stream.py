@@ -1,0 +1,196 @@
+"""The ECS Exec WebSockets (see control/exec_sessions.py):
+
+    /portside/exec/agent?containerInstance=ARN   an agent's exec channel (SigV4, agent or admin key)
+    /portside/exec/session/ID                    the client; its first message is
+                                                 {"token", "tty", "cols", "rows"} (JSON)
+    /portside/exec/session/ID/agent              the agent's side of session ID; first
+                                                 message {"token"}
+
+Once both sides of a session are there, frames are relayed as they are until
+either side closes (domain/execute_command.py has the frame format).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any, Awaitable, Callable
+from urllib.parse import parse_qs
+
+from ..control import exec_sessions
+from ..control.context import Context
+from ..domain import execute_command as frames
+from ..protocol import errors
+from ..protocol.auth import Authenticator
+
+log = logging.getLogger("portside.exec")
+
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+CHANNEL_TARGET = "PortsideAgentV1.ExecChannel"
+PREFIX = "/portside/exec/"
+FIRST_MESSAGE_S = 10.0
+
+
+async def handle(ctx: Context, auth: Authenticator, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+    path = scope["path"]
+    if not path.startswith(PREFIX):
+        await _refuse(receive, send)
+        return
+    rest = path[len(PREFIX):].split("/")
+    try:
+        if rest == ["agent"]:
+            await _channel(ctx, auth, scope, receive, send)
+        elif len(rest) == 2 and rest[0] == "session":
+            await _client(ctx, rest[1], receive, send)
+        elif len(rest) == 3 and rest[0] == "session" and rest[2] == "agent":
+            await _agent(ctx, rest[1], receive, send)
+        else:
+            await _refuse(receive, send)
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("exec stream %s failed", path)
+
+
+async def _refuse(receive: Receive, send: Send, code: int = 4404) -> None:
+    message = await receive()
+    if message["type"] == "websocket.connect":
+        await send({"type": "websocket.close", "code": code})
+
+
+async def _accept(receive: Receive, send: Send) -> bool:
+    message = await receive()
+    if message["type"] != "websocket.connect":
+        return False
+    await send({"type": "websocket.accept"})
+    return True
+
+
+async def _first(receive: Receive) -> dict[str, Any] | None:
+    try:
+        message = await asyncio.wait_for(receive(), FIRST_MESSAGE_S)
+    except asyncio.TimeoutError:
+        return None
+    if message["type"] != "websocket.receive":
+        return None
+    try:
+        value = json.loads(message.get("text") or message.get("bytes") or b"")
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+async def _fail(send: Send, text: str, code: int = 1008) -> None:
+    try:
+        await send({"type": "websocket.send", "bytes": frames.frame(frames.ERROR, text)})
+        await send({"type": "websocket.close", "code": code})
+    except Exception:  # the other side is gone already
+        pass
+
+
+async def _channel(ctx: Context, auth: Authenticator, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+    """An agent's exec channel: signed like its other calls; session requests
+    go down it as JSON text."""
+    headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
+    query = scope.get("query_string", b"").decode("latin-1")
+    raw_path = scope.get("raw_path")
+    try:
+        pending = auth.check_headers("GET", raw_path.decode("latin-1") if raw_path else scope["path"], query,
+                                     headers, ctx.clock.now())
+        caller = auth.verify(pending, b"")
+        auth.authorize(caller, CHANNEL_TARGET)
+    except errors.ECSError as err:
+        log.warning("exec channel refused: %s", err.message)
+        await _refuse(receive, send, 4403)
+        return
+    instance = (parse_qs(query).get("containerInstance") or [""])[0]
+    if not instance or ctx.placement.get_instance(instance) is None:
+        await _refuse(receive, send, 4404)
+        return
+    if not await _accept(receive, send):
+        return
+    registry = exec_sessions.sessions_of(ctx)
+    queue = registry.open_channel(instance)
+    gone = asyncio.ensure_future(_until_closed(receive))
+    try:
+        while not gone.done():
+            getter = asyncio.ensure_future(queue.get())
+            await asyncio.wait({getter, gone}, return_when=asyncio.FIRST_COMPLETED)
+            if getter.done():
+                await send({"type": "websocket.send", "text": json.dumps(getter.result())})
+            else:
+                getter.cancel()
+    finally:
+        gone.cancel()
+        registry.close_channel(instance, queue)
+
+
+async def _until_closed(receive: Receive) -> None:
+    while (await receive())["type"] != "websocket.disconnect":
+        pass
+
+
+async def _client(ctx: Context, session_id: str, receive: Receive, send: Send) -> None:
+    if not await _accept(receive, send):
+        return
+    start = await _first(receive)
+    registry = exec_sessions.sessions_of(ctx)
+    session = registry.claim_client(session_id, str((start or {}).get("token") or ""), ctx.clock.now())
+    if session is None:
+        await _fail(send, "The session does not exist, has expired or was already used; call ExecuteCommand again.")
+        return
+    try:
+        assert start is not None
+        if not registry.ask_agent(session, bool(start.get("tty")), int(start.get("cols") or 80),
+                                  int(start.get("rows") or 24)):
+            await _fail(send, "The agent of the task's container instance is not connected.")
+            return
+        try:
+            agent_receive, agent_send = await asyncio.wait_for(asyncio.shield(session.agent),
+                                                               exec_sessions.AGENT_WINDOW_S)
+        except asyncio.TimeoutError:
+            await _fail(send, "The agent did not start the session in time.")
+            return
+        await _relay((receive, send), (agent_receive, agent_send))
+    finally:
+        registry.end(session)
+
+
+async def _agent(ctx: Context, session_id: str, receive: Receive, send: Send) -> None:
+    if not await _accept(receive, send):
+        return
+    hello = await _first(receive)
+    registry = exec_sessions.sessions_of(ctx)
+    session = registry.claim_agent(session_id, str((hello or {}).get("token") or ""))
+    if session is None:
+        await _fail(send, "Unknown session.")
+        return
+    session.agent.set_result((receive, send))
+    await session.done.wait()  # the client's handler relays; this connection lives until it ends
+
+
+async def _relay(a: tuple[Receive, Send], b: tuple[Receive, Send]) -> None:
+    async def pump(source: Receive, sink: Send) -> None:
+        while True:
+            message = await source()
+            if message["type"] != "websocket.receive":
+                return
+            data = message.get("bytes")
+            if data is None:
+                data = (message.get("text") or "").encode()
+            await sink({"type": "websocket.send", "bytes": data})
+
+    pumps = [asyncio.ensure_future(pump(a[0], b[1])), asyncio.ensure_future(pump(b[0], a[1]))]
+    try:
+        await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for p in pumps:
+            p.cancel()
+        for _, sink in (a, b):
+            try:
+                await sink({"type": "websocket.close", "code": 1000})
+            except Exception:  # already closed
+                pass
