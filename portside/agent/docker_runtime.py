@@ -15,12 +15,13 @@ each.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import functools
 import logging
 import time
+import ipaddress
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 import docker
 import requests

@@ -16,11 +16,11 @@ from ..arns import new_id
 from ..control import container_agent
 from ..control.lookup import instance_arn
 from ..control.placing import instances_matching
+from ..domain.fargate import FARGATE_CLUSTER
 from ..domain.resources import InvalidResources, normalise_registered
 from ..domain.status import Status
 from ..protocol import errors
 from ..protocol.dispatch import operation
-from ..domain.fargate import FARGATE_CLUSTER
 from .clusters import ensure_fargate_cluster
 from .common import decode_token, failure, page, require_cluster, seq_page, validate_tags
 from .context import Context
@@ -133,7 +133,7 @@ def deregister_container_instance(ctx: Context, params: dict[str, Any]) -> dict[
         cluster = require_cluster(ctx, params.get("cluster"))
         arn = instance_arn(ctx, cluster, params["containerInstance"])
         doc = ctx.placement.get_instance(arn) if arn else None
-        if doc is None or doc["status"] == "INACTIVE":
+        if arn is None or doc is None or doc["status"] == "INACTIVE":
             raise errors.InvalidParameterException(
                 "The specified container instance could not be found."
             )

@@ -136,7 +136,9 @@ def create_service(ctx: Context, params: Doc) -> Doc:
                 "The daemon scheduling strategy does not support placement strategies."
             )
     elif params.get("desiredCount") is None:
-        raise errors.InvalidParameterException("desiredCount is required for services of the REPLICA scheduling strategy.")
+        raise errors.InvalidParameterException(
+            "desiredCount is required for services of the REPLICA scheduling strategy."
+        )
     if params.get("desiredCount") is not None and params["desiredCount"] < 0:
         raise errors.InvalidParameterException("desiredCount cannot be negative.")
     controller = (params.get("deploymentController") or {}).get("type", "ECS")
@@ -186,7 +188,7 @@ def create_service(ctx: Context, params: Doc) -> Doc:
             service["desiredCount"] = store.count_instances(cluster["clusterArn"], ("ACTIVE",))
         if external:
             service["taskSets"] = []  # the EXTERNAL controller deploys through task sets (api/task_sets.py)
-        else:
+        elif definition is not None:
             services.start_deployment(service, memory, definition["taskDefinitionArn"], now)
         deployment_history.forget(store, arn)
         deployment_history.sync(store, ctx.arns, service, now)
@@ -294,18 +296,20 @@ def update_service(ctx: Context, params: Doc) -> Doc:
             if params.get(member) is not None and params[member] != service.get(member):
                 redeploy = True
         if redeploy and not external:
-            definition = resolve_task_definition(ctx, definition_arn)
+            deployed = resolve_task_definition(ctx, definition_arn)
+            if deployed is None:
+                raise errors.ClientException("TaskDefinition not found.")
             asked = launch_params(service)
             for member in ("networkConfiguration", "platformVersion"):
                 if params.get(member) is not None:
                     asked[member] = params[member]
-            launch = checked_launch(definition, asked | {
+            launch = checked_launch(deployed, asked | {
                 "placementStrategy": service.get("placementStrategy"),
                 "placementConstraints": service.get("placementConstraints")})
             service.pop("networkConfiguration", None)
             service.update(service_launch_fields(launch, asked.get("platformVersion")))
             if not launch.fargate:
-                placement_rules(definition, service.get("placementStrategy"), service.get("placementConstraints"))
+                placement_rules(deployed, service.get("placementStrategy"), service.get("placementConstraints"))
             services.start_deployment(service, memory, definition_arn, now)
         deployment_history.sync(store, ctx.arns, service, now)
         store.put_service(service, memory)

@@ -134,7 +134,7 @@ def _server(args: argparse.Namespace) -> int:
     from ..store.integrity import UntrustedStore, check
 
     try:
-        config.database_path
+        _ = config.database_path  # a --db URL this server cannot use is refused here, before anything starts
         auth = authenticator(config)
         check(config.database_path, force=args.force)
     except (ValueError, StartupRefused, UntrustedStore) as exc:

@@ -10,7 +10,6 @@ service scheduler's reconcile of one service).
 from __future__ import annotations
 
 from collections import Counter
-from typing import Union
 
 from ..domain import container_support
 from ..domain import task as tasks
@@ -26,7 +25,7 @@ from .lookup import failure, instance_arn, require_cluster, task_definition
 from .placing import place_on, placement_rules, task_group
 
 Failure = dict[str, str]
-TaskAnswer = Union[Encoded, Doc]  # a stored wire document, or a document to serialize
+TaskAnswer = Encoded | Doc  # a stored wire document, or a document to serialize
 
 
 def checked_task_definition(ctx: Context, params: Doc) -> Doc:

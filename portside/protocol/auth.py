@@ -28,9 +28,10 @@ import hashlib
 import hmac
 import ipaddress
 import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Mapping, TypeVar
+from typing import TypeVar
 
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest, HTTPHeaders
@@ -440,13 +441,13 @@ def _signed_header_names(text: str) -> tuple[str, ...]:
 @_memo(32)
 def _parse_amz_date(value: str) -> float | None:
     try:
-        return dt.datetime.strptime(value, _TIMESTAMP).replace(tzinfo=dt.timezone.utc).timestamp()
+        return dt.datetime.strptime(value, _TIMESTAMP).replace(tzinfo=dt.UTC).timestamp()
     except ValueError:
         return None
 
 
 def _format(epoch: float) -> str:
-    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).strftime(_TIMESTAMP)
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime(_TIMESTAMP)
 
 
 def _require_loopback_host(host: str) -> None:

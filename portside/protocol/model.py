@@ -6,8 +6,9 @@ shapes follow exactly what boto3 and the AWS CLI expect.
 
 from __future__ import annotations
 
-from functools import lru_cache
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from functools import cache, lru_cache
+from typing import Any, TypeVar
 
 import botocore.session
 from botocore.model import OperationModel, ServiceModel, Shape
@@ -35,7 +36,7 @@ def operation_model(name: str) -> OperationModel | None:
     return _operation_model(name)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _operation_model(name: str) -> OperationModel:
     return service_model().operation_model(name)
 

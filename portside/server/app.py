@@ -17,7 +17,8 @@ import asyncio
 import json
 import logging
 import os
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from ..api import agent_channel
 from ..control.context import Context
