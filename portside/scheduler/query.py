@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-import re2
+import re2  # type: ignore[import-untyped]
 
 MAX_LENGTH = 2000
 

@@ -21,9 +21,9 @@ from ..control.heartbeats import Heartbeats
 from ..protocol.auth import Authenticator, CredentialsFileError, load_credentials
 from ..protocol.serialize import wire_json
 from ..scheduler.service_reconciler import ServiceReconciler
+from ..store import integrity
 from ..store.interface import StoreError
 from ..store.sqlite import SqliteStore
-from ..store import integrity
 from .app import PortsideApp
 from .connections import ConnectionLimits, GuardedProtocol, guarded_protocol
 from .janitor import purge_loop
@@ -192,7 +192,7 @@ async def serve(config: ServerConfig, auth: Authenticator | None = None) -> None
                 header_timeout=config.header_timeout_s,
                 body_timeout=config.body_timeout_s,
             )),
-            timeout_keep_alive=config.idle_timeout_s,
+            timeout_keep_alive=max(1, round(config.idle_timeout_s)),  # ours (connections.py) is exact
             log_level="warning",
             access_log=False,
             proxy_headers=False,  # nothing reads the client address: skip the X-Forwarded-* middleware

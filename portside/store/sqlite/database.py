@@ -213,7 +213,10 @@ class SqliteDatabase:
         except sqlite3.Error as exc:
             self._finish(batch, exc)
             if batch.done is None:  # no request waits for it: the caller gets the error
-                raise write_failure(exc) or exc
+                failed = write_failure(exc)
+                if failed is None:
+                    raise
+                raise failed from exc
             return
         self._finish(batch, None)
 
