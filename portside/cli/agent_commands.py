@@ -111,7 +111,7 @@ def up(args: argparse.Namespace) -> int:
     endpoint = f"http://127.0.0.1:{args.port}"
     server = subprocess.Popen(
         [sys.executable, "-m", "portside", "server", "--port", str(args.port), "--data-dir", str(data_dir),
-         *server_args]
+         *server_args, *(["--db", args.db] if args.db else [])]
     )
     try:
         if not _wait_healthy(endpoint, server):

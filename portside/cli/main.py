@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
 
     up = commands.add_parser("up", help="run the server and a local agent together")
     _server_options(up)
+    up.add_argument("--db", default=None, help="the server's database URL (default: SQLite in the data dir)")
     _agent_options(up)
 
     from . import exec_command
@@ -95,7 +96,8 @@ def _server(args: argparse.Namespace) -> int:
         credentials_path=args.credentials.expanduser() if args.credentials else None,
     )
     try:
-        config.database_path
+        if config.postgres_dsn is None:
+            config.database_path  # refuses an unsupported URL
         auth = authenticator(config)
     except (ValueError, StartupRefused) as exc:
         print(f"portside: {exc}", file=sys.stderr)
