@@ -141,6 +141,8 @@ class MetadataEndpoint:
                 shown[key] = value
         if c.exit_code is not None:
             shown["ExitCode"] = c.exit_code
+        if c.restart_policy is not None:
+            shown["RestartCount"] = c.restart_count
         if c.spec.health_check:
             shown["Health"] = {"status": c.health}
         return shown

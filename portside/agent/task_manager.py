@@ -48,6 +48,8 @@ class ManagedContainer:
     start_timeout: float | None = None  # how long dependents wait for it (dependsOn)
     started_at: float | None = None  # monotonic, when this agent started it
     container_arn: str | None = None
+    restart_policy: dict[str, Any] | None = None  # the container's restartPolicy when enabled
+    restart_count: int = 0
 
     def change(self) -> dict[str, Any]:
         """This container as a ContainerStateChange."""
@@ -90,6 +92,7 @@ class TaskManager:
                 depends_on=[(d["containerName"], d["condition"]) for d in c.get("dependsOn") or []],
                 start_timeout=float(c["startTimeout"]) if c.get("startTimeout") else None,
                 container_arn=c.get("containerArn"),
+                restart_policy=c["restartPolicy"] if (c.get("restartPolicy") or {}).get("enabled") else None,
             )
             for c in task["containers"]
         }
@@ -275,12 +278,35 @@ class TaskManager:
                          macAddress=sandbox.mac)
 
     async def _watch(self, c: ManagedContainer) -> None:
-        state = await self.agent.runtime.wait(c.runtime_id)
+        while True:
+            state = await self.agent.runtime.wait(c.runtime_id or "")
+            if not self._should_restart(c, state):
+                break
+            try:  # in place, as ECS does: the same container, started again
+                await self.agent.runtime.start(c.runtime_id or "")
+            except RuntimeFailure:
+                break
+            c.restart_count += 1
+            c.started_at = time.monotonic()
+            log.warning("restarted container %s of %s (exit code %s, restart %d)",
+                        c.spec.name, self.arn, state.exit_code, c.restart_count)
         self._record_exit(c, state)
         if not c.essential and not self._all_stopped() and self.desired == "RUNNING":
             self._report("submit_container_state_change", containerName=c.spec.name,
                          **{k: v for k, v in c.change().items() if k != "containerName"})
         self._changed.set()
+
+    def _should_restart(self, c: ManagedContainer, state: ContainerState) -> bool:
+        """restartPolicy: restart an exited container unless its exit code is
+        ignored, it ran less than restartAttemptPeriod (default 300 s), or the
+        task is stopping."""
+        policy = c.restart_policy
+        if policy is None or self.desired != "RUNNING" or self._essential_exited or state.exit_code is None:
+            return False
+        if state.exit_code in (policy.get("ignoredExitCodes") or []):
+            return False
+        period = float(policy.get("restartAttemptPeriod") or 300)
+        return c.started_at is not None and time.monotonic() - c.started_at >= period
 
     async def _watch_health(self) -> None:
         """Docker runs the health checks; this follows their outcome (every

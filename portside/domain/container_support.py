@@ -46,7 +46,7 @@ CONTAINER: dict[str, Applied | Refused] = {
     "links": Refused("Docker links are not supported yet; containers of a bridge task reach each other through host ports"),
     "portMappings": Applied("Docker port bindings (bridge), the host's ports (host)"),
     "essential": Applied("an essential container's exit stops the task"),
-    "restartPolicy": Refused("container restart policies are not supported yet"),
+    "restartPolicy": Applied("the agent restarts an exited container in place (ignoredExitCodes, restartAttemptPeriod)"),
     "entryPoint": Applied("Docker entrypoint"),
     "command": Applied("Docker command"),
     "environment": Applied("Docker environment"),
@@ -224,6 +224,14 @@ def _container_problem(c: Doc) -> str | None:
     found = _table_problem(c, CONTAINER, where)
     if found:
         return found
+    policy = c.get("restartPolicy") or {}
+    period = policy.get("restartAttemptPeriod")
+    if period is not None and not 60 <= period <= 1800:
+        return (f"Invalid 'restartPolicy' setting for container '{c.get('name')}'. "
+                "restartAttemptPeriod must be between 60 and 1800.")
+    if len(policy.get("ignoredExitCodes") or []) > 50:
+        return (f"Invalid 'restartPolicy' setting for container '{c.get('name')}'. "
+                "ignoredExitCodes can have at most 50 exit codes.")
     found = health.problem(c)
     if found:
         return found

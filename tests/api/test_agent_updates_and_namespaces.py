@@ -89,3 +89,28 @@ def test_list_services_by_namespace(ecs):
         ecs.create_service(serviceName="d", taskDefinition="web", desiredCount=0,
                            serviceConnectConfiguration={"enabled": True, "namespace": "shop"})
     assert error_code(err) == "UnsupportedFeatureException"
+
+
+def test_submit_attachment_state_changes_moves_a_task_attachment_forward(ecs):
+    from helpers import register_instance
+
+    ecs.create_cluster()
+    register_instance(ecs)
+    ecs.register_task_definition(family="vpc", networkMode="awsvpc", containerDefinitions=[
+        {"name": "app", "image": "busybox", "memory": 32}])
+    task = ecs.run_task(taskDefinition="vpc", networkConfiguration={
+        "awsvpcConfiguration": {"subnets": ["subnet-1"]}})["tasks"][0]
+    (eni,) = task["attachments"]
+    assert eni["status"] == "PRECREATED"
+    arn = f"arn:aws:ecs:us-east-1:123456789012:attachment/{eni['id']}"
+    out = ecs.submit_attachment_state_changes(attachments=[{"attachmentArn": arn, "status": "ATTACHING"}])
+    assert out["acknowledgment"] == "ACK"
+
+    def status():
+        return ecs.describe_tasks(tasks=[task["taskArn"]])["tasks"][0]["attachments"][0]["status"]
+
+    assert status() == "ATTACHING"
+    ecs.submit_attachment_state_changes(attachments=[{"attachmentArn": arn, "status": "PRECREATED"}])
+    assert status() == "ATTACHING"  # never backwards (reports are retried)
+    ecs.submit_attachment_state_changes(attachments=[{"attachmentArn": arn, "status": "ATTACHED"}])
+    assert status() == "ATTACHED"
