@@ -1,3 +1,5 @@
-from .cli.main import main
 import sys
+
+from .cli.main import main
+
 sys.exit(main())

@@ -19,13 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from ..clock import Clock, SystemClock
 from . import awsvpc
+from .exec_channel import run_exec_channel
 from .metadata_endpoint import MetadataEndpoint
 from .reporter import Reporter
-from .exec_channel import run_exec_channel
 from .runtime import ContainerState, Runtime
 from .server_client import ServerClient, ServerRefused, ServerUnavailable
-from .task_manager import TaskManager
+from .task_manager import TaskHost, TaskManager
 
 log = logging.getLogger("portside.agent")
 
@@ -61,16 +62,19 @@ class AgentConfig:
 
 
 class Agent:
-    def __init__(self, client: ServerClient, runtime: Runtime, config: AgentConfig) -> None:
+    def __init__(self, client: ServerClient, runtime: Runtime, config: AgentConfig,
+                 clock: Clock | None = None) -> None:
         self.client = client
         self.runtime = runtime
         self.config = config
+        self.clock = clock or SystemClock()
         self.cluster = config.cluster
         self.stop_timeout = config.stop_timeout
         self.reporter = Reporter(client)
         self.instance_arn = ""
         self.managers: dict[str, TaskManager] = {}
         self._done: set[str] = set()
+        self._clean_ups: set[asyncio.Task[None]] = set()  # held until done (the loop keeps weak references)
         self._stopping = asyncio.Event()
         self.registered = asyncio.Event()
         self.metadata = MetadataEndpoint(self, config.data_dir)
@@ -188,14 +192,21 @@ class Agent:
             return
         if arn in self._done:
             return  # finished here; the server has not yet heard of it
-        manager = TaskManager(self, task, adopted)
+        manager = TaskManager(self._task_host(), task, adopted)
         self.managers[arn] = manager
-        asyncio.create_task(manager.run())
+        manager.start()
 
-    def finished(self, manager: TaskManager) -> None:
+    def _task_host(self) -> TaskHost:
+        return TaskHost(runtime=self.runtime, reporter=self.reporter, clock=self.clock, cluster=self.cluster,
+                        instance_arn=self.instance_arn, stop_timeout=self.stop_timeout, finished=self._finished,
+                        environment=self.metadata.environment)
+
+    def _finished(self, manager: TaskManager) -> None:
         self.managers.pop(manager.arn, None)
         self._done.add(manager.arn)
-        asyncio.create_task(self._clean_up(manager))
+        clean_up = asyncio.create_task(self._clean_up(manager))
+        self._clean_ups.add(clean_up)
+        clean_up.add_done_callback(self._clean_ups.discard)
 
     async def _clean_up(self, manager: TaskManager) -> None:
         await self.reporter.flush(manager.arn)
@@ -218,7 +229,7 @@ class Agent:
     async def _sleep(self, seconds: float) -> None:
         try:
             await asyncio.wait_for(self._stopping.wait(), seconds)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
     def stop(self) -> None:

@@ -8,10 +8,11 @@ semantics (SIGTERM, SIGKILL after the timeout) come from Docker itself.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import functools
+import ipaddress
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 import docker
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound

@@ -40,6 +40,7 @@ async def run_exec_channel(client: ServerClient, instance_arn: str, docker_clien
     """Keep the exec channel open (reconnecting with backoff) until `stopping`."""
     path = "/portside/exec/agent?" + urllib.parse.urlencode({"containerInstance": instance_arn})
     delay = 0.5
+    sessions: set[asyncio.Future[None]] = set()  # held until done (the loop keeps weak references)
     while not stopping.is_set():
         try:
             headers = client.signed_get_headers(path, CHANNEL_TARGET)
@@ -48,14 +49,16 @@ async def run_exec_channel(client: ServerClient, instance_arn: str, docker_clien
                 delay = 0.5
                 async for message in channel:
                     request = json.loads(message)
-                    asyncio.ensure_future(_session(client.endpoint, request, instance_arn, docker_client))
+                    session = asyncio.ensure_future(_session(client.endpoint, request, instance_arn, docker_client))
+                    sessions.add(session)
+                    session.add_done_callback(sessions.discard)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # server restarting, refused: try again
             log.debug("exec channel: %s", exc)
         try:
             await asyncio.wait_for(stopping.wait(), delay)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
         delay = min(delay * 2, 10.0)
 

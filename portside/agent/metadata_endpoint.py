@@ -23,6 +23,8 @@ import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..domain.status import Status
+
 if TYPE_CHECKING:
     from .agent import Agent
     from .task_manager import ManagedContainer, TaskManager
@@ -31,7 +33,7 @@ log = logging.getLogger("portside.agent.metadata")
 
 
 class MetadataEndpoint:
-    def __init__(self, agent: "Agent", data_dir: Path) -> None:
+    def __init__(self, agent: Agent, data_dir: Path) -> None:
         self.agent = agent
         self._data_dir = data_dir
         self._key = b""  # read or made at start(), beside the agent's checkpoint
@@ -62,7 +64,7 @@ class MetadataEndpoint:
         return {"ECS_CONTAINER_METADATA_URI_V4": f"{self.base}/v4/{token}",
                 "ECS_CONTAINER_METADATA_URI": f"{self.base}/v3/{token}"}
 
-    def _find(self, token: str) -> "tuple[TaskManager, ManagedContainer] | None":
+    def _find(self, token: str) -> tuple[TaskManager, ManagedContainer] | None:
         if not self._key:
             return None
         for manager in list(self.agent.managers.values()):
@@ -110,12 +112,12 @@ class MetadataEndpoint:
                          if c.runtime_id}
         return 404, {"error": "not found"}
 
-    async def _stats(self, c: "ManagedContainer") -> Any:
-        if not c.runtime_id or c.status != "RUNNING":
+    async def _stats(self, c: ManagedContainer) -> Any:
+        if not c.runtime_id or c.status != Status.RUNNING:
             return None
         return await self.agent.runtime.stats(c.runtime_id)
 
-    async def _container(self, manager: "TaskManager", c: "ManagedContainer") -> dict[str, Any]:
+    async def _container(self, manager: TaskManager, c: ManagedContainer) -> dict[str, Any]:
         """A container as the v4 endpoint describes it."""
         attrs = (await self.agent.runtime.inspect_raw(c.runtime_id)) if c.runtime_id else None
         attrs = attrs or {}
@@ -127,8 +129,8 @@ class MetadataEndpoint:
             "Image": c.spec.image,
             "ImageID": attrs.get("Image", ""),
             "Labels": c.spec.labels,
-            "DesiredStatus": "RUNNING" if manager.desired == "RUNNING" else "STOPPED",
-            "KnownStatus": c.status if c.status != "CREATED" else "CREATED",
+            "DesiredStatus": "RUNNING" if manager.desired == Status.RUNNING else "STOPPED",
+            "KnownStatus": c.status.name,
             "Limits": {"CPU": c.spec.cpu_shares or 0, "Memory": c.spec.memory_mib or 0},
             "Type": "NORMAL",
             "Networks": _networks(attrs, manager.network_mode),
@@ -147,14 +149,14 @@ class MetadataEndpoint:
             shown["Health"] = {"status": c.health}
         return shown
 
-    async def _task(self, manager: "TaskManager") -> dict[str, Any]:
+    async def _task(self, manager: TaskManager) -> dict[str, Any]:
         task = manager.task
         shown: dict[str, Any] = {
             "Cluster": task.get("clusterArn") or self.agent.cluster,
             "TaskARN": manager.arn,
             "Family": task.get("family"),
             "Revision": str(task.get("revision")),
-            "DesiredStatus": manager.desired,
+            "DesiredStatus": manager.desired.name,
             "KnownStatus": manager.known_status(),
             "Containers": [await self._container(manager, c) for c in manager.containers.values()],
             "LaunchType": "EC2",
@@ -187,7 +189,7 @@ def _networks(attrs: dict[str, Any], mode: str) -> list[dict[str, Any]]:
 def _iso(epoch: float) -> str:
     import datetime
 
-    return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).isoformat().replace("+00:00", "Z")
+    return datetime.datetime.fromtimestamp(epoch, datetime.UTC).isoformat().replace("+00:00", "Z")
 
 
 def _key(path: Path) -> bytes:

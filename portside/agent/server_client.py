@@ -108,7 +108,7 @@ class ServerClient:
         )
         SigV4Auth(self._credentials, "ecs", self.region).add_auth(request)
         url = urllib.parse.urlsplit(self.endpoint)
-        head = [f"POST / HTTP/1.1", f"Host: {url.netloc}", f"Content-Length: {len(body)}", "Connection: close"]
+        head = ["POST / HTTP/1.1", f"Host: {url.netloc}", f"Content-Length: {len(body)}", "Connection: close"]
         head += [f"{k}: {v}" for k, v in request.headers.items() if k.lower() != "content-length"]
         try:
             status, payload = await asyncio.wait_for(
@@ -116,7 +116,7 @@ class ServerClient:
                           ("\r\n".join(head) + "\r\n\r\n").encode() + body),
                 wait + 15,
             )
-        except (OSError, EOFError, asyncio.TimeoutError, ValueError, IndexError) as exc:
+        except (TimeoutError, OSError, EOFError, ValueError, IndexError) as exc:
             raise ServerUnavailable(str(exc) or type(exc).__name__) from exc
         if status >= 500:
             raise ServerUnavailable(f"HTTP {status}")

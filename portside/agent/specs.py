@@ -11,9 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from .runtime import (
-    HealthCheck,
-    Ulimit,
-    VolumeSpec,
     LABEL_CLUSTER,
     LABEL_CONTAINER_NAME,
     LABEL_FAMILY,
@@ -21,8 +18,11 @@ from .runtime import (
     LABEL_REVISION,
     LABEL_TASK_ARN,
     ContainerSpec,
+    HealthCheck,
     Mount,
     PortMapping,
+    Ulimit,
+    VolumeSpec,
 )
 
 

@@ -7,6 +7,10 @@ have started), then watch them.  When an essential container exits, or the
 server asks for STOPPED, it stops the rest as `docker stop` does (SIGTERM, then
 SIGKILL after the container's stopTimeout) and reports the task STOPPED with
 every exit code.  Each change is handed to the reporter in order.
+
+A manager is given what it needs (`TaskHost`: the runtime, where reports go,
+the clock, and whom to tell when it is done) rather than the whole agent, so
+it can be run and tested on its own (tests/agent/test_task_manager.py).
 """
 
 from __future__ import annotations
@@ -14,21 +18,42 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from ..clock import Clock
 from ..domain import health
+from ..domain.status import Status
 from . import awsvpc
-from .runtime import ContainerSpec, ContainerState, RuntimeFailure
+from .runtime import ContainerSpec, ContainerState, Runtime, RuntimeFailure
 from .specs import container_specs, host_mode_bindings, volume_specs
-
-if TYPE_CHECKING:
-    from .agent import Agent
 
 log = logging.getLogger("portside.agent.task")
 
 OOM_REASON = "OutOfMemoryError: Container killed due to memory usage"
 HEALTH_POLL_S = 0.5  # Docker checks every `interval` (>= 5 s); this only notices the outcome
+
+
+class ReportSink(Protocol):
+    """Where a task's state changes go, in order (agent/reporter.py)."""
+
+    def submit(self, task_arn: str, operation: str, **params: Any) -> None: ...
+
+
+@dataclass
+class TaskHost:
+    """What a TaskManager needs of the agent that runs it."""
+
+    runtime: Runtime
+    reporter: ReportSink
+    clock: Clock
+    cluster: str
+    instance_arn: str
+    stop_timeout: float  # a container's stopTimeout when its definition gives none
+    finished: Callable[[TaskManager], None]  # called once, when the task is STOPPED and reported
+    # extra environment per (task ARN, container name): the task metadata endpoint's URIs
+    environment: Callable[[str, str], dict[str, str]] = lambda _task, _container: {}
 
 
 @dataclass
@@ -37,7 +62,7 @@ class ManagedContainer:
     essential: bool
     stop_timeout: float
     runtime_id: str | None = None
-    status: str = "PENDING"  # PENDING → (CREATED) → RUNNING → STOPPED
+    status: Status = Status.PENDING  # PENDING → (CREATED) → RUNNING → STOPPED
     exit_code: int | None = None
     reason: str | None = None
     bindings: list[dict[str, Any]] = field(default_factory=list)
@@ -51,9 +76,16 @@ class ManagedContainer:
     restart_policy: dict[str, Any] | None = None  # the container's restartPolicy when enabled
     restart_count: int = 0
 
+    @property
+    def created_id(self) -> str:
+        """The runtime's id of a container that has been created (CREATED or later)."""
+        if self.runtime_id is None:
+            raise RuntimeError(f"container {self.spec.name} was never created")
+        return self.runtime_id
+
     def change(self) -> dict[str, Any]:
         """This container as a ContainerStateChange."""
-        change: dict[str, Any] = {"containerName": self.spec.name, "status": self.status}
+        change: dict[str, Any] = {"containerName": self.spec.name, "status": self.status.name}
         if self.runtime_id:
             change["runtimeId"] = self.runtime_id
         if self.exit_code is not None:
@@ -75,20 +107,20 @@ class DependencyFailure(RuntimeFailure):
 
 
 class TaskManager:
-    def __init__(self, agent: "Agent", task: dict[str, Any], adopted: list[ContainerState]) -> None:
-        self.agent = agent
+    def __init__(self, host: TaskHost, task: dict[str, Any], adopted: list[ContainerState]) -> None:
+        self.host = host
         self.arn: str = task["taskArn"]
-        self.desired: str = task["desiredStatus"]
+        self.desired = Status.of(task["desiredStatus"])
         self.network_mode: str = task.get("networkMode") or "bridge"
         self.task = task
-        self.cluster: str = task.get("clusterArn") or agent.cluster  # a Fargate task's, not the host's
+        self.cluster: str = task.get("clusterArn") or host.cluster  # a Fargate task's, not the host's
         self.sandbox_id: str | None = None  # an awsvpc task's pause container
-        specs = container_specs(task, agent.cluster, agent.instance_arn)
+        specs = container_specs(task, host.cluster, host.instance_arn)
         self.containers = {
             c["name"]: ManagedContainer(
                 spec=specs[c["name"]],
                 essential=c.get("essential", True),
-                stop_timeout=float(c.get("stopTimeout") or agent.stop_timeout),
+                stop_timeout=float(c.get("stopTimeout") or host.stop_timeout),
                 depends_on=[(d["containerName"], d["condition"]) for d in c.get("dependsOn") or []],
                 start_timeout=float(c["startTimeout"]) if c.get("startTimeout") else None,
                 container_arn=c.get("containerArn"),
@@ -103,14 +135,22 @@ class TaskManager:
         self._pull_started: float | None = None
         self._pull_stopped: float | None = None
         self._health_watch: asyncio.Task[None] | None = None
+        self.driver: asyncio.Task[None] | None = None  # run(), once started
         for state in adopted:
             self._adopt(state)
 
     # -- inputs ---------------------------------------------------------------
 
+    def start(self) -> asyncio.Task[None]:
+        """Run the driver (once); the manager keeps the reference."""
+        if self.driver is None:
+            self.driver = asyncio.create_task(self.run(), name=f"task-manager {self.arn}")
+        return self.driver
+
     def set_desired(self, desired: str) -> None:
-        if desired != self.desired:
-            self.desired = desired
+        status = Status.of(desired)
+        if status != self.desired:
+            self.desired = status
             self._changed.set()
 
     def _adopt(self, state: ContainerState) -> None:
@@ -124,12 +164,12 @@ class TaskManager:
         c.runtime_id = state.runtime_id
         c.started = state.running or state.exit_code is not None
         if state.running:
-            c.status = "RUNNING"
+            c.status = Status.RUNNING
             c.bindings = self._bindings(c, state)
         elif state.exit_code is not None:
             self._record_exit(c, state)
         else:
-            c.status = "CREATED"
+            c.status = Status.CREATED
 
     # -- the driver -------------------------------------------------------------
 
@@ -138,12 +178,12 @@ class TaskManager:
             if any(c.spec.health_check for c in self.containers.values()):
                 self._health_watch = asyncio.create_task(self._watch_health())
             for c in self.containers.values():
-                if c.status == "RUNNING" and c.watcher is None:
+                if c.status == Status.RUNNING and c.watcher is None:
                     c.watcher = asyncio.create_task(self._watch(c))
-            if self.desired == "RUNNING":
+            if self.desired == Status.RUNNING:
                 await self._start()
             while not self._all_stopped():
-                if self.desired == "STOPPED" or self._essential_exited:
+                if self.desired == Status.STOPPED or self._essential_exited:
                     await self._stop_all()
                 else:
                     await self._changed.wait()
@@ -154,54 +194,54 @@ class TaskManager:
         except Exception:  # a bug must not leave the task unreported
             log.exception("task %s failed in the agent", self.arn)
             for c in self.containers.values():
-                if c.status != "STOPPED":
-                    c.status, c.reason = "STOPPED", "InternalError: agent failure"
+                if c.status != Status.STOPPED:
+                    c.status, c.reason = Status.STOPPED, "InternalError: agent failure"
             self._report_stopped()
         finally:
             if self._health_watch is not None:
                 self._health_watch.cancel()
-            self.agent.finished(self)
+            self.host.finished(self)
 
     async def _start(self) -> None:
-        runtime = self.agent.runtime
-        pending = [c for c in self.containers.values() if c.status == "PENDING"]
+        runtime = self.host.runtime
+        pending = [c for c in self.containers.values() if c.status == Status.PENDING]
         current: ManagedContainer | None = None
         try:
             if self.network_mode == "awsvpc" and pending:
                 current = pending[0]  # a failure is reported as its reason
                 await self._open_sandbox(pending)
-            self._pull_started = time.time()
+            self._pull_started = self.host.clock.now()
             for current in pending:
                 await runtime.ensure_image(current.spec.image)
-            self._pull_stopped = time.time()
+            self._pull_stopped = self.host.clock.now()
             current = None
             for volume in self.volumes:
                 await runtime.ensure_volume(volume)
             for current in _creation_order(pending):
-                if self.desired != "RUNNING":
+                if self.desired != Status.RUNNING:
                     break
                 current.spec.volumes_from_ids = [
                     f"{self.containers[name].runtime_id}:{'ro' if read_only else 'rw'}"
                     for name, read_only in current.spec.volumes_from
                 ]
-                current.spec.environment.update(self.agent.metadata.environment(self.arn, current.spec.name))
+                current.spec.environment.update(self.host.environment(self.arn, current.spec.name))
                 current.runtime_id = await runtime.create(current.spec)
-                current.status = "CREATED"
+                current.status = Status.CREATED
             current = None
             await self._start_in_order()
         except RuntimeFailure as failure:
-            self._pull_stopped = self._pull_stopped or time.time()
+            self._pull_stopped = self._pull_stopped or self.host.clock.now()
             target = failure.container if isinstance(failure, DependencyFailure) else current
             target = target or (pending[0] if pending else None)
             if target is not None:
                 target.reason = failure.reason
-            self.desired = "STOPPED"  # the running ones are stopped by the main loop
+            self.desired = Status.STOPPED  # the running ones are stopped by the main loop
             for c in self.containers.values():
-                if c.status in ("PENDING", "CREATED"):
-                    c.status = "STOPPED"
+                if c.status in (Status.PENDING, Status.CREATED):
+                    c.status = Status.STOPPED
             return
         started = all(c.started for c in self.containers.values())
-        if started and self.desired == "RUNNING" and not self._essential_exited:
+        if started and self.desired == Status.RUNNING and not self._essential_exited:
             self._reported_running = True
             self._report("submit_task_state_change", status="RUNNING",
                          containers=[c.change() for c in self.containers.values()],
@@ -212,20 +252,20 @@ class TaskManager:
         (START, COMPLETE, SUCCESS, HEALTHY), in the definition's order
         otherwise.  A condition that can no longer hold raises
         DependencyFailure, which stops the task."""
-        runtime = self.agent.runtime
-        while self.desired == "RUNNING" and not self._essential_exited:
-            waiting = [c for c in self.containers.values() if c.status == "CREATED"]
+        runtime = self.host.runtime
+        while self.desired == Status.RUNNING and not self._essential_exited:
+            waiting = [c for c in self.containers.values() if c.status == Status.CREATED]
             if not waiting:
                 return
             progressed = False
             for c in waiting:
-                if self.desired != "RUNNING" or not self._dependencies_hold(c):
+                if self.desired != Status.RUNNING or not self._dependencies_hold(c):
                     continue
                 try:
-                    state = await runtime.start(c.runtime_id or "")
+                    state = await runtime.start(c.created_id)
                 except RuntimeFailure as failure:
                     raise DependencyFailure(c, failure.reason) from failure
-                c.status, c.started, c.started_at = "RUNNING", True, time.monotonic()
+                c.status, c.started, c.started_at = Status.RUNNING, True, time.monotonic()
                 c.bindings = self._bindings(c, state)
                 c.watcher = asyncio.create_task(self._watch(c))
                 progressed = True
@@ -233,7 +273,7 @@ class TaskManager:
                 self._changed.clear()
                 try:
                     await asyncio.wait_for(self._changed.wait(), 0.5)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
 
     def _dependencies_hold(self, target: ManagedContainer) -> bool:
@@ -244,8 +284,8 @@ class TaskManager:
         for name, condition in target.depends_on:
             dep = self.containers[name]
             prefix = f"dependency graph: container ordering dependency [{name}] for target [{target.spec.name}]"
-            exited = dep.status == "STOPPED" and dep.started
-            if dep.status == "STOPPED" and not dep.started:
+            exited = dep.status == Status.STOPPED and dep.started
+            if dep.status == Status.STOPPED and not dep.started:
                 raise DependencyFailure(target, f"{prefix} will never start.")
             if condition == "START":
                 holds = holds and dep.started
@@ -267,8 +307,8 @@ class TaskManager:
     async def _open_sandbox(self, joining: list[ManagedContainer]) -> None:
         """The task's network namespace (see agent/awsvpc.py), its address
         reported before any container starts in it."""
-        sandbox = await awsvpc.open_sandbox(self.agent.runtime, self.task, self.agent.cluster,
-                                            self.agent.instance_arn, self.sandbox_id)
+        sandbox = await awsvpc.open_sandbox(self.host.runtime, self.task, self.host.cluster,
+                                            self.host.instance_arn, self.sandbox_id)
         self.sandbox_id = sandbox.runtime_id
         for c in joining:
             awsvpc.join(c.spec, sandbox)
@@ -279,11 +319,11 @@ class TaskManager:
 
     async def _watch(self, c: ManagedContainer) -> None:
         while True:
-            state = await self.agent.runtime.wait(c.runtime_id or "")
+            state = await self.host.runtime.wait(c.created_id)
             if not self._should_restart(c, state):
                 break
             try:  # in place, as ECS does: the same container, started again
-                await self.agent.runtime.start(c.runtime_id or "")
+                await self.host.runtime.start(c.created_id)
             except RuntimeFailure:
                 break
             c.restart_count += 1
@@ -291,7 +331,7 @@ class TaskManager:
             log.warning("restarted container %s of %s (exit code %s, restart %d)",
                         c.spec.name, self.arn, state.exit_code, c.restart_count)
         self._record_exit(c, state)
-        if not c.essential and not self._all_stopped() and self.desired == "RUNNING":
+        if not c.essential and not self._all_stopped() and self.desired == Status.RUNNING:
             self._report("submit_container_state_change", containerName=c.spec.name,
                          **{k: v for k, v in c.change().items() if k != "containerName"})
         self._changed.set()
@@ -301,7 +341,7 @@ class TaskManager:
         ignored, it ran less than restartAttemptPeriod (default 300 s), or the
         task is stopping."""
         policy = c.restart_policy
-        if policy is None or self.desired != "RUNNING" or self._essential_exited or state.exit_code is None:
+        if policy is None or self.desired != Status.RUNNING or self._essential_exited or state.exit_code is None:
             return False
         if state.exit_code in (policy.get("ignoredExitCodes") or []):
             return False
@@ -314,9 +354,9 @@ class TaskManager:
         while True:
             changed = False
             for c in self.containers.values():
-                if c.spec.health_check is None or c.status != "RUNNING" or not c.runtime_id:
+                if c.spec.health_check is None or c.status != Status.RUNNING or not c.runtime_id:
                     continue
-                state = await self.agent.runtime.inspect(c.runtime_id)
+                state = await self.host.runtime.inspect(c.runtime_id)
                 status = health.from_docker(state.health if state else None)
                 if state is not None and status != c.health:
                     c.health, changed = status, True
@@ -328,7 +368,7 @@ class TaskManager:
             await asyncio.sleep(HEALTH_POLL_S)
 
     def _record_exit(self, c: ManagedContainer, state: ContainerState) -> None:
-        c.status = "STOPPED"
+        c.status = Status.STOPPED
         c.exit_code = state.exit_code
         if state.oom_killed:
             c.reason = OOM_REASON
@@ -336,30 +376,30 @@ class TaskManager:
             self._essential_exited = True
 
     async def _stop_all(self) -> None:
-        runtime = self.agent.runtime
-        live = [c for c in self.containers.values() if c.status == "RUNNING"]
+        runtime = self.host.runtime
+        live = [c for c in self.containers.values() if c.status == Status.RUNNING]
         for c in self.containers.values():
-            if c.status in ("PENDING", "CREATED"):
-                c.status = "STOPPED"  # never started: nothing to stop
+            if c.status in (Status.PENDING, Status.CREATED):
+                c.status = Status.STOPPED  # never started: nothing to stop
         # Dependents first, then what they depend on: dependsOn reversed.
         remaining = list(live)
         while remaining:
             needed = {name for c in remaining for name, _ in c.depends_on}
             wave = [c for c in remaining if c.spec.name not in needed] or remaining
-            await asyncio.gather(*(runtime.stop(c.runtime_id or "", c.stop_timeout) for c in wave))
+            await asyncio.gather(*(runtime.stop(c.created_id, c.stop_timeout) for c in wave))
             remaining = [c for c in remaining if c not in wave]
         watchers = [c.watcher for c in live if c.watcher is not None]
         if watchers:
             await asyncio.gather(*watchers, return_exceptions=True)
         for c in live:  # stopped, but no watcher saw it (adopted without one)
-            if c.status != "STOPPED":
-                state = await runtime.inspect(c.runtime_id)
+            if c.status != Status.STOPPED:
+                state = await runtime.inspect(c.created_id)
                 self._record_exit(c, state or ContainerState(c.runtime_id or "", {}, running=False))
 
     # -- reporting --------------------------------------------------------------
 
     def _all_stopped(self) -> bool:
-        return all(c.status == "STOPPED" for c in self.containers.values())
+        return all(c.status == Status.STOPPED for c in self.containers.values())
 
     def _report_stopped(self) -> None:
         if not self._reported_running and all(c.started for c in self.containers.values()):
@@ -374,14 +414,14 @@ class TaskManager:
                 for c in self.containers.values()], **self._pull_times())
         self._report("submit_task_state_change", status="STOPPED",
                      containers=[c.change() for c in self.containers.values()],
-                     executionStoppedAt=time.time(), **self._pull_times())
+                     executionStoppedAt=self.host.clock.now(), **self._pull_times())
 
     def known_status(self) -> str:
         """The task's status as this agent knows it (the metadata endpoint)."""
         statuses = {c.status for c in self.containers.values()}
-        if statuses == {"STOPPED"}:
+        if statuses == {Status.STOPPED}:
             return "STOPPED"
-        if all(c.started for c in self.containers.values()) and "PENDING" not in statuses:
+        if all(c.started for c in self.containers.values()) and Status.PENDING not in statuses:
             return "RUNNING"
         return "PENDING"
 
@@ -397,7 +437,7 @@ class TaskManager:
         return times
 
     def _report(self, operation: str, **params: Any) -> None:
-        self.agent.reporter.submit(self.arn, operation, cluster=self.cluster, task=self.arn, **params)
+        self.host.reporter.submit(self.arn, operation, cluster=self.cluster, task=self.arn, **params)
 
     def _bindings(self, c: ManagedContainer, state: ContainerState) -> list[dict[str, Any]]:
         if self.network_mode == "host":

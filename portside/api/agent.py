@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..control import report
-from ..domain.status import Status
+from ..domain.status import REPORTED
 from ..protocol import errors
 from ..protocol.dispatch import operation
 from .common import require_cluster
@@ -30,7 +30,7 @@ def discover_poll_endpoint(ctx: Context, params: dict[str, Any]) -> dict[str, An
 def _check_statuses(*statuses: Any) -> None:
     """Reported statuses are ECS statuses (the model has them as plain strings)."""
     for status in statuses:
-        if status is not None and status not in Status.__members__:
+        if status is not None and status not in REPORTED:
             raise errors.InvalidParameterException(f"Unknown status {str(status)[:64]!r}.")
 
 

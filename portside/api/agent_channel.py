@@ -30,7 +30,7 @@ MAX_WAIT_S = 30.0
 
 
 async def handle(
-    ctx: Context, operation: str, body: bytes, gone: asyncio.Future[object] | None = None
+    ctx: Context, operation: str, body: bytes, gone: asyncio.Future[Any] | None = None
 ) -> tuple[int, bytes]:
     try:
         if operation == "SubmitHealth":
@@ -69,7 +69,9 @@ def _checked_health(params: Any) -> dict[str, Any]:
     return params
 
 
-_POLL_MEMBERS = {"cluster": str, "containerInstance": str, "version": str, "waitSeconds": (int, float)}
+_POLL_MEMBERS: dict[str, type | tuple[type, ...]] = {
+    "cluster": str, "containerInstance": str, "version": str, "waitSeconds": (int, float),
+}
 
 
 def _checked(params: Any) -> dict[str, Any]:
@@ -87,14 +89,14 @@ def _checked(params: Any) -> dict[str, Any]:
 
 
 async def poll(
-    ctx: Context, params: dict[str, Any], gone: asyncio.Future[object] | None = None
+    ctx: Context, params: dict[str, Any], gone: asyncio.Future[Any] | None = None
 ) -> dict[str, Any]:
     """`gone` completes when the agent hangs up: a dead agent must not count as
     connected for the rest of its poll."""
     cluster = require_cluster(ctx, params.get("cluster"))
     arn = instance_arn(ctx, cluster, str(params.get("containerInstance") or ""))
     instance = ctx.placement.get_instance(arn) if arn else None
-    if instance is None:
+    if arn is None or instance is None:
         raise errors.InvalidParameterException("The specified container instance could not be found.")
     if not ctx.heartbeats.agent_polls(arn):  # from now on its connection follows its polls
         with ctx.store.transaction():

@@ -13,10 +13,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ..control.lookup import instance_arn
 from ..protocol import errors
 from ..protocol.dispatch import operation
 from .common import decode_token, offset_page, page, require_cluster
-from ..control.lookup import instance_arn
 from .container_instances import LISTABLE
 from .context import Context
 
@@ -64,12 +64,14 @@ def _target(ctx: Context, cluster: dict[str, Any], attribute: dict[str, Any]) ->
         )
     arn = instance_arn(ctx, cluster, target_id)
     doc = ctx.placement.get_instance(arn) if arn else None
-    if doc is None or doc["status"] == "INACTIVE":
+    if arn is None or doc is None or doc["status"] == "INACTIVE":
         raise errors.TargetNotFoundException(f"Could not find {target_id}.")
     return arn
 
 
-def _by_target(ctx: Context, cluster: dict[str, Any], attributes: list[dict[str, Any]], with_value: bool):
+def _by_target(
+    ctx: Context, cluster: dict[str, Any], attributes: list[dict[str, Any]], with_value: bool
+) -> dict[str, list[dict[str, Any]]]:
     grouped: dict[str, list[dict[str, Any]]] = {}
     for attribute in attributes:
         check_attribute(attribute, with_value)
@@ -82,8 +84,16 @@ def _by_target(ctx: Context, cluster: dict[str, Any], attributes: list[dict[str,
     return grouped
 
 
+def _instance(ctx: Context, arn: str) -> dict[str, Any]:
+    """A copy of the instance `_target` found (the cached one is never changed in place)."""
+    doc = ctx.placement.get_instance(arn)
+    if doc is None:
+        raise errors.TargetNotFoundException(f"Could not find {arn}.")
+    return doc
+
+
 def _replace_attributes(ctx: Context, arn: str, attributes: list[dict[str, Any]]) -> None:
-    doc = ctx.placement.get_instance(arn)  # a copy: the cached one is never changed in place
+    doc = _instance(ctx, arn)
     doc["attributes"] = attributes
     doc["version"] += 1
     ctx.placement.put_instance(doc)
@@ -94,7 +104,7 @@ def put_attributes(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     with ctx.store.transaction():
         cluster = require_cluster(ctx, params.get("cluster"))
         for arn, given in _by_target(ctx, cluster, params["attributes"], True).items():
-            current = {a["name"]: a for a in ctx.placement.get_instance(arn).get("attributes") or []}
+            current = {a["name"]: a for a in _instance(ctx, arn).get("attributes") or []}
             for attribute in given:
                 entry = {"name": attribute["name"]}
                 if attribute.get("value") is not None:
@@ -114,7 +124,7 @@ def delete_attributes(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
         cluster = require_cluster(ctx, params.get("cluster"))
         for arn, given in _by_target(ctx, cluster, params["attributes"], False).items():
             doomed = {a["name"] for a in given}
-            kept = [a for a in ctx.placement.get_instance(arn).get("attributes") or [] if a["name"] not in doomed]
+            kept = [a for a in _instance(ctx, arn).get("attributes") or [] if a["name"] not in doomed]
             _replace_attributes(ctx, arn, kept)
     return {"attributes": params["attributes"]}
 

@@ -9,6 +9,7 @@ tasks, and is nudged at once after every change here.
 from __future__ import annotations
 
 from ..control import service_deployments as deployment_history
+from ..control.capacity_providers import launch_type_of, strategy_for
 from ..control.launch import checked_task_definition
 from ..control.launch_types import checked_launch, launch_params, service_launch_fields
 from ..control.lookup import SERVICE_NAME, find_service, service_arn
@@ -33,7 +34,6 @@ ALWAYS_LISTED = ("loadBalancers", "serviceRegistries", "placementConstraints", "
 _UNSUPPORTED = {
     "loadBalancers": "Load balancers",
     "serviceRegistries": "Service registries",
-    "capacityProviderStrategy": "Capacity provider strategies",
     "volumeConfigurations": "Volume configurations",
     "vpcLatticeConfigurations": "VPC Lattice",
 }
@@ -136,7 +136,9 @@ def create_service(ctx: Context, params: Doc) -> Doc:
                 "The daemon scheduling strategy does not support placement strategies."
             )
     elif params.get("desiredCount") is None:
-        raise errors.InvalidParameterException("desiredCount is required for services of the REPLICA scheduling strategy.")
+        raise errors.InvalidParameterException(
+            "desiredCount is required for services of the REPLICA scheduling strategy."
+        )
     if params.get("desiredCount") is not None and params["desiredCount"] < 0:
         raise errors.InvalidParameterException("desiredCount cannot be negative.")
     controller = (params.get("deploymentController") or {}).get("type", "ECS")
@@ -167,9 +169,17 @@ def create_service(ctx: Context, params: Doc) -> Doc:
         if existing is not None and existing["status"] == "DRAINING":
             raise errors.InvalidParameterException("Unable to Start a service that is still Draining.")
         definition = launch = None
+        provider_strategy = None
         if not external:
             definition = checked_task_definition(ctx, {"taskDefinition": params["taskDefinition"]})
+            provider_strategy = strategy_for(ctx, cluster, params)
+            if provider_strategy and strategy == "DAEMON":
+                raise errors.InvalidParameterException(
+                    "Capacity provider strategies are not supported with the DAEMON scheduling strategy.")
             launch = checked_launch(definition, params)
+            for item in provider_strategy or []:  # each provider's tasks must be launchable
+                launch = checked_launch(definition, params, launch_type_of(item["capacityProvider"]),
+                                        item["capacityProvider"])
             if launch.fargate and strategy == "DAEMON":
                 raise errors.InvalidParameterException(
                     "The DAEMON scheduling strategy is not supported with the FARGATE launch type.")
@@ -181,12 +191,15 @@ def create_service(ctx: Context, params: Doc) -> Doc:
         service["deploymentController"] = {"type": controller}
         if launch is not None:
             service.update(service_launch_fields(launch, params.get("platformVersion")))
+        if provider_strategy:  # launched by strategy, not by launch type
+            del service["launchType"]
+            service["capacityProviderStrategy"] = provider_strategy
         memory = SchedulerMemory(client_token=params.get("clientToken"), stopped_watermark=now)
         if strategy == "DAEMON":
             service["desiredCount"] = store.count_instances(cluster["clusterArn"], ("ACTIVE",))
         if external:
             service["taskSets"] = []  # the EXTERNAL controller deploys through task sets (api/task_sets.py)
-        else:
+        elif definition is not None:
             services.start_deployment(service, memory, definition["taskDefinitionArn"], now)
         deployment_history.forget(store, arn)
         deployment_history.sync(store, ctx.arns, service, now)
@@ -293,19 +306,34 @@ def update_service(ctx: Context, params: Doc) -> Doc:
         for member in ("networkConfiguration", "platformVersion"):
             if params.get(member) is not None and params[member] != service.get(member):
                 redeploy = True
+        if params.get("capacityProviderStrategy") is not None:
+            asked_strategy = strategy_for(ctx, cluster,
+                                          {"capacityProviderStrategy": params["capacityProviderStrategy"]})
+            if asked_strategy != service.get("capacityProviderStrategy"):
+                if service.get("schedulingStrategy") == "DAEMON":
+                    raise errors.InvalidParameterException(
+                        "Capacity provider strategies are not supported with the DAEMON scheduling strategy.")
+                service.pop("launchType", None)
+                service["capacityProviderStrategy"] = asked_strategy
+                redeploy = True
         if redeploy and not external:
-            definition = resolve_task_definition(ctx, definition_arn)
+            deployed = resolve_task_definition(ctx, definition_arn)
+            if deployed is None:
+                raise errors.ClientException("TaskDefinition not found.")
             asked = launch_params(service)
             for member in ("networkConfiguration", "platformVersion"):
                 if params.get(member) is not None:
                     asked[member] = params[member]
-            launch = checked_launch(definition, asked | {
-                "placementStrategy": service.get("placementStrategy"),
-                "placementConstraints": service.get("placementConstraints")})
+            provider = (service.get("capacityProviderStrategy") or [{}])[0].get("capacityProvider")
+            launch_type = launch_type_of(provider) if provider else asked["launchType"]
+            if launch_type == "EC2":
+                asked |= {"placementStrategy": service.get("placementStrategy"),
+                          "placementConstraints": service.get("placementConstraints")}
+            launch = checked_launch(deployed, asked, launch_type, provider)
             service.pop("networkConfiguration", None)
             service.update(service_launch_fields(launch, asked.get("platformVersion")))
             if not launch.fargate:
-                placement_rules(definition, service.get("placementStrategy"), service.get("placementConstraints"))
+                placement_rules(deployed, service.get("placementStrategy"), service.get("placementConstraints"))
             services.start_deployment(service, memory, definition_arn, now)
         deployment_history.sync(store, ctx.arns, service, now)
         store.put_service(service, memory)

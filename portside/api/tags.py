@@ -12,7 +12,9 @@ from .common import validate_tags
 from .context import Context
 
 
-def _existing_resource(ctx: Context, arn: str, missing: type[errors.ECSError] = errors.ResourceNotFoundException) -> str:
+def _existing_resource(
+    ctx: Context, arn: str, missing: type[errors.ECSError] = errors.ResourceNotFoundException
+) -> str:
     """The ARN, once it names a resource this server holds; otherwise the
     `missing` error (ListTagsForResource declares no ResourceNotFoundException:
     a missing cluster is ClusterNotFoundException there, anything else an

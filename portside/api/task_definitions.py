@@ -9,7 +9,6 @@ identifier into a definition (for RunTask, StartTask and services too).
 
 from __future__ import annotations
 
-from .. import arns
 from ..control.lookup import task_definition as resolve
 from ..control.lookup import task_definition_name as parse_identifier
 from ..domain import task_definition as td
@@ -111,8 +110,9 @@ def delete_task_definitions(ctx: Context, params: Doc) -> Doc:
             if named is None or named[1] is None:
                 failures.append(failure(identifier, INVALID_IDENTIFIER))
                 continue
-            arn = ctx.arns.task_definition(*named)
-            doc = store.get_task_definition(*named)
+            family, revision = named[0], named[1]
+            arn = ctx.arns.task_definition(family, revision)
+            doc = store.get_task_definition(family, revision)
             if doc is None:
                 failures.append(failure(arn, NOT_FOUND))
                 continue

@@ -56,7 +56,7 @@ def describe_tasks(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     failures = []
     for identifier, arn in wanted:
         document = found.get(arn) if arn else None
-        if document is None:
+        if arn is None or document is None:
             failures.append(failure(arn or identifier, "MISSING"))
         elif with_tags:
             shown.append(wire_json("Task", json.loads(document) | {"tags": ctx.store.get_tags(arn)}))

@@ -11,11 +11,17 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..agent.agent import AgentConfig
 from ..agent.runner import make_runtime, run_agent
+from ..agent.runtime import Runtime
 from ..agent.server_client import ServerClient, ServerRefused
+from ..domain.capacity_providers import CAPACITY_PROVIDER_ATTRIBUTE
 from ..domain.fargate import FARGATE_ATTRIBUTE, FARGATE_CLUSTER
+
+if TYPE_CHECKING:
+    from botocore.credentials import Credentials
 
 NO_DOCKER = (
     "portside: Docker is not reachable ({error}); start the Docker engine, set DOCKER_HOST, "
@@ -31,11 +37,15 @@ def _agent_config(args: argparse.Namespace, cluster: str, data_dir: Path, fargat
         availability_zone=args.availability_zone,
         cpu_units=args.cpu_units,
         memory_mib=args.memory_mib,
-        extra_attributes={FARGATE_ATTRIBUTE: "true"} if fargate else {},
+        extra_attributes={
+            **({FARGATE_ATTRIBUTE: "true"} if fargate else {}),
+            **({CAPACITY_PROVIDER_ATTRIBUTE: args.capacity_provider}
+               if getattr(args, "capacity_provider", None) else {}),
+        },
     )
 
 
-def _runtime(args: argparse.Namespace):
+def _runtime(args: argparse.Namespace) -> Runtime | None:
     try:
         return make_runtime(args.runtime)
     except Exception as exc:  # DockerUnavailable, and whatever the SDK raises instead
@@ -49,7 +59,7 @@ REFUSED = (
 )
 
 
-def _run_agent(endpoint: str, runtime, config: AgentConfig, client: ServerClient) -> int:
+def _run_agent(endpoint: str, runtime: Runtime, config: AgentConfig, client: ServerClient) -> int:
     try:
         asyncio.run(run_agent(endpoint, runtime, config, client))
     except ServerRefused as exc:
@@ -143,7 +153,7 @@ def _wait_healthy(endpoint: str, server: subprocess.Popen[bytes]) -> bool:
     return False
 
 
-def _create_default_cluster(endpoint: str, key=None) -> None:
+def _create_default_cluster(endpoint: str, key: Credentials | None = None) -> None:
     import boto3
 
     boto3.client(

@@ -32,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     agent.add_argument("--cluster", default=None,
                        help="the cluster to join (default: default; with --fargate, Portside's "
                             "unseen Fargate capacity cluster)")
+    agent.add_argument("--capacity-provider", default=None, metavar="NAME",
+                       help="join this EC2 capacity provider (Auto Scaling group or Managed Instances kind)")
     agent.add_argument("--fargate", action="store_true",
                        help="offer this host as Fargate capacity: Fargate tasks of every cluster run here")
     agent.add_argument("--data-dir", type=Path, default=Path("~/.portside/agent"))
@@ -97,7 +99,7 @@ def _server(args: argparse.Namespace) -> int:
     )
     try:
         if config.postgres_dsn is None:
-            config.database_path  # refuses an unsupported URL
+            _ = config.database_path  # a --db URL this server cannot use is refused here, before anything starts
         auth = authenticator(config)
     except (ValueError, StartupRefused) as exc:
         print(f"portside: {exc}", file=sys.stderr)

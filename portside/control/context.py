@@ -4,9 +4,9 @@ who waits)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 import asyncio
 import uuid
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..arns import Arns

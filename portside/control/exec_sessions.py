@@ -43,7 +43,7 @@ class Session:
     client_claimed: bool = False
     agent_claimed: bool = False
     # set by the agent's data connection: (receive, send) of its WebSocket
-    agent: "asyncio.Future[Any]" = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    agent: asyncio.Future[Any] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
     done: asyncio.Event = field(default_factory=asyncio.Event)  # the relay has ended
 
 
@@ -52,14 +52,14 @@ class ExecSessions:
 
     def __init__(self) -> None:
         self.sessions: dict[str, Session] = {}
-        self.channels: dict[str, "asyncio.Queue[Doc]"] = {}
+        self.channels: dict[str, asyncio.Queue[Doc]] = {}
 
-    def open_channel(self, instance_arn: str) -> "asyncio.Queue[Doc]":
+    def open_channel(self, instance_arn: str) -> asyncio.Queue[Doc]:
         queue: asyncio.Queue[Doc] = asyncio.Queue()
         self.channels[instance_arn] = queue  # a reconnecting agent replaces its old channel
         return queue
 
-    def close_channel(self, instance_arn: str, queue: "asyncio.Queue[Doc]") -> None:
+    def close_channel(self, instance_arn: str, queue: asyncio.Queue[Doc]) -> None:
         if self.channels.get(instance_arn) is queue:
             del self.channels[instance_arn]
 
@@ -139,7 +139,7 @@ def execute_command(ctx: Context, sessions: ExecSessions, params: Doc) -> Doc:
     if Status.of(container["lastStatus"]) != Status.RUNNING or not rules.agent_running(container):
         raise errors.InvalidParameterException(rules.NOT_ENABLED)
     instance = task.get("containerInstanceArn")
-    if not sessions.connected(instance):
+    if instance is None or not sessions.connected(instance):
         raise errors.TargetNotConnectedException(
             "The execute command failed because the agent of the task's container instance is not connected. "
             "Try again later.")
@@ -161,7 +161,8 @@ def execute_command(ctx: Context, sessions: ExecSessions, params: Doc) -> Doc:
         "containerArn": container.get("containerArn"),
         "containerName": container["name"],
         "interactive": True,
-        "session": {"sessionId": session.session_id, "streamUrl": f"{stream}/portside/exec/session/{session.session_id}",
+        "session": {"sessionId": session.session_id,
+                    "streamUrl": f"{stream}/portside/exec/session/{session.session_id}",
                     "tokenValue": session.client_token},
         "taskArn": task["taskArn"],
     }

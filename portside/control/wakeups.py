@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from typing import Any
 
 
 class Wakeups:
@@ -34,7 +35,7 @@ class Wakeups:
         instance_arn: str,
         seen_version: int,
         timeout: float,
-        gone: "asyncio.Future[object] | None" = None,
+        gone: asyncio.Future[Any] | None = None,
     ) -> None:
         """Return when the instance's version moves past seen_version, on
         timeout, or when `gone` completes (the poller hung up)."""

@@ -43,10 +43,12 @@ CONTAINER: dict[str, Applied | Refused] = {
     "cpu": Applied("Docker CPU shares (minimum 2)"),
     "memory": Applied("Docker hard memory limit"),
     "memoryReservation": Applied("Docker soft memory limit (--memory-reservation)"),
-    "links": Refused("Docker links are not supported yet; containers of a bridge task reach each other through host ports"),
+    "links": Refused("Docker links are not supported yet; containers of a bridge "
+                     "task reach each other through host ports"),
     "portMappings": Applied("Docker port bindings (bridge), the host's ports (host)"),
     "essential": Applied("an essential container's exit stops the task"),
-    "restartPolicy": Applied("the agent restarts an exited container in place (ignoredExitCodes, restartAttemptPeriod)"),
+    "restartPolicy": Applied("the agent restarts an exited container in place "
+                             "(ignoredExitCodes, restartAttemptPeriod)"),
     "entryPoint": Applied("Docker entrypoint"),
     "command": Applied("Docker command"),
     "environment": Applied("Docker environment"),
@@ -55,7 +57,8 @@ CONTAINER: dict[str, Applied | Refused] = {
     "volumesFrom": Applied("Docker --volumes-from"),
     "linuxParameters": Applied("see linuxParameters members"),
     "secrets": Refused(f"secrets are {LATER_LOGS}"),
-    "dependsOn": Applied("a container starts once its START/COMPLETE/SUCCESS/HEALTHY conditions hold; stops in reverse order"),
+    "dependsOn": Applied("a container starts once its START/COMPLETE/SUCCESS/HEALTHY "
+                         "conditions hold; stops in reverse order"),
     "startTimeout": Applied("how long dependents wait for this container to reach their condition"),
     "stopTimeout": Applied("seconds between SIGTERM and SIGKILL"),
     "versionConsistency": Applied("only 'disabled' is accepted: image tags are not pinned to digests"),
@@ -107,8 +110,10 @@ TASK: dict[str, Applied | Refused] = {
     "ipcMode": Applied("'host' and 'none' (Docker --ipc); 'task' is refused"),
     "proxyConfiguration": Refused("App Mesh proxy configuration is not supported by Portside"),
     "inferenceAccelerators": Refused("inference accelerators are not available on Portside hosts"),
-    "ephemeralStorage": Applied("kept and shown; on AWS it sizes Fargate storage only, EC2 tasks use the instance's disk as here"),
-    "runtimePlatform": Applied("operatingSystemFamily must be LINUX; cpuArchitecture places on instances with that ecs.cpu-architecture"),
+    "ephemeralStorage": Applied("kept and shown; on AWS it sizes Fargate storage only, "
+                                "EC2 tasks use the instance's disk as here"),
+    "runtimePlatform": Applied("operatingSystemFamily must be LINUX; cpuArchitecture places "
+                               "on instances with that ecs.cpu-architecture"),
     "enableFaultInjection": Applied("only false is accepted"),
     "trustedExecutionConfiguration": Refused("trusted execution is not supported by Portside"),
 }
@@ -194,7 +199,7 @@ def problem(params: Doc) -> str | None:
 def _ordering_problem(containers: list[Doc]) -> str | None:
     """dependsOn that could never resolve: a HEALTHY condition on a container
     without a health check, or a cycle."""
-    by_name = {c.get("name"): c for c in containers}
+    by_name: dict[str, Doc] = {str(c.get("name")): c for c in containers}
     for c in containers:
         for d in c.get("dependsOn") or []:
             dep = by_name.get(d.get("containerName"))
@@ -209,7 +214,7 @@ def _ordering_problem(containers: list[Doc]) -> str | None:
         if state.get(name) == 2 or name not in by_name:
             return False
         state[name] = 1
-        found = any(cycle(d.get("containerName")) for d in by_name[name].get("dependsOn") or [])
+        found = any(cycle(str(d.get("containerName"))) for d in by_name[name].get("dependsOn") or [])
         state[name] = 2
         return found
 

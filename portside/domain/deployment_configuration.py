@@ -8,7 +8,8 @@ DeploymentConfiguration is refused by name rather than stored and ignored.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 Doc = dict[str, Any]
 

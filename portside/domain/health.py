@@ -7,7 +7,7 @@ Pure functions; the agent watches Docker, the server keeps what it reports.
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from .documents import Doc
 

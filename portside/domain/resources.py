@@ -27,7 +27,7 @@ class Reservation:
         return {"cpu": self.cpu, "memory": self.memory, "ports": self.ports, "portsUdp": self.ports_udp}
 
     @classmethod
-    def from_doc(cls, doc: dict[str, Any] | None) -> "Reservation":
+    def from_doc(cls, doc: dict[str, Any] | None) -> Reservation:
         doc = doc or {}
         return cls(doc.get("cpu", 0), doc.get("memory", 0), doc.get("ports", []), doc.get("portsUdp", []))
 
@@ -42,11 +42,11 @@ class Capacity:
     ports_udp: set[int]
 
     @classmethod
-    def empty(cls) -> "Capacity":
+    def empty(cls) -> Capacity:
         return cls(0, 0, set(), set())
 
     @classmethod
-    def from_resources(cls, resources: Resources) -> "Capacity":
+    def from_resources(cls, resources: Resources) -> Capacity:
         """Parsed once per resources list (documents are replaced, never
         changed in place), then copied: callers may change what they get."""
         memo = _parsed.get(id(resources))
@@ -56,11 +56,11 @@ class Capacity:
             memo = _parsed[id(resources)] = (resources, cls._parse(resources))
         return memo[1].copy()
 
-    def copy(self) -> "Capacity":
+    def copy(self) -> Capacity:
         return Capacity(self.cpu, self.memory, set(self.ports), set(self.ports_udp))
 
     @classmethod
-    def _parse(cls, resources: Resources) -> "Capacity":
+    def _parse(cls, resources: Resources) -> Capacity:
         by_name = {r["name"]: r for r in resources}
         return cls(
             cpu=_integer(by_name.get("CPU")),
@@ -112,7 +112,7 @@ class Capacity:
         self.ports_udp.difference_update(task.ports_udp)
 
     @classmethod
-    def free(cls, registered: Resources, held: "Capacity | None") -> "Capacity":
+    def free(cls, registered: Resources, held: Capacity | None) -> Capacity:
         """Registered less what live tasks hold; ports reserved at registration
         stay in use whatever tasks come and go."""
         free = cls.from_resources(registered)

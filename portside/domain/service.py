@@ -12,11 +12,13 @@ from __future__ import annotations
 import math
 import random
 import uuid
-from dataclasses import dataclass, field
 
 from .documents import Doc
+from .service_plans import LiveTask, Plan, lower_limit, plan_replica, upper_limit
 from .service_record import SchedulerMemory
 from .status import Status
+
+__all__ = ["LiveTask", "Plan", "lower_limit", "plan_replica", "upper_limit"]  # the planners: service_plans.py
 
 MAX_EVENTS = 100  # describe-services shows the latest 100 events
 CIRCUIT_BREAKER_MIN, CIRCUIT_BREAKER_MAX = 3, 200
@@ -147,89 +149,6 @@ def unplaceable_message(name: str, failures: list[dict[str, str]]) -> str:
 
 def stop_reason(deployment_id: str) -> str:
     return f"Scaling activity initiated by (deployment {deployment_id})"
-
-
-# -- the rolling-update arithmetic -------------------------------------------------
-
-
-@dataclass(frozen=True)
-class LiveTask:
-    arn: str
-    started_by: str | None
-    instance_arn: str | None
-    desired: str
-    last: str
-    healthy: bool = True  # RUNNING and its health check passed (or it has none)
-
-    @property
-    def running(self) -> bool:
-        return self.last == "RUNNING"
-
-    @property
-    def wanted(self) -> bool:
-        """Not yet asked to stop."""
-        return self.desired != "STOPPED"
-
-
-@dataclass
-class Plan:
-    start: int = 0  # new tasks of the primary deployment
-    stop: list[LiveTask] = field(default_factory=list)
-
-
-def lower_limit(desired: int, minimum_healthy_percent: int) -> int:
-    """Healthy tasks to keep: minimumHealthyPercent of desired, rounded up."""
-    return math.ceil(desired * minimum_healthy_percent / 100)
-
-
-def upper_limit(desired: int, maximum_percent: int) -> int:
-    """Tasks allowed at once: maximumPercent of desired, rounded down."""
-    return math.floor(desired * maximum_percent / 100)
-
-
-def plan_replica(
-    desired: int,
-    minimum_healthy_percent: int,
-    maximum_percent: int,
-    primary_id: str,
-    tasks: list[LiveTask],
-    usable_instances: set[str],
-    may_start: bool = True,
-) -> Plan:
-    """What one tick does for a REPLICA service: start tasks of the primary
-    deployment up to `desired` (within maximumPercent of running + pending
-    tasks), stop tasks of older deployments and tasks on instances no longer
-    ACTIVE (keeping minimumHealthyPercent of desired RUNNING), and stop the
-    primary's surplus after a scale-in."""
-    wanted = [t for t in tasks if t.wanted]
-    good = [t for t in wanted if t.started_by == primary_id and t.instance_arn in usable_instances]
-    old = [t for t in wanted if not (t.started_by == primary_id and t.instance_arn in usable_instances)]
-    plan = Plan()
-    if may_start and len(good) < desired:
-        room = upper_limit(desired, maximum_percent) - len(wanted)
-        plan.start = max(0, min(desired - len(good), room))
-    healthy = sum(1 for t in wanted if t.running and t.healthy)
-    budget = healthy - lower_limit(desired, minimum_healthy_percent)
-    # Tasks not yet RUNNING cost no health: stop them first, freely.
-    for t in old:
-        if not t.running:
-            plan.stop.append(t)
-    for t in old:
-        if t.running and budget > 0:
-            plan.stop.append(t)
-            budget -= 1
-    surplus = len(good) - desired
-    if surplus > 0:
-        for t in sorted(good, key=lambda t: t.running):  # pending ones first
-            if surplus <= 0:
-                break
-            if t.running:
-                if budget <= 0:
-                    break
-                budget -= 1
-            plan.stop.append(t)
-            surplus -= 1
-    return plan
 
 
 def is_live(status: str) -> bool:

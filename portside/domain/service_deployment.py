@@ -314,7 +314,7 @@ def _prune(history: History) -> None:
 def brief(entry: Entry) -> Doc:
     """The ServiceDeploymentBrief shape ListServiceDeployments answers with."""
     doc = entry.doc
-    shown = {k: doc[k] for k in ("serviceDeploymentArn", "serviceArn", "clusterArn", "startedAt", "createdAt",
+    shown: Doc = {k: doc[k] for k in ("serviceDeploymentArn", "serviceArn", "clusterArn", "startedAt", "createdAt",
                                  "finishedAt", "status", "statusReason") if k in doc}
     shown["targetServiceRevisionArn"] = doc["targetServiceRevision"]["arn"]
     return shown

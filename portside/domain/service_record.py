@@ -71,7 +71,7 @@ def new_service(
     arn: str,
     name: str,
     cluster_arn: str,
-    task_definition_arn: str,
+    task_definition_arn: str | None,  # None: an EXTERNAL service, deployed through task sets
     launch_type: str,
     params: Doc,
     configuration: Doc,

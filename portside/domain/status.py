@@ -3,6 +3,10 @@
 The order is the ECS agent's: PROVISIONING < PENDING < ACTIVATING < RUNNING <
 DEACTIVATING < STOPPING < DEPROVISIONING < STOPPED.  A report of an earlier
 status than the one known is stale and changes nothing.
+
+CREATED (a container created but not started) is the agent's own step between
+PENDING and RUNNING, as in the ECS agent's container status; it never goes on
+the wire, and a report that names it is refused (`REPORTED`).
 """
 
 from __future__ import annotations
@@ -13,16 +17,21 @@ from enum import IntEnum
 class Status(IntEnum):
     PROVISIONING = 0
     PENDING = 1
-    ACTIVATING = 2
-    RUNNING = 3
-    DEACTIVATING = 4
-    STOPPING = 5
-    DEPROVISIONING = 6
-    STOPPED = 7
+    CREATED = 2  # the agent's own: never reported
+    ACTIVATING = 3
+    RUNNING = 4
+    DEACTIVATING = 5
+    STOPPING = 6
+    DEPROVISIONING = 7
+    STOPPED = 8
 
     @classmethod
-    def of(cls, name: str) -> "Status":
+    def of(cls, name: str) -> Status:
         return cls[name]
+
+
+# The statuses an agent may report, and the server may answer with.
+REPORTED = frozenset(s.name for s in Status if s is not Status.CREATED)
 
 
 def advance(current: str, reported: str) -> str:

@@ -75,7 +75,8 @@ def reservation_for(task_definition: Doc, overrides: Doc | None) -> Reservation:
     if memory is None:
         memory = sum(int(c.get("memoryReservation") or c.get("memory") or 0) for c in containers)
     mode = task_definition.get("networkMode", "bridge")
-    tcp, udp = [], []
+    tcp: list[int] = []
+    udp: list[int] = []
     if mode in ("bridge", "host"):
         for c in containers:
             for mapping in c.get("portMappings", []):

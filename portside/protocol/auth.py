@@ -28,9 +28,9 @@ import hashlib
 import hmac
 import ipaddress
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping
 
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest, HTTPHeaders
@@ -418,13 +418,13 @@ def _signed_header_names(text: str) -> tuple[str, ...]:
 @functools.lru_cache(maxsize=256)
 def _parse_amz_date(value: str) -> float | None:
     try:
-        return dt.datetime.strptime(value, _TIMESTAMP).replace(tzinfo=dt.timezone.utc).timestamp()
+        return dt.datetime.strptime(value, _TIMESTAMP).replace(tzinfo=dt.UTC).timestamp()
     except ValueError:
         return None
 
 
 def _format(epoch: float) -> str:
-    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).strftime(_TIMESTAMP)
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime(_TIMESTAMP)
 
 
 def _require_loopback_host(host: str) -> None:

@@ -6,8 +6,9 @@ shapes follow exactly what boto3 and the AWS CLI expect.
 
 from __future__ import annotations
 
-from functools import lru_cache
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from functools import cache, lru_cache
+from typing import Any, TypeVar
 
 import botocore.session
 from botocore.model import OperationModel, ServiceModel, Shape
@@ -22,7 +23,7 @@ def service_model() -> ServiceModel:
     return botocore.session.get_session().get_service_model("ecs")
 
 
-@lru_cache(maxsize=None)
+@cache
 def operation_model(name: str) -> OperationModel | None:
     model = service_model()
     if name not in model.operation_names:

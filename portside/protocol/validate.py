@@ -12,7 +12,8 @@ strings and leave as epoch floats.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from botocore.model import Shape
 from botocore.utils import parse_timestamp

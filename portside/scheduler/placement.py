@@ -18,8 +18,9 @@ they are drawn, so a 10,000-instance cluster with room is not even scanned.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 from ..domain.resources import Capacity, Reservation
 from . import query
@@ -79,7 +80,7 @@ class Candidate:
 
     @classmethod
     def of(cls, doc: dict[str, Any], connected: bool = True, lookups: Lookups = _NO_LOOKUPS,
-           group: str | None = None, capacity: Capacity | None = None) -> "Candidate":
+           group: str | None = None, capacity: Capacity | None = None) -> Candidate:
         """`capacity` (the instance's free capacity, a copy) defaults to the
         document's remainingResources."""
         if capacity is None:
@@ -338,7 +339,7 @@ def _place_ranked(
     # Tasks of the group per attribute value, for spread by attribute (all
     # candidates count, feasible or not: the spread is of the group's tasks).
     spreads = {s.field: _value_counts(candidates, s.field) for s in strategies
-               if s.type == "spread" and s.field != "instanceId"}
+               if s.type == "spread" and s.field and s.field != "instanceId"}
     rank = _ranking(strategies, spreads, rng)
     chosen: list[Candidate] = []
     for _ in range(count):
@@ -373,7 +374,7 @@ def _value_counts(candidates: list[Candidate], name: str) -> dict[str | None, in
 
 def _ranking(
     strategies: Sequence[Strategy], spreads: dict[str, dict[str | None, int]], rng: random.Random
-) -> Callable[[Candidate], tuple]:
+) -> Callable[[Candidate], tuple[Any, ...]]:
     """The sort key of a candidate: one part per strategy, lowest best, and a
     random last part so ties go to chance."""
     parts: list[Callable[[Candidate], Any]] = []
@@ -386,10 +387,16 @@ def _ranking(
         elif strategy.field == "instanceId":
             parts.append(lambda c: c.group_count)
         else:
-            counts, attribute = spreads[strategy.field], strategy.field[len("attribute:") :]
-            parts.append(lambda c, counts=counts, attribute=attribute: counts.get(c.attribute(attribute), 0))
+            name = strategy.field or ""
+            counts, attribute = spreads[name], name[len("attribute:") :]
+            parts.append(_spread_key(counts, attribute))
     parts.append(lambda c: rng.random())
     return lambda c: tuple(part(c) for part in parts)
+
+
+def _spread_key(counts: dict[str | None, int], attribute: str) -> Callable[[Candidate], int]:
+    """Rank by how many of the group's tasks share the candidate's value of `attribute`."""
+    return lambda c: counts.get(c.attribute(attribute), 0)
 
 
 def _rejection(candidate: Candidate, need: Reservation, filters: tuple[Filter, ...]) -> str | None:

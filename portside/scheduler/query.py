@@ -26,9 +26,10 @@ InvalidParameterException); evaluation never raises.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Callable, Iterable, Protocol, Union
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
 MAX_LENGTH = 2000
 
@@ -41,7 +42,8 @@ class Subject(Protocol):
     """What an expression reads of one container instance."""
 
     def attribute(self, name: str) -> str | None: ...
-    def field(self, name: str) -> Any: ...  # agentConnected, agentVersion, ec2InstanceId, registeredAt, runningTasksCount
+    # agentConnected, agentVersion, ec2InstanceId, registeredAt, runningTasksCount
+    def field(self, name: str) -> Any: ...
     def task_groups(self) -> Iterable[str]: ...
 
 
@@ -96,22 +98,22 @@ class Compare:
 
 @dataclass(frozen=True)
 class Not:
-    operand: "Node"
+    operand: Node
 
 
 @dataclass(frozen=True)
 class And:
-    left: "Node"
-    right: "Node"
+    left: Node
+    right: Node
 
 
 @dataclass(frozen=True)
 class Or:
-    left: "Node"
-    right: "Node"
+    left: Node
+    right: Node
 
 
-Node = Union[Compare, Not, And, Or]
+Node = Compare | Not | And | Or
 
 
 @dataclass(frozen=True)
@@ -173,7 +175,8 @@ class _Parser:
         return QueryError(f"Invalid expression: {what}{where}.")
 
     def skip(self) -> None:
-        self.pos = _SPACE.match(self.text, self.pos).end()
+        match = _SPACE.match(self.text, self.pos)
+        self.pos = match.end() if match else self.pos
 
     def peek(self, *tokens: str) -> str | None:
         """The token (a keyword needs a boundary after it) at the cursor."""
@@ -317,7 +320,7 @@ def _date(value: str) -> float:
         except ValueError:
             continue
         if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=timezone.utc)
+            parsed = parsed.replace(tzinfo=UTC)
         return parsed.timestamp()
     raise QueryError(
         f"Invalid expression: registeredAt needs a date like 2018-06-18T22:28:28Z or 2018-06-18, not '{value}'."

@@ -28,17 +28,17 @@ import asyncio
 import json
 import logging
 
-from ..control import launch, release
+from ..control import launch, release, task_protection
 from ..control import service_deployments as deployment_history
 from ..control.context import Context
-from ..control.launch_types import fargate_pool, launch_params
+from ..control.launch_types import fargate_pool, launch_params, on_fargate
 from ..control.lookup import task_definition as resolve_task_definition
 from ..control.services import not_yet_healthy, task_rows
-from ..domain import health
+from ..domain import health, service_plans
 from ..domain import service as services
 from ..domain import task_set as task_sets
 from ..domain.documents import Doc
-from ..domain.service import LiveTask, Plan
+from ..domain.service_plans import LiveTask
 from ..domain.service_record import CompletedDeployment, SchedulerMemory, service_group
 
 log = logging.getLogger("portside.services")
@@ -105,7 +105,7 @@ class ServiceReconciler:
             self._count_failures(service, memory, now)
             instances = self.ctx.placement.list_instances(service["clusterArn"], ("ACTIVE", "DRAINING"))
             active = {d["containerInstanceArn"]: d for d in instances if d["status"] == "ACTIVE"}
-            if service.get("launchType") == "FARGATE":  # its tasks run on Portside's Fargate capacity
+            if on_fargate(self.ctx, service):  # its tasks run on Portside's Fargate capacity
                 active = fargate_pool(self.ctx)[1]
             live = self._live(service)
             if task_sets.is_external(service):  # the EXTERNAL controller: task sets, no deployments
@@ -188,7 +188,7 @@ class ServiceReconciler:
             may_start=(service["status"] == "ACTIVE" and current.get("rolloutState") != "FAILED"
                        and not self._throttled(memory, now)),
         )
-        self._stop(service, memory, plan, now)
+        self._stop(service, memory, plan.stop, now)
         count = min(plan.start, self.max_starts_per_tick)
         if count:
             self._launch(service, memory, cluster, count, now)
@@ -207,10 +207,15 @@ class ServiceReconciler:
             "enableExecuteCommand": service.get("enableExecuteCommand", False),
             **launch_params(service),
         }
-        if params["launchType"] == "EC2":  # Fargate places on its own capacity
+        if not on_fargate(self.ctx, service):  # Fargate places on its own capacity
             params["placementStrategy"] = service.get("placementStrategy") or services.DEFAULT_REPLICA_STRATEGY
             params["placementConstraints"] = service.get("placementConstraints") or []
-        created, failures = launch.launch_tasks(self.ctx, cluster, definition, params, count)
+        strategy = params.pop("capacityProviderStrategy", None)
+        if strategy:
+            created, failures = launch.launch_by_strategy(self.ctx, cluster, definition, params, count, strategy,
+                                                          running=self._per_provider(service))
+        else:
+            created, failures = launch.launch_tasks(self.ctx, cluster, definition, params, count)
         arns = [json.loads(doc)["taskArn"] for doc in created]
         self._started_events(service, memory, arns, now)
         if len(arns) < count:
@@ -225,7 +230,7 @@ class ServiceReconciler:
         for t in plan.stop:
             by_set.setdefault(t.started_by, []).append(t)
         for started_by, stopping in by_set.items():  # "Scaling activity initiated by (deployment TASK SET ID)"
-            self._stop(service, memory, Plan(stop=stopping), now, reason=services.stop_reason(started_by or "unknown"))
+            self._stop(service, memory, stopping, now, reason=services.stop_reason(started_by or "unknown"))
         budget = self.max_starts_per_tick
         for task_set, count in plan.start:
             if budget <= 0:
@@ -238,67 +243,42 @@ class ServiceReconciler:
     # -- DAEMON -----------------------------------------------------------------------
 
     def _daemon(self, service: Doc, memory: SchedulerMemory, cluster: Doc, live: list[LiveTask],
-                active: dict[str, Doc],
-                now: float) -> bool:
+                active: dict[str, Doc], now: float) -> bool:
         current = services.primary(service)
-        config = service["deploymentConfiguration"]
         serving = service["status"] == "ACTIVE"
-        desired = len(active) if serving else 0
-        if service["desiredCount"] != desired:
-            service["desiredCount"] = desired
-            current["desiredCount"] = desired
-        wanted = [t for t in live if t.wanted]
-        plan = Plan()
-        by_instance: dict[str | None, list[LiveTask]] = {}
-        for t in wanted:
-            by_instance.setdefault(t.instance_arn, []).append(t)
-        leaving = [i for i in by_instance if i not in active or not serving]
-        others_live = self.ctx.store.instance_task_counts([i for i in leaving if i]) if serving else {}
-        for instance in leaving:
-            here = by_instance[instance]
-            # on a DRAINING instance the daemon task is stopped last, after the instance's other tasks
-            if sum(n for (i, _s), n in others_live.items() if i == instance) > len(here):
-                continue
-            plan.stop.extend(here)
-        healthy = sum(1 for t in wanted if t.running and t.healthy)
-        budget = healthy - services.lower_limit(desired, config.get("minimumHealthyPercent", 0))
-        may_start = serving and current.get("rolloutState") != "FAILED" and not self._throttled(memory, now)
-        targets = []
-        if serving:
-            for instance in active:
-                here = by_instance.get(instance, [])
-                mine = [t for t in here if t.started_by == current["id"]]
-                others = [t for t in here if t.started_by != current["id"]]
-                if mine:
-                    plan.stop.extend(mine[1:] + others)
-                    continue
-                if others:
-                    for t in others:
-                        if t.running:
-                            if budget <= 0:
-                                break
-                            budget -= 1
-                        plan.stop.append(t)
-                    continue
-                if may_start:
-                    targets.append(active[instance])
-        self._stop(service, memory, plan, now)
-        started: list[str] = []
-        failures: list[dict[str, str]] = []
-        definition = resolve_task_definition(self.ctx, current["taskDefinition"]) if targets else None
-        if definition is not None:
-            params = {"startedBy": current["id"], "group": service_group(service["serviceName"]),
-                      "enableExecuteCommand": service.get("enableExecuteCommand", False),
-                      "placementConstraints": service.get("placementConstraints"),
-                      **launch_params(service)}
-            # as StartTask places: on the instance named, its constraints still bind
-            created, failures = launch.launch_on(self.ctx, cluster, definition, params,
-                                                 targets[: self.max_starts_per_tick])
-            started = [json.loads(doc)["taskArn"] for doc in created]
-        self._started_events(service, memory, started, now)
+        leaving = [i for i in service_plans.daemon_leaving(live, list(active), serving) if i]
+        counts = self.ctx.store.instance_task_counts(leaving) if serving and leaving else {}
+        live_on_leaving: dict[str, int] = {}
+        for (instance, _status), n in counts.items():
+            live_on_leaving[instance] = live_on_leaving.get(instance, 0) + n
+        plan = service_plans.plan_daemon(
+            serving, current["id"], service["deploymentConfiguration"].get("minimumHealthyPercent", 0),
+            live, list(active), live_on_leaving,
+            may_start=current.get("rolloutState") != "FAILED" and not self._throttled(memory, now),
+        )
+        if service["desiredCount"] != plan.desired:
+            service["desiredCount"] = current["desiredCount"] = plan.desired
+        self._stop(service, memory, plan.stop, now)
+        if plan.start_on:
+            targets = [active[i] for i in plan.start_on[: self.max_starts_per_tick]]
+            self._launch_daemons(service, memory, cluster, targets, now)
+        return len(plan.start_on) > self.max_starts_per_tick
+
+    def _launch_daemons(self, service: Doc, memory: SchedulerMemory, cluster: Doc, instances: list[Doc],
+                        now: float) -> None:
+        current = services.primary(service)
+        definition = resolve_task_definition(self.ctx, current["taskDefinition"])
+        if definition is None:
+            return
+        params = {"startedBy": current["id"], "group": service_group(service["serviceName"]),
+                  "enableExecuteCommand": service.get("enableExecuteCommand", False),
+                  "placementConstraints": service.get("placementConstraints"),
+                  **launch_params(service)}
+        # as StartTask places: on the instance named, its constraints still bind
+        created, failures = launch.launch_on(self.ctx, cluster, definition, params, instances)
+        self._started_events(service, memory, [json.loads(doc)["taskArn"] for doc in created], now)
         if failures:
             self._unplaceable(service, memory, failures, now)
-        return len(targets) > self.max_starts_per_tick
 
     # -- shared -----------------------------------------------------------------------
 
@@ -311,11 +291,26 @@ class ServiceReconciler:
         waiting = not_yet_healthy(self.ctx, service, rows)
         return [LiveTask(*row, healthy=row[0] not in waiting) for row in rows]
 
-    def _stop(self, service: Doc, memory: SchedulerMemory, plan: Plan, now: float, reason: str | None = None) -> None:
-        if not plan.stop:
+    def _per_provider(self, service: Doc) -> dict[str, int]:
+        """The service's live tasks per capacity provider (for the strategy's split)."""
+        counts: dict[str, int] = {}
+        for live in self._live(service):
+            if not live.wanted:
+                continue
+            task = self.ctx.store.get_task(live.arn) or {}
+            name = task.get("capacityProviderName")
+            if name:
+                counts[name] = counts.get(name, 0) + 1
+        return counts
+
+    def _stop(self, service: Doc, memory: SchedulerMemory, doomed: list[LiveTask], now: float,
+              reason: str | None = None) -> None:
+        if not doomed:
             return
         reason = reason or services.stop_reason(services.primary(service)["id"])
-        stopped = release.stop_tasks(self.ctx, [live.arn for live in plan.stop], reason,
+        arns = [live.arn for live in doomed]
+        kept = task_protection.protected(self.ctx, arns, now)  # scale-in protection: not until it expires
+        stopped = release.stop_tasks(self.ctx, [a for a in arns if a not in kept], reason,
                                      services.SERVICE_STOP_CODE, now)
         for i in range(0, len(stopped), EVENT_TASK_IDS):
             services.add_event(service, services.stopped_message(service["serviceName"],
@@ -341,53 +336,38 @@ class ServiceReconciler:
 
     def _bookkeeping(self, service: Doc, memory: SchedulerMemory, now: float) -> None:
         """Counts per deployment; INACTIVE deployments, COMPLETED rollouts,
-        steady state, and the end of a deleted service."""
-        live = self._live(service)
-        name = service["serviceName"]
+        steady state, and the end of a deleted service (service_plans.plan_rollout)."""
         current = services.primary(service)
-        kept = [current]
-        for deployment in service["deployments"][1:]:
-            mine = [t for t in live if t.started_by == deployment["id"]]
-            if not mine:
-                continue  # its tasks are gone: INACTIVE, and no longer listed
-            deployment["desiredCount"] = sum(1 for t in mine if t.wanted)
-            kept.append(deployment)
-        service["deployments"] = kept
-        counts: dict[str | None, list[int]] = {}
-        for t in live:
-            c = counts.setdefault(t.started_by, [0, 0])
-            if t.running:
-                c[0] += 1
-            elif t.wanted:
-                c[1] += 1
-        running = pending = 0
-        for deployment in kept:
-            r, p = counts.get(deployment["id"], [0, 0])
-            if (deployment["runningCount"], deployment["pendingCount"]) != (r, p):
-                deployment["runningCount"], deployment["pendingCount"] = r, p
+        step = service_plans.plan_rollout(service["status"], service["desiredCount"], service["deployments"],
+                                          self._live(service), memory.steady)
+        by_id = {d["id"]: d for d in service["deployments"]}
+        service["deployments"] = [by_id[i] for i in step.kept]
+        for deployment_id, wanted in step.desired.items():
+            by_id[deployment_id]["desiredCount"] = wanted
+        for deployment in service["deployments"]:
+            counts = step.counts[deployment["id"]]
+            if (deployment["runningCount"], deployment["pendingCount"]) != counts:
+                deployment["runningCount"], deployment["pendingCount"] = counts
                 deployment["updatedAt"] = now
-            running, pending = running + r, pending + p
-        service["runningCount"], service["pendingCount"] = running, pending
+        service["runningCount"], service["pendingCount"] = step.running, step.pending
         if service["status"] == "DRAINING":
-            if not live:
+            if step.drained:
                 service["status"] = "INACTIVE"
                 for deployment in service["deployments"]:
-                    deployment["status"] = "INACTIVE" if deployment is not current else deployment["status"]
+                    if deployment is not current:
+                        deployment["status"] = "INACTIVE"
             return
-        mine = counts.get(current["id"], [0, 0])
-        others = [t for t in live if t.started_by != current["id"]]
-        settled = (len(kept) == 1 and not others and mine[1] == 0 and mine[0] == service["desiredCount"]
-                   and sum(1 for t in live if not t.wanted) == 0 and all(t.healthy for t in live))
-        if settled and current.get("rolloutState") == "IN_PROGRESS":
+        name = service["serviceName"]
+        if step.completed:
             current["rolloutState"] = "COMPLETED"
             current["rolloutStateReason"] = f"ECS deployment {current['id']} completed."
             current["updatedAt"] = now
             memory.last_completed = CompletedDeployment(current["id"], current["taskDefinition"])
             services.add_event(service, f"(service {name}) (deployment {current['id']}) deployment completed.", now)
-        if settled:
+        if step.settled:
             memory.fail_streak = 0
-        if settled and not memory.steady:
+        if step.became_steady:
             memory.steady = True
             services.add_event(service, services.steady_message(name), now)
-        elif not settled:
+        elif not step.settled:
             memory.steady = False

@@ -15,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 from urllib.parse import parse_qs
 
 from ..control import exec_sessions
@@ -72,7 +73,7 @@ async def _accept(receive: Receive, send: Send) -> bool:
 async def _first(receive: Receive) -> dict[str, Any] | None:
     try:
         message = await asyncio.wait_for(receive(), FIRST_MESSAGE_S)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return None
     if message["type"] != "websocket.receive":
         return None
@@ -151,7 +152,7 @@ async def _client(ctx: Context, session_id: str, receive: Receive, send: Send) -
         try:
             agent_receive, agent_send = await asyncio.wait_for(asyncio.shield(session.agent),
                                                                exec_sessions.AGENT_WINDOW_S)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             await _fail(send, "The agent did not start the session in time.")
             return
         await _relay((receive, send), (agent_receive, agent_send))

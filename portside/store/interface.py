@@ -245,4 +245,5 @@ class Store(
 ):
     """Everything persistent, behind one unit of work."""
 
-    records: RecordRepository
+    @property
+    def records(self) -> RecordRepository: ...  # read-only: an implementation may hold its own class

@@ -10,7 +10,7 @@ def test_status_only_moves_forward():
     assert advance("RUNNING", "PENDING") == "RUNNING"
     assert advance("STOPPED", "RUNNING") == "STOPPED"
     assert [s.name for s in sorted(Status)] == [
-        "PROVISIONING", "PENDING", "ACTIVATING", "RUNNING",
+        "PROVISIONING", "PENDING", "CREATED", "ACTIVATING", "RUNNING",
         "DEACTIVATING", "STOPPING", "DEPROVISIONING", "STOPPED"]
     assert task_status_from_containers(["RUNNING", "PENDING"]) == "PENDING"
     assert task_status_from_containers(["STOPPED", "STOPPED"]) == "STOPPED"

@@ -1,0 +1,107 @@
+"""The repository's own rules, enforced by the suite so CI fails when they
+break: the layer contract (import-linter, configured in pyproject.toml), no
+import cycle anywhere in portside/, `ruff check` and `mypy` clean.
+
+A failure here names the module and the rule; ARCHITECTURE.md says why the
+layers point the way they do."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import grimp
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def _run(*command: str, cwd: Path = ROOT, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_the_layer_contracts_hold():
+    out = _run(str(BIN / "lint-imports"), "--no-cache")
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
+
+
+def test_the_layer_contract_catches_an_upward_import(tmp_path):
+    """The contract is not vacuous: a scheduler module importing api/ breaks it."""
+    shutil.copytree(ROOT / "portside", tmp_path / "portside", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    placement = tmp_path / "portside" / "scheduler" / "placement.py"
+    placement.write_text(placement.read_text() + "\nfrom ..api import tasks as _upward  # noqa\n")
+    out = _run(str(BIN / "lint-imports"), "--no-cache", cwd=tmp_path,
+               env=dict(os.environ, PYTHONPATH=str(tmp_path)))
+    assert out.returncode != 0 and "portside.scheduler.placement" in out.stdout, out.stdout[-2000:]
+
+
+def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one member (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in edges.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in sorted(edges):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_no_import_cycles_between_modules_or_packages():
+    # Imports made only for type annotations (under `if TYPE_CHECKING:`) are not
+    # cycles at run time: agent/metadata_endpoint.py names the Agent it serves so.
+    graph = grimp.build_graph("portside", exclude_type_checking_imports=True)
+    modules = {m: set(graph.find_modules_directly_imported_by(m)) for m in graph.modules}
+    assert _cycles(modules) == []
+
+    def package(module: str) -> str:
+        # The service reconciler sits above control/ while the rest of scheduler/
+        # (the placement pipeline) sits below it: the layer contract places it so.
+        if module.startswith("portside.scheduler.service_reconciler"):
+            return module
+        return ".".join(module.split(".")[:2])
+
+    packages: dict[str, set[str]] = {}
+    for module, imported in modules.items():
+        packages.setdefault(package(module), set()).update(
+            package(i) for i in imported if package(i) != package(module))
+    assert _cycles(packages) == []
+
+
+def test_cycle_finder_finds_one():
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_ruff_is_clean():
+    out = _run(str(BIN / "ruff"), "check", "--no-cache", "portside")
+    assert out.returncode == 0, out.stdout[-4000:]
+
+
+def test_mypy_is_clean():
+    out = _run(str(BIN / "mypy"))  # files and strictness: [tool.mypy] in pyproject.toml
+    assert out.returncode == 0, out.stdout[-4000:]
