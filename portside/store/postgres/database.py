@@ -63,7 +63,7 @@ class PostgresDatabase:
         transaction nobody else can commit a write (they wait for the
         `changes` row), so it is checked only when the transaction begins."""
         if not self._in_tx:
-            row = self._conn.execute("SELECT n FROM changes WHERE id = 1").fetchone()
+            row = self._db.execute("SELECT n FROM changes WHERE id = 1").fetchone()
             self._observe(int(row[0]))
         return self._generation
 
@@ -88,7 +88,7 @@ class PostgresDatabase:
         self._in_tx = True
         try:
             with self._conn.transaction():
-                row = self._conn.execute("UPDATE changes SET n = n + 1 WHERE id = 1 RETURNING n").fetchone()
+                row = self._db.execute("UPDATE changes SET n = n + 1 WHERE id = 1 RETURNING n").fetchone()
                 counter = int(row[0])
                 self._observe(counter - 1)  # someone else committed since we looked: forget
                 self._seen = counter  # our own change is no news to us
@@ -151,7 +151,7 @@ class _Connection:
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
         self._conn = conn
 
-    def execute(self, sql: str, args: Any = ()) -> psycopg.Cursor[Any]:
+    def execute(self, sql: str, args: Any = ()) -> Any:  # a psycopg cursor (rows as tuples)
         return self._conn.execute(sql, args)
 
     def executemany(self, sql: str, rows: Iterable[Any]) -> None:
