@@ -17,6 +17,7 @@ from ..agent.agent import AgentConfig
 from ..agent.runner import make_runtime, run_agent
 from ..agent.runtime import Runtime
 from ..agent.server_client import ServerClient, ServerRefused
+from ..domain.capacity_providers import CAPACITY_PROVIDER_ATTRIBUTE
 from ..domain.fargate import FARGATE_ATTRIBUTE, FARGATE_CLUSTER
 
 if TYPE_CHECKING:
@@ -36,7 +37,11 @@ def _agent_config(args: argparse.Namespace, cluster: str, data_dir: Path, fargat
         availability_zone=args.availability_zone,
         cpu_units=args.cpu_units,
         memory_mib=args.memory_mib,
-        extra_attributes={FARGATE_ATTRIBUTE: "true"} if fargate else {},
+        extra_attributes={
+            **({FARGATE_ATTRIBUTE: "true"} if fargate else {}),
+            **({CAPACITY_PROVIDER_ATTRIBUTE: args.capacity_provider}
+               if getattr(args, "capacity_provider", None) else {}),
+        },
     )
 
 
@@ -116,7 +121,7 @@ def up(args: argparse.Namespace) -> int:
     endpoint = f"http://127.0.0.1:{args.port}"
     server = subprocess.Popen(
         [sys.executable, "-m", "portside", "server", "--port", str(args.port), "--data-dir", str(data_dir),
-         *server_args]
+         *server_args, *(["--db", args.db] if args.db else [])]
     )
     try:
         if not _wait_healthy(endpoint, server):

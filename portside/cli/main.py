@@ -44,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     agent.add_argument("--cluster", default=None,
                        help="the cluster to join (default: default; with --fargate, Portside's "
                             "unseen Fargate capacity cluster)")
+    agent.add_argument("--capacity-provider", default=None, metavar="NAME",
+                       help="join this EC2 capacity provider (Auto Scaling group or Managed Instances kind)")
     agent.add_argument("--fargate", action="store_true",
                        help="offer this host as Fargate capacity: Fargate tasks of every cluster run here")
     agent.add_argument("--data-dir", type=Path, default=Path("~/.portside/agent"))
@@ -60,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
 
     up = commands.add_parser("up", help="run the server and a local agent together")
     _server_options(up)
+    up.add_argument("--db", default=None, help="the server's database URL (default: SQLite in the data dir)")
     _agent_options(up)
 
     from . import exec_command
@@ -134,7 +137,8 @@ def _server(args: argparse.Namespace) -> int:
     from ..store.integrity import UntrustedStore, check
 
     try:
-        _ = config.database_path  # a --db URL this server cannot use is refused here, before anything starts
+        if config.postgres_dsn is None:
+            _ = config.database_path  # a --db URL this server cannot use is refused here, before anything starts
         auth = authenticator(config)
         check(config.database_path, force=args.force)
     except (ValueError, StartupRefused, UntrustedStore) as exc:

@@ -22,7 +22,7 @@ from ..protocol.auth import Authenticator, CredentialsFileError, load_credential
 from ..protocol.serialize import wire_json
 from ..scheduler.service_reconciler import ServiceReconciler
 from ..store import integrity
-from ..store.interface import StoreError
+from ..store.interface import Store, StoreError
 from ..store.sqlite import SqliteStore
 from .app import PortsideApp
 from .connections import ConnectionLimits, GuardedProtocol, guarded_protocol
@@ -150,7 +150,13 @@ def build_context(config: ServerConfig) -> Context:
     """StartupRefused when the database cannot be used (one written by a newer Portside)."""
     clock = SystemClock()
     try:
-        store = SqliteStore(config.database_path, encode_task=encode_task)
+        store: Store
+        if config.postgres_dsn is not None:
+            from ..store.postgres import PostgresStore  # psycopg only when PostgreSQL is used
+
+            store = PostgresStore(config.postgres_dsn, encode_task=encode_task)
+        else:
+            store = SqliteStore(config.database_path, encode_task=encode_task)
     except StoreError as exc:
         raise StartupRefused(str(exc)) from exc
     return Context(
@@ -204,7 +210,7 @@ async def serve(config: ServerConfig, auth: Authenticator | None = None) -> None
     integrity.mark_running(config.database_path)  # removed below: its presence at start means a crash
     janitor = asyncio.create_task(purge_loop(ctx))
     reconciler = asyncio.create_task(ServiceReconciler(ctx, config.service_interval_s).run())
-    log.warning("portside server listening on %s (state: %s; %s)", config.endpoint, config.database_path,
+    log.warning("portside server listening on %s (state: %s; %s)", config.endpoint, config.database_label,
                 "open to any signature, loopback only" if auth.open else f"{len(auth.keys or {})} keys")
     try:
         await server.serve()  # returns after SIGTERM / SIGINT, requests drained
