@@ -125,11 +125,12 @@ class PostgresTasks(PostgresDatabase):
         """Tasks of a cluster matching column filters, in creation order."""
         return self._page_by_seq("tasks", cluster_arn, ["seq > %s"], filters, after_seq, limit)
 
-    def purge_stopped_tasks(self, before: float) -> int:
+    def purge_stopped_tasks(self, before: float, limit: int = 500) -> int:
+        """At most `limit` tasks per call: the janitor purges in batches."""
         arns = [
             r[0]
             for r in self._db.execute(
-                "SELECT arn FROM tasks WHERE stopped_at IS NOT NULL AND stopped_at < %s", (before,)
+                "SELECT arn FROM tasks WHERE stopped_at IS NOT NULL AND stopped_at < %s LIMIT %s", (before, limit)
             )
         ]
         for arn in arns:
