@@ -93,7 +93,12 @@ def server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[ServerPro
     """A fresh server; a module marked `pytest.mark.server_args(...)` starts it
     with those extra arguments (the service tests tick every 0.2 s)."""
     marker = request.node.get_closest_marker("server_args")
-    proc = ServerProcess(tmp_path / "data", *(marker.args if marker else ())).start()
+    extra = tuple(marker.args) if marker else ()
+    if os.environ.get("PORTSIDE_TEST_DB") == "postgres":  # the same tests on PostgreSQL (tests/store/test_postgres_api.py)
+        from portside.testing.postgres import fresh_database
+
+        extra += ("--db", fresh_database())
+    proc = ServerProcess(tmp_path / "data", *extra).start()
     yield proc
     if proc.proc is not None:
         proc.stop()

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from .. import __version__
-from ..config import DEFAULT_TASK_RETENTION_S
+from ..config import DEFAULT_TASK_RETENTION_S, ServerConfig
 from . import logs
 
 DESCRIPTION = "Portside: a self-hosted container orchestrator that speaks the Amazon ECS API."
@@ -51,6 +51,18 @@ def build_parser() -> argparse.ArgumentParser:
                         help="seconds without a poll after which an agent counts as disconnected")
     server.add_argument("--service-interval", type=float, default=1.0, metavar="SECONDS",
                         help="seconds between the service scheduler's reconcile ticks")
+    server.add_argument("--force", action="store_true",
+                        help="start even on a database that lost changes (empty, or its write-ahead log "
+                             "gone or damaged after an unclean stop); see TRUST.md")
+    server.add_argument("--max-connections", type=int, default=4096,
+                        help="open client connections at most; at the cap the oldest idle or slow one "
+                             "is closed (default: 4096)")
+    server.add_argument("--idle-timeout", type=float, default=5.0,
+                        help="seconds a connection may sit without a request under way (default: 5)")
+    server.add_argument("--header-timeout", type=float, default=10.0,
+                        help="seconds a request's headers may take to arrive (default: 10)")
+    server.add_argument("--body-timeout", type=float, default=30.0,
+                        help="seconds a request's body may take to arrive after its headers (default: 30)")
     _log_options(server)
 
     agent = commands.add_parser(
@@ -77,6 +89,14 @@ def build_parser() -> argparse.ArgumentParser:
     _agent_options(agent)
     _log_options(agent)
 
+    backup = commands.add_parser("backup", help="copy a (running) server's database, consistently",
+                                 formatter_class=_Formatter)
+    backup.add_argument("destination", type=Path, help="the new file to write the copy to")
+    backup.add_argument("--data-dir", type=Path, default=Path("~/.portside"), help="the server's data dir")
+    backup.add_argument("--db", default=None, help="database URL (default: SQLite in the data dir)")
+
+    _log_options(backup)
+
     up = commands.add_parser(
         "up", help="run the server and a local agent together", formatter_class=_Formatter,
         description="Run the ECS API server and one local agent as child processes, with the default "
@@ -84,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "exits non-zero.",
     )
     _server_options(up)
+    up.add_argument("--db", default=None, help="the server's database URL (default: SQLite in the data dir)")
     _agent_options(up)
     _log_options(up)
 
@@ -103,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
         argcomplete.autocomplete(parser)
     args = parser.parse_args(argv)
     logs.configure(getattr(args, "log_level", "WARNING"), getattr(args, "log_format", "text"))
+    if args.command == "backup":
+        return _backup(args)
     if args.command == "exec":
         from . import exec_command
 
@@ -154,6 +177,20 @@ def _log_options(parser: argparse.ArgumentParser) -> None:
                         help="least severe log lines shown")
     parser.add_argument("--log-format", choices=logs.FORMATS, default="text",
                         help="text (one line per event) or json (one object per line)")
+
+
+def _backup(args: argparse.Namespace) -> int:
+    from ..store.backup import backup
+    from ..store.integrity import UntrustedStore
+
+    try:
+        source = ServerConfig(data_dir=args.data_dir.expanduser(), db_url=args.db).database_path
+        pages = backup(source, args.destination.expanduser())
+    except (ValueError, UntrustedStore) as exc:
+        print(f"portside: {exc}", file=sys.stderr)
+        return 2
+    print(f"backed up {source} to {args.destination} ({pages} pages)")
+    return 0
 
 
 if __name__ == "__main__":

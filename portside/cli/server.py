@@ -19,6 +19,10 @@ def config_from(args: argparse.Namespace) -> ServerConfig:
         task_retention_s=args.task_retention,
         agent_timeout_s=args.agent_timeout,
         service_interval_s=args.service_interval,
+        max_connections=args.max_connections,
+        idle_timeout_s=args.idle_timeout,
+        header_timeout_s=args.header_timeout,
+        body_timeout_s=args.body_timeout,
         credentials_path=args.credentials.expanduser() if args.credentials else None,
         metrics_token_path=args.metrics_token.expanduser() if args.metrics_token else None,
     )
@@ -29,15 +33,18 @@ def server(args: argparse.Namespace) -> int:
     another server holds, or a port in use; else serves until a signal."""
     from ..server.lifecycle import StartupRefused, bind, lock_data_dir
     from ..server.runner import authenticator, run
+    from ..store.integrity import UntrustedStore, check
 
     config = config_from(args)
     try:
-        _ = config.database_path  # a --db URL this server cannot use is refused before anything starts
         config.metrics_token()
         auth = authenticator(config)
-        lock = lock_data_dir(config)
+        lock = None
+        if config.postgres_dsn is None:  # SQLite: one server per file, and a file it can trust
+            lock = lock_data_dir(config)  # (a --db URL this server cannot use is refused here)
+            check(config.database_path, force=args.force)
         sock = bind(config.host, config.port)
-    except (ValueError, OSError, StartupRefused) as exc:
+    except (ValueError, OSError, StartupRefused, UntrustedStore) as exc:
         print(f"portside: {exc}", file=sys.stderr)
         return 2
     try:
@@ -46,5 +53,6 @@ def server(args: argparse.Namespace) -> int:
         print(f"portside: {exc}", file=sys.stderr)
         return 2
     finally:
-        lock.release()
+        if lock is not None:
+            lock.release()
     return 0

@@ -120,6 +120,7 @@ def up(args: argparse.Namespace) -> int:
         server = sup.spawn("server", ["server", "--host", args.host, "--port", str(args.port),
                                       "--data-dir", str(data_dir), "--region", args.region,
                                       *keys.server_args, *logging_args,
+                                      *(["--db", args.db] if args.db else []),
                                       *(["--metrics-token", str(args.metrics_token)] if args.metrics_token else [])])
         if not _wait_healthy(endpoint, server, sup):
             if sup.signals:

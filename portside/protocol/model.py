@@ -23,12 +23,22 @@ def service_model() -> ServiceModel:
     return botocore.session.get_session().get_service_model("ecs")
 
 
-@cache
+@lru_cache(maxsize=1)
+def _operation_names() -> frozenset[str]:
+    return frozenset(service_model().operation_names)
+
+
 def operation_model(name: str) -> OperationModel | None:
-    model = service_model()
-    if name not in model.operation_names:
+    """The operation, or None; only names the model has are ever cached (an
+    unknown target must not be remembered: a flood of them would pin memory)."""
+    if name not in _operation_names():
         return None
-    return model.operation_model(name)
+    return _operation_model(name)
+
+
+@cache
+def _operation_model(name: str) -> OperationModel:
+    return service_model().operation_model(name)
 
 
 def declared_errors(operation: str) -> frozenset[str]:

@@ -14,6 +14,7 @@ request's transaction free of interleaving inside this process.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import time
@@ -26,6 +27,7 @@ from ..metrics import observe_request
 from ..protocol import errors
 from ..protocol.auth import Authenticator
 from ..protocol.dispatch import HANDLERS, dispatch, error_body
+from ..store.failures import StoreWriteFailed
 from . import exec_stream
 
 log = logging.getLogger("portside.server")
@@ -70,8 +72,9 @@ class PortsideApp:
             await _redirect(send, "/ui")
             return
         started = time.perf_counter()
+        replay: list[Callable[[], tuple[int, bytes]]] = []
         try:
-            status, payload = await self._answer(scope, receive)
+            status, payload = await self._answer(scope, receive, replay)
         except errors.ECSError as err:
             status, payload = error_body(err)
         except Exception:  # a bug: answer as AWS does, keep the traceback in our log
@@ -79,6 +82,10 @@ class PortsideApp:
             status, payload = error_body(errors.ServerException("An internal error occurred."))
         try:
             await self.ctx.store.durable()  # nothing is answered before what it saw is on disk
+        except StoreWriteFailed as failure:  # logged once by the store, not per request
+            # A read that shared the failed batch may have seen changes now rolled
+            # back: it is answered again, from what is committed.
+            status, payload = replay[0]() if replay else error_body(errors.ServerException(failure.message))
         except Exception:
             log.exception("committing to the database failed")
             status, payload = error_body(errors.ServerException("An internal error occurred."))
@@ -102,10 +109,11 @@ class PortsideApp:
         status, payload, content_type = await self.metrics.answer()
         await _respond(send, status, payload, content_type)
 
-    async def _answer(self, scope: Scope, receive: Receive) -> tuple[int, bytes]:
+    async def _answer(self, scope: Scope, receive: Receive,
+                      replay: list[Callable[[], tuple[int, bytes]]]) -> tuple[int, bytes]:
         method = scope["method"]
         if method == "GET" and scope["path"] in ("/", "/health"):
-            return 200, b'{"status":"ok"}'
+            return self._health()
         # Lowercased once here (ASGI servers already send them so); every lookup below relies on it.
         headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
         scope["portside.operation"] = _metric_operation(headers)
@@ -134,7 +142,20 @@ class PortsideApp:
                 return await agent_channel.handle(self.ctx, operation, body, gone)
             finally:
                 gone.cancel()
+        if operation.startswith(_READ_ONLY):
+            replay.append(lambda: dispatch(self.ctx, target, body))
         return dispatch(self.ctx, target, body)
+
+    def _health(self) -> tuple[int, bytes]:
+        """200 while the store takes writes; 503 naming the cause while they fail."""
+        health = getattr(self.ctx.store, "health", None)
+        failure = health.failure if health is not None else None
+        if failure is None:
+            return 200, b'{"status":"ok"}'
+        return 503, json.dumps({"status": "unhealthy", "store": f"writes fail: {failure}"}).encode()
+
+
+_READ_ONLY = ("Describe", "List")  # operations that change nothing
 
 
 def _wants_html(scope: Scope) -> bool:

@@ -13,7 +13,6 @@ from types import FrameType
 from typing import Any
 
 import uvicorn
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from .. import api  # noqa: F401  (registers every operation handler)
 from ..arns import Arns
@@ -24,9 +23,11 @@ from ..control.heartbeats import Heartbeats
 from ..protocol.auth import Authenticator, CredentialsFileError, load_credentials
 from ..protocol.serialize import wire_json
 from ..scheduler.service_reconciler import ServiceReconciler
-from ..store.interface import StoreError
+from ..store import integrity
+from ..store.interface import Store, StoreError
 from ..store.sqlite import SqliteStore
 from .app import PortsideApp
+from .connections import ConnectionLimits, GuardedProtocol, guarded_protocol
 from .janitor import purge_loop
 from .lifecycle import StartupRefused
 
@@ -119,7 +120,7 @@ class _OneWrite:
         return getattr(self._transport, name)
 
 
-class _HttpProtocol(HttpToolsProtocol):
+class _HttpProtocol(GuardedProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(_OneWrite(transport, self.loop))  # type: ignore[arg-type]
 
@@ -157,7 +158,13 @@ def build_context(config: ServerConfig) -> Context:
     """StartupRefused when the database cannot be used (one written by a newer Portside)."""
     clock = SystemClock()
     try:
-        store = SqliteStore(config.database_path, encode_task=encode_task)
+        store: Store
+        if config.postgres_dsn is not None:
+            from ..store.postgres import PostgresStore  # psycopg only when PostgreSQL is used
+
+            store = PostgresStore(config.postgres_dsn, encode_task=encode_task)
+        else:
+            store = SqliteStore(config.database_path, encode_task=encode_task)
     except StoreError as exc:
         raise StartupRefused(str(exc)) from exc
     return Context(
@@ -194,7 +201,13 @@ async def serve(config: ServerConfig, auth: Authenticator | None = None, sock: s
             PortsideApp(ctx, auth),
             host=config.host,
             port=config.port,
-            http=_HttpProtocol,
+            http=guarded_protocol(_HttpProtocol, ConnectionLimits(
+                max_connections=config.max_connections,
+                idle_timeout=config.idle_timeout_s,
+                header_timeout=config.header_timeout_s,
+                body_timeout=config.body_timeout_s,
+            )),
+            timeout_keep_alive=max(1, round(config.idle_timeout_s)),  # ours (connections.py) is exact
             log_level="warning",
             access_log=False,
             proxy_headers=False,  # nothing reads the client address: skip the X-Forwarded-* middleware
@@ -203,13 +216,15 @@ async def serve(config: ServerConfig, auth: Authenticator | None = None, sock: s
         ),
         ctx,
     )
+    integrity.mark_running(config.database_path)  # removed below: its presence at start means a crash
     janitor = asyncio.create_task(purge_loop(ctx))
     reconciler = asyncio.create_task(ServiceReconciler(ctx, config.service_interval_s).run())
-    log.info("portside server listening on %s (state: %s; %s)", config.endpoint, config.database_path,
-             "open to any signature, loopback only" if auth.open else f"{len(auth.keys or {})} keys")
+    log.info("portside server listening on %s (state: %s; %s)", config.endpoint, config.database_label,
+                "open to any signature, loopback only" if auth.open else f"{len(auth.keys or {})} keys")
     try:
         await server.serve([sock] if sock is not None else None)  # returns after SIGTERM / SIGINT, requests drained
     finally:
         janitor.cancel()
         reconciler.cancel()
         ctx.store.close()
+        integrity.mark_stopped(config.database_path)

@@ -23,6 +23,7 @@ from typing import Any
 
 from ...domain.documents import Doc
 from ...metrics import observe_commit
+from ..failures import WriteHealth, write_failure
 from .migrations import migrate
 
 # A batch that changed at least this many rows is committed on the committer
@@ -58,6 +59,7 @@ class SqliteDatabase:
         self._batch: _Batch | None = None
         self._data_version = -1
         self._generation = 0
+        self.health = WriteHealth(str(path))  # whether writes succeed (GET /health)
 
     def schema_version(self) -> int:
         return self._version
@@ -112,10 +114,20 @@ class SqliteDatabase:
         self._in_tx = True
         try:
             yield
-        except BaseException:
-            self._db.execute("ROLLBACK TO request")
-            self._db.execute("RELEASE request")
-            self._forget()
+        except BaseException as exc:
+            if self._conn.in_transaction:
+                self._db.execute("ROLLBACK TO request")
+                self._db.execute("RELEASE request")
+                self._forget()
+            else:  # SQLite rolled the whole batch back itself (disk full, I/O error)
+                batch, self._batch = self._batch, None
+                self._forget()
+                if batch is not None:
+                    self._finish(batch, exc)
+            failed = write_failure(exc)
+            if failed is not None:
+                self.health.failed(failed)
+                raise failed from exc
             raise
         else:
             self._db.execute("RELEASE request")
@@ -180,11 +192,18 @@ class SqliteDatabase:
         if error is not None:
             self._conn.rollback()
             self._forget()
+            failed = write_failure(error)
+            if failed is not None:
+                self.health.failed(failed)
+                error = failed
+        else:
+            self.health.succeeded()
         if batch.done is not None and not batch.done.done():
             if error is None:
                 batch.done.set_result(None)
             else:
                 batch.done.set_exception(error)
+                batch.done.exception()  # its requests get it; unawaited, it is not "never retrieved"
 
     def commit(self) -> None:
         """Make the open batch durable now, on this thread (COMMIT with a full fsync)."""
@@ -197,7 +216,10 @@ class SqliteDatabase:
         except sqlite3.Error as exc:
             self._finish(batch, exc)
             if batch.done is None:  # no request waits for it: the caller gets the error
-                raise
+                failed = write_failure(exc)
+                if failed is None:
+                    raise
+                raise failed from exc
             return
         self._finish(batch, None)
 
