@@ -238,6 +238,9 @@ class Agent:
                 await self._sleep(5.0)
                 continue
             delay = 0.2
+            if unreachable_since is not None:
+                log.info("reconnected to the server after %.1f s", time.monotonic() - unreachable_since)
+                unreachable_since = None
             if self._checkpoint_pending:
                 self._save_checkpoint()
             version = answer["version"]

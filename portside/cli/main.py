@@ -89,8 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
     _agent_options(agent)
     _log_options(agent)
 
-    backup = commands.add_parser("backup", help="copy a (running) server's database, consistently",
-                                 formatter_class=_Formatter)
+    backup = commands.add_parser(
+        "backup", help="copy a (running) server's database, consistently", formatter_class=_Formatter,
+        description="Copy the server's SQLite database to a new file with SQLite's online backup, "
+                    "consistently even while the server runs.",
+    )
     backup.add_argument("destination", type=Path, help="the new file to write the copy to")
     backup.add_argument("--data-dir", type=Path, default=Path("~/.portside"), help="the server's data dir")
     backup.add_argument("--db", default=None, help="database URL (default: SQLite in the data dir)")

@@ -40,9 +40,9 @@ def server(args: argparse.Namespace) -> int:
         config.metrics_token()
         auth = authenticator(config)
         lock = None
-        if config.postgres_dsn is None:  # SQLite: one server per file, and a file it can trust
-            lock = lock_data_dir(config)  # (a --db URL this server cannot use is refused here)
-            check(config.database_path, force=args.force)
+        if config.postgres_dsn is None:  # SQLite: a file it can trust, and one server per file
+            check(config.database_path, force=args.force)  # (a --db URL this server cannot use is refused here)
+            lock = lock_data_dir(config)
         sock = bind(config.host, config.port)
     except (ValueError, OSError, StartupRefused, UntrustedStore) as exc:
         print(f"portside: {exc}", file=sys.stderr)

@@ -60,7 +60,7 @@ def test_version():
 def test_every_flag_of_every_command_has_help_and_says_its_default():
     parser = build_parser()
     commands = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
-    assert set(commands.choices) == {"server", "agent", "up", "exec"}
+    assert set(commands.choices) == {"server", "agent", "up", "exec", "backup"}
     for name, sub in commands.choices.items():
         if name == "exec":  # ECS Exec's own command (issue 15's): its help is its own
             continue
@@ -91,7 +91,7 @@ def test_second_server_on_a_data_dir_is_refused_naming_the_first(server):
     assert out.returncode == 2
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1, out.stderr
-    assert f"pid {server.proc.pid}" in lines[0] and "already using" in lines[0]
+    assert f"another portside server (pid {server.proc.pid})" in lines[0]
     server.client().list_clusters()  # the first one is untouched
 
 
