@@ -216,7 +216,9 @@ async def serve(config: ServerConfig, auth: Authenticator | None = None, sock: s
         ),
         ctx,
     )
-    integrity.mark_running(config.database_path)  # removed below: its presence at start means a crash
+    sqlite_path = config.database_path if config.postgres_dsn is None else None
+    if sqlite_path is not None:  # removed below: its presence at start means a crash (store/integrity.py)
+        integrity.mark_running(sqlite_path)
     janitor = asyncio.create_task(purge_loop(ctx))
     reconciler = asyncio.create_task(ServiceReconciler(ctx, config.service_interval_s).run())
     log.info("portside server listening on %s (state: %s; %s)", config.endpoint, config.database_label,
@@ -227,4 +229,5 @@ async def serve(config: ServerConfig, auth: Authenticator | None = None, sock: s
         janitor.cancel()
         reconciler.cancel()
         ctx.store.close()
-        integrity.mark_stopped(config.database_path)
+        if sqlite_path is not None:
+            integrity.mark_stopped(sqlite_path)
