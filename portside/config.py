@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 DEFAULT_TASK_RETENTION_S = 3600.0  # AWS keeps stopped tasks describable for about an hour
 
 
@@ -20,15 +21,47 @@ class ServerConfig:
     agent_timeout_s: float = 30.0  # an agent silent this long is disconnected
     service_interval_s: float = 1.0  # the service scheduler's tick (it is also nudged by changes)
     credentials_path: Path | None = None  # keys and roles (AWS credentials INI); None: open, loopback only
+    metrics_token_path: Path | None = None  # a file holding the bearer token /metrics also accepts
+    max_connections: int = 4096  # open client connections (lowered to what the open-file limit allows)
+    idle_timeout_s: float = 5.0  # a connection with no request under way is closed after this
+    header_timeout_s: float = 10.0  # a request's line and headers must arrive within this of its first byte
+    body_timeout_s: float = 30.0  # and its body within this of its headers
+
+    @property
+    def postgres_dsn(self) -> str | None:
+        """The PostgreSQL database (`--db postgresql://USER[:PASS]@HOST:PORT/DB`), or None for SQLite."""
+        if self.db_url and self.db_url.startswith(POSTGRES_SCHEMES):
+            return self.db_url
+        return None
 
     @property
     def database_path(self) -> Path:
         """Where SQLite keeps state: `--db sqlite:///PATH`, else DATA_DIR/portside.db."""
         if self.db_url:
             if not self.db_url.startswith("sqlite:///"):
-                raise ValueError(f"unsupported database URL {self.db_url!r} (use sqlite:///PATH)")
+                raise ValueError(f"unsupported database URL {self.db_url!r} "
+                                 "(use sqlite:///PATH or postgresql://USER@HOST:PORT/DB)")
             return Path(self.db_url.removeprefix("sqlite:///"))
         return self.data_dir / "portside.db"
+
+    def metrics_token(self) -> str | None:
+        """The bearer token for /metrics (the file's first line), if one is set."""
+        if self.metrics_token_path is None:
+            return None
+        token = self.metrics_token_path.read_text().strip().splitlines()
+        if not token or len(token[0]) < 16:
+            raise ValueError(f"metrics token file {self.metrics_token_path} needs a token of 16 characters or more")
+        return token[0]
+
+    @property
+    def database_label(self) -> str:
+        """Where state is kept, for logs (no password)."""
+        dsn = self.postgres_dsn
+        if dsn is None:
+            return str(self.database_path)
+        scheme, _, rest = dsn.partition("://")
+        credentials, at, place = rest.rpartition("@")
+        return f"{scheme}://{credentials.split(':', 1)[0]}{at}{place}"
 
     @property
     def loopback_only(self) -> bool:

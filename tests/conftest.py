@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Iterator
@@ -19,6 +20,10 @@ from botocore.config import Config
 
 from portside.agent.agent import registered_instance
 from portside.testing.images import TEST_IMAGE, ensure_test_image
+
+# Docker host claims (portside/agent/host_claim.py) per test session: concurrent runs on one
+# machine must not refuse each other's agents.
+os.environ.setdefault("PORTSIDE_CLAIMS_DIR", tempfile.mkdtemp(prefix="portside-claims-"))
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -88,7 +93,12 @@ def server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[ServerPro
     """A fresh server; a module marked `pytest.mark.server_args(...)` starts it
     with those extra arguments (the service tests tick every 0.2 s)."""
     marker = request.node.get_closest_marker("server_args")
-    proc = ServerProcess(tmp_path / "data", *(marker.args if marker else ())).start()
+    extra = tuple(marker.args) if marker else ()
+    if os.environ.get("PORTSIDE_TEST_DB") == "postgres":  # the same tests on PostgreSQL (tests/store/test_postgres_api.py)
+        from portside.testing.postgres import fresh_database
+
+        extra += ("--db", fresh_database())
+    proc = ServerProcess(tmp_path / "data", *extra).start()
     yield proc
     if proc.proc is not None:
         proc.stop()

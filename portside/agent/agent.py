@@ -5,6 +5,12 @@ After a restart it finds its instance again (local checkpoint) and its
 containers again (labels): running ones keep running under their task, ones
 that exited meanwhile are reported with their exit codes, and containers whose
 task the server no longer runs are removed.  Nothing is started twice.
+
+When the server no longer knows its instance (its state was lost or restored
+from an older backup), the agent registers anew, as the ECS agent does, and
+stops the containers of the tasks the server no longer knows.  When its
+instance is deregistered it stops its tasks' containers and exits; started
+again, it registers a new instance and removes what the old one left.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import asyncio
 import json
 import logging
 import os
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,6 +95,8 @@ class Agent:
         self._clean_ups: set[asyncio.Task[None]] = set()  # held until done (the loop keeps weak references)
         self._stopping = asyncio.Event()
         self.registered = asyncio.Event()
+        self._former_arns: list[str] = []  # instances this host was before registering anew
+        self._checkpoint_pending = False  # the last checkpoint could not be written
         self.metadata = MetadataEndpoint(self, config.data_dir)
 
     # -- registration -----------------------------------------------------------
@@ -116,14 +125,30 @@ class Agent:
                 if "containerInstanceArn" not in params:
                     raise
                 log.warning("re-registration refused (%s); registering anew", exc)
-                params.pop("containerInstanceArn")
+                self._former_arns.append(params.pop("containerInstanceArn"))
             except ServerUnavailable:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
         self.instance_arn = out["containerInstance"]["containerInstanceArn"]
-        _write_json(self._checkpoint, {"cluster": self.cluster, "containerInstanceArn": self.instance_arn})
+        self._save_checkpoint()
         self.registered.set()
         return self.instance_arn
+
+    def _save_checkpoint(self) -> bool:
+        """Write which instance this host is; a full or read-only data dir is
+        logged once and tried again on every poll (the containers run on)."""
+        try:
+            _write_json(self._checkpoint, {"cluster": self.cluster, "containerInstanceArn": self.instance_arn})
+        except OSError as exc:
+            if not self._checkpoint_pending:
+                log.error("could not save the agent's checkpoint %s (%s); the agent runs on and tries again",
+                          self._checkpoint, exc.strerror or exc)
+            self._checkpoint_pending = True
+            return False
+        if self._checkpoint_pending:
+            log.warning("saved the agent's checkpoint %s", self._checkpoint)
+        self._checkpoint_pending = False
+        return True
 
     def _resources(self) -> list[dict[str, Any]]:
         cpu = self.config.cpu_units or 1024 * (os.cpu_count() or 1)
@@ -148,6 +173,39 @@ class Agent:
 
     # -- the loop ---------------------------------------------------------------
 
+    async def _containers(self) -> dict[str, list[ContainerState]]:
+        """This host's containers by task: of its instance and of any former one."""
+        found: dict[str, list[ContainerState]] = defaultdict(list)
+        for arn in dict.fromkeys([self.instance_arn, *self._former_arns]):
+            for state in await self.runtime.list_managed(arn):
+                found[state.task_arn].append(state)
+        return found
+
+    async def _register_anew(self, why: str) -> None:
+        """The server does not know this instance: register a new one, and stop
+        the tasks the server knew it by (their reports will be refused)."""
+        log.error("the server no longer knows container instance %s (%s); registering anew",
+                  self.instance_arn, why)
+        if self.instance_arn:
+            self._former_arns.append(self.instance_arn)
+        self.instance_arn = ""
+        self._save_checkpoint()
+        await self.register()
+        log.warning("registered anew as %s", self.instance_arn)
+        for arn, manager in list(self.managers.items()):
+            log.warning("stopping the containers of task %s: the server no longer knows it", arn)
+            manager.set_desired("STOPPED")
+
+    async def _stop_everything(self) -> None:
+        """Stop every task's containers (the instance is gone), within a bound."""
+        for arn, manager in list(self.managers.items()):
+            log.warning("stopping the containers of task %s: its instance was deregistered", arn)
+            manager.set_desired("STOPPED")
+        deadline = asyncio.get_running_loop().time() + self.stop_timeout + 30
+        while self.managers and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.1)
+        await self.reporter.flush_all(10.0)
+
     async def run(self) -> None:
         if not self.instance_arn:
             await self.register()
@@ -157,21 +215,32 @@ class Agent:
                 await self.metadata.start(gateway)
             else:
                 log.warning("no Docker bridge found: containers get no task metadata endpoint")
-        found: dict[str, list[ContainerState]] = defaultdict(list)
-        for state in await self.runtime.list_managed(self.instance_arn):
-            found[state.task_arn].append(state)
+        found = await self._containers()
         version: str | None = None
         first = True
         delay = 0.2
+        unreachable_since: float | None = None
         while not self._stopping.is_set():
             try:
                 answer = await self.client.poll(self.cluster, self.instance_arn, version,
                                                 0 if first else self.config.poll_wait)
-            except ServerUnavailable:
+            except ServerUnavailable as exc:
+                if unreachable_since is None:
+                    unreachable_since = time.monotonic()
+                    log.warning("the server is unreachable (%s); retrying", str(exc)[:200])
                 await self._sleep(delay)
                 delay = min(delay * 2, 5.0)
                 continue
             except ServerRefused as exc:
+                if _instance_unknown(exc):
+                    try:
+                        await self._register_anew(str(exc))
+                    except (ServerRefused, ServerUnavailable) as again:
+                        log.error("registering anew failed: %s; trying again in 5 s", again)
+                        await self._sleep(5.0)
+                        continue
+                    found, version, first = await self._containers(), None, True
+                    continue
                 log.error("the server refused this agent's poll: %s", exc)
                 await self._sleep(5.0)
                 continue
@@ -180,16 +249,24 @@ class Agent:
                 await self._sleep(5.0)
                 continue
             delay = 0.2
+            if unreachable_since is not None:
+                log.info("reconnected to the server after %.1f s", time.monotonic() - unreachable_since)
+                unreachable_since = None
+            if self._checkpoint_pending:
+                self._save_checkpoint()
             version = answer["version"]
             if answer.get("instanceStatus") == "INACTIVE":
-                log.error("container instance %s was deregistered; the agent stops", self.instance_arn)
+                log.error("container instance %s was deregistered; the agent stops its tasks and exits",
+                          self.instance_arn)
+                await self._stop_everything()
                 return
             for task in answer["tasks"]:
                 self._apply(task, found.pop(task["taskArn"], []))
             # finished tasks the server has heard of need no more remembering
             self._done.intersection_update(t["taskArn"] for t in answer["tasks"])
             if first:
-                await self._remove_orphans([s for states in found.values() for s in states])
+                await self._remove_orphans(
+                    [s for arn, states in found.items() if arn not in self.managers for s in states])
                 first = False
                 # ECS Exec sessions (agent/exec_channel.py), once the first poll has made this agent known
                 self._exec_channel = asyncio.ensure_future(run_exec_channel(
@@ -250,6 +327,14 @@ class Agent:
         self._stopping.set()
 
 
+def _instance_unknown(exc: ServerRefused) -> bool:
+    """Whether a refused poll says the server does not know this instance
+    (or its cluster) at all, as after a lost or restored database."""
+    if exc.code == "ClusterNotFoundException":
+        return True
+    return exc.code == "InvalidParameterException" and "container instance could not be found" in str(exc)
+
+
 def checkpoint_path(data_dir: Path) -> Path:
     return data_dir / "agent-state.json"
 
@@ -281,8 +366,15 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     """Atomically: a crash leaves the old checkpoint or the new one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    with open(tmp, "w") as f:
-        json.dump(data, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w") as f:
+            json.dump(data, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        raise

@@ -3,6 +3,13 @@
 The SDK is blocking, so every call runs in a thread pool of its own; waits for
 container exits hold a thread each, hence a generous pool.  `docker stop`
 semantics (SIGTERM, SIGKILL after the timeout) come from Docker itself.
+
+The engine can go away (restarted, its socket gone): every call that cannot
+reach it raises `EngineUnreachable`.  Waiting for a container's exit and
+stopping one outlive an outage: they retry with backoff until the engine
+answers again, then inspect the container afresh, so an exit that happened
+meanwhile is seen and reported.  The outage and the recovery are logged once
+each.
 """
 
 from __future__ import annotations
@@ -10,16 +17,20 @@ from __future__ import annotations
 import asyncio
 import functools
 import ipaddress
+import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import docker
+import requests
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.types import LogConfig
 from docker.types import Mount as DockerMount
 from docker.types import Ulimit as DockerUlimit
 
+from .metrics import DOCKER_CALL_SECONDS
 from .pause import PAUSE_IMAGE, PAUSE_IMAGE_CHANGES, pause_rootfs
 from .runtime import LABEL_INSTANCE, ContainerSpec, ContainerState, RuntimeFailure, VolumeSpec
 
@@ -28,8 +39,18 @@ LABEL_NETWORK = "com.portside.network"
 T = TypeVar("T")
 
 
+log = logging.getLogger("portside.agent.docker")
+
+# What the SDK raises when the engine's socket refuses, resets or cuts an answer short.
+_UNREACHABLE = (requests.ConnectionError, requests.exceptions.ChunkedEncodingError, ConnectionError)
+
+
 class DockerUnavailable(Exception):
     pass
+
+
+class EngineUnreachable(DockerException):
+    """The engine did not answer (connection refused, reset, socket gone)."""
 
 
 class DockerRuntime:
@@ -43,6 +64,7 @@ class DockerRuntime:
             raise DockerUnavailable(str(exc)) from exc
         self._pool = ThreadPoolExecutor(pool_size, thread_name_prefix="docker")
         self._present: set[str] = set()  # images known to be local
+        self._lost_at: float | None = None  # when the engine stopped answering
         self._networks: set[str] = set()  # awsvpc networks known to exist
 
     @property
@@ -52,7 +74,37 @@ class DockerRuntime:
 
     async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
+        name = getattr(fn, "__name__", "call")
+        started = time.perf_counter()
+        try:
+            result = await loop.run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
+        except _UNREACHABLE as exc:
+            if self._lost_at is None:
+                self._lost_at = time.monotonic()
+                log.error("the Docker engine is unreachable (%s); retrying until it answers", exc)
+            raise EngineUnreachable(f"the Docker engine is unreachable: {exc}") from exc
+        finally:
+            if name != "wait":  # `wait` lasts as long as the container: not a latency
+                DOCKER_CALL_SECONDS.labels(name).observe(time.perf_counter() - started)
+        if self._lost_at is not None:
+            log.warning("the Docker engine answers again after %.1f s; re-inspecting containers",
+                        time.monotonic() - self._lost_at)
+            self._lost_at = None
+        return result
+
+    def engine_id(self) -> str:
+        """The engine's own ID (`docker info`): one per Docker host, however it is reached."""
+        return str(self._client.info().get("ID") or self._client.api.base_url)
+
+    async def _through_outage(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """`await fn(*args)`, retried with backoff while the engine is unreachable."""
+        delay = 0.2
+        while True:
+            try:
+                return await fn(*args)
+            except EngineUnreachable:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     async def describe(self) -> str:
         version = await self._call(self._client.version)
@@ -148,18 +200,26 @@ class DockerRuntime:
         return state
 
     async def stop(self, runtime_id: str, timeout: float) -> None:
+        await self._through_outage(self._stop, runtime_id, timeout)
+
+    async def _stop(self, runtime_id: str, timeout: float) -> None:
         try:
             await self._call(self._client.api.stop, runtime_id, timeout=int(round(timeout)))
         except NotFound:
             pass
 
     async def wait(self, runtime_id: str) -> ContainerState:
+        """The container's state once it has exited; an engine outage on the
+        way is waited out, then the container inspected afresh."""
+        await self._through_outage(self._wait, runtime_id)
+        state = await self._through_outage(self.inspect, runtime_id)
+        return state or ContainerState(runtime_id, {}, running=False, exit_code=None)
+
+    async def _wait(self, runtime_id: str) -> None:
         try:
             await self._call(self._client.api.wait, runtime_id)
         except NotFound:
             pass
-        state = await self.inspect(runtime_id)
-        return state or ContainerState(runtime_id, {}, running=False, exit_code=None)
 
     async def inspect(self, runtime_id: str) -> ContainerState | None:
         try:

@@ -27,6 +27,7 @@ from ..domain import health
 from ..domain.status import Status
 from . import awsvpc
 from .log_shipper import LogShipper
+from .metrics import CONTAINERS_STARTED, CONTAINERS_STOPPED
 from .runtime import ContainerSpec, ContainerState, Runtime, RuntimeFailure
 from .secrets import SecretResolver, SecretsUnavailable
 from .specs import container_specs, host_mode_bindings, volume_specs
@@ -149,6 +150,11 @@ class TaskManager:
 
     # -- inputs ---------------------------------------------------------------
 
+    def cancel(self) -> None:
+        """The agent is stopping: stop driving this task, leave its containers."""
+        if self.driver is not None:
+            self.driver.cancel()
+
     def start(self) -> asyncio.Task[None]:
         """Run the driver (once); the manager keeps the reference."""
         if self.driver is None:
@@ -202,6 +208,13 @@ class TaskManager:
                     self._changed.clear()
             self._report_stopped()
         except asyncio.CancelledError:
+            # The agent is stopping: the containers keep running and the next
+            # agent adopts them, so nothing is reported, stopped or removed.
+            for c in self.containers.values():
+                if c.watcher is not None:
+                    c.watcher.cancel()
+            if self._health_watch is not None:
+                self._health_watch.cancel()
             raise
         except Exception:  # a bug must not leave the task unreported
             log.exception("task %s failed in the agent", self.arn)
@@ -252,6 +265,8 @@ class TaskManager:
         except RuntimeFailure as failure:
             if isinstance(failure, SecretsUnavailable):
                 self.stop_reason = failure.reason  # the task's stoppedReason, as ECS reports it
+            log.warning("task %s: container %s: %s", self.arn.rpartition("/")[2],
+                        current.spec.name if current else "?", failure.reason)
             self._pull_stopped = self._pull_stopped or self.host.clock.now()
             target = failure.container if isinstance(failure, DependencyFailure) else current
             target = target or (pending[0] if pending else None)
@@ -292,6 +307,7 @@ class TaskManager:
                         self.host.log_shipper.follow(self.arn, definition, c.created_id)
                 except RuntimeFailure as failure:
                     raise DependencyFailure(c, failure.reason) from failure
+                CONTAINERS_STARTED.inc()
                 c.status, c.started, c.started_at = Status.RUNNING, True, time.monotonic()
                 c.bindings = self._bindings(c, state)
                 c.watcher = asyncio.create_task(self._watch(c))
@@ -395,6 +411,8 @@ class TaskManager:
             await asyncio.sleep(HEALTH_POLL_S)
 
     def _record_exit(self, c: ManagedContainer, state: ContainerState) -> None:
+        if c.status == Status.RUNNING:
+            CONTAINERS_STOPPED.inc()
         c.status = Status.STOPPED
         c.exit_code = state.exit_code
         if state.oom_killed:

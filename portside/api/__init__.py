@@ -2,8 +2,10 @@
 registers every handler with the protocol dispatcher."""
 
 from . import (  # noqa: F401  (imported for their @operation registrations)
+    account_settings,
     agent,
     attributes,
+    capacity_providers,
     clusters,
     container_agent,
     container_instances,
@@ -16,6 +18,7 @@ from . import (  # noqa: F401  (imported for their @operation registrations)
     ssm,
     tags,
     task_definitions,
+    task_protection,
     task_sets,
     tasks,
 )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..control import capacity_providers
 from ..domain.fargate import FARGATE_CLUSTER
 from ..domain.status import Status
 from ..protocol import errors
@@ -32,14 +33,17 @@ def create_cluster(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
         existing = store.get_cluster(name)
         if existing is not None and existing["status"] == "ACTIVE":
             return {"cluster": _view(ctx, existing, ())}  # idempotent, as AWS answers
-        doc = {
+        names = list(params.get("capacityProviders") or [])
+        strategy = capacity_providers.check_cluster_providers(
+            ctx, name, names, params.get("defaultCapacityProviderStrategy") or [])
+        doc: dict[str, Any] = {
             "clusterArn": ctx.arns.cluster(name),
             "clusterName": name,
             "status": "ACTIVE",
-            "settings": _merge_settings(DEFAULT_SETTINGS, params.get("settings")),
+            "settings": _merge_settings(_default_settings(ctx), params.get("settings")),
             "configuration": params.get("configuration"),
-            "capacityProviders": params.get("capacityProviders", []),
-            "defaultCapacityProviderStrategy": params.get("defaultCapacityProviderStrategy", []),
+            "capacityProviders": names,
+            "defaultCapacityProviderStrategy": strategy,
             "serviceConnectDefaults": params.get("serviceConnectDefaults"),
         }
         store.put_cluster(doc)
@@ -147,6 +151,17 @@ def _merge_settings(
 def _service_count(ctx: Context, cluster_arn: str, statuses: tuple[str, ...] = ("ACTIVE",)) -> int:
     """The cluster's services in these statuses (ACTIVE by default)."""
     return ctx.store.count_services(cluster_arn, statuses)
+
+
+def _default_settings(ctx: Context) -> list[dict[str, str]]:
+    """A new cluster's settings: containerInsights as the account setting says."""
+    from ..control import account_settings  # the account's defaults
+
+    return [{"name": "containerInsights", "value": account_settings.effective(ctx, "containerInsights")}]
+
+
+def cluster_view(ctx: Context, doc: dict[str, Any], include: tuple[str, ...]) -> dict[str, Any]:
+    return _view(ctx, doc, include)
 
 
 def _view(ctx: Context, doc: dict[str, Any], include: tuple[str, ...]) -> dict[str, Any]:

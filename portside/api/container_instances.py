@@ -16,6 +16,7 @@ from ..arns import new_id
 from ..control import container_agent
 from ..control.lookup import instance_arn
 from ..control.placing import instances_matching
+from ..domain.capacity_providers import CAPACITY_PROVIDER_ATTRIBUTE
 from ..domain.fargate import FARGATE_CLUSTER
 from ..domain.resources import InvalidResources, normalise_registered
 from ..domain.status import Status
@@ -90,6 +91,9 @@ def register_container_instance(ctx: Context, params: dict[str, Any]) -> dict[st
         )
         if params.get("platformDevices"):
             doc["platformDevices"] = params["platformDevices"]
+        joined = _capacity_provider(ctx, cluster, doc["attributes"])
+        if joined:
+            doc["capacityProviderName"] = joined
         container_agent.registered_version(doc)
         ctx.placement.put_instance(doc)
         store.put_tags(doc["containerInstanceArn"], tags)
@@ -170,6 +174,23 @@ def update_container_instances_state(ctx: Context, params: dict[str, Any]) -> di
                 ctx.placement.put_instance(doc)
             updated.append(doc)
     return {"containerInstances": view(ctx, updated), "failures": failures}
+
+
+def _capacity_provider(ctx: Context, cluster: dict[str, Any], attributes: list[dict[str, Any]]) -> str | None:
+    """The capacity provider the agent joined (`portside agent --capacity-provider
+    NAME` sends it as an attribute): an ACTIVE EC2 provider (a Managed
+    Instances one of this cluster)."""
+    from ..control import capacity_providers
+
+    name = next((a.get("value") for a in attributes if a["name"] == CAPACITY_PROVIDER_ATTRIBUTE), None)
+    if not name:
+        return None
+    doc = capacity_providers.get(ctx, name)
+    if doc is None or doc["status"] != "ACTIVE" or doc.get("type") in ("FARGATE", "FARGATE_SPOT"):
+        raise errors.ClientException(f"The capacity provider {name[:255]} does not exist or is not an EC2 provider.")
+    if doc.get("cluster") and doc["cluster"] != cluster["clusterName"]:
+        raise errors.ClientException(f"The capacity provider {name} belongs to cluster {doc['cluster']}.")
+    return name
 
 
 def _identity(document: str | None) -> dict[str, Any]:

@@ -9,6 +9,7 @@ tasks, and is nudged at once after every change here.
 from __future__ import annotations
 
 from ..control import service_deployments as deployment_history
+from ..control.capacity_providers import launch_type_of, strategy_for
 from ..control.launch import checked_task_definition
 from ..control.launch_types import checked_launch, launch_params, service_launch_fields
 from ..control.lookup import SERVICE_NAME, find_service, service_arn
@@ -33,7 +34,6 @@ ALWAYS_LISTED = ("loadBalancers", "serviceRegistries", "placementConstraints", "
 _UNSUPPORTED = {
     "loadBalancers": "Load balancers",
     "serviceRegistries": "Service registries",
-    "capacityProviderStrategy": "Capacity provider strategies",
     "volumeConfigurations": "Volume configurations",
     "vpcLatticeConfigurations": "VPC Lattice",
 }
@@ -169,9 +169,17 @@ def create_service(ctx: Context, params: Doc) -> Doc:
         if existing is not None and existing["status"] == "DRAINING":
             raise errors.InvalidParameterException("Unable to Start a service that is still Draining.")
         definition = launch = None
+        provider_strategy = None
         if not external:
             definition = checked_task_definition(ctx, {"taskDefinition": params["taskDefinition"]})
+            provider_strategy = strategy_for(ctx, cluster, params)
+            if provider_strategy and strategy == "DAEMON":
+                raise errors.InvalidParameterException(
+                    "Capacity provider strategies are not supported with the DAEMON scheduling strategy.")
             launch = checked_launch(definition, params)
+            for item in provider_strategy or []:  # each provider's tasks must be launchable
+                launch = checked_launch(definition, params, launch_type_of(item["capacityProvider"]),
+                                        item["capacityProvider"])
             if launch.fargate and strategy == "DAEMON":
                 raise errors.InvalidParameterException(
                     "The DAEMON scheduling strategy is not supported with the FARGATE launch type.")
@@ -183,6 +191,9 @@ def create_service(ctx: Context, params: Doc) -> Doc:
         service["deploymentController"] = {"type": controller}
         if launch is not None:
             service.update(service_launch_fields(launch, params.get("platformVersion")))
+        if provider_strategy:  # launched by strategy, not by launch type
+            del service["launchType"]
+            service["capacityProviderStrategy"] = provider_strategy
         memory = SchedulerMemory(client_token=params.get("clientToken"), stopped_watermark=now)
         if strategy == "DAEMON":
             service["desiredCount"] = store.count_instances(cluster["clusterArn"], ("ACTIVE",))
@@ -295,6 +306,16 @@ def update_service(ctx: Context, params: Doc) -> Doc:
         for member in ("networkConfiguration", "platformVersion"):
             if params.get(member) is not None and params[member] != service.get(member):
                 redeploy = True
+        if params.get("capacityProviderStrategy") is not None:
+            asked_strategy = strategy_for(ctx, cluster,
+                                          {"capacityProviderStrategy": params["capacityProviderStrategy"]})
+            if asked_strategy != service.get("capacityProviderStrategy"):
+                if service.get("schedulingStrategy") == "DAEMON":
+                    raise errors.InvalidParameterException(
+                        "Capacity provider strategies are not supported with the DAEMON scheduling strategy.")
+                service.pop("launchType", None)
+                service["capacityProviderStrategy"] = asked_strategy
+                redeploy = True
         if redeploy and not external:
             deployed = resolve_task_definition(ctx, definition_arn)
             if deployed is None:
@@ -303,9 +324,12 @@ def update_service(ctx: Context, params: Doc) -> Doc:
             for member in ("networkConfiguration", "platformVersion"):
                 if params.get(member) is not None:
                     asked[member] = params[member]
-            launch = checked_launch(deployed, asked | {
-                "placementStrategy": service.get("placementStrategy"),
-                "placementConstraints": service.get("placementConstraints")})
+            provider = (service.get("capacityProviderStrategy") or [{}])[0].get("capacityProvider")
+            launch_type = launch_type_of(provider) if provider else asked["launchType"]
+            if launch_type == "EC2":
+                asked |= {"placementStrategy": service.get("placementStrategy"),
+                          "placementConstraints": service.get("placementConstraints")}
+            launch = checked_launch(deployed, asked, launch_type, provider)
             service.pop("networkConfiguration", None)
             service.update(service_launch_fields(launch, asked.get("platformVersion")))
             if not launch.fargate:

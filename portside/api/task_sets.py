@@ -5,6 +5,8 @@ tasks running (domain/task_set.py has the rules)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from ..control.launch import checked_task_definition
@@ -120,26 +122,20 @@ def describe_task_sets(ctx: Context, params: Doc) -> Doc:
 @operation("UpdateTaskSet")
 def update_task_set(ctx: Context, params: Doc) -> Doc:
     scale = _scale(params["scale"])
-    store, now = ctx.store, ctx.clock.now()
-    with store.transaction():
-        _cluster, service = _service(ctx, params)
-        ts = _find(service, params["taskSet"])
+    now = ctx.clock.now()
+    with _changing_task_set(ctx, params, "taskSet") as (service, ts):
         if ts["status"] == "DRAINING":
             raise errors.InvalidParameterException("The task set is being deleted and cannot be updated.")
         ts["scale"] = scale
         ts["computedDesiredCount"] = task_sets.computed_count(service["desiredCount"], scale)
         ts["updatedAt"] = now
-        store.put_service(service)
-    nudge(ctx)
     return {"taskSet": _view(ctx, ts)}
 
 
 @operation("DeleteTaskSet")
 def delete_task_set(ctx: Context, params: Doc) -> Doc:
-    store, now = ctx.store, ctx.clock.now()
-    with store.transaction():
-        _cluster, service = _service(ctx, params)
-        ts = _find(service, params["taskSet"])
+    now = ctx.clock.now()
+    with _changing_task_set(ctx, params, "taskSet") as (service, ts):
         if ts["status"] == "PRIMARY":
             raise errors.InvalidParameterException(
                 "The primary task set cannot be deleted; make another task set primary first.")
@@ -148,17 +144,13 @@ def delete_task_set(ctx: Context, params: Doc) -> Doc:
                 "The task set cannot be deleted while it is scaled above 0; scale it to 0 or use force.")
         ts["status"] = "DRAINING"
         ts["updatedAt"] = now
-        store.put_service(service)
-    nudge(ctx)
     return {"taskSet": _view(ctx, ts)}
 
 
 @operation("UpdateServicePrimaryTaskSet")
 def update_service_primary_task_set(ctx: Context, params: Doc) -> Doc:
-    store, now = ctx.store, ctx.clock.now()
-    with store.transaction():
-        _cluster, service = _service(ctx, params)
-        ts = _find(service, params["primaryTaskSet"])
+    now = ctx.clock.now()
+    with _changing_task_set(ctx, params, "primaryTaskSet") as (service, ts):
         if ts["status"] == "DRAINING":
             raise errors.InvalidParameterException("A task set being deleted cannot become the primary task set.")
         for other in service["taskSets"]:
@@ -168,6 +160,16 @@ def update_service_primary_task_set(ctx: Context, params: Doc) -> Doc:
         ts["status"] = "PRIMARY"
         ts["updatedAt"] = now
         service["taskDefinition"] = ts["taskDefinition"]
-        store.put_service(service)
-    nudge(ctx)
     return {"taskSet": _view(ctx, ts)}
+
+
+@contextmanager
+def _changing_task_set(ctx: Context, params: Doc, member: str) -> Iterator[tuple[Doc, Doc]]:
+    """(service, the task set `params[member]` names) inside one transaction:
+    the service is stored when the block succeeds, then the scheduler nudged."""
+    with ctx.store.transaction():
+        _cluster, service = _service(ctx, params)
+        ts = _find(service, params[member])
+        yield service, ts
+        ctx.store.put_service(service)
+    nudge(ctx)

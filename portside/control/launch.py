@@ -9,20 +9,25 @@ service scheduler's reconcile of one service).
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 
 from ..domain import container_support
 from ..domain import task as tasks
+from ..domain.capacity_providers import split
 from ..domain.documents import Doc
 from ..domain.resources import Reservation
 from ..domain.task_definition import InvalidTaskDefinition
 from ..protocol import errors
 from ..protocol.serialize import Encoded, wire_json
 from ..scheduler.placement import Candidate, Rules
+from .capacity_providers import launch_type_of, strategy_for
 from .context import Context
 from .launch_types import NO_CAPACITY, Launch, checked_launch, place_fargate, task_fields
 from .lookup import failure, instance_arn, require_cluster, task_definition
 from .placing import place_on, placement_rules, task_group
+
+log = logging.getLogger("portside.tasks")
 
 Failure = dict[str, str]
 TaskAnswer = Encoded | Doc  # a stored wire document, or a document to serialize
@@ -43,8 +48,6 @@ def checked_task_definition(ctx: Context, params: Doc) -> Doc:
         raise errors.InvalidParameterException(
             f"Override for container named {unknown[0]} is not a container in the TaskDefinition."
         )
-    if params.get("capacityProviderStrategy"):
-        raise errors.UnsupportedFeatureException("Capacity provider strategies are not supported by Portside.")
     return definition
 
 
@@ -87,6 +90,11 @@ def commit_placements(
     else:
         created = [Encoded(document) for document in documents]
     group = task_group(definition, params)
+    if log.isEnabledFor(logging.INFO):
+        ids = " ".join(t["taskArn"].rpartition("/")[2] for t in made[:10]) + (" ..." if len(made) > 10 else "")
+        log.info("placed %d task(s) of %s (group %s): %s", len(made),
+                 definition.get("taskDefinitionArn", "").rpartition("/")[2], group, ids,
+                 extra={"cluster": cluster["clusterName"]})
     for arn, placed in Counter(c.arn for c in chosen).items():
         ctx.placement.hold(arn, need, group, times=placed)
         ctx.wakeups.notify(arn)  # the agent's poll answers once the commit is done
@@ -118,9 +126,34 @@ def launch_tasks(
         return created, [{"reason": NO_CAPACITY}] if missing else []
     rules = placement_rules(definition, params.get("placementStrategy"), params.get("placementConstraints"))
     arns, docs = ctx.placement.instance_pool(cluster["clusterArn"], ("ACTIVE",))
+    if launch.capacity_provider:  # only the instances whose agent joined the provider
+        arns = [a for a in arns if docs[a].get("capacityProviderName") == launch.capacity_provider]
     placement = place_on(ctx, cluster, arns, docs, need, count, rules, task_group(definition, params))
     created = commit_placements(ctx, cluster, definition, params, placement.chosen, need, tags or [], launch)
     return created, [failure(a, r) for a, r in placement.rejections.items()]
+
+
+def launch_by_strategy(
+    ctx: Context,
+    cluster: Doc,
+    definition: Doc,
+    params: Doc,
+    count: int,
+    strategy: list[Doc],
+    tags: list[dict[str, str]] | None = None,
+    running: dict[str, int] | None = None,
+) -> tuple[list[Encoded], list[Failure]]:
+    """Up to `count` tasks split over a capacity provider strategy by base and
+    weight (`running`: what each provider already runs for a service), each
+    share placed on its provider's capacity."""
+    created: list[Encoded] = []
+    failures: list[Failure] = []
+    for share in split(strategy, count, running):
+        launch = checked_launch(definition, params, launch_type_of(share.provider), share.provider)
+        made, missed = launch_tasks(ctx, cluster, definition, params, share.count, tags, launch)
+        created.extend(made)
+        failures.extend(missed)
+    return created, failures
 
 
 def _place_one(ctx: Context, cluster: Doc, doc: Doc, need: Reservation, rules: Rules, group: str,
@@ -165,6 +198,11 @@ def run_task(ctx: Context, params: Doc, tags: list[dict[str, str]]) -> tuple[lis
             if earlier:
                 return [t | {"tags": store.get_tags(t["taskArn"])} for t in earlier], []
         definition = checked_task_definition(ctx, params)
+        strategy = strategy_for(ctx, cluster, params)
+        if strategy:
+            created, failures = launch_by_strategy(ctx, cluster, definition, params, params.get("count", 1),
+                                                   strategy, tags)
+            return list(created), failures
         launch = checked_launch(definition, params)
         if not launch.fargate:
             placement_rules(definition, params.get("placementStrategy"), params.get("placementConstraints"))

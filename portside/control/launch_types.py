@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..domain import fargate
+from ..domain.capacity_providers import FARGATE_PROVIDERS
 from ..domain.documents import Doc
 from ..domain.resources import Reservation
 from ..protocol import errors
@@ -137,8 +138,18 @@ def service_launch_fields(launch: Launch, platform_version: str | None) -> Doc:
 
 def launch_params(service: Doc) -> Doc:
     """The RunTask members a service's tasks are launched with."""
-    params: Doc = {"launchType": service.get("launchType") or "EC2"}
+    if service.get("capacityProviderStrategy"):
+        params: Doc = {"capacityProviderStrategy": service["capacityProviderStrategy"]}
+    else:
+        params = {"launchType": service.get("launchType") or "EC2"}
     for member in ("networkConfiguration", "platformVersion"):
         if service.get(member):
             params[member] = service[member]
     return params
+
+
+def on_fargate(ctx: Any, service: Doc) -> bool:
+    """Whether a service's tasks run on Portside's Fargate capacity."""
+    if service.get("launchType") == "FARGATE":
+        return True
+    return any(item["capacityProvider"] in FARGATE_PROVIDERS for item in service.get("capacityProviderStrategy") or ())

@@ -45,7 +45,7 @@ def task_definition_name(ctx: Context, identifier: str) -> tuple[str, int | None
             return None
         identifier = parsed.parts[0]
     family, colon, revision = identifier.partition(":")
-    if not family:
+    if not family or len(family) > 255:
         return None
     if not colon:
         return family, None

@@ -8,6 +8,8 @@ and a service's task that changes status wakes the service scheduler.
 
 from __future__ import annotations
 
+import logging
+
 from ..domain import execute_command, health
 from ..domain import task as tasks
 from ..domain.documents import Doc
@@ -17,6 +19,8 @@ from .context import Context
 from .lookup import require_cluster, task_arn, task_definition
 from .release import release_resources, stop_tasks
 from .services import is_service_group, nudge
+
+log = logging.getLogger("portside.tasks")
 
 
 def _reported_task(ctx: Context, params: Doc) -> Doc:
@@ -41,10 +45,22 @@ def _save(ctx: Context, task: Doc, report: Doc) -> None:
     stopped = tasks.apply_task_change(task, report, ctx.clock.now())
     execute_command.update_managed_agents(task, ctx.clock.now())
     ctx.store.put_task(task)
+    if task["lastStatus"] != before and task["lastStatus"] in ("RUNNING", "STOPPED"):
+        _log_change(task)
     if stopped:
         release_resources(ctx, task)  # after the row says STOPPED: see PlacementCache.hold
     if task["lastStatus"] != before and is_service_group(task.get("group")):
         nudge(ctx)  # the service scheduler looks at once
+
+
+def _log_change(task: Doc) -> None:
+    extra = {"cluster": task.get("clusterArn", "").rpartition("/")[2], "task": task["taskArn"].rpartition("/")[2]}
+    if task["lastStatus"] == "RUNNING":
+        log.info("task started (%s)", task.get("group", ""), extra=extra)
+        return
+    exits = ", ".join(f'{c["name"]}={c.get("exitCode")}' for c in task.get("containers", []))
+    log.info("task stopped: %s %s (exit codes %s)", task.get("stopCode", ""), task.get("stoppedReason", ""), exits,
+             extra=extra)
 
 
 def container_changed(ctx: Context, params: Doc) -> None:

@@ -15,6 +15,7 @@ class Wakeups:
     def __init__(self) -> None:
         self._versions: dict[str, int] = defaultdict(int)
         self._waiters: dict[str, list[asyncio.Future[None]]] = defaultdict(list)
+        self._closing = False
 
     def version(self, instance_arn: str) -> int:
         return self._versions[instance_arn]
@@ -26,7 +27,9 @@ class Wakeups:
                 waiter.set_result(None)
 
     def wake_all(self) -> None:
-        """Answer every waiting poll now (the server is shutting down)."""
+        """Answer every waiting poll now, and every later one at once: the
+        server is shutting down (a poll held now would hold the shutdown)."""
+        self._closing = True
         for arn in list(self._waiters):
             self.notify(arn)
 
@@ -39,7 +42,7 @@ class Wakeups:
     ) -> None:
         """Return when the instance's version moves past seen_version, on
         timeout, or when `gone` completes (the poller hung up)."""
-        if self._versions[instance_arn] != seen_version:
+        if self._closing or self._versions[instance_arn] != seen_version:
             return
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters[instance_arn].append(waiter)

@@ -9,6 +9,7 @@ record kept beside it (domain/service_record.py).  The reconciler
 
 from __future__ import annotations
 
+import logging
 import math
 import random
 import uuid
@@ -18,6 +19,7 @@ from .service_plans import LiveTask, Plan, lower_limit, plan_replica, upper_limi
 from .service_record import SchedulerMemory
 from .status import Status
 
+log = logging.getLogger("portside.service")
 __all__ = ["LiveTask", "Plan", "lower_limit", "plan_replica", "upper_limit"]  # the planners: service_plans.py
 
 MAX_EVENTS = 100  # describe-services shows the latest 100 events
@@ -103,6 +105,8 @@ def failure_threshold(desired_count: int) -> int:
 
 def add_event(service: Doc, message: str, now: float) -> None:
     events = service.setdefault("events", [])
+    # the operator's log gets each event as the service's describers see it
+    log.info(message, extra={"cluster": service.get("clusterArn", "").rpartition("/")[2]})
     events.insert(0, {"id": str(uuid.uuid4()), "createdAt": now, "message": message})
     del events[MAX_EVENTS:]
 

@@ -47,6 +47,7 @@ class SchedulerMemory:
     steady: bool = False  # the steady-state event was written for the current state
     fail_streak: int = 0  # tasks failed in a row (launch throttling, the circuit breaker)
     failed_at: float = 0.0  # when the last of them failed
+    settled_since: float | None = None  # settled after failures since then (see STABLE_AFTER_S)
     last_completed: CompletedDeployment | None = None
     unplaceable_message: str | None = None  # the last "unable to place" event, repeated at most every 30 s
     unplaceable_at: float = 0.0

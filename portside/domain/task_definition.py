@@ -74,9 +74,6 @@ def build(
 ) -> Doc:
     """The TaskDefinition document ECS stores for a RegisterTaskDefinition request:
     validated, sizes normalised, defaults filled."""
-    refused = container_support.problem(params)
-    if refused:
-        raise InvalidTaskDefinition(refused)
     network_mode = params.get("networkMode")
     cpu = parse_task_size(params.get("cpu"), "cpu")
     memory = parse_task_size(params.get("memory"), "memory")
@@ -88,6 +85,10 @@ def build(
     storage_problem = fargate.ephemeral_storage_problem(params.get("ephemeralStorage"))
     if storage_problem:
         raise InvalidTaskDefinition(storage_problem)
+    # what AWS refuses first, then what Portside cannot do
+    refused = container_support.problem(params)
+    if refused:
+        raise InvalidTaskDefinition(refused)
     volumes = copy.deepcopy(params.get("volumes") or [])
     for volume in volumes:
         efs = volume.get("efsVolumeConfiguration")

@@ -29,9 +29,10 @@ import hashlib
 import hmac
 import ipaddress
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest, HTTPHeaders
@@ -353,16 +354,38 @@ def _expected_signature(pending: Pending, body: bytes) -> str:
     return signer.signature(signer.string_to_sign(request, canonical), request)
 
 
+T = TypeVar("T")
+
 # -- parsing -------------------------------------------------------------------------
 
 
 # The pieces of a request that repeat from one request to the next (a client's
 # Credential and SignedHeaders, the second its X-Amz-Date names, its Host) are
 # parsed once and remembered; a Caller is immutable, so one serves every request
-# of a key.  The caches are bounded: a flood of distinct values only evicts.
+# of a key.  The caches are bounded in entries, and only short arguments (all
+# a real client sends) are remembered: a long one is parsed each time, so a
+# flood of distinct or huge values can neither pin memory nor evict the common
+# ones.  A value that raises is never remembered (lru_cache keeps no errors).
 
 
-@functools.lru_cache(maxsize=256)
+def _memo(max_chars: int) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    def wrap(fn: Callable[..., T]) -> Callable[..., T]:
+        cached = functools.lru_cache(maxsize=256)(fn)
+
+        @functools.wraps(fn)
+        def call(*args: str | None) -> T:
+            if sum(len(a) for a in args if a is not None) > max_chars:
+                return fn(*args)
+            return cached(*args)
+
+        call.cache_clear = cached.cache_clear  # type: ignore[attr-defined]
+        call.cache_info = cached.cache_info  # type: ignore[attr-defined]
+        return call
+
+    return wrap
+
+
+@_memo(512)
 def _signing_name(target: str | None) -> str:
     """The service a request's credential scope must name: the one its target
     addresses (`ecs` for the agent channel and for targets nobody serves)."""
@@ -370,7 +393,7 @@ def _signing_name(target: str | None) -> str:
     return service.signing_name if service is not None else SERVICE
 
 
-@functools.lru_cache(maxsize=256)
+@_memo(512)
 def _caller(access_key_id: str, name: str, role: str) -> Caller:
     return Caller(access_key_id, name, role)
 
@@ -413,7 +436,7 @@ def _parse_authorization(header: str) -> _Authorization:
     return _Authorization(access_key_id, date, region, service, signed_headers, parts["Signature"])
 
 
-@functools.lru_cache(maxsize=256)
+@_memo(256)
 def _credential_scope(credential: str) -> tuple[str, str, str, str]:
     """keyid, date, region, service of a Credential; raises as AWS does."""
     scope = credential.split("/")
@@ -427,7 +450,7 @@ def _credential_scope(credential: str) -> tuple[str, str, str, str]:
     return access_key_id, date, region, service
 
 
-@functools.lru_cache(maxsize=256)
+@_memo(1024)
 def _signed_header_names(text: str) -> tuple[str, ...]:
     signed_headers = tuple(text.split(";"))
     if not all(_HEADER_NAME.match(h) for h in signed_headers):
@@ -435,7 +458,7 @@ def _signed_header_names(text: str) -> tuple[str, ...]:
     return signed_headers
 
 
-@functools.lru_cache(maxsize=256)
+@_memo(32)
 def _parse_amz_date(value: str) -> float | None:
     try:
         return dt.datetime.strptime(value, _TIMESTAMP).replace(tzinfo=dt.UTC).timestamp()
@@ -456,7 +479,7 @@ def _require_loopback_host(host: str) -> None:
         )
 
 
-@functools.lru_cache(maxsize=256)
+@_memo(300)
 def _is_loopback_host(host: str) -> bool:
     name = host.strip().lower()
     if name.startswith("["):
@@ -480,3 +503,9 @@ def is_loopback_listen_address(host: str) -> bool:
         return ipaddress.ip_address(name).is_loopback
     except ValueError:
         return False
+
+
+def is_loopback_host(host_header: str) -> bool:
+    """Whether a request's Host header names this machine's loopback (the same
+    check open mode applies to API calls, for the console and /metrics)."""
+    return _is_loopback_host(host_header)

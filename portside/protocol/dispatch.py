@@ -64,7 +64,10 @@ def dispatch(ctx: Any, target: str | None, body: bytes) -> tuple[int, bytes]:
         return 200, _answer(ctx, target, body)
     except errors.ECSError as err:
         return error_body(err)
-    except Exception:  # a bug: answer as AWS does, keep the traceback in our log
+    except Exception as exc:
+        if getattr(exc, "server_fault", False):  # e.g. the disk is full: named, logged where it was seen
+            return error_body(errors.ServerException(str(exc)))
+        # a bug: answer as AWS does, keep the traceback in our log
         log.exception("internal error handling %s", target)
         return error_body(errors.ServerException("An internal error occurred."))
 

@@ -79,6 +79,24 @@ class JsonChars:
 
 
 @dataclass(frozen=True)
+class DocumentBytes:
+    """The whole request, as compact UTF-8 JSON without the members named in
+    `excluding`, is at most `high` bytes (AWS: a task definition ≤ 64 KiB)."""
+
+    what: str
+    high: int
+    excluding: tuple[str, ...] = ()
+
+    def check(self, params: dict[str, Any]) -> None:
+        document = {k: v for k, v in params.items() if k not in self.excluding}
+        size = len(json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode())
+        if size > self.high:
+            raise InvalidParameterException(
+                f"{self.what} can be at most {self.high} bytes; this one has {size}."
+            )
+
+
+@dataclass(frozen=True)
 class Pattern:
     """A string member, when given, matches a documented naming rule."""
 
@@ -104,6 +122,7 @@ LIMITS: dict[str, tuple[Any, ...]] = {
         Pattern("family", NAME_255, _NAME_RULE),
         Items("containerDefinitions", 1, 10),
         _TAGS,
+        DocumentBytes("A task definition", 64 * 1024, excluding=("tags",)),
     ),
     "ListTaskDefinitions": (_PAGE,),
     "ListTaskDefinitionFamilies": (_PAGE,),

@@ -54,11 +54,21 @@ def service_model(name: str = "ecs") -> ServiceModel:
 
 
 @cache
+def _operation_names(service: str) -> frozenset[str]:
+    return frozenset(service_model(service).operation_names)
+
+
 def operation_model(name: str, service: str = "ecs") -> OperationModel | None:
-    model = service_model(service)
-    if name not in model.operation_names:
+    """The operation, or None; only names the model has are ever cached (an
+    unknown target must not be remembered: a flood of them would pin memory)."""
+    if service not in SERVICES or name not in _operation_names(service):
         return None
-    return model.operation_model(name)
+    return _operation_model(name, service)
+
+
+@cache
+def _operation_model(name: str, service: str) -> OperationModel:
+    return service_model(service).operation_model(name)
 
 
 def declared_errors(operation: str, service: str = "ecs") -> frozenset[str]:

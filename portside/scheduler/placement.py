@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..domain.resources import Capacity, Reservation
+from ..metrics import observe_placement
 from . import query
 
 Filter = Callable[["Candidate", Reservation], str | None]
@@ -278,8 +279,11 @@ def place_lazily(
 ) -> Placement:
     """As `place`, over `size` candidates built on demand by `candidate_at`."""
     if any(s.type != "random" for s in strategies):
-        return _place_ranked([candidate_at(i) for i in range(size)], need, count, rng, filters, strategies)
-    return _place_random(size, candidate_at, need, count, rng, filters)
+        placement = _place_ranked([candidate_at(i) for i in range(size)], need, count, rng, filters, strategies)
+    else:
+        placement = _place_random(size, candidate_at, need, count, rng, filters)
+    observe_placement(len(placement.chosen), count - len(placement.chosen), placement.rejections.values())
+    return placement
 
 
 def _place_random(

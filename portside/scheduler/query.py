@@ -8,7 +8,9 @@ Subjects: `attribute:NAME`, `agentConnected`, `agentVersion`, `ec2InstanceId`,
 `!=` `not_equals`, `>` `greater_than`, `>=` `greater_than_equal`, `<`
 `less_than`, `<=` `less_than_equal`, `exists`, `!exists` `not_exists`, `in`,
 `!in` `not_in` (argument `[a, b, ...]`), `=~` `matches`, `!~` `not_matches`
-(a regular expression matched against the whole value).  `and` binds tighter
+(a regular expression matched against the whole value, in RE2's syntax:
+matched in time linear in the value, so no pattern can stall the server;
+backreferences and lookarounds are refused).  `and` binds tighter
 than `or`.  Arguments are bare words or quoted ('...' or "...").
 
 A subject an instance lacks (an attribute it does not carry, a task group no
@@ -30,6 +32,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
+
+import re2  # type: ignore[import-untyped]
 
 MAX_LENGTH = 2000
 
@@ -297,9 +301,10 @@ def _coerce(subject: str, op: str, value: str, parser: _Parser) -> Any:
     """The argument in the form evaluation compares with."""
     if op in ("=~", "!~"):
         try:
-            return re.compile(value)
-        except re.error as exc:
-            raise QueryError(f"Invalid expression: bad pattern '{value}': {exc}.") from None
+            return re2.compile(value, _RE2_OPTIONS)
+        except re2.error as exc:
+            reason = exc.args[0].decode(errors="replace") if exc.args and isinstance(exc.args[0], bytes) else exc
+            raise QueryError(f"Invalid expression: bad pattern '{value}': {reason}.") from None
     if subject == "registeredAt":
         return _date(value)
     if subject == "runningTasksCount":
@@ -310,6 +315,14 @@ def _coerce(subject: str, op: str, value: str, parser: _Parser) -> Any:
     if subject == "agentConnected" and value.lower() not in ("true", "false"):
         raise QueryError(f"Invalid expression: agentConnected is true or false, not '{value}'.")
     return value
+
+
+# RE2 (Google's, through google-re2) runs in time linear in the value and
+# memory bounded by max_mem, unlike Python's backtracking `re`: a 25-character
+# pattern there froze the loop for a second, each more character doubled it.
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # a bad pattern is the caller's error, not a log line
+_RE2_OPTIONS.max_mem = 1 << 20  # a pattern needing more is refused at compile
 
 
 def _date(value: str) -> float:

@@ -28,10 +28,10 @@ import asyncio
 import json
 import logging
 
-from ..control import launch, release
+from ..control import launch, release, task_protection
 from ..control import service_deployments as deployment_history
 from ..control.context import Context
-from ..control.launch_types import fargate_pool, launch_params
+from ..control.launch_types import fargate_pool, launch_params, on_fargate
 from ..control.lookup import task_definition as resolve_task_definition
 from ..control.services import not_yet_healthy, task_rows
 from ..domain import health, service_plans
@@ -40,6 +40,7 @@ from ..domain import task_set as task_sets
 from ..domain.documents import Doc
 from ..domain.service_plans import LiveTask
 from ..domain.service_record import CompletedDeployment, SchedulerMemory, service_group
+from ..metrics import RECONCILE_SECONDS
 
 log = logging.getLogger("portside.services")
 
@@ -70,7 +71,8 @@ class ServiceReconciler:
                 pass
             wakeup.clear()
             try:
-                more = self.tick()
+                with RECONCILE_SECONDS.time():
+                    more = self.tick()
             except Exception:  # the loop must outlive one bad tick
                 log.exception("reconciling services failed")
                 more = False
@@ -105,7 +107,7 @@ class ServiceReconciler:
             self._count_failures(service, memory, now)
             instances = self.ctx.placement.list_instances(service["clusterArn"], ("ACTIVE", "DRAINING"))
             active = {d["containerInstanceArn"]: d for d in instances if d["status"] == "ACTIVE"}
-            if service.get("launchType") == "FARGATE":  # its tasks run on Portside's Fargate capacity
+            if on_fargate(self.ctx, service):  # its tasks run on Portside's Fargate capacity
                 active = fargate_pool(self.ctx)[1]
             live = self._live(service)
             if task_sets.is_external(service):  # the EXTERNAL controller: task sets, no deployments
@@ -207,10 +209,15 @@ class ServiceReconciler:
             "enableExecuteCommand": service.get("enableExecuteCommand", False),
             **launch_params(service),
         }
-        if params["launchType"] == "EC2":  # Fargate places on its own capacity
+        if not on_fargate(self.ctx, service):  # Fargate places on its own capacity
             params["placementStrategy"] = service.get("placementStrategy") or services.DEFAULT_REPLICA_STRATEGY
             params["placementConstraints"] = service.get("placementConstraints") or []
-        created, failures = launch.launch_tasks(self.ctx, cluster, definition, params, count)
+        strategy = params.pop("capacityProviderStrategy", None)
+        if strategy:
+            created, failures = launch.launch_by_strategy(self.ctx, cluster, definition, params, count, strategy,
+                                                          running=self._per_provider(service))
+        else:
+            created, failures = launch.launch_tasks(self.ctx, cluster, definition, params, count)
         arns = [json.loads(doc)["taskArn"] for doc in created]
         self._started_events(service, memory, arns, now)
         if len(arns) < count:
@@ -286,12 +293,26 @@ class ServiceReconciler:
         waiting = not_yet_healthy(self.ctx, service, rows)
         return [LiveTask(*row, healthy=row[0] not in waiting) for row in rows]
 
+    def _per_provider(self, service: Doc) -> dict[str, int]:
+        """The service's live tasks per capacity provider (for the strategy's split)."""
+        counts: dict[str, int] = {}
+        for live in self._live(service):
+            if not live.wanted:
+                continue
+            task = self.ctx.store.get_task(live.arn) or {}
+            name = task.get("capacityProviderName")
+            if name:
+                counts[name] = counts.get(name, 0) + 1
+        return counts
+
     def _stop(self, service: Doc, memory: SchedulerMemory, doomed: list[LiveTask], now: float,
               reason: str | None = None) -> None:
         if not doomed:
             return
         reason = reason or services.stop_reason(services.primary(service)["id"])
-        stopped = release.stop_tasks(self.ctx, [live.arn for live in doomed], reason,
+        arns = [live.arn for live in doomed]
+        kept = task_protection.protected(self.ctx, arns, now)  # scale-in protection: not until it expires
+        stopped = release.stop_tasks(self.ctx, [a for a in arns if a not in kept], reason,
                                      services.SERVICE_STOP_CODE, now)
         for i in range(0, len(stopped), EVENT_TASK_IDS):
             services.add_event(service, services.stopped_message(service["serviceName"],

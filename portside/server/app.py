@@ -14,20 +14,26 @@ request's transaction free of interleaving inside this process.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..api import agent_channel
 from ..control.context import Context
+from ..metrics import observe_request
 from ..protocol import errors
 from ..protocol.auth import Authenticator
-from ..protocol.dispatch import dispatch, error_body
+from ..protocol.dispatch import REGISTRY, dispatch, error_body
+from ..protocol.model import ECS, service_for_target
+from ..store.failures import StoreWriteFailed
 from . import exec_stream
 
 log = logging.getLogger("portside.server")
 
+SLOW_REQUEST_S = 1.0  # a request that takes longer is logged
 MAX_BODY = 1 << 20  # 1 MiB; larger requests are refused before parsing
 TOO_LARGE = f"Request body exceeds {MAX_BODY} bytes."
 # A PutLogEvents batch may hold 1,048,576 bytes of messages, more once in JSON.
@@ -43,6 +49,12 @@ class PortsideApp:
     def __init__(self, ctx: Context, auth: Authenticator | None = None) -> None:
         self.ctx = ctx
         self.auth = auth or Authenticator(None, ctx.config.region, ctx.config.account_id)
+        from .metrics import MetricsEndpoint
+
+        self.metrics = MetricsEndpoint(ctx, self.auth, ctx.config.metrics_token())
+        from .console import ConsoleApp
+
+        self.console = ConsoleApp(ctx, self.auth)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -53,8 +65,20 @@ class PortsideApp:
             return
         if scope["type"] != "http":
             return
+        path = scope["path"]
+        if path == "/metrics" and scope["method"] == "GET":
+            await self._metrics(scope, send)
+            return
+        if path == "/ui" or path.startswith("/ui/"):
+            await self.console(scope, receive, send)
+            return
+        if path == "/" and scope["method"] == "GET" and _wants_html(scope):
+            await _redirect(send, "/ui")
+            return
+        started = time.perf_counter()
+        replay: list[Callable[[], tuple[int, bytes]]] = []
         try:
-            status, payload = await self._answer(scope, receive)
+            status, payload = await self._answer(scope, receive, replay)
         except errors.ECSError as err:
             status, payload = error_body(err)
         except Exception:  # a bug: answer as AWS does, keep the traceback in our log
@@ -62,19 +86,43 @@ class PortsideApp:
             status, payload = error_body(errors.ServerException("An internal error occurred."))
         try:
             await self.ctx.store.durable()  # nothing is answered before what it saw is on disk
+        except StoreWriteFailed as failure:  # logged once by the store, not per request
+            # A read that shared the failed batch may have seen changes now rolled
+            # back: it is answered again, from what is committed.
+            status, payload = replay[0]() if replay else error_body(errors.ServerException(failure.message))
         except Exception:
             log.exception("committing to the database failed")
             status, payload = error_body(errors.ServerException("An internal error occurred."))
-        await _respond(send, status, payload, "application/x-amz-json-1.1")
+        request_id = await _respond(send, status, payload, "application/x-amz-json-1.1")
+        operation = scope.get("portside.operation")
+        if operation is not None:
+            seconds = time.perf_counter() - started
+            observe_request(operation, status, seconds)
+            if seconds > SLOW_REQUEST_S and operation != "PortsideAgent.Poll":
+                log.warning("slow request: %s took %.2f s (status %d)", operation, seconds, status,
+                            extra={"request_id": request_id.decode()})
 
-    async def _answer(self, scope: Scope, receive: Receive) -> tuple[int, bytes]:
+    async def _metrics(self, scope: Scope, send: Send) -> None:
+        headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
+        raw_path = scope.get("raw_path")
+        if not self.metrics.allowed("GET", raw_path.decode("latin-1") if raw_path else scope["path"],
+                                    scope.get("query_string", b"").decode("latin-1"), headers):
+            await _respond(send, 403, b"/metrics needs the metrics bearer token or an admin key's signature\n",
+                           "text/plain; charset=utf-8")
+            return
+        status, payload, content_type = await self.metrics.answer()
+        await _respond(send, status, payload, content_type)
+
+    async def _answer(self, scope: Scope, receive: Receive,
+                      replay: list[Callable[[], tuple[int, bytes]]]) -> tuple[int, bytes]:
         method = scope["method"]
         if method == "GET" and scope["path"] in ("/", "/health"):
-            return 200, b'{"status":"ok"}'
+            return self._health()
         # Lowercased once here (ASGI servers already send them so); every lookup below relies on it.
         headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
         target = next((v for k, v in headers if k == "x-amz-target"), "")
         cap = MAX_LOGS_BODY if target.startswith(LOGS_PREFIX) else MAX_BODY
+        scope["portside.operation"] = _metric_operation(target)
         declared = _content_length(headers)
         if declared is not None and declared > cap:
             raise errors.RequestEntityTooLargeException(f"Request body exceeds {cap} bytes.")
@@ -99,7 +147,45 @@ class PortsideApp:
                 return await agent_channel.handle(self.ctx, operation, body, gone)
             finally:
                 gone.cancel()
+        if operation.startswith(_READ_ONLY):
+            replay.append(lambda: dispatch(self.ctx, target, body))
         return dispatch(self.ctx, target, body)
+
+    def _health(self) -> tuple[int, bytes]:
+        """200 while the store takes writes; 503 naming the cause while they fail."""
+        health = getattr(self.ctx.store, "health", None)
+        failure = health.failure if health is not None else None
+        if failure is None:
+            return 200, b'{"status":"ok"}'
+        return 503, json.dumps({"status": "unhealthy", "store": f"writes fail: {failure}"}).encode()
+
+
+_READ_ONLY = ("Describe", "List")  # operations that change nothing
+
+
+def _wants_html(scope: Scope) -> bool:
+    """A browser (it asks for text/html) rather than a health check."""
+    return any(k == b"accept" and b"text/html" in v for k, v in scope["headers"])
+
+
+async def _redirect(send: Send, location: str) -> None:
+    await send({"type": "http.response.start", "status": 302,
+                "headers": [(b"location", location.encode()), (b"content-length", b"0")]})
+    await send({"type": "http.response.body", "body": b""})
+
+
+def _metric_operation(target: str) -> str:
+    """The operation as a metric label: a known one, else "unknown" (a label
+    taken from whatever a client sends would let it grow the metrics without end).
+    ECS operations keep their bare names; the other services' are prefixed with
+    the service (`logs.PutLogEvents`), since names such as TagResource repeat."""
+    prefix, _, operation = target.partition(".")
+    if prefix == agent_channel.TARGET_PREFIX:
+        return "PortsideAgent.Poll" if operation == "Poll" else "unknown"
+    service = service_for_target(target)
+    if service is None or operation not in REGISTRY[service.name]:
+        return "unknown"
+    return operation if service is ECS else f"{service.name}.{operation}"
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:
@@ -139,14 +225,17 @@ async def _read_body(receive: Receive, cap: int = MAX_BODY) -> bytes:
             return b"".join(chunks)
 
 
-async def _respond(send: Send, status: int, payload: bytes, content_type: str) -> None:
+async def _respond(send: Send, status: int, payload: bytes, content_type: str) -> bytes:
+    """Send the answer; returns its request id."""
+    request_id = _request_id()
     headers = [
         (b"content-type", content_type.encode()),
         (b"content-length", str(len(payload)).encode()),
-        (b"x-amzn-requestid", _request_id()),
+        (b"x-amzn-requestid", request_id),
     ]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": payload})
+    return request_id
 
 
 def _request_id() -> bytes:

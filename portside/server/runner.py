@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+import socket
 from collections.abc import Iterator
 from types import FrameType
 from typing import Any
 
 import uvicorn
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from .. import api  # noqa: F401  (registers every operation handler)
 from ..arns import Arns
@@ -22,10 +23,13 @@ from ..control.heartbeats import Heartbeats
 from ..protocol.auth import Authenticator, CredentialsFileError, load_credentials
 from ..protocol.serialize import wire_json
 from ..scheduler.service_reconciler import ServiceReconciler
-from ..store.interface import StoreError
+from ..store import integrity
+from ..store.interface import Store, StoreError
 from ..store.sqlite import SqliteStore
 from .app import PortsideApp
+from .connections import ConnectionLimits, GuardedProtocol, guarded_protocol
 from .janitor import purge_loop
+from .lifecycle import StartupRefused
 
 log = logging.getLogger("portside.server")
 
@@ -33,13 +37,22 @@ log = logging.getLogger("portside.server")
 class _Server(uvicorn.Server):
     """uvicorn re-raises the signal that stopped it, so the process would die
     of SIGTERM after a clean shutdown; Portside exits 0 instead.  Held agent
-    polls are answered at once so that shutdown does not wait for them."""
+    polls are answered at once so that shutdown does not wait for them.  A
+    second signal exits at once: everything acknowledged is already committed,
+    so this loses no more than a `kill -9` would."""
 
     def __init__(self, config: uvicorn.Config, ctx: Context) -> None:
         super().__init__(config)
         self.ctx = ctx
+        self._signalled = False
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self._signalled:
+            log.warning("second %s: exiting now", signal.Signals(sig).name)
+            logging.shutdown()
+            os._exit(128 + sig)
+        self._signalled = True
+        log.info("%s: stopping (a second signal exits at once)", signal.Signals(sig).name)
         super().handle_exit(sig, frame)
         self.ctx.wakeups.wake_all()
 
@@ -107,13 +120,9 @@ class _OneWrite:
         return getattr(self._transport, name)
 
 
-class _HttpProtocol(HttpToolsProtocol):
+class _HttpProtocol(GuardedProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(_OneWrite(transport, self.loop))  # type: ignore[arg-type]
-
-
-class StartupRefused(Exception):
-    """The server will not start with these settings; the message is one line."""
 
 
 def authenticator(config: ServerConfig) -> Authenticator:
@@ -149,7 +158,13 @@ def build_context(config: ServerConfig) -> Context:
     """StartupRefused when the database cannot be used (one written by a newer Portside)."""
     clock = SystemClock()
     try:
-        store = SqliteStore(config.database_path, encode_task=encode_task)
+        store: Store
+        if config.postgres_dsn is not None:
+            from ..store.postgres import PostgresStore  # psycopg only when PostgreSQL is used
+
+            store = PostgresStore(config.postgres_dsn, encode_task=encode_task)
+        else:
+            store = SqliteStore(config.database_path, encode_task=encode_task)
     except StoreError as exc:
         raise StartupRefused(str(exc)) from exc
     return Context(
@@ -161,7 +176,7 @@ def build_context(config: ServerConfig) -> Context:
     )
 
 
-def run(config: ServerConfig, auth: Authenticator | None = None) -> None:
+def run(config: ServerConfig, auth: Authenticator | None = None, sock: socket.socket | None = None) -> None:
     """Serve until SIGTERM/SIGINT on uvloop's event loop: uvicorn picks its
     loop only in `Server.run`, which Portside does not use, and asyncio's own
     loop and socket transports cost more CPU per request (about 0.015 ms per
@@ -173,11 +188,12 @@ def run(config: ServerConfig, auth: Authenticator | None = None) -> None:
     else:
         loop_factory = uvloop.new_event_loop
     with asyncio.Runner(loop_factory=loop_factory) as runner:
-        runner.run(serve(config, auth))
+        runner.run(serve(config, auth, sock))
 
 
-async def serve(config: ServerConfig, auth: Authenticator | None = None) -> None:
-    """Run until SIGTERM/SIGINT on the running loop (see `run`)."""
+async def serve(config: ServerConfig, auth: Authenticator | None = None, sock: socket.socket | None = None) -> None:
+    """Run until SIGTERM/SIGINT on the running loop (see `run`), on `sock`
+    when given (see `lifecycle.bind`)."""
     auth = auth or authenticator(config)
     ctx = build_context(config)
     server = _Server(
@@ -185,7 +201,13 @@ async def serve(config: ServerConfig, auth: Authenticator | None = None) -> None
             PortsideApp(ctx, auth),
             host=config.host,
             port=config.port,
-            http=_HttpProtocol,
+            http=guarded_protocol(_HttpProtocol, ConnectionLimits(
+                max_connections=config.max_connections,
+                idle_timeout=config.idle_timeout_s,
+                header_timeout=config.header_timeout_s,
+                body_timeout=config.body_timeout_s,
+            )),
+            timeout_keep_alive=max(1, round(config.idle_timeout_s)),  # ours (connections.py) is exact
             log_level="warning",
             access_log=False,
             proxy_headers=False,  # nothing reads the client address: skip the X-Forwarded-* middleware
@@ -194,13 +216,18 @@ async def serve(config: ServerConfig, auth: Authenticator | None = None) -> None
         ),
         ctx,
     )
+    sqlite_path = config.database_path if config.postgres_dsn is None else None
+    if sqlite_path is not None:  # removed below: its presence at start means a crash (store/integrity.py)
+        integrity.mark_running(sqlite_path)
     janitor = asyncio.create_task(purge_loop(ctx))
     reconciler = asyncio.create_task(ServiceReconciler(ctx, config.service_interval_s).run())
-    log.warning("portside server listening on %s (state: %s; %s)", config.endpoint, config.database_path,
+    log.info("portside server listening on %s (state: %s; %s)", config.endpoint, config.database_label,
                 "open to any signature, loopback only" if auth.open else f"{len(auth.keys or {})} keys")
     try:
-        await server.serve()  # returns after SIGTERM / SIGINT, requests drained
+        await server.serve([sock] if sock is not None else None)  # returns after SIGTERM / SIGINT, requests drained
     finally:
         janitor.cancel()
         reconciler.cancel()
         ctx.store.close()
+        if sqlite_path is not None:
+            integrity.mark_stopped(sqlite_path)

@@ -82,3 +82,41 @@ def postgres_server() -> Iterator[PostgresServer]:
         except subprocess.CalledProcessError:
             pass
         shutil.rmtree(root, ignore_errors=True)
+
+
+class _Shared:
+    """One throwaway cluster per process, started on first use and stopped at exit."""
+
+    server: PostgresServer | None = None
+
+
+def fresh_database() -> str:
+    """The DSN of a new, empty database on this process's shared throwaway cluster
+    (each test gets its own: CREATE DATABASE is quicker than a cluster)."""
+    import atexit
+    import uuid
+
+    import psycopg
+
+    if _Shared.server is None:
+        context = postgres_server()
+        _Shared.server = context.__enter__()
+        atexit.register(context.__exit__, None, None, None)
+    dsn = _Shared.server.dsn
+    name = f"t{uuid.uuid4().hex}"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return dsn.rsplit("/", 1)[0] + "/" + name
+
+
+def unavailable() -> str | None:
+    """Why no throwaway PostgreSQL can run here, or None."""
+    import importlib.util
+
+    if importlib.util.find_spec("psycopg") is None:
+        return "psycopg is not installed"
+    try:
+        _bin_dir()
+    except PostgresUnavailable as exc:
+        return str(exc)
+    return None

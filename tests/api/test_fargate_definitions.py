@@ -60,7 +60,7 @@ def test_every_size_in_the_table_registers(ecs):
 
 def test_vcpu_and_gb_units_and_what_is_reported(ecs):
     td = ecs.register_task_definition(**fargate(
-        cpu="0.5 vCPU", memory="1 GB", pidMode="task", ephemeralStorage={"sizeInGiB": 30},
+        cpu="0.5 vCPU", memory="1 GB", ephemeralStorage={"sizeInGiB": 30},
         runtimePlatform={"cpuArchitecture": "X86_64", "operatingSystemFamily": "LINUX"},
         containerDefinitions=[container(portMappings=[{"containerPort": 80}])],
     ))["taskDefinition"]

@@ -77,7 +77,9 @@ def _try(url):
 
 
 def task_containers(docker_client, task_arn):
-    return docker_client.containers.list(all=True, filters={"label": f"com.amazonaws.ecs.task-arn={task_arn}"})
+    """The task's containers as `docker ps -a` summaries (list() would inspect
+    each, and race the agent removing them)."""
+    return docker_client.api.containers(all=True, filters={"label": f"com.amazonaws.ecs.task-arn={task_arn}"})
 
 
 NETWORK = {"awsvpcConfiguration": {"subnets": ["subnet-portside1"], "securityGroups": ["sg-1"]}}
@@ -96,10 +98,10 @@ def test_awsvpc_on_ec2(docker_agent, server, test_image, docker_client):
     ip = eni_address(task)
     answers(ip)
     containers = task_containers(docker_client, task["taskArn"])
-    names = {c.labels["com.amazonaws.ecs.container-name"] for c in containers}
+    names = {c["Labels"]["com.amazonaws.ecs.container-name"] for c in containers}
     assert names == {"web", "sidecar", PAUSE_CONTAINER}
-    pause = next(c for c in containers if c.labels["com.amazonaws.ecs.container-name"] == PAUSE_CONTAINER)
-    assert list(pause.attrs["NetworkSettings"]["Networks"]) == ["portside-subnet-portside1"]
+    pause = next(c for c in containers if c["Labels"]["com.amazonaws.ecs.container-name"] == PAUSE_CONTAINER)
+    assert list(pause["NetworkSettings"]["Networks"]) == ["portside-subnet-portside1"]
     # the host's ports are not taken: a second copy runs beside it with its own address
     second = ecs.run_task(taskDefinition="fargate-app", networkConfiguration=NETWORK)["tasks"][0]
     second = wait_for_task(ecs, second["taskArn"], "RUNNING", timeout=60)
@@ -130,9 +132,9 @@ def remove_containers(docker_client, instance_arn):
     """The host's containers, gone (the killed agent may have been removing some)."""
     for _ in range(5):
         try:
-            for container in docker_client.containers.list(
+            for container in docker_client.api.containers(
                     all=True, filters={"label": f"com.portside.container-instance-arn={instance_arn}"}):
-                container.remove(force=True)
+                docker_client.api.remove_container(container["Id"], force=True)
             return
         except docker.errors.APIError:  # listed, then removed by the agent's clean-up
             time.sleep(0.2)
@@ -245,3 +247,51 @@ def test_fargate_service(fargate_host, server, test_image):
     ecs.update_service(service="web", desiredCount=0)
     wait_for(lambda: ecs.describe_services(services=["web"])["services"][0]["runningCount"] == 0, 60,
              "the service to scale in")
+
+
+def test_fargate_service_with_a_capacity_provider_strategy(fargate_host, server, test_image):
+    ecs = server.client()
+    ecs.put_cluster_capacity_providers(cluster="default", capacityProviders=["FARGATE", "FARGATE_SPOT"],
+                                       defaultCapacityProviderStrategy=[])
+    ecs.register_task_definition(**definition(test_image))
+    strategy = [{"capacityProvider": "FARGATE", "base": 1, "weight": 1},
+                {"capacityProvider": "FARGATE_SPOT", "weight": 1}]
+    service = ecs.create_service(serviceName="web", taskDefinition="fargate-app", desiredCount=3,
+                                 capacityProviderStrategy=strategy, networkConfiguration=NETWORK)["service"]
+    assert service["capacityProviderStrategy"] == [{"capacityProvider": "FARGATE", "weight": 1, "base": 1},
+                                                   {"capacityProvider": "FARGATE_SPOT", "weight": 1, "base": 0}]
+    assert "launchType" not in service and service["platformVersion"] == "LATEST"
+
+    def running():
+        arns = ecs.list_tasks(serviceName="web", desiredStatus="RUNNING")["taskArns"]
+        tasks = ecs.describe_tasks(tasks=arns)["tasks"] if arns else []
+        return tasks if len(tasks) == 3 and all(t["lastStatus"] == "RUNNING" for t in tasks) else None
+
+    tasks = wait_for(running, 60, "three RUNNING service tasks")
+    # base 1 on FARGATE, the other two split 1:1
+    assert sorted(t["capacityProviderName"] for t in tasks) == ["FARGATE", "FARGATE", "FARGATE_SPOT"]
+    for task in tasks:
+        assert task["launchType"] == "FARGATE" and "containerInstanceArn" not in task
+        answers(eni_address(task))
+    ecs.update_service(service="web", desiredCount=0)
+    wait_for(lambda: ecs.describe_services(services=["web"])["services"][0]["runningCount"] == 0, 60,
+             "the service to scale in")
+
+
+def test_a_restarted_agent_adopts_the_task_namespace(docker_agent, server, test_image, docker_client):
+    ecs = server.client()
+    ecs.register_task_definition(**definition(test_image, requiresCompatibilities=["EC2"]))
+    task = ecs.run_task(taskDefinition="fargate-app", networkConfiguration=NETWORK)["tasks"][0]
+    task = wait_for_task(ecs, task["taskArn"], "RUNNING", timeout=60)
+    ip = eni_address(task)
+    answers(ip)
+    before = {c["Id"] for c in task_containers(docker_client, task["taskArn"])}
+    docker_agent.stop(signal.SIGKILL)
+    docker_agent.start()
+    docker_agent.wait_registered()
+    time.sleep(2)  # the restarted agent has polled and adopted the task
+    assert {c["Id"] for c in task_containers(docker_client, task["taskArn"])} == before  # nothing made twice
+    answers(ip)
+    ecs.stop_task(task=task["taskArn"])
+    wait_for_task(ecs, task["taskArn"], "STOPPED", timeout=60)
+    wait_for(lambda: not task_containers(docker_client, task["taskArn"]), 30, "the pause container to go")

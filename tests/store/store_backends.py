@@ -18,6 +18,7 @@ import pytest
 from portside.server.runner import encode_task
 from portside.store.interface import Store
 from portside.store.sqlite import SqliteStore
+from portside.testing import postgres
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,21 @@ SQLITE = Backend(
     open=lambda location: SqliteStore(Path(location), encode_task=encode_task),
 )
 
-BACKENDS: list[Backend] = [SQLITE]
+
+def _open_postgres(location: str) -> Store:
+    from portside.store.postgres import PostgresStore  # psycopg only when it runs
+
+    return PostgresStore(location, encode_task=encode_task)
+
+
+POSTGRES = Backend(
+    name="postgres",
+    new_location=lambda tmp: postgres.fresh_database(),  # on one cluster for the session
+    open=_open_postgres,
+    unavailable=postgres.unavailable,
+)
+
+BACKENDS: list[Backend] = [SQLITE, POSTGRES]
 
 
 # The fixtures the contract tests use (imported by name there: a conftest.py

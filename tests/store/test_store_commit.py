@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from portside.server.runner import encode_task
+from portside.store.failures import StoreWriteFailed
 from portside.store.sqlite import BACKGROUND_COMMIT_ROWS, SqliteStore
 
 
@@ -143,8 +144,8 @@ def test_a_failed_commit_fails_its_requests_and_rolls_back(tmp_path: Path, rows:
                 store.put_cluster(cluster(f"lost{i}" if i else "lost"))
         try:
             await store.durable()
-        except sqlite3.OperationalError:
-            pass
+        except StoreWriteFailed as failed:  # the disk-full error, named (store/failures.py)
+            assert failed.cause == "database or disk is full"
         else:
             raise AssertionError("durable() returned although the COMMIT failed")
         await store.settled()

@@ -14,6 +14,7 @@ import asyncio
 import concurrent.futures
 import json
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from ...domain.documents import Doc
+from ...metrics import observe_commit
+from ..failures import WriteHealth, write_failure
 from .migrations import migrate
 
 # A batch that changed at least this many rows is committed on the committer
@@ -56,6 +59,7 @@ class SqliteDatabase:
         self._batch: _Batch | None = None
         self._data_version = -1
         self._generation = 0
+        self.health = WriteHealth(str(path))  # whether writes succeed (GET /health)
 
     def schema_version(self) -> int:
         return self._version
@@ -106,13 +110,24 @@ class SqliteDatabase:
             self._batch = _Batch(changes_before=self._conn.total_changes)
             self._fresh()
         self._db.execute("SAVEPOINT request")
+        self._batch.requests += 1
         self._in_tx = True
         try:
             yield
-        except BaseException:
-            self._db.execute("ROLLBACK TO request")
-            self._db.execute("RELEASE request")
-            self._forget()
+        except BaseException as exc:
+            if self._conn.in_transaction:
+                self._db.execute("ROLLBACK TO request")
+                self._db.execute("RELEASE request")
+                self._forget()
+            else:  # SQLite rolled the whole batch back itself (disk full, I/O error)
+                batch, self._batch = self._batch, None
+                self._forget()
+                if batch is not None:
+                    self._finish(batch, exc)
+            failed = write_failure(exc)
+            if failed is not None:
+                self.health.failed(failed)
+                raise failed from exc
             raise
         else:
             self._db.execute("RELEASE request")
@@ -150,7 +165,7 @@ class SqliteDatabase:
             return
         self._batch = None
         self._committing = batch
-        batch.commit = self._committer.submit(self._conn.execute, "COMMIT")
+        batch.commit = self._committer.submit(_timed_commit, self._conn, batch)
         batch.commit.add_done_callback(lambda _: loop.call_soon_threadsafe(self._committed, batch))
 
     def _settle(self) -> None:
@@ -177,11 +192,18 @@ class SqliteDatabase:
         if error is not None:
             self._conn.rollback()
             self._forget()
+            failed = write_failure(error)
+            if failed is not None:
+                self.health.failed(failed)
+                error = failed
+        else:
+            self.health.succeeded()
         if batch.done is not None and not batch.done.done():
             if error is None:
                 batch.done.set_result(None)
             else:
                 batch.done.set_exception(error)
+                batch.done.exception()  # its requests get it; unawaited, it is not "never retrieved"
 
     def commit(self) -> None:
         """Make the open batch durable now, on this thread (COMMIT with a full fsync)."""
@@ -190,11 +212,14 @@ class SqliteDatabase:
         if batch is None:
             return
         try:
-            self._conn.execute("COMMIT")
+            _timed_commit(self._conn, batch)
         except sqlite3.Error as exc:
             self._finish(batch, exc)
             if batch.done is None:  # no request waits for it: the caller gets the error
-                raise
+                failed = write_failure(exc)
+                if failed is None:
+                    raise
+                raise failed from exc
             return
         self._finish(batch, None)
 
@@ -255,6 +280,14 @@ class _Batch:
     done: asyncio.Future[None] | None = None  # on the loop, once its COMMIT is scheduled: the requests await it
     commit: concurrent.futures.Future[Any] | None = None  # the background COMMIT
     finished: bool = False
+    requests: int = 0  # transactions that joined it (for the batch size metric)
+
+
+def _timed_commit(conn: sqlite3.Connection, batch: _Batch) -> None:
+    """COMMIT (the fsync is in it), counted in the commit metrics."""
+    started = time.perf_counter()
+    conn.execute("COMMIT")
+    observe_commit(batch.requests, time.perf_counter() - started)
 
 
 class _Guarded:

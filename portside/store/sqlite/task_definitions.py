@@ -6,9 +6,11 @@ from __future__ import annotations
 from ...domain.documents import Doc
 from .database import SqliteDatabase, dump
 
+DEFINITIONS_CACHED = 1024  # task definition revisions kept parsed in memory (each ≤ 64 KiB)
+
 
 class SqliteTaskDefinitions(SqliteDatabase):
-    _definitions: dict[tuple[str, int | None], Doc | None]  # set by SqliteStore
+    _definitions: dict[tuple[str, int | None], Doc]  # set by SqliteStore: found revisions only
     _definitions_generation: int
 
     def last_revision(self, family: str) -> int:
@@ -34,10 +36,17 @@ class SqliteTaskDefinitions(SqliteDatabase):
             self._definitions.clear()
             self._definitions_generation = generation
         key = (family, revision)
-        if key not in self._definitions:
-            self._definitions[key] = self._load_task_definition(family, revision)
-        found = self._definitions[key]
-        return dict(found) if found is not None else None
+        found = self._definitions.get(key)
+        if found is None:
+            # Only what exists is remembered, and only so much of it: a flood of
+            # lookups for names that do not exist must not pin memory.
+            found = self._load_task_definition(family, revision)
+            if found is None:
+                return None
+            if len(self._definitions) >= DEFINITIONS_CACHED:
+                self._definitions.clear()
+            self._definitions[key] = found
+        return dict(found)
 
     def _load_task_definition(self, family: str, revision: int | None) -> Doc | None:
         if revision is None:

@@ -125,16 +125,18 @@ class SqliteTasks(SqliteDatabase):
         """Tasks of a cluster matching column filters, in creation order."""
         return self._page_by_seq("tasks", cluster_arn, ["seq > ?"], filters, after_seq, limit)
 
-    def purge_stopped_tasks(self, before: float) -> int:
+    def purge_stopped_tasks(self, before: float, limit: int = 500) -> int:
+        """Delete at most `limit` tasks stopped before `before` (and their tags);
+        how many.  The janitor calls it until it purges fewer, one transaction
+        each, so a large purge never holds the event loop for long."""
         arns = [
-            r[0]
+            (r[0],)
             for r in self._db.execute(
-                "SELECT arn FROM tasks WHERE stopped_at IS NOT NULL AND stopped_at < ?", (before,)
+                "SELECT arn FROM tasks WHERE stopped_at IS NOT NULL AND stopped_at < ? LIMIT ?", (before, limit)
             )
         ]
-        for arn in arns:
-            self._db.execute("DELETE FROM tasks WHERE arn = ?", (arn,))
-            self._db.execute("DELETE FROM tags WHERE resource_arn = ?", (arn,))
+        self._db.executemany("DELETE FROM tasks WHERE arn = ?", arns)
+        self._db.executemany("DELETE FROM tags WHERE resource_arn = ?", arns)
         return len(arns)
 
 

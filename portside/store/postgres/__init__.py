@@ -1,0 +1,6 @@
+"""The shared backend: PostgreSQL (see `store.py` for how it is put together)."""
+
+from .migrations import latest as latest_schema_version
+from .store import PostgresStore
+
+__all__ = ["PostgresStore", "latest_schema_version"]

@@ -1,0 +1,30 @@
+"""The keyed documents of store/records.py, in PostgreSQL: the same queries
+with psycopg's `%s` parameters (and no negative LIMIT)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from ...domain.documents import Doc
+from ..records import Records
+
+
+class _Qmark:
+    """Lets the shared `Records` SQL (written with `?`) run on psycopg."""
+
+    def __init__(self, db: Any) -> None:
+        self._db = db
+
+    def execute(self, sql: str, args: Any = ()) -> Any:
+        return self._db.execute(sql.replace("?", "%s"), args)
+
+
+class PostgresRecords(Records):
+    def __init__(self, db: Any) -> None:
+        super().__init__(_Qmark(db))
+
+    def children(self, kind: str, parent: str, statuses: Iterable[str] | None = None,
+                 after_seq: int = 0, limit: int = -1) -> list[tuple[int, Doc]]:
+        found = super().children(kind, parent, statuses, after_seq, 2**62 if limit < 0 else limit)
+        return [(int(seq), doc) for seq, doc in found]

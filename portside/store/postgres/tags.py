@@ -1,0 +1,30 @@
+"""Tags of any resource, by ARN, in PostgreSQL."""
+
+from __future__ import annotations
+
+from .database import PostgresDatabase
+
+
+class PostgresTags(PostgresDatabase):
+    def get_tags(self, arn: str) -> list[dict[str, str]]:
+        rows = self._db.execute(
+            "SELECT key, value FROM tags WHERE resource_arn = %s ORDER BY seq", (arn,)
+        )
+        return [{"key": k, "value": v} for k, v in rows]
+
+    def count_tags(self, arn: str, new_keys: list[str]) -> int:
+        """How many tags the resource would have with new_keys added."""
+        existing = {r[0] for r in self._db.execute("SELECT key FROM tags WHERE resource_arn = %s", (arn,))}
+        return len(existing | set(new_keys))
+
+    def put_tags(self, arn: str, tags: list[dict[str, str]]) -> None:
+        self._db.executemany(
+            "INSERT INTO tags (resource_arn, key, value) VALUES (%s, %s, %s) "
+            "ON CONFLICT (resource_arn, key) DO UPDATE SET value = excluded.value",
+            [(arn, t["key"], t.get("value", "")) for t in tags],
+        )
+
+    def remove_tags(self, arn: str, keys: list[str]) -> None:
+        self._db.executemany(
+            "DELETE FROM tags WHERE resource_arn = %s AND key = %s", [(arn, k) for k in keys]
+        )
