@@ -213,16 +213,6 @@ def delete_retention_policy(ctx: Context, params: dict[str, Any]) -> dict[str, A
     return {}
 
 
-def purge_expired(ctx: Context) -> int:
-    """Delete events older than their group's retention (the janitor calls this)."""
-    now = _now_ms(ctx)
-    purged = 0
-    with ctx.store.transaction():
-        for name, days in ctx.store.logs.groups_with_retention():
-            purged += ctx.store.logs.purge_before(name, now - days * DAY_MS)
-    return purged
-
-
 # -- streams --------------------------------------------------------------------------
 
 

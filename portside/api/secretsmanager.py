@@ -396,18 +396,6 @@ def restore_secret(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     return {"ARN": secret.arn, "Name": secret.name}
 
 
-def purge_deleted(ctx: Context) -> int:
-    """Delete secrets whose recovery window has ended (the janitor calls this)."""
-    with ctx.store.transaction():
-        names = ctx.store.secrets.due_for_deletion(ctx.clock.now())
-        for name in names:
-            secret = ctx.store.secrets.get(name)
-            ctx.store.secrets.delete(name)
-            if secret is not None:
-                ctx.store.remove_tags(secret.arn, [t["key"] for t in ctx.store.get_tags(secret.arn)])
-    return len(names)
-
-
 @operation("TagResource", SERVICE, accepts=("SecretId", "Tags"))
 def tag_resource(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     tags = _tags(params["Tags"])

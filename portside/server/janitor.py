@@ -7,9 +7,8 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from ..api.logs import purge_expired
-from ..api.secretsmanager import purge_deleted
 from ..control.context import Context
+from ..control.expiry import purge_deleted_secrets, purge_expired_log_events
 from ..store.failures import StoreWriteFailed
 
 log = logging.getLogger("portside.janitor")
@@ -46,8 +45,8 @@ async def purge_loop(ctx: Context) -> None:
             await asyncio.sleep(0)
         if total:
             log.info("purged %d stopped tasks", total)
-        await _purge(ctx, purge_expired, "expired log events")
-        await _purge(ctx, purge_deleted, "secrets past their recovery window")
+        await _purge(ctx, purge_expired_log_events, "expired log events")
+        await _purge(ctx, purge_deleted_secrets, "secrets past their recovery window")
 
 
 async def _purge(ctx: Context, purge: Callable[[Context], int], what: str) -> None:

@@ -1,8 +1,8 @@
 """Encryption at rest for secret values and SecureString parameters.
 
 A Fernet key (AES-128-CBC + HMAC-SHA256, from the `cryptography` library) is
-kept in a file beside the database (`portside.key`), created on first start
-with mode 0600.  Only sealed bytes reach the database; anyone who copies the
+kept in a file (`portside.key`: beside a SQLite database, in the server's data
+dir for PostgreSQL), created on first start with mode 0600.  Only sealed bytes reach the database; anyone who copies the
 database without the key file learns no value.  Neither the key nor a value
 ever appears in a log line or a `repr`.
 """
@@ -30,11 +30,6 @@ class Sealer:
 
     def __repr__(self) -> str:
         return "Sealer(<key hidden>)"
-
-    @classmethod
-    def beside(cls, database: Path) -> Sealer:
-        """The sealer whose key lives next to `database`, made on first use."""
-        return cls(load_or_create_key(database.parent / KEY_FILE))
 
     def seal(self, plaintext: bytes) -> bytes:
         return self._fernet.encrypt(plaintext)

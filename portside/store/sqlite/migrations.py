@@ -227,6 +227,7 @@ _LOGS_SECRETS_PARAMETERS = _run(
     labels TEXT NOT NULL DEFAULT '[]',
     PRIMARY KEY (name, version)
 )""",
+    """CREATE TABLE IF NOT EXISTS sealing_check (id INTEGER PRIMARY KEY, token BLOB NOT NULL)""",
 )
 
 

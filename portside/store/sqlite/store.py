@@ -8,13 +8,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ...domain.documents import Doc
+from ..dialect import SQLITE
 from ..records import Records
-from ..sealing import Sealer
+from ..sealing import KEY_FILE, Sealer, load_or_create_key
+from ..sql import SqlLogs, SqlParameters, SqlSecrets
+from ..sql.key_check import check_key
 from .clusters import SqliteClusters
 from .instances import SqliteInstances
-from .logs import SqliteLogs
-from .parameters import SqliteParameters
-from .secrets import SqliteSecrets
 from .services import SqliteServices
 from .tags import SqliteTags
 from .task_definitions import SqliteTaskDefinitions
@@ -34,7 +34,15 @@ class SqliteStore(
         self._definitions_generation = -1
         self.records = Records(self._db)  # service deployments, task sets, daemons (store/records.py)
         # the other service families on the same port, sharing the unit of work
-        sealer = Sealer.beside(path)  # the key file sits beside the database (0600, made on first open)
-        self.logs = SqliteLogs(self._db)
-        self.secrets = SqliteSecrets(self._db, sealer)
-        self.parameters = SqliteParameters(self._db, sealer)
+        key_file = path.parent / KEY_FILE  # beside the database (0600, made on first open)
+        try:
+            sealer = Sealer(load_or_create_key(key_file))
+            with self.transaction():
+                check_key(self._db, SQLITE, sealer, str(key_file))
+            self.commit()
+        except BaseException:
+            self.close()
+            raise
+        self.logs = SqlLogs(self._db, SQLITE)
+        self.secrets = SqlSecrets(self._db, SQLITE, sealer)
+        self.parameters = SqlParameters(self._db, SQLITE, sealer)
