@@ -221,3 +221,34 @@ def test_secrets_and_parameters_through_the_aws_cli(server):
     missing = subprocess.run([sys.executable, "-m", "awscli", "ssm", "get-parameter", "--name", "/nope"], env=env,
                              capture_output=True, text=True, timeout=60)
     assert missing.returncode != 0 and "ParameterNotFound" in missing.stderr
+
+
+def test_a_backup_restores_with_its_key_file_and_is_refused_with_another(server, tmp_path):
+    from conftest import ServerProcess
+
+    server.client("secretsmanager").create_secret(Name="kept", SecretString="in the backup")
+    copy = tmp_path / "backup.db"
+    done = subprocess.run([sys.executable, "-m", "portside", "backup", str(copy), "--data-dir", str(server.data_dir)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    key = tmp_path / "backup.db.key"
+    assert key.read_bytes() == (server.data_dir / "portside.key").read_bytes()
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    server.stop()
+    elsewhere = tmp_path / "elsewhere"  # restored without the key: refused in one line, not a 500 per read
+    elsewhere.mkdir()
+    (elsewhere / "portside.db").write_bytes(copy.read_bytes())
+    refused = subprocess.run([sys.executable, "-m", "portside", "server", "--port", str(server.port), "--data-dir",
+                              str(elsewhere)], capture_output=True, text=True, timeout=60)
+    assert refused.returncode != 0 and "does not open this database's secrets" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+    restored = tmp_path / "restored"
+    restored.mkdir()
+    copy.rename(restored / "portside.db")
+    key.rename(restored / "portside.key")
+    again = ServerProcess(restored).start()
+    try:
+        value = again.client("secretsmanager").get_secret_value(SecretId="kept")
+        assert value["SecretString"] == "in the backup"
+    finally:
+        again.stop()

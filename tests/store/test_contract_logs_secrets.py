@@ -137,6 +137,35 @@ def test_parameters_and_their_versions(store: Store) -> None:
     assert store.parameters.latest("/app_x") is None
 
 
+def key_file_of(backend: Backend, location: str, tmp_path):
+    if backend.name == "postgres":
+        from portside.testing import postgres
+
+        return postgres.key_file(location)
+    found = list(tmp_path.rglob(KEY_FILE))
+    assert len(found) == 1
+    return found[0]
+
+
+def test_a_database_without_sealed_values_takes_a_new_key(backend: Backend, location: str, tmp_path) -> None:
+    opened = backend.open(location)
+    with opened.transaction():
+        opened.parameters.add(parameter("/plain", 1, "visible"))
+    opened.commit()
+    opened.close()
+    key_file_of(backend, location, tmp_path).unlink()  # e.g. a backup restored without its key file
+    reopened = backend.open(location)
+    with reopened.transaction():
+        reopened.secrets.create(Secret("s", SECRET_ARN, None, 1.0, 1.0, None, None))
+        reopened.secrets.add_version("s", "v1", 1.0, SecretValue("new", None), ["AWSCURRENT"])
+    reopened.commit()
+    reopened.close()
+    again = backend.open(location)  # the new key is the database's key now
+    assert again.secrets.value("s", "v1") == SecretValue("new", None)
+    assert again.parameters.latest("/plain").value == "visible"
+    again.close()
+
+
 def test_values_are_sealed_with_the_key_file_and_another_key_is_refused(backend: Backend, location: str,
                                                                          tmp_path) -> None:
     opened = backend.open(location)
@@ -148,12 +177,8 @@ def test_values_are_sealed_with_the_key_file_and_another_key_is_refused(backend:
     reopened = backend.open(location)  # the same key file: the value opens
     assert reopened.secrets.value("s", "v1") == SecretValue("top secret", None)
     reopened.close()
-    key_files = list(tmp_path.rglob(KEY_FILE)) if backend.name == "sqlite" else []
-    if backend.name == "postgres":
-        from portside.testing import postgres
-
-        key_files = [postgres.key_file(location)]
-    assert len(key_files) == 1 and key_files[0].stat().st_mode & 0o077 == 0
-    key_files[0].unlink()  # a new key is made on the next open, and refused: it cannot open the values
+    key_file = key_file_of(backend, location, tmp_path)
+    assert key_file.stat().st_mode & 0o077 == 0
+    key_file.unlink()  # a new key is made on the next open, and refused: it cannot open the values
     with pytest.raises(StoreError, match="does not open this database's secrets"):
         backend.open(location)
