@@ -84,6 +84,10 @@ class ClusterRepository(Protocol):
         """Live tasks of a cluster by lastStatus."""
         ...
 
+    def cluster_task_counts_by_launch_type(self, cluster_arn: str) -> dict[tuple[str, str], int]:
+        """Live tasks of a cluster by (launchType, lastStatus)."""
+        ...
+
 
 class TaskDefinitionRepository(Protocol):
     def last_revision(self, family: str) -> int: ...
@@ -194,6 +198,10 @@ class ServiceRepository(Protocol):
     ) -> list[tuple[int, str]]: ...
 
     def count_services(self, cluster_arn: str, statuses: tuple[str, ...]) -> int: ...
+
+    def count_services_by_launch_type(self, cluster_arn: str, statuses: tuple[str, ...]) -> dict[str, int]:
+        """A cluster's services in these statuses, by launchType (EC2 when it has none)."""
+        ...
 
     def services_to_reconcile(self) -> list[Doc]:
         """Every ACTIVE or DRAINING service, oldest first."""
