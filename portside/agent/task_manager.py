@@ -61,6 +61,8 @@ class TaskHost:
     log_shipper: LogShipper | None = None
     # secrets and registry credentials resolved at task start (agent/secrets.py)
     secret_resolver: SecretResolver | None = None
+    # gives a container its dynamic host ports (agent/host_ports.py; default: Docker's ephemeral ones)
+    host_ports: Callable[[ContainerSpec], None] = lambda _spec: None
 
 
 @dataclass
@@ -258,6 +260,7 @@ class TaskManager:
                     for name, read_only in current.spec.volumes_from
                 ]
                 current.spec.environment.update(self.host.environment(self.arn, current.spec.name))
+                self.host.host_ports(current.spec)
                 current.runtime_id = await runtime.create(current.spec)
                 current.status = Status.CREATED
             current = None

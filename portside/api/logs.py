@@ -19,7 +19,7 @@ from ..domain.log_filter import FilterPatternError, compile_pattern
 from ..protocol.dispatch import operation
 from ..protocol.errors import InvalidParameterException, ServiceError
 from ..store.logs import END, START, LogEvent, LogGroup, LogStream, Position
-from .common import decode_token, encode_token
+from .common import decode_token, encode_token, tags_after
 from .context import Context
 
 SERVICE = "logs"
@@ -447,7 +447,7 @@ def tag_resource(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     tags = _tags_map(params["tags"])
     with ctx.store.transaction():
         arn = _tagged_group(ctx, params["resourceArn"])
-        if ctx.store.count_tags(arn, list(tags)) > MAX_TAGS:
+        if tags_after(ctx, arn, list(tags)) > MAX_TAGS:
             raise ServiceError("TooManyTagsException", f"A resource can have at most {MAX_TAGS} tags.")
         ctx.store.put_tags(arn, [{"key": k, "value": v} for k, v in tags.items()])
     return {}

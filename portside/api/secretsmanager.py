@@ -19,6 +19,7 @@ from typing import Any
 from ..protocol.dispatch import operation
 from ..protocol.errors import ServiceError
 from ..store.secrets import Secret, SecretValue, SecretVersion
+from .common import tags_after
 from .context import Context
 
 SERVICE = "secretsmanager"
@@ -401,7 +402,7 @@ def tag_resource(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     tags = _tags(params["Tags"])
     with ctx.store.transaction():
         secret = _existing(ctx, params["SecretId"])
-        if ctx.store.count_tags(secret.arn, [t["key"] for t in tags]) > MAX_TAGS:
+        if tags_after(ctx, secret.arn, [t["key"] for t in tags]) > MAX_TAGS:
             raise _invalid(f"A secret can have at most {MAX_TAGS} tags.")
         ctx.store.put_tags(secret.arn, tags)
     return {}

@@ -18,7 +18,7 @@ from typing import Any
 from ..protocol.dispatch import operation
 from ..protocol.errors import ServiceError
 from ..store.parameters import ParameterVersion
-from .common import decode_token, encode_token
+from .common import decode_token, encode_token, tags_after
 from .context import Context
 
 SERVICE = "ssm"
@@ -406,7 +406,7 @@ def add_tags_to_resource(ctx: Context, params: dict[str, Any]) -> dict[str, Any]
     tags = _tags(params["Tags"])
     with ctx.store.transaction():
         arn = _tag_target(ctx, params)
-        if ctx.store.count_tags(arn, [t["key"] for t in tags]) > 50:
+        if tags_after(ctx, arn, [t["key"] for t in tags]) > 50:
             raise _error("TooManyTagsError", "A parameter can have at most 50 tags.")
         ctx.store.put_tags(arn, tags)
     return {}
