@@ -10,6 +10,7 @@ from collections.abc import Callable
 from ..control.context import Context
 from ..control.expiry import purge_deleted_secrets, purge_expired_log_events
 from ..store.failures import StoreWriteFailed
+from ..store.interface import NotLeader, StoreUnavailable
 
 log = logging.getLogger("portside.janitor")
 
@@ -29,13 +30,19 @@ async def purge_loop(ctx: Context) -> None:
     interval = max(0.5, min(60.0, ctx.config.task_retention_s / 10))
     while True:
         await asyncio.sleep(interval)
+        if not ctx.leadership.leading:  # the leader purges (control/leadership.py)
+            continue
         total = 0
         while True:
             try:
-                purged = purge_once(ctx)
+                with ctx.store.fenced(ctx.leadership.fence):
+                    purged = purge_once(ctx)
                 await ctx.store.durable()
             except StoreWriteFailed:
                 break  # logged once by the store
+            except (NotLeader, StoreUnavailable) as exc:
+                log.warning("purging stopped tasks stopped: %s", exc)
+                break
             except Exception:  # the loop must outlive a bad moment of the database
                 log.exception("purging stopped tasks failed")
                 break
@@ -51,10 +58,14 @@ async def purge_loop(ctx: Context) -> None:
 
 async def _purge(ctx: Context, purge: Callable[[Context], int], what: str) -> None:
     try:
-        purged = purge(ctx)
+        with ctx.store.fenced(ctx.leadership.fence):
+            purged = purge(ctx)
         await ctx.store.durable()
     except StoreWriteFailed:
         return  # logged once by the store
+    except (NotLeader, StoreUnavailable) as exc:
+        log.warning("purging %s stopped: %s", what, exc)
+        return
     except Exception:  # the loop must outlive a bad moment of the database
         log.exception("purging %s failed", what)
         return

@@ -116,6 +116,23 @@ _BASE = _run(
     "CREATE INDEX records_by_parent ON records (kind, parent, seq)",
 )
 
+# Several servers on one database (store/postgres/coordination.py): the leader
+# lease, one row, whose token fences the leader's writes; and when each
+# instance's agent last polled any server (agentConnected on every server).
+_SEVERAL_SERVERS = _run(
+    """CREATE TABLE leader_lease (
+        id INTEGER PRIMARY KEY,
+        holder TEXT NOT NULL,
+        token BIGINT NOT NULL,
+        expires_at TIMESTAMPTZ NOT NULL
+    )""",
+    "INSERT INTO leader_lease VALUES (1, '', 0, 'epoch')",
+    """CREATE TABLE agent_polls (
+        instance_arn TEXT PRIMARY KEY,
+        polled_at DOUBLE PRECISION NOT NULL
+    )""",
+)
+
 # CloudWatch Logs, Secrets Manager and SSM Parameter Store (store/sql/): the
 # SQLite tables of its step 7.  Secret values and every parameter value are
 # bytes (SecureStrings and secrets sealed: store/sealing.py).
@@ -183,7 +200,7 @@ _LOGS_SECRETS_PARAMETERS = _run(
 )
 
 # Step N (1-based) brings a database from version N-1 to N.
-STEPS: list[Step] = [_BASE, _LOGS_SECRETS_PARAMETERS]
+STEPS: list[Step] = [_BASE, _SEVERAL_SERVERS, _LOGS_SECRETS_PARAMETERS]
 
 
 def latest() -> int:
