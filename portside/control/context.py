@@ -4,7 +4,6 @@ who waits)."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,7 +14,7 @@ from ..config import ServerConfig
 from ..scheduler.placement_cache import PlacementCache
 from ..store.interface import Store
 from .heartbeats import Heartbeats
-from .wakeups import Wakeups
+from .wakeups import ServiceNudges, Wakeups
 
 
 @dataclass
@@ -27,7 +26,8 @@ class Context:
     wakeups: Wakeups = field(default_factory=Wakeups)
     heartbeats: Heartbeats = field(default_factory=lambda: Heartbeats(0.0))
     boot_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
-    service_wakeup: asyncio.Event = field(default_factory=asyncio.Event)  # nudges the service scheduler
+    service_nudges: ServiceNudges = field(default_factory=ServiceNudges)  # wake the service scheduler
+    task_roles: Any = field(default_factory=dict)  # role ARN → protocol.auth.TaskRoleKey (--credentials)
     exec_sessions: Any = None  # ECS Exec sessions and agents' exec channels (control/exec_sessions.py)
     # container instances as placement sees them (free capacity, task groups), over the store
     placement: PlacementCache = field(init=False)

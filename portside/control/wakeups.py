@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from collections.abc import Iterable
 from typing import Any
 
 
@@ -53,3 +54,35 @@ class Wakeups:
             waiters = self._waiters.get(instance_arn)
             if waiters and waiter in waiters:
                 waiters.remove(waiter)
+
+
+class ServiceNudges:
+    """Which services the service scheduler must look at now: those a change
+    touched (a service updated, one of its tasks changed status), or all of
+    them after a change that may concern any (an instance registered,
+    drained or deregistered).  The scheduler reconciles only these and the
+    ones that are due (scheduler/service_reconciler.py), so 1,000 idle
+    services cost nothing between changes."""
+
+    def __init__(self) -> None:
+        self.event = asyncio.Event()
+        self._arns: set[str] = set()
+        self._everything = False
+
+    def nudge(self, service_arns: Iterable[str | None] | None = None) -> None:
+        """Wake the scheduler for these services (None: for every service)."""
+        if service_arns is None:
+            self._everything = True
+        else:
+            named = [arn for arn in service_arns if arn]
+            if not named:
+                return
+            self._arns.update(named)
+        self.event.set()
+
+    def take(self) -> tuple[bool, set[str]]:
+        """(every service?, the services named) since the last take."""
+        everything, arns = self._everything, self._arns
+        self._everything, self._arns = False, set()
+        self.event.clear()
+        return everything, arns

@@ -6,7 +6,7 @@ import asyncio
 import logging
 
 from ..control.context import Context
-from ..store.failures import StoreWriteFailed
+from ..store.failures import StoreBusy, StoreWriteFailed
 
 log = logging.getLogger("portside.janitor")
 
@@ -31,8 +31,8 @@ async def purge_loop(ctx: Context) -> None:
             try:
                 purged = purge_once(ctx)
                 await ctx.store.durable()
-            except StoreWriteFailed:
-                break  # logged once by the store
+            except (StoreWriteFailed, StoreBusy):
+                break  # logged once by the store; another process holds the write lock: next round
             except Exception:  # the loop must outlive a bad moment of the database
                 log.exception("purging stopped tasks failed")
                 break

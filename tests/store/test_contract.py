@@ -350,6 +350,7 @@ def test_services(store: Store) -> None:
     assert store.list_service_arns(C, {"launch_type": "FARGATE"}, 0, 10) == []
     assert store.count_services(C, ("ACTIVE", "DRAINING")) == 2
     assert [s["serviceName"] for s in store.services_to_reconcile()] == ["a", "b", "x"]
+    assert store.live_service_arns() == [s["serviceArn"] for s in store.services_to_reconcile()]
 
 
 def test_a_services_tasks(store: Store) -> None:
