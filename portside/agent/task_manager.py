@@ -59,6 +59,8 @@ class TaskHost:
     # a container of the task (task ARN, runtime id) runs, started, restarted or adopted: the
     # credentials endpoint is served in its network namespace
     container_running: Callable[[str, str], Awaitable[None]] | None = None
+    # gives a container its dynamic host ports (agent/host_ports.py; default: Docker's ephemeral ones)
+    host_ports: Callable[[ContainerSpec], None] = lambda _spec: None
 
 
 @dataclass
@@ -255,6 +257,7 @@ class TaskManager:
                     for name, read_only in current.spec.volumes_from
                 ]
                 current.spec.environment.update(self.host.environment(self.arn, current.spec.name))
+                self.host.host_ports(current.spec)
                 current.runtime_id = await runtime.create(current.spec)
                 current.status = Status.CREATED
             current = None
