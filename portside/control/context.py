@@ -14,7 +14,8 @@ from ..config import ServerConfig
 from ..scheduler.placement_cache import PlacementCache
 from ..store.interface import Store
 from .heartbeats import Heartbeats
-from .wakeups import ServiceNudges, Wakeups
+from .leadership import Leadership
+from .wakeups import ServiceNudge, Wakeups
 
 
 @dataclass
@@ -26,7 +27,8 @@ class Context:
     wakeups: Wakeups = field(default_factory=Wakeups)
     heartbeats: Heartbeats = field(default_factory=lambda: Heartbeats(0.0))
     boot_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
-    service_nudges: ServiceNudges = field(default_factory=ServiceNudges)  # wake the service scheduler
+    service_wakeup: ServiceNudge = field(default_factory=ServiceNudge)  # nudges the service scheduler
+    leadership: Leadership = field(default_factory=Leadership)  # whether this server runs the schedulers
     task_roles: Any = field(default_factory=dict)  # role ARN → protocol.auth.TaskRoleKey (--credentials)
     exec_sessions: Any = None  # ECS Exec sessions and agents' exec channels (control/exec_sessions.py)
     # container instances as placement sees them (free capacity, task groups), over the store

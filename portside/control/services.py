@@ -16,7 +16,10 @@ TaskRow = tuple[str, "str | None", "str | None", str, str]
 def nudge(ctx: Context, *service_arns: str | None) -> None:
     """Wake the service scheduler now for these services, or for every one
     when none is named (it also looks at services that are due on its own)."""
-    ctx.service_nudges.nudge(service_arns if service_arns else None)
+    if service_arns:
+        ctx.service_wakeup.nudge(service_arns)
+    else:
+        ctx.service_wakeup.set()
 
 
 def service_arn_of(ctx: Context, task: Doc) -> str | None:

@@ -49,6 +49,7 @@ from ..domain.service_plans import LiveTask
 from ..domain.service_record import CompletedDeployment, SchedulerMemory, service_group
 from ..metrics import RECONCILE_SECONDS, SERVICES_RECONCILED
 from ..store.failures import StoreBusy
+from ..store.interface import NotLeader, StoreUnavailable
 
 log = logging.getLogger("portside.services")
 
@@ -86,15 +87,23 @@ class ServiceReconciler:
         self._carried: tuple[bool, set[str]] = (False, set())  # nudges a tick could not serve (the lock)
 
     async def run(self) -> None:
-        nudges = self.ctx.service_nudges
+        nudges = self.ctx.service_wakeup
         while True:
             try:
                 await asyncio.wait_for(nudges.event.wait(), self.interval)
             except TimeoutError:
                 pass
+            if not self.ctx.leadership.leading:  # another server runs the scheduler (control/leadership.py)
+                nudges.take()
+                self._due.clear()  # when this server leads again, it looks at every service
+                continue
             try:
                 with RECONCILE_SECONDS.time():
                     more = await self.tick()
+            except (NotLeader, StoreUnavailable) as exc:  # the lease or the database is lost: not a bug
+                log.warning("reconciling services stopped: %s", exc)
+                self._due.clear()  # whoever leads next looks at everything
+                more = False
             except Exception:  # the loop must outlive one bad tick
                 log.exception("reconciling services failed")
                 more = False
@@ -105,7 +114,7 @@ class ServiceReconciler:
     async def tick(self) -> bool:
         """Reconcile every live service that is nudged or due, giving the loop
         back every SLICE_S; True when some has more to do now."""
-        everything, nudged = self.ctx.service_nudges.take()
+        everything, nudged = self.ctx.service_wakeup.take()
         everything, nudged = everything or self._carried[0], nudged | self._carried[1]
         self._carried = (False, set())
         now = self.ctx.clock.now()
@@ -119,13 +128,18 @@ class ServiceReconciler:
             if not (everything or arn in nudged or self._due.get(arn, 0.0) <= now):
                 continue
             try:
-                done = self.reconcile(arn)
+                # fenced per service, not across the tick: requests served while it yields are not the leader's
+                with self.ctx.store.fenced(self.ctx.leadership.fence):
+                    done = self.reconcile(arn)
             except StoreBusy:  # another process holds the database's write lock: next tick
                 if not self._waiting_for_lock:
                     log.warning("the service scheduler waits: another process holds the database's write lock")
                 self._waiting_for_lock = True
                 self._carried = (everything, nudged)
                 return False
+            except (NotLeader, StoreUnavailable):
+                self._carried = (True, set())
+                raise  # no other service would fare better
             except Exception:
                 log.exception("reconciling %s failed", arn)
                 done = Reconciled()
