@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from ..control.context import Context
 from ..control.expiry import purge_deleted_secrets, purge_expired_log_events
-from ..store.failures import StoreWriteFailed
+from ..store.failures import StoreBusy, StoreWriteFailed
 from ..store.interface import NotLeader, StoreUnavailable
 
 log = logging.getLogger("portside.janitor")
@@ -38,8 +38,8 @@ async def purge_loop(ctx: Context) -> None:
                 with ctx.store.fenced(ctx.leadership.fence):
                     purged = purge_once(ctx)
                 await ctx.store.durable()
-            except StoreWriteFailed:
-                break  # logged once by the store
+            except (StoreWriteFailed, StoreBusy):
+                break  # logged once by the store; another process holds the write lock: next round
             except (NotLeader, StoreUnavailable) as exc:
                 log.warning("purging stopped tasks stopped: %s", exc)
                 break
@@ -61,8 +61,8 @@ async def _purge(ctx: Context, purge: Callable[[Context], int], what: str) -> No
         with ctx.store.fenced(ctx.leadership.fence):
             purged = purge(ctx)
         await ctx.store.durable()
-    except StoreWriteFailed:
-        return  # logged once by the store
+    except (StoreWriteFailed, StoreBusy):
+        return  # logged once by the store; another process holds the write lock: next round
     except (NotLeader, StoreUnavailable) as exc:
         log.warning("purging %s stopped: %s", what, exc)
         return
