@@ -80,6 +80,9 @@ def _check_configuration(config: Doc, strategy: str) -> None:
     refused = deployment_configuration.refusal(config)
     if refused:
         raise errors.InvalidParameterException(refused)
+    if strategy == "DAEMON" and config.get("strategy") == "BLUE_GREEN":
+        raise errors.InvalidParameterException(
+            "The BLUE_GREEN deployment strategy is not supported with the DAEMON scheduling strategy.")
     minimum, maximum = config.get("minimumHealthyPercent"), config.get("maximumPercent")
     if minimum is not None and not 0 <= minimum <= 100:
         raise errors.InvalidParameterException("minimumHealthyPercent must be between 0 and 100.")

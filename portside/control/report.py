@@ -14,11 +14,12 @@ from ..domain import execute_command, health
 from ..domain import task as tasks
 from ..domain.documents import Doc
 from ..domain.service import SERVICE_STOP_CODE
+from ..domain.service_record import is_scheduled_group
 from ..protocol import errors
 from .context import Context
 from .lookup import require_cluster, task_arn, task_definition
 from .release import release_resources, stop_tasks
-from .services import is_service_group, nudge
+from .services import nudge
 
 log = logging.getLogger("portside.tasks")
 
@@ -49,7 +50,7 @@ def _save(ctx: Context, task: Doc, report: Doc) -> None:
         _log_change(task)
     if stopped:
         release_resources(ctx, task)  # after the row says STOPPED: see PlacementCache.hold
-    if task["lastStatus"] != before and is_service_group(task.get("group")):
+    if task["lastStatus"] != before and is_scheduled_group(task.get("group")):
         nudge(ctx)  # the service scheduler looks at once
 
 
@@ -93,8 +94,8 @@ def health_changed(ctx: Context, params: Doc) -> None:
             return
         ctx.store.put_task(task)
         if (task["healthStatus"] == health.UNHEALTHY and task["desiredStatus"] == "RUNNING"
-                and is_service_group(task.get("group"))
-                and str(task.get("startedBy", "")).startswith("ecs-svc/")):
+                and is_scheduled_group(task.get("group"))
+                and str(task.get("startedBy", "")).startswith(("ecs-svc/", "ecs-daemon/"))):
             stop_tasks(ctx, [task["taskArn"]], health.HEALTH_CHECK_FAILED, SERVICE_STOP_CODE,
                        ctx.clock.now())
             nudge(ctx)

@@ -34,13 +34,14 @@ from ..control.context import Context
 from ..control.launch_types import fargate_pool, launch_params, on_fargate
 from ..control.lookup import task_definition as resolve_task_definition
 from ..control.services import not_yet_healthy, task_rows
-from ..domain import health, service_plans
+from ..domain import health, lifecycle, service_plans
 from ..domain import service as services
 from ..domain import task_set as task_sets
 from ..domain.documents import Doc
 from ..domain.service_plans import LiveTask
 from ..domain.service_record import CompletedDeployment, SchedulerMemory, service_group
 from ..metrics import RECONCILE_SECONDS
+from .daemon_reconciler import DaemonReconciler
 
 log = logging.getLogger("portside.services")
 
@@ -61,6 +62,7 @@ class ServiceReconciler:
         self.interval = interval
         self.max_starts_per_tick = max_starts_per_tick
         self.min_gap = min(0.1, interval / 2)
+        self.daemons = DaemonReconciler(ctx, max_starts_per_tick)
 
     async def run(self) -> None:
         wakeup = self.ctx.service_wakeup
@@ -88,7 +90,7 @@ class ServiceReconciler:
                 more |= self.reconcile(service["serviceArn"])
             except Exception:
                 log.exception("reconciling %s failed", service["serviceArn"])
-        return more
+        return self.daemons.tick() or more
 
     # -- one service ----------------------------------------------------------------
 
@@ -122,7 +124,7 @@ class ServiceReconciler:
                 more = self._replica(service, memory, cluster, live, active, now)
             self._bookkeeping(service, memory, now)
             if (json.dumps(service, sort_keys=True), memory.to_record()) != before:
-                deployment_history.sync(store, self.ctx.arns, service, now)
+                deployment_history.sync(store, self.ctx.arns, service, now, memory.lifecycle)
                 store.put_service(service, memory)
         return more
 
@@ -184,6 +186,11 @@ class ServiceReconciler:
         current = services.primary(service)
         config = service["deploymentConfiguration"]
         desired = service["desiredCount"] if service["status"] == "ACTIVE" else 0
+        may_start = (service["status"] == "ACTIVE" and current.get("rolloutState") != "FAILED"
+                     and not self._throttled(memory, now))
+        if (config.get("strategy") == "BLUE_GREEN" and service["status"] == "ACTIVE"
+                and current.get("rolloutState") == "IN_PROGRESS"):
+            return self._blue_green(service, memory, cluster, live, active, desired, may_start, now)
         plan = services.plan_replica(
             desired, config.get("minimumHealthyPercent", 100), config.get("maximumPercent", 200),
             current["id"], live, set(active),
@@ -222,6 +229,30 @@ class ServiceReconciler:
         self._started_events(service, memory, arns, now)
         if len(arns) < count:
             self._unplaceable(service, memory, failures, now)
+
+    def _blue_green(self, service: Doc, memory: SchedulerMemory, cluster: Doc, live: list[LiveTask],
+                    active: dict[str, Doc], desired: int, may_start: bool, now: float) -> bool:
+        """A BLUE_GREEN deployment's tick (domain/lifecycle.py): green in full,
+        the stages and their PAUSE hooks, then blue stopped; a hook timing out
+        with ROLLBACK returns to blue."""
+        current = services.primary(service)
+        if memory.lifecycle is None or memory.lifecycle.deployment_id != current["id"]:
+            blue = {t.started_by for t in live if t.wanted and t.started_by != current["id"]}
+            memory.lifecycle = lifecycle.start(current["id"], len(blue), now)
+        step = lifecycle.plan_blue_green(memory.lifecycle, service["deploymentConfiguration"], desired,
+                                         current["id"], live, set(active), may_start, now)
+        if step.rollback:
+            if deployment_history.roll_back_blue_green(self.ctx.store, self.ctx.arns, service, memory,
+                                                       step.rollback, now) is None:
+                current["rolloutState"] = "FAILED"
+                current["rolloutStateReason"] = step.rollback
+                current["updatedAt"] = now
+            return True
+        self._stop(service, memory, step.stop, now)
+        count = min(step.start, self.max_starts_per_tick)
+        if count:
+            self._launch(service, memory, cluster, count, now)
+        return step.start > count
 
     # -- EXTERNAL (task sets) ------------------------------------------------------------
 
@@ -360,6 +391,8 @@ class ServiceReconciler:
                         deployment["status"] = "INACTIVE"
             return
         name = service["serviceName"]
+        if not lifecycle.completing(memory.lifecycle, current["id"]):  # BLUE_GREEN: only after CLEAN_UP
+            step.completed = step.settled = step.became_steady = False
         if step.completed:
             current["rolloutState"] = "COMPLETED"
             current["rolloutStateReason"] = f"ECS deployment {current['id']} completed."
