@@ -159,6 +159,10 @@ def create_service(ctx: Context, params: Doc) -> Doc:
         services.default_deployment_configuration(strategy), params.get("deploymentConfiguration")
     )
     _check_configuration(configuration, strategy)
+    if external and configuration.get("strategy") == "BLUE_GREEN":
+        raise errors.InvalidParameterException(
+            "The BLUE_GREEN deployment strategy is run by the ECS deployment controller; with EXTERNAL, "
+            "blue/green is done with task sets.")
     store, now = ctx.store, ctx.clock.now()
     with store.transaction():
         cluster = require_cluster(ctx, params.get("cluster"))
@@ -284,6 +288,10 @@ def update_service(ctx: Context, params: Doc) -> Doc:
                 service["deploymentConfiguration"], params["deploymentConfiguration"]
             )
             _check_configuration(configuration, service["schedulingStrategy"])
+            if external and configuration.get("strategy") == "BLUE_GREEN":
+                raise errors.InvalidParameterException(
+                    "The BLUE_GREEN deployment strategy is run by the ECS deployment controller; with EXTERNAL, "
+                    "blue/green is done with task sets.")
             service["deploymentConfiguration"] = configuration
         redeploy = bool(params.get("forceNewDeployment"))
         for member in ("placementConstraints", "placementStrategy"):
