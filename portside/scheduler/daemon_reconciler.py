@@ -59,8 +59,8 @@ class DaemonReconciler:
             if cluster is None:
                 return False
             now = ctx.clock.now()
+            self._count_failures(daemon, now)
             where, active, docs = daemons.instances(ctx, daemon)
-            self._count_failures(daemon, docs, now)
             if rules.trip_breaker(daemon, len(active), now):
                 log.warning("daemon %s: circuit breaker tripped", daemon.name)
             live = daemons.tasks(ctx, daemon)
@@ -71,7 +71,7 @@ class DaemonReconciler:
                 daemons.save(ctx, daemon)
         return more
 
-    def _count_failures(self, daemon: Daemon, docs: dict[str, Doc], now: float) -> None:
+    def _count_failures(self, daemon: Daemon, now: float) -> None:
         """Tasks of the daemon that stopped by themselves (or failed their
         health check) since the last look: the circuit breaker counts them,
         and a critical daemon's instance is drained, as ECS documents."""
@@ -84,7 +84,7 @@ class DaemonReconciler:
             if not failed:
                 continue
             rules.count_failure(daemon, task.get("startedBy"), now)
-            instance = docs.get(task.get("containerInstanceArn") or "")
+            instance = self.ctx.placement.get_instance(task.get("containerInstanceArn") or "")  # a copy
             if daemon.settings.get("critical", True) and instance is not None and instance["status"] == "ACTIVE":
                 instance["status"] = "DRAINING"
                 instance["version"] += 1
