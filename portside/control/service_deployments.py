@@ -83,6 +83,9 @@ def roll_back_blue_green(store: Store, arns: Arns, service: Doc, memory: Schedul
     service["deployments"].insert(0, blue)
     service["taskDefinition"] = blue["taskDefinition"]
     paused = memory.lifecycle.hooks if memory.lifecycle is not None else []
+    for run in paused:
+        if run.status == "AWAITING_ACTION":  # the rollback resolves the hooks it was waiting on
+            run.status = "FAILED"
     memory.deployment_started()
     memory.lifecycle = Lifecycle(blue["id"], "CLEAN_UP", now, paused)  # the hooks stay shown
     services.add_event(service, f"(service {service['serviceName']}) (deployment {green['id']}) rolling back to "

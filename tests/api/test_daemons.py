@@ -261,8 +261,14 @@ def test_one_task_per_instance_rollout_and_delete(ecs, agents):
     assert refused(ecs.update_daemon, daemonArn=arn, daemonTaskDefinitionArn=v2,
                    capacityProviderArns=["mi"])[0] == "DaemonNotActiveException"
     wait_for(lambda: not daemon_tasks(ecs), what="the daemon's tasks to stop")
-    wait_for(lambda: refused(ecs.describe_daemon, daemonArn=arn)[0] == "DaemonNotFoundException",
-             what="the daemon to be gone")
+    def gone():
+        try:
+            ecs.describe_daemon(daemonArn=arn)
+        except ClientError as err:
+            return err.response["Error"]["Code"] == "DaemonNotFoundException"
+        return False
+
+    wait_for(gone, what="the daemon to be gone")
     assert deployment(ecs, deleted["deploymentArn"])["status"] == "SUCCESSFUL"
     assert ecs.list_daemons()["daemonSummariesList"] == []
 
@@ -295,8 +301,7 @@ def test_critical_daemon_drains_its_instance_and_leaves_draining_instances_last(
     wait_for(lambda: running_on(ecs, instances, definition), what="the daemon")
     # an application task on the first instance: when it drains, the daemon task goes last
     app = register_task_definition(ecs, "app", cpu=128, memory=128)
-    app_task = ecs.start_task(taskDefinition=app, containerInstances=[instances[0]],
-                              group="service:app-like")["tasks"][0]
+    app_task = ecs.start_task(taskDefinition=app, containerInstances=[instances[0]])["tasks"][0]
     wait_for(lambda: ecs.describe_tasks(tasks=[app_task["taskArn"]])["tasks"][0]["lastStatus"] == "RUNNING",
              what="the app task")
     ecs.update_container_instances_state(containerInstances=[instances[0]], status="DRAINING")
