@@ -55,7 +55,9 @@ def _pause_spec(task: dict[str, Any], cluster: str, instance_arn: str, image: st
         LABEL_CLUSTER: cluster,
         LABEL_INSTANCE: instance_arn,
     }
-    return ContainerSpec(name=PAUSE_CONTAINER, image=image, labels=labels, network_mode=network)
+    # an IPC namespace others may join must be made shareable by its owner
+    ipc = "shareable" if task.get("ipcMode") == "task" else None
+    return ContainerSpec(name=PAUSE_CONTAINER, image=image, labels=labels, network_mode=network, ipc_mode=ipc)
 
 
 async def open_sandbox(runtime: Runtime, task: dict[str, Any], cluster: str, instance_arn: str,
@@ -85,8 +87,14 @@ def _sandbox(state: ContainerState, network: str) -> Sandbox:
 
 def join(spec: ContainerSpec, sandbox: Sandbox) -> None:
     """A task container joins the sandbox's namespace: its ports are the
-    task's own (no host port is published)."""
+    task's own (no host port is published).  With `pidMode`/`ipcMode: task`
+    it joins the sandbox's PID/IPC namespace too, as every container of the
+    task does, so they see each other's processes / share memory."""
     spec.network_mode = f"container:{sandbox.runtime_id}"
+    if spec.pid_mode == "task":
+        spec.pid_mode = f"container:{sandbox.runtime_id}"
+    if spec.ipc_mode == "task":
+        spec.ipc_mode = f"container:{sandbox.runtime_id}"
 
 
 async def close_sandbox(runtime: Runtime, runtime_id: str | None) -> None:

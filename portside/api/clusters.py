@@ -160,6 +160,28 @@ def _default_settings(ctx: Context) -> list[dict[str, str]]:
     return [{"name": "containerInsights", "value": account_settings.effective(ctx, "containerInsights")}]
 
 
+def _statistics(ctx: Context, arn: str) -> list[dict[str, str]]:
+    """DescribeClusters' STATISTICS: tasks and services split into Fargate
+    and the rest (EC2 and EXTERNAL count as EC2, the only other kind listed)."""
+    tasks = {"running": {"EC2": 0, "Fargate": 0}, "pending": {"EC2": 0, "Fargate": 0}}
+    for (launch_type, status), n in ctx.store.cluster_task_counts_by_launch_type(arn).items():
+        phase = "running" if status == "RUNNING" else "pending" if Status.of(status) < Status.RUNNING else None
+        if phase:
+            tasks[phase]["Fargate" if launch_type == "FARGATE" else "EC2"] += n
+    services = {}
+    for state, statuses in (("active", ("ACTIVE",)), ("draining", ("DRAINING",))):
+        counts = ctx.store.count_services_by_launch_type(arn, statuses)
+        fargate = counts.get("FARGATE", 0)
+        services[state] = {"EC2": sum(counts.values()) - fargate, "Fargate": fargate}
+    return [
+        {"name": f"{phase}{kind}TasksCount", "value": str(tasks[phase][kind])}
+        for phase in ("running", "pending") for kind in ("EC2", "Fargate")
+    ] + [
+        {"name": f"{state}{kind}ServiceCount", "value": str(services[state][kind])}
+        for state in ("active", "draining") for kind in ("EC2", "Fargate")
+    ]
+
+
 def cluster_view(ctx: Context, doc: dict[str, Any], include: tuple[str, ...]) -> dict[str, Any]:
     return _view(ctx, doc, include)
 
@@ -190,16 +212,7 @@ def _view(ctx: Context, doc: dict[str, Any], include: tuple[str, ...]) -> dict[s
     if "TAGS" in include:
         view["tags"] = ctx.store.get_tags(arn)
     if "STATISTICS" in include:
-        view["statistics"] = [
-            {"name": "runningEC2TasksCount", "value": str(running)},
-            {"name": "runningFargateTasksCount", "value": "0"},
-            {"name": "pendingEC2TasksCount", "value": str(pending)},
-            {"name": "pendingFargateTasksCount", "value": "0"},
-            {"name": "activeEC2ServiceCount", "value": str(services)},
-            {"name": "activeFargateServiceCount", "value": "0"},
-            {"name": "drainingEC2ServiceCount", "value": str(_service_count(ctx, arn, ("DRAINING",)))},
-            {"name": "drainingFargateServiceCount", "value": "0"},
-        ]
+        view["statistics"] = _statistics(ctx, arn)
     if doc.get("serviceConnectDefaults"):
         view["serviceConnectDefaults"] = doc["serviceConnectDefaults"]
     return view

@@ -52,6 +52,15 @@ def page(params: dict[str, Any], default: int = 100) -> int:
     return params.get("maxResults") or default
 
 
+MAX_TAGS = 50  # per resource, not counting the `aws:` tags ECS itself sets
+RESERVED_PREFIX_MESSAGE = "Tag keys with the prefix 'aws:' are reserved for AWS use."
+
+
+def reserved(key: str) -> bool:
+    """Whether a tag key is one only AWS (here: Portside's managed tags) may set or remove."""
+    return key.lower().startswith("aws:")
+
+
 def validate_tags(tags: list[dict[str, Any]] | None) -> list[dict[str, str]]:
     """AWS's tag rules: key 1-128 and value ≤ 256 characters, no `aws:` keys."""
     checked = []
@@ -61,10 +70,8 @@ def validate_tags(tags: list[dict[str, Any]] | None) -> list[dict[str, str]]:
             raise InvalidParameterException("Tag keys must be between 1 and 128 characters.")
         if len(value) > 256:
             raise InvalidParameterException("Tag values must be at most 256 characters.")
-        if key.lower().startswith("aws:"):
-            raise InvalidParameterException(
-                "Tag keys with the prefix 'aws:' are reserved for AWS use."
-            )
+        if reserved(key):
+            raise InvalidParameterException(RESERVED_PREFIX_MESSAGE)
         checked.append({"key": key, "value": value})
     keys = [t["key"] for t in checked]
     if len(set(keys)) != len(keys):

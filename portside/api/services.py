@@ -36,6 +36,8 @@ _UNSUPPORTED = {
     "serviceRegistries": "Service registries",
     "volumeConfigurations": "Volume configurations",
     "vpcLatticeConfigurations": "VPC Lattice",
+    "gatewayConnectors": "Gateway connectors",
+    "monitoring": "Monitoring configurations (CloudWatch metric resolution)",
 }
 
 
@@ -53,6 +55,8 @@ def view(ctx: Context, service: Doc, with_tags: bool = False) -> Doc:
     shown = dict(service)
     for member in ALWAYS_LISTED:  # AWS answers these as [] when empty; tools index them
         shown.setdefault(member, [])
+    shown["availabilityZoneRebalancing"] = "DISABLED"  # ENABLED is refused
+    shown["resourceManagementType"] = "CUSTOMER"  # ECS-managed services are the Express gateway's
     counts = task_counts(ctx, service)
     running = pending = 0
     deployments = []
@@ -103,6 +107,11 @@ def _check_unsupported(params: Doc) -> None:
     for member, what in _UNSUPPORTED.items():
         if params.get(member):
             raise errors.UnsupportedFeatureException(f"{what} are not supported by Portside.")
+    if params.get("availabilityZoneRebalancing") == "ENABLED":
+        raise errors.UnsupportedFeatureException(
+            "Availability Zone rebalancing is not supported by Portside; services report "
+            "availabilityZoneRebalancing DISABLED (the spread placement still balances new tasks across zones)."
+        )
     connect = params.get("serviceConnectConfiguration")
     if connect and (connect.get("enabled") or connect.get("services") or connect.get("logConfiguration")
                     or connect.get("accessLogConfiguration") or connect.get("containerConfigurations")):
@@ -247,6 +256,8 @@ def list_services(ctx: Context, params: Doc) -> Doc:
         filters["scheduling_strategy"] = params["schedulingStrategy"]
     after = decode_token(params.get("nextToken"), 0)
     limit = page(params, 10)
+    if params.get("resourceManagementType") == "ECS":  # every service here is the customer's
+        return {"serviceArns": []}
     rows = ctx.store.list_service_arns(cluster["clusterArn"], filters, after, limit + 1)
     return seq_page("serviceArns", rows, limit)
 

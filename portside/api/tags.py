@@ -9,7 +9,7 @@ from typing import Any
 from .. import arns
 from ..protocol import errors
 from ..protocol.dispatch import operation
-from .common import validate_tags
+from .common import MAX_TAGS, RESERVED_PREFIX_MESSAGE, reserved, validate_tags
 from .context import Context
 
 
@@ -55,14 +55,17 @@ def tag_resource(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     tags = validate_tags(params["tags"])
     with ctx.store.transaction():
         arn = _existing_resource(ctx, params["resourceArn"])
-        if ctx.store.count_tags(arn, [t["key"] for t in tags]) > 50:
-            raise errors.InvalidParameterException("A resource can have at most 50 tags.")
+        keys = {t["key"] for t in ctx.store.get_tags(arn) if not reserved(t["key"])} | {t["key"] for t in tags}
+        if len(keys) > MAX_TAGS:
+            raise errors.InvalidParameterException(f"A resource can have at most {MAX_TAGS} tags.")
         ctx.store.put_tags(arn, tags)
     return {}
 
 
 @operation("UntagResource")
 def untag_resource(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
+    if any(reserved(key) for key in params["tagKeys"]):
+        raise errors.InvalidParameterException(RESERVED_PREFIX_MESSAGE)
     with ctx.store.transaction():
         arn = _existing_resource(ctx, params["resourceArn"])
         ctx.store.remove_tags(arn, params["tagKeys"])

@@ -24,6 +24,11 @@ STILL_ACTIVE = (
     "Please deregister the target and try again."
 )
 NOT_FOUND = "The specified task definition does not exist."
+# DeleteTaskDefinitions' failure reason is the longer form (moto and other
+# peers built against AWS answer it word for word).
+NOT_FOUND_TO_DELETE = (
+    "The specified task definition does not exist. Specify a valid account, family, revision and try again."
+)
 INVALID_IDENTIFIER = (
     "The specified task definition identifier is invalid. "
     "Specify a valid name or ARN and try again."
@@ -114,7 +119,7 @@ def delete_task_definitions(ctx: Context, params: Doc) -> Doc:
             arn = ctx.arns.task_definition(family, revision)
             doc = store.get_task_definition(family, revision)
             if doc is None:
-                failures.append(failure(arn, NOT_FOUND))
+                failures.append(failure(arn, NOT_FOUND_TO_DELETE))
                 continue
             if doc["status"] == "ACTIVE":
                 failures.append(failure(arn, STILL_ACTIVE))

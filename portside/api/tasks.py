@@ -27,15 +27,29 @@ def task_view(task: dict[str, Any], tags: list[dict[str, str]] | None = None) ->
     return shown
 
 
+MAX_REFERENCE_ID = 1024  # RunTask/StartTask: "a maximum length of 1024 characters"
+
+
+def _checked_tags(params: dict[str, Any]) -> list[dict[str, str]]:
+    """The request's tags, once they and its referenceId (which Portside, like
+    ECS, reports nowhere; it is written in the server's placement log line)
+    are within AWS's limits."""
+    if len(params.get("referenceId") or "") > MAX_REFERENCE_ID:
+        raise errors.InvalidParameterException(
+            f"referenceId can be at most {MAX_REFERENCE_ID} characters long."
+        )
+    return validate_tags(params.get("tags"))
+
+
 @operation("RunTask")
 def run_task(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
-    created, failures = launch.run_task(ctx, params, validate_tags(params.get("tags")))
+    created, failures = launch.run_task(ctx, params, _checked_tags(params))
     return {"tasks": created, "failures": failures}
 
 
 @operation("StartTask")
 def start_task(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
-    created, failures = launch.start_task(ctx, params, validate_tags(params.get("tags")))
+    created, failures = launch.start_task(ctx, params, _checked_tags(params))
     return {"tasks": created, "failures": failures}
 
 

@@ -26,6 +26,7 @@ from .context import Context
 from .launch_types import NO_CAPACITY, Launch, checked_launch, place_fargate, task_fields
 from .lookup import failure, instance_arn, require_cluster, task_definition
 from .placing import place_on, placement_rules, task_group
+from .task_tags import for_run
 
 log = logging.getLogger("portside.tasks")
 
@@ -92,8 +93,9 @@ def commit_placements(
     group = task_group(definition, params)
     if log.isEnabledFor(logging.INFO):
         ids = " ".join(t["taskArn"].rpartition("/")[2] for t in made[:10]) + (" ..." if len(made) > 10 else "")
-        log.info("placed %d task(s) of %s (group %s): %s", len(made),
-                 definition.get("taskDefinitionArn", "").rpartition("/")[2], group, ids,
+        reference = f", referenceId {params['referenceId']}" if params.get("referenceId") else ""
+        log.info("placed %d task(s) of %s (group %s%s): %s", len(made),
+                 definition.get("taskDefinitionArn", "").rpartition("/")[2], group, reference, ids,
                  extra={"cluster": cluster["clusterName"]})
     for arn, placed in Counter(c.arn for c in chosen).items():
         ctx.placement.hold(arn, need, group, times=placed)
@@ -171,6 +173,7 @@ def launch_on(
     definition: Doc,
     params: Doc,
     instances: list[Doc],
+    tags: list[dict[str, str]] | None = None,
 ) -> tuple[list[Encoded], list[Failure]]:
     """One task on each of `instances`, as StartTask places: where it is told,
     no strategies; the definition's and `params["placementConstraints"]`
@@ -183,7 +186,7 @@ def launch_on(
     failures: list[Failure] = []
     for doc in instances:
         _place_one(ctx, cluster, doc, need, rules, group, chosen, failures)
-    return commit_placements(ctx, cluster, definition, params, chosen, need, []), failures
+    return commit_placements(ctx, cluster, definition, params, chosen, need, tags or []), failures
 
 
 def run_task(ctx: Context, params: Doc, tags: list[dict[str, str]]) -> tuple[list[TaskAnswer], list[Failure]]:
@@ -198,6 +201,7 @@ def run_task(ctx: Context, params: Doc, tags: list[dict[str, str]]) -> tuple[lis
             if earlier:
                 return [t | {"tags": store.get_tags(t["taskArn"])} for t in earlier], []
         definition = checked_task_definition(ctx, params)
+        tags = for_run(ctx, cluster, definition, params, tags)
         strategy = strategy_for(ctx, cluster, params)
         if strategy:
             created, failures = launch_by_strategy(ctx, cluster, definition, params, params.get("count", 1),
@@ -218,6 +222,7 @@ def start_task(ctx: Context, params: Doc, tags: list[dict[str, str]]) -> tuple[l
     with store.transaction():
         cluster = require_cluster(ctx, params.get("cluster"))
         definition = checked_task_definition(ctx, params)
+        tags = for_run(ctx, cluster, definition, params, tags)
         launch = checked_launch(definition, params, "EC2")
         need = reservation(definition, params)
         # StartTask places where it is told: no strategies; the task

@@ -98,7 +98,7 @@ TASK: dict[str, Applied | Refused] = {
     "family": Applied("the family"),
     "taskRoleArn": Applied("kept and shown; the credentials endpoint is not served yet"),
     "executionRoleArn": Applied("kept; it authorizes only what the agent does for the task"),
-    "networkMode": Applied("bridge, host and none"),
+    "networkMode": Applied("bridge, host, none and awsvpc"),
     "containerDefinitions": Applied("see the container parameters"),
     "volumes": Applied("see the volume parameters"),
     "placementConstraints": Applied("memberOf placement"),
@@ -106,8 +106,10 @@ TASK: dict[str, Applied | Refused] = {
     "cpu": Applied("reserved on the instance (not yet a cgroup limit around the task)"),
     "memory": Applied("reserved on the instance (not yet a cgroup limit around the task)"),
     "tags": Applied("tags"),
-    "pidMode": Applied("'host' (Docker --pid host); 'task' is refused"),
-    "ipcMode": Applied("'host' and 'none' (Docker --ipc); 'task' is refused"),
+    "pidMode": Applied("'host' (Docker --pid host); 'task' with awsvpc (the pause container's PID namespace), "
+                       "refused with other network modes"),
+    "ipcMode": Applied("'host' and 'none' (Docker --ipc); 'task' with awsvpc (the pause container's IPC "
+                       "namespace), refused with other network modes"),
     "proxyConfiguration": Refused("App Mesh proxy configuration is not supported by Portside"),
     "inferenceAccelerators": Refused("inference accelerators are not available on Portside hosts"),
     "ephemeralStorage": Applied("kept and shown; on AWS it sizes Fargate storage only, "
@@ -171,8 +173,9 @@ def problem(params: Doc) -> str | None:
     if found:
         return found
     for key in ("pidMode", "ipcMode"):
-        if params.get(key) == "task":
-            return _refusal(key, "", "containers of a task cannot share a namespace here; use 'host'"
+        if params.get(key) == "task" and params.get("networkMode") != "awsvpc":
+            return _refusal(key, "", "containers of a task share a namespace here only in networkMode "
+                            "'awsvpc', through the task's pause container; use 'host'"
                             + (" or 'none'" if key == "ipcMode" else "") + " or leave it unset")
     if params.get("enableFaultInjection"):
         return _refusal("enableFaultInjection", "", "fault injection is not available")

@@ -28,7 +28,7 @@ import asyncio
 import json
 import logging
 
-from ..control import launch, release, task_protection
+from ..control import launch, release, task_protection, task_tags
 from ..control import service_deployments as deployment_history
 from ..control.context import Context
 from ..control.launch_types import fargate_pool, launch_params, on_fargate
@@ -220,11 +220,12 @@ class ServiceReconciler:
             params["placementStrategy"] = service.get("placementStrategy") or services.DEFAULT_REPLICA_STRATEGY
             params["placementConstraints"] = service.get("placementConstraints") or []
         strategy = params.pop("capacityProviderStrategy", None)
+        tags = task_tags.for_service(self.ctx, cluster, service, definition)
         if strategy:
             created, failures = launch.launch_by_strategy(self.ctx, cluster, definition, params, count, strategy,
-                                                          running=self._per_provider(service))
+                                                          tags, running=self._per_provider(service))
         else:
-            created, failures = launch.launch_tasks(self.ctx, cluster, definition, params, count)
+            created, failures = launch.launch_tasks(self.ctx, cluster, definition, params, count, tags)
         arns = [json.loads(doc)["taskArn"] for doc in created]
         self._started_events(service, memory, arns, now)
         if len(arns) < count:
@@ -308,7 +309,8 @@ class ServiceReconciler:
                   "placementConstraints": service.get("placementConstraints"),
                   **launch_params(service)}
         # as StartTask places: on the instance named, its constraints still bind
-        created, failures = launch.launch_on(self.ctx, cluster, definition, params, instances)
+        tags = task_tags.for_service(self.ctx, cluster, service, definition)
+        created, failures = launch.launch_on(self.ctx, cluster, definition, params, instances, tags)
         self._started_events(service, memory, [json.loads(doc)["taskArn"] for doc in created], now)
         if failures:
             self._unplaceable(service, memory, failures, now)

@@ -118,6 +118,24 @@ def test_task_protection_is_honoured_by_scale_in(ecs):
     assert refused(ecs.get_task_protection, cluster="nope", tasks=arns[:1])[0] == "ClusterNotFoundException"
 
 
+def test_task_protection_holds_a_task_through_a_deployment(ecs):
+    """ECS documents that deployments, like scale-in, leave protected tasks
+    running until protection ends or expires."""
+    register_instance(ecs)
+    register_task_definition(ecs, cpu=10, memory=10)
+    ecs.create_service(serviceName="s", taskDefinition="web", desiredCount=1,  # old tasks may go at once
+                       deploymentConfiguration={"minimumHealthyPercent": 0, "maximumPercent": 200})
+    [old] = wait_for(lambda: ecs.list_tasks(serviceName="s")["taskArns"] or None, 20, "the first task")
+    ecs.update_task_protection(cluster="default", tasks=[old], protectionEnabled=True)
+    ecs.update_service(service="s", forceNewDeployment=True)
+    wait_for(lambda: len(ecs.list_tasks(serviceName="s")["taskArns"]) == 2, 20, "the new deployment's task")
+    time.sleep(1.5)  # several scheduler ticks: the protected task stays
+    assert ecs.describe_tasks(tasks=[old])["tasks"][0]["desiredStatus"] == "RUNNING"
+    ecs.update_task_protection(cluster="default", tasks=[old], protectionEnabled=False)
+    wait_for(lambda: ecs.describe_tasks(tasks=[old])["tasks"][0]["desiredStatus"] == "STOPPED", 20,
+             "the old task to stop once unprotected")
+
+
 def aws(server, *args):
     env = {**os.environ, "AWS_ACCESS_KEY_ID": "AKIDPORTSIDETEST", "AWS_SECRET_ACCESS_KEY": "secret",
            "AWS_DEFAULT_REGION": REGION}

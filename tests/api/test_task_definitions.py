@@ -362,7 +362,9 @@ def test_delete_only_inactive_revisions(ecs):
         "The specified task definition is still in ACTIVE status. "
         "Please deregister the target and try again."
     )
-    assert ARN + "web:9" in failures
+    assert failures[ARN + "web:9"] == (
+        "The specified task definition does not exist. Specify a valid account, family, revision and try again."
+    )
     assert ecs.list_task_definitions(status="DELETE_IN_PROGRESS")["taskDefinitionArns"] == [
         ARN + "web:1", ARN + "web:2"]
     assert ecs.list_task_definitions(status="INACTIVE")["taskDefinitionArns"] == []

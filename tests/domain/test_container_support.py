@@ -52,6 +52,12 @@ def test_applied_or_empty_members_pass(extra):
     assert support.problem({"family": "f", "containerDefinitions": [container(**extra)]}) is None
 
 
+def test_task_namespaces_are_shared_only_through_an_awsvpc_pause_container():
+    for key in ("pidMode", "ipcMode"):
+        assert support.problem({"family": "f", "containerDefinitions": [container()], key: "task",
+                                "networkMode": "awsvpc"}) is None
+
+
 @pytest.mark.parametrize("task, named", [
     ({"pidMode": "task"}, "'pidMode'"),
     ({"ipcMode": "task"}, "'ipcMode'"),

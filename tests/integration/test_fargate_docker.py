@@ -295,3 +295,33 @@ def test_a_restarted_agent_adopts_the_task_namespace(docker_agent, server, test_
     ecs.stop_task(task=task["taskArn"])
     wait_for_task(ecs, task["taskArn"], "STOPPED", timeout=60)
     wait_for(lambda: not task_containers(docker_client, task["taskArn"]), 30, "the pause container to go")
+
+
+def namespace(docker_client, container_id: str, kind: str) -> str:
+    """The container's `kind` namespace ("pid:[4026532...]"), read inside it."""
+    code, out = docker_client.containers.get(container_id).exec_run(["readlink", f"/proc/self/ns/{kind}"])
+    assert code == 0, out
+    return out.decode().strip()
+
+
+def test_pid_and_ipc_mode_task_share_the_pause_containers_namespaces(docker_agent, server, test_image,
+                                                                     docker_client):
+    """pidMode/ipcMode `task`: every container of the task in one PID and one
+    IPC namespace (the pause container's); without them, each its own."""
+    ecs = server.client()
+    ecs.register_task_definition(**definition(test_image, family="shared", requiresCompatibilities=["EC2"],
+                                              pidMode="task", ipcMode="task"))
+    ecs.register_task_definition(**definition(test_image, family="apart", requiresCompatibilities=["EC2"]))
+    seen = {}
+    for family in ("shared", "apart"):
+        task = ecs.run_task(taskDefinition=family, networkConfiguration=NETWORK)["tasks"][0]
+        wait_for_task(ecs, task["taskArn"], "RUNNING", timeout=60)
+        containers = {c["Labels"]["com.amazonaws.ecs.container-name"]: c["Id"]
+                      for c in task_containers(docker_client, task["taskArn"])}
+        seen[family] = {kind: {name: namespace(docker_client, cid, kind) for name, cid in containers.items()
+                               if name != PAUSE_CONTAINER}
+                        for kind in ("pid", "ipc")}
+        ecs.stop_task(task=task["taskArn"])
+    for kind in ("pid", "ipc"):
+        assert seen["shared"][kind]["web"] == seen["shared"][kind]["sidecar"]
+        assert seen["apart"][kind]["web"] != seen["apart"][kind]["sidecar"]

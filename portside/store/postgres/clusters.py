@@ -32,3 +32,11 @@ class PostgresClusters(PostgresDatabase):
             (cluster_arn,),
         )
         return dict(rows.fetchall())
+
+    def cluster_task_counts_by_launch_type(self, cluster_arn: str) -> dict[tuple[str, str], int]:
+        rows = self._db.execute(
+            "SELECT launch_type, last_status, COUNT(*) FROM tasks "
+            f"WHERE cluster_arn = %s AND {LIVE} GROUP BY launch_type, last_status",
+            (cluster_arn,),
+        )
+        return {(launch_type, status): count for launch_type, status, count in rows.fetchall()}

@@ -12,11 +12,6 @@ class PostgresTags(PostgresDatabase):
         )
         return [{"key": k, "value": v} for k, v in rows]
 
-    def count_tags(self, arn: str, new_keys: list[str]) -> int:
-        """How many tags the resource would have with new_keys added."""
-        existing = {r[0] for r in self._db.execute("SELECT key FROM tags WHERE resource_arn = %s", (arn,))}
-        return len(existing | set(new_keys))
-
     def put_tags(self, arn: str, tags: list[dict[str, str]]) -> None:
         self._db.executemany(
             "INSERT INTO tags (resource_arn, key, value) VALUES (%s, %s, %s) "

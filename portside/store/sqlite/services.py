@@ -52,6 +52,15 @@ class SqliteServices(SqliteDatabase):
     def count_services(self, cluster_arn: str, statuses: tuple[str, ...]) -> int:
         return self._count("services", cluster_arn, statuses)
 
+    def count_services_by_launch_type(self, cluster_arn: str, statuses: tuple[str, ...]) -> dict[str, int]:
+        marks = ",".join(["?"] * len(statuses))
+        rows = self._db.execute(
+            f"SELECT launch_type, COUNT(*) FROM services WHERE cluster_arn = ? AND status IN ({marks}) "
+            "GROUP BY launch_type",
+            (cluster_arn, *statuses),
+        )
+        return dict(rows.fetchall())
+
     def services_to_reconcile(self) -> list[Doc]:
         """Every ACTIVE or DRAINING service, oldest first."""
         return self._docs("SELECT doc FROM services WHERE status IN ('ACTIVE', 'DRAINING') ORDER BY seq")
