@@ -27,8 +27,10 @@ from typing import Any
 
 from .. import __version__
 from ..clock import Clock, SystemClock
+from ..domain.resources import HOST_PORT_RANGE_ATTRIBUTE
 from . import awsvpc
 from .exec_channel import run_exec_channel
+from .host_ports import HostPortRange
 from .metadata_endpoint import MetadataEndpoint
 from .reporter import Reporter
 from .runtime import ContainerState, Runtime
@@ -66,6 +68,7 @@ class AgentConfig:
     reserved_memory_mib: int = 256
     poll_wait: float = 20.0
     extra_attributes: dict[str, str] = field(default_factory=dict)
+    host_port_range: tuple[int, int] | None = None  # this agent's own host ports (a share of its host)
 
 
 class Agent:
@@ -87,6 +90,7 @@ class Agent:
         self._former_arns: list[str] = []  # instances this host was before registering anew
         self._checkpoint_pending = False  # the last checkpoint could not be written
         self.metadata = MetadataEndpoint(self, config.data_dir)
+        self.host_ports = HostPortRange(*config.host_port_range) if config.host_port_range else None
 
     # -- registration -----------------------------------------------------------
 
@@ -158,6 +162,8 @@ class Agent:
             **{name: "" for name in CAPABILITIES},
             **self.config.extra_attributes,
         }
+        if self.host_ports:
+            attributes[HOST_PORT_RANGE_ATTRIBUTE] = str(self.host_ports)
         return [{"name": k, "value": v} if v else {"name": k} for k, v in attributes.items()]
 
     # -- the loop ---------------------------------------------------------------
@@ -276,7 +282,8 @@ class Agent:
     def _task_host(self) -> TaskHost:
         return TaskHost(runtime=self.runtime, reporter=self.reporter, clock=self.clock, cluster=self.cluster,
                         instance_arn=self.instance_arn, stop_timeout=self.stop_timeout, finished=self._finished,
-                        environment=self.metadata.environment)
+                        environment=self.metadata.environment,
+                        host_ports=self.host_ports.assign if self.host_ports else lambda _spec: None)
 
     def _finished(self, manager: TaskManager) -> None:
         self.managers.pop(manager.arn, None)

@@ -5,7 +5,8 @@ host's would let the scheduler book it twice.  So an agent on Docker takes a
 claim on its engine (by the engine's ID, so two DOCKER_HOST spellings of one
 engine are one host): an agent that registers the host's own CPU and memory
 (no --cpu-units/--memory-mib) claims it whole, an exclusive `fcntl` lock; one
-given both takes a share, a shared lock.  A whole claim and any other claim
+given both (and its own --host-port-range, agent/host_ports.py) takes a share,
+a shared lock.  A whole claim and any other claim
 refuse each other, naming the holder; shares coexist.  The kernel drops a
 claim when its agent dies, however it dies.
 
@@ -59,8 +60,8 @@ def claim(engine_id: str, whole: bool) -> HostClaim:
             who = f"another portside agent (pid {holder}) claims this whole Docker host"
         else:
             who = "other portside agents share this Docker host"
-        raise HostClaimed(f"{who}; give every agent on one Docker host its own share with --cpu-units and "
-                          f"--memory-mib (claims: {path})") from None
+        raise HostClaimed(f"{who}; give every agent on one Docker host its own share with --cpu-units, "
+                          f"--memory-mib and --host-port-range (claims: {path})") from None
     os.ftruncate(fd, 0)  # a pid left by a whole claim that has ended goes
     if whole:
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)

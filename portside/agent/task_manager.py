@@ -55,6 +55,8 @@ class TaskHost:
     finished: Callable[[TaskManager], None]  # called once, when the task is STOPPED and reported
     # extra environment per (task ARN, container name): the task metadata endpoint's URIs
     environment: Callable[[str, str], dict[str, str]] = lambda _task, _container: {}
+    # gives a container its dynamic host ports (agent/host_ports.py; default: Docker's ephemeral ones)
+    host_ports: Callable[[ContainerSpec], None] = lambda _spec: None
 
 
 @dataclass
@@ -238,6 +240,7 @@ class TaskManager:
                     for name, read_only in current.spec.volumes_from
                 ]
                 current.spec.environment.update(self.host.environment(self.arn, current.spec.name))
+                self.host.host_ports(current.spec)
                 current.runtime_id = await runtime.create(current.spec)
                 current.status = Status.CREATED
             current = None

@@ -34,6 +34,7 @@ def _agent_config(args: argparse.Namespace, cluster: str, data_dir: Path, fargat
         availability_zone=args.availability_zone,
         cpu_units=args.cpu_units,
         memory_mib=args.memory_mib,
+        host_port_range=args.host_port_range,
         extra_attributes={
             **({FARGATE_ATTRIBUTE: "true"} if fargate else {}),
             **({CAPACITY_PROVIDER_ATTRIBUTE: args.capacity_provider}
@@ -91,8 +92,13 @@ def agent(args: argparse.Namespace) -> int:
         from ..agent.host_claim import HostClaimed, claim
 
         assert isinstance(runtime, DockerRuntime)
+        whole = args.cpu_units is None or args.memory_mib is None
+        if not whole and args.host_port_range is None:
+            print("portside: an agent given --cpu-units and --memory-mib shares its Docker host with other "
+                  "agents: give it its own --host-port-range LOW-HIGH too (the ports it publishes)", file=sys.stderr)
+            return 2
         try:
-            host_claim = claim(runtime.engine_id(), whole=args.cpu_units is None or args.memory_mib is None)  # noqa: F841 (held for life)
+            host_claim = claim(runtime.engine_id(), whole=whole)  # noqa: F841 (held for life)
         except HostClaimed as exc:
             print(f"portside: {exc}", file=sys.stderr)
             return 2

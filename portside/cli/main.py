@@ -173,6 +173,19 @@ def _agent_options(parser: argparse.ArgumentParser) -> None:
                         help="CPU units to register (default: 1024 per core)")
     parser.add_argument("--memory-mib", type=int, default=None,
                         help="memory to register, MiB (default: the host's, less 256)")
+    parser.add_argument("--host-port-range", type=_port_range, default=None, metavar="LOW-HIGH",
+                        help="the host ports this agent publishes: dynamic ones drawn from it, static ones "
+                             "outside it placed elsewhere; needed when agents share a Docker host "
+                             "(default: any port, dynamic ones chosen by Docker)")
+
+
+def _port_range(text: str) -> tuple[int, int]:
+    from ..domain.resources import parse_port_range
+
+    found = parse_port_range(text)
+    if found is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not LOW-HIGH with 1 <= LOW <= HIGH <= 65535")
+    return found
 
 
 def _log_options(parser: argparse.ArgumentParser) -> None:

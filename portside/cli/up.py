@@ -150,6 +150,8 @@ def up(args: argparse.Namespace) -> int:
             agent_args += ["--cpu-units", str(args.cpu_units)]
         if args.memory_mib is not None:
             agent_args += ["--memory-mib", str(args.memory_mib)]
+        if args.host_port_range is not None:
+            agent_args += ["--host-port-range", "-".join(map(str, args.host_port_range))]
         agent = sup.spawn("agent", agent_args, env)
         print(f"portside: ECS API on {endpoint}, console on {endpoint}/ui (state in {data_dir}); Ctrl-C stops",
               file=sys.stderr, flush=True)

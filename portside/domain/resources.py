@@ -32,14 +32,37 @@ class Reservation:
         return cls(doc.get("cpu", 0), doc.get("memory", 0), doc.get("ports", []), doc.get("portsUdp", []))
 
 
+HOST_PORT_RANGE_ATTRIBUTE = "portside.host-port-range"  # an agent's `--host-port-range LOW-HIGH`
+
+
+def parse_port_range(text: str) -> tuple[int, int] | None:
+    """`LOW-HIGH` (1 ≤ LOW ≤ HIGH ≤ 65535) as a pair, else None."""
+    low, sep, high = text.partition("-")
+    if not (sep and low.isdigit() and high.isdigit()):
+        return None
+    pair = (int(low), int(high))
+    return pair if 1 <= pair[0] <= pair[1] <= 65535 else None
+
+
+def host_port_range(instance: dict[str, Any]) -> tuple[int, int] | None:
+    """The host ports an instance's agent owns, when it shares its Docker host
+    with other agents (its attribute); None: any port."""
+    for attribute in instance.get("attributes") or ():
+        if attribute.get("name") == HOST_PORT_RANGE_ATTRIBUTE:
+            return parse_port_range(attribute.get("value") or "")
+    return None
+
+
 @dataclass
 class Capacity:
-    """An instance's free CPU and memory and its ports in use."""
+    """An instance's free CPU and memory and its ports in use; `port_range`,
+    when set, bounds the static host ports it can give a task at all."""
 
     cpu: int
     memory: int
     ports: set[int]
     ports_udp: set[int]
+    port_range: tuple[int, int] | None = None
 
     @classmethod
     def empty(cls) -> Capacity:
@@ -57,7 +80,7 @@ class Capacity:
         return memo[1].copy()
 
     def copy(self) -> Capacity:
-        return Capacity(self.cpu, self.memory, set(self.ports), set(self.ports_udp))
+        return Capacity(self.cpu, self.memory, set(self.ports), set(self.ports_udp), self.port_range)
 
     @classmethod
     def _parse(cls, resources: Resources) -> Capacity:
@@ -85,11 +108,17 @@ class Capacity:
             return "RESOURCE:CPU"
         if need.memory > self.memory:
             return "RESOURCE:MEMORY"
-        if self.ports.intersection(need.ports):
+        if self.ports.intersection(need.ports) or self._outside_range(need.ports):
             return "RESOURCE:PORTS"
-        if self.ports_udp.intersection(need.ports_udp):
+        if self.ports_udp.intersection(need.ports_udp) or self._outside_range(need.ports_udp):
             return "RESOURCE:PORTS_UDP"
         return None
+
+    def _outside_range(self, ports: list[int]) -> bool:
+        if self.port_range is None:
+            return False
+        low, high = self.port_range
+        return any(not low <= port <= high for port in ports)
 
     def reserve(self, need: Reservation) -> None:
         self.cpu -= need.cpu
@@ -112,10 +141,12 @@ class Capacity:
         self.ports_udp.difference_update(task.ports_udp)
 
     @classmethod
-    def free(cls, registered: Resources, held: Capacity | None) -> Capacity:
+    def free(cls, registered: Resources, held: Capacity | None,
+             port_range: tuple[int, int] | None = None) -> Capacity:
         """Registered less what live tasks hold; ports reserved at registration
         stay in use whatever tasks come and go."""
         free = cls.from_resources(registered)
+        free.port_range = port_range
         if held is not None:
             free.cpu -= held.cpu
             free.memory -= held.memory

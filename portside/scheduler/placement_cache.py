@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from typing import Protocol
 
 from ..domain.documents import Doc
-from ..domain.resources import Capacity, Reservation
+from ..domain.resources import Capacity, Reservation, host_port_range
 
 
 class PlacementSource(Protocol):
@@ -77,7 +77,7 @@ class PlacementCache:
     def _with_remaining(self, doc: Doc) -> Doc:
         """The document with `remainingResources` as the instance's free capacity now."""
         arn = doc["containerInstanceArn"]
-        free = self._free[arn] = Capacity.free(doc["registeredResources"], self._held.get(arn))
+        free = self._free[arn] = Capacity.free(doc["registeredResources"], self._held.get(arn), host_port_range(doc))
         doc["remainingResources"] = free.to_resources()
         self._stale.discard(arn)
         return doc
@@ -138,8 +138,8 @@ class PlacementCache:
                     free.reserve(reservation)
         if free is not None:
             if release:  # recounted: registered ports stay in use whatever tasks give back
-                registered = self._instances[cluster_arn][instance_arn]["registeredResources"]
-                self._free[instance_arn] = Capacity.free(registered, held)
+                doc = self._instances[cluster_arn][instance_arn]
+                self._free[instance_arn] = Capacity.free(doc["registeredResources"], held, host_port_range(doc))
             self._stale.add(instance_arn)
         counts = self._groups[cluster_arn].setdefault(group, Counter())
         counts[instance_arn] += -times if release else times

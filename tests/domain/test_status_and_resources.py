@@ -86,3 +86,19 @@ def test_user_stop_keeps_its_reason():
     assert task["stoppedReason"] == "Task stopped by user" and task["stoppingAt"] == 5.0
     apply_task_change(task, {"status": "STOPPED", "reason": "ignored"}, 7.0)
     assert task["stopCode"] == "UserInitiated" and task["stoppedReason"] == "Task stopped by user"
+
+
+def test_a_port_range_bounds_the_static_ports_an_instance_can_give():
+    from portside.domain.resources import host_port_range, parse_port_range
+
+    assert parse_port_range("20000-20999") == (20000, 20999)
+    assert [parse_port_range(t) for t in ("20999-20000", "0-10", "1-65536", "80", "a-b")] == [None] * 5
+    assert host_port_range({"attributes": [{"name": "portside.host-port-range", "value": "10-20"}]}) == (10, 20)
+    assert host_port_range({"attributes": [{"name": "ecs.os-type", "value": "linux"}]}) is None
+    free = Capacity(1024, 2048, {15}, set(), port_range=(10, 20))
+    assert free.shortfall(Reservation(0, 0, [12])) is None
+    assert free.shortfall(Reservation(0, 0, [15])) == "RESOURCE:PORTS"
+    assert free.shortfall(Reservation(0, 0, [21])) == "RESOURCE:PORTS"
+    assert free.shortfall(Reservation(0, 0, [], [9])) == "RESOURCE:PORTS_UDP"
+    assert free.copy().port_range == (10, 20)
+    assert Capacity.free(free.to_resources(), None, (10, 20)).shortfall(Reservation(0, 0, [21])) == "RESOURCE:PORTS"
