@@ -24,7 +24,8 @@ def two_agents(server, tmp_path, test_image, docker_client):
     ecs.create_cluster()
     ecs.create_capacity_provider(name="mi", cluster="default", managedInstancesProvider=MANAGED)
     agents = [AgentProcess(server, tmp_path / f"agent{i}", "--runtime", "docker", "--stop-timeout", "2",
-                           "--cpu-units", "512", "--memory-mib", "512", "--capacity-provider", "mi").start()
+                           "--cpu-units", "512", "--memory-mib", "512", "--capacity-provider", "mi",
+                           "--host-port-range", f"{42100 + 10 * i}-{42109 + 10 * i}").start()
               for i in range(2)]
     instances = [a.wait_registered() for a in agents]
     yield ecs, instances
