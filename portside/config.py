@@ -20,6 +20,7 @@ class ServerConfig:
     task_retention_s: float = DEFAULT_TASK_RETENTION_S
     agent_timeout_s: float = 30.0  # an agent silent this long is disconnected
     service_interval_s: float = 1.0  # the service scheduler's tick (it is also nudged by changes)
+    lease_s: float = 5.0  # servers sharing PostgreSQL: the leader lease's length (server/peers.py)
     credentials_path: Path | None = None  # keys and roles (AWS credentials INI); None: open, loopback only
     metrics_token_path: Path | None = None  # a file holding the bearer token /metrics also accepts
     max_connections: int = 4096  # open client connections (lowered to what the open-file limit allows)

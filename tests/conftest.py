@@ -89,12 +89,32 @@ class ServerProcess:
 
 
 @pytest.fixture
-def server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[ServerProcess]:
+def db_backend() -> str:
+    """The `server` fixture's database: SQLite, or PostgreSQL with
+    PORTSIDE_TEST_DB=postgres; both, one run each, for a module marked
+    `pytest.mark.both_backends` (see pytest_generate_tests)."""
+    return os.environ.get("PORTSIDE_TEST_DB", "sqlite")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A module marked `both_backends` runs its `server` tests on SQLite and
+    on PostgreSQL (a representative subset of the API suite; the rest runs on
+    PostgreSQL with PORTSIDE_TEST_DB=postgres)."""
+    if ("db_backend" in metafunc.fixturenames and metafunc.definition.get_closest_marker("both_backends")
+            and "PORTSIDE_TEST_DB" not in os.environ):
+        from portside.testing import postgres
+
+        backends = ["sqlite"] if postgres.unavailable() else ["sqlite", "postgres"]
+        metafunc.parametrize("db_backend", backends)
+
+
+@pytest.fixture
+def server(tmp_path: Path, request: pytest.FixtureRequest, db_backend: str) -> Iterator[ServerProcess]:
     """A fresh server; a module marked `pytest.mark.server_args(...)` starts it
     with those extra arguments (the service tests tick every 0.2 s)."""
     marker = request.node.get_closest_marker("server_args")
     extra = tuple(marker.args) if marker else ()
-    if os.environ.get("PORTSIDE_TEST_DB") == "postgres":  # the same tests on PostgreSQL (tests/store/test_postgres_api.py)
+    if db_backend == "postgres":  # the same tests on PostgreSQL
         from portside.testing.postgres import fresh_database
 
         extra += ("--db", fresh_database())
@@ -212,3 +232,4 @@ def wait_for_task(ecs, arn: str, status: str, timeout: float = 30, cluster: str 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "server_args(*args): extra arguments for the `server` fixture")
+    config.addinivalue_line("markers", "both_backends: run the module's `server` tests on SQLite and PostgreSQL")

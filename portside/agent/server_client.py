@@ -47,26 +47,51 @@ class ServerClient:
     key given, else the named profile (`--profile`), else botocore's chain
     (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, then AWS_PROFILE or `default` in
     the shared credentials file, ...).  With none, a placeholder key, which
-    only a server without `--credentials` (loopback) accepts."""
+    only a server without `--credentials` (loopback) accepts.
+
+    `endpoint` may name several servers sharing one database, comma-separated
+    (`--server URL1,URL2`): calls go to one of them until it fails
+    (`ServerUnavailable`: unreachable, or answering 5xx such as a server that
+    lost its database), then to the next; callers retry as they do for one."""
 
     def __init__(self, endpoint: str, region: str = "us-east-1", profile: str | None = None,
                  credentials: Credentials | None = None) -> None:
-        self.endpoint = endpoint.rstrip("/")
+        self.endpoints = [e.strip().rstrip("/") for e in endpoint.split(",") if e.strip()]
+        if not self.endpoints:
+            raise ValueError("no server URL given")
+        self._current = 0
         self.region = region
-        session = boto3.session.Session(profile_name=profile)
-        found = credentials or session.get_credentials()
+        self._session = boto3.session.Session(profile_name=profile)
+        found = credentials or self._session.get_credentials()
         self._credentials = found.get_frozen_credentials() if found else ANONYMOUS
-        self._ecs = session.client(
-            "ecs",
-            endpoint_url=self.endpoint,
-            region_name=region,
-            aws_access_key_id=self._credentials.access_key,
-            aws_secret_access_key=self._credentials.secret_key,
-            aws_session_token=self._credentials.token,
-            config=Config(retries={"max_attempts": 1}, connect_timeout=5, read_timeout=30,
-                          max_pool_connections=32),
-        )
+        self._clients: dict[str, Any] = {}
+        self._ecs_for(self.endpoints[0])  # a bad profile fails here, not at the first call
         self._pool = ThreadPoolExecutor(16, thread_name_prefix="ecs-client")
+
+    @property
+    def endpoint(self) -> str:
+        """The server calls go to now."""
+        return self.endpoints[self._current]
+
+    def _failed(self, endpoint: str) -> None:
+        """`endpoint` failed a call: the next calls go to the next server (unless another call moved on already)."""
+        if len(self.endpoints) > 1 and self.endpoint == endpoint:
+            self._current = (self._current + 1) % len(self.endpoints)
+
+    def _ecs_for(self, endpoint: str) -> Any:
+        client = self._clients.get(endpoint)
+        if client is None:
+            client = self._clients[endpoint] = self._session.client(
+                "ecs",
+                endpoint_url=endpoint,
+                region_name=self.region,
+                aws_access_key_id=self._credentials.access_key,
+                aws_secret_access_key=self._credentials.secret_key,
+                aws_session_token=self._credentials.token,
+                config=Config(retries={"max_attempts": 1}, connect_timeout=5, read_timeout=30,
+                              max_pool_connections=32),
+            )
+        return client
 
     async def call(self, operation: str, **params: Any) -> dict[str, Any]:
         """One ECS operation, e.g. call("submit_task_state_change", ...)."""
@@ -76,15 +101,18 @@ class ServerClient:
         return await loop.run_in_executor(self._pool, functools.partial(self._call, operation, params))
 
     def _call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+        endpoint = self.endpoint
         try:
-            return getattr(self._ecs, operation)(**params)
+            return getattr(self._ecs_for(endpoint), operation)(**params)
         except ClientError as exc:
             error = exc.response.get("Error", {})
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
             if status >= 500:
+                self._failed(endpoint)
                 raise ServerUnavailable(str(exc)) from exc
             raise ServerRefused(error.get("Code", "Unknown"), error.get("Message", "")) from exc
         except BotoCoreError as exc:
+            self._failed(endpoint)
             raise ServerUnavailable(str(exc)) from exc
 
     async def poll(self, cluster: str, instance_arn: str, version: str | None, wait: float) -> dict[str, Any]:
@@ -100,14 +128,15 @@ class ServerClient:
         """One signed call on Portside's agent channel (the poll, and reports
         no ECS operation carries)."""
         body = json.dumps(params).encode()
+        endpoint = self.endpoint
         request = AWSRequest(
             method="POST",
-            url=self.endpoint + "/",
+            url=endpoint + "/",
             data=body,
             headers={"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": target},
         )
         SigV4Auth(self._credentials, "ecs", self.region).add_auth(request)
-        url = urllib.parse.urlsplit(self.endpoint)
+        url = urllib.parse.urlsplit(endpoint)
         head = ["POST / HTTP/1.1", f"Host: {url.netloc}", f"Content-Length: {len(body)}", "Connection: close"]
         head += [f"{k}: {v}" for k, v in request.headers.items() if k.lower() != "content-length"]
         try:
@@ -117,8 +146,10 @@ class ServerClient:
                 wait + 15,
             )
         except (TimeoutError, OSError, EOFError, ValueError, IndexError) as exc:
+            self._failed(endpoint)
             raise ServerUnavailable(str(exc) or type(exc).__name__) from exc
         if status >= 500:
+            self._failed(endpoint)
             raise ServerUnavailable(f"HTTP {status}")
         if status != 200:
             raise ServerRefused(payload.get("__type", str(status)), payload.get("message", ""))

@@ -51,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="seconds without a poll after which an agent counts as disconnected")
     server.add_argument("--service-interval", type=float, default=1.0, metavar="SECONDS",
                         help="seconds between the service scheduler's reconcile ticks")
+    server.add_argument("--lease-seconds", type=float, default=5.0, metavar="SECONDS",
+                        help="servers sharing a PostgreSQL database: how long the leader's lease lasts "
+                             "(another server takes over this long after the leader dies)")
     server.add_argument("--force", action="store_true",
                         help="start even on a database that lost changes (empty, or its write-ahead log "
                              "gone or damaged after an unclean stop); see TRUST.md")
@@ -70,7 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Register this host as a container instance and run the tasks placed on it, "
                     "until SIGTERM or Ctrl-C (its containers keep running, adopted on the next start).",
     )
-    agent.add_argument("--server", required=True, metavar="URL", help="the Portside server URL (required)")
+    agent.add_argument("--server", required=True, metavar="URL[,URL...]",
+                       help="the Portside server URL (required); several servers sharing one PostgreSQL "
+                            "database, comma-separated: the agent moves to the next when one fails")
     agent.add_argument("--cluster", default=None,
                        help="the cluster to join (default: default; with --fargate, Portside's "
                             "unseen Fargate capacity cluster)")

@@ -19,6 +19,7 @@ def config_from(args: argparse.Namespace) -> ServerConfig:
         task_retention_s=args.task_retention,
         agent_timeout_s=args.agent_timeout,
         service_interval_s=args.service_interval,
+        lease_s=args.lease_seconds,
         max_connections=args.max_connections,
         idle_timeout_s=args.idle_timeout,
         header_timeout_s=args.header_timeout,

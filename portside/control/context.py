@@ -15,7 +15,8 @@ from ..config import ServerConfig
 from ..scheduler.placement_cache import PlacementCache
 from ..store.interface import Store
 from .heartbeats import Heartbeats
-from .wakeups import Wakeups
+from .leadership import Leadership
+from .wakeups import ServiceNudge, Wakeups
 
 
 @dataclass
@@ -27,7 +28,8 @@ class Context:
     wakeups: Wakeups = field(default_factory=Wakeups)
     heartbeats: Heartbeats = field(default_factory=lambda: Heartbeats(0.0))
     boot_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
-    service_wakeup: asyncio.Event = field(default_factory=asyncio.Event)  # nudges the service scheduler
+    service_wakeup: asyncio.Event = field(default_factory=ServiceNudge)  # nudges the service scheduler
+    leadership: Leadership = field(default_factory=Leadership)  # whether this server runs the schedulers
     exec_sessions: Any = None  # ECS Exec sessions and agents' exec channels (control/exec_sessions.py)
     # container instances as placement sees them (free capacity, task groups), over the store
     placement: PlacementCache = field(init=False)

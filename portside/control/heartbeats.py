@@ -41,6 +41,20 @@ class Heartbeats:
             self._polling.pop(arn, None)
         self._last_seen[arn] = now
 
+    def polled_since(self, since: float, now: float) -> dict[str, float]:
+        """Instance ARN → its agent's last poll here, for the agents that
+        polled here since `since` (`now` for those whose poll is held now)."""
+        seen = {arn: at for arn, at in self._last_seen.items() if at >= since}
+        return seen | dict.fromkeys(self._polling, now)
+
+    def seen_elsewhere(self, polled: dict[str, float]) -> None:
+        """Agents' polls other servers saw (servers sharing a database): an
+        agent polling any of them is connected on every one."""
+        for arn, at in polled.items():
+            self._agent_polled.add(arn)
+            if at > self._last_seen.get(arn, 0.0):
+                self._last_seen[arn] = at
+
     def connected(self, instance: dict[str, Any], now: float) -> bool:
         if instance["status"] == "INACTIVE":
             return False

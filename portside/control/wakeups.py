@@ -8,19 +8,35 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 
 class Wakeups:
+    """`publish`, when set (servers sharing a database), tells the other
+    servers too: an agent may be polling one of them (`server/peers.py`
+    delivers their notices here through `notify_local`)."""
+
     def __init__(self) -> None:
         self._versions: dict[str, int] = defaultdict(int)
         self._waiters: dict[str, list[asyncio.Future[None]]] = defaultdict(list)
         self._closing = False
+        self.publish: Callable[[str], None] | None = None
 
     def version(self, instance_arn: str) -> int:
         return self._versions[instance_arn]
 
     def notify(self, instance_arn: str) -> None:
+        if self.publish is not None:
+            self.publish(instance_arn)
+        self.notify_local(instance_arn)
+
+    def notify_waiting(self) -> None:
+        """Wake every poll held here: news for them may have been missed."""
+        for arn in list(self._waiters):
+            self.notify_local(arn)
+
+    def notify_local(self, instance_arn: str) -> None:
         self._versions[instance_arn] += 1
         for waiter in self._waiters.pop(instance_arn, []):
             if not waiter.done():
@@ -30,8 +46,7 @@ class Wakeups:
         """Answer every waiting poll now, and every later one at once: the
         server is shutting down (a poll held now would hold the shutdown)."""
         self._closing = True
-        for arn in list(self._waiters):
-            self.notify(arn)
+        self.notify_waiting()
 
     async def wait(
         self,
@@ -53,3 +68,19 @@ class Wakeups:
             waiters = self._waiters.get(instance_arn)
             if waiters and waiter in waiters:
                 waiters.remove(waiter)
+
+
+class ServiceNudge(asyncio.Event):
+    """Wakes the service scheduler now rather than at its next tick.  When
+    `publish` is set (servers sharing a database) a nudge on a server that
+    does not lead is passed on to the one that does (`server/peers.py`)."""
+
+    publish: Callable[[], None] | None = None
+
+    def set(self) -> None:
+        if self.publish is not None and not self.is_set():
+            self.publish()
+        super().set()
+
+    def set_local(self) -> None:
+        super().set()

@@ -22,6 +22,7 @@ from ..domain import health, service_plans
 from ..domain.daemon import Daemon
 from ..domain.documents import Doc
 from ..domain.service import SERVICE_STOP_CODE
+from ..store.interface import NotLeader, StoreUnavailable
 
 log = logging.getLogger("portside.daemons")
 
@@ -43,6 +44,8 @@ class DaemonReconciler:
         for arn in daemons.to_reconcile(self.ctx):
             try:
                 more |= self.reconcile(arn)
+            except (NotLeader, StoreUnavailable):
+                raise  # no other daemon would fare better
             except Exception:
                 log.exception("reconciling %s failed", arn)
         return more

@@ -41,6 +41,7 @@ from ..domain.documents import Doc
 from ..domain.service_plans import LiveTask
 from ..domain.service_record import CompletedDeployment, SchedulerMemory, service_group
 from ..metrics import RECONCILE_SECONDS
+from ..store.interface import NotLeader, StoreUnavailable
 from .daemon_reconciler import DaemonReconciler
 
 log = logging.getLogger("portside.services")
@@ -72,9 +73,15 @@ class ServiceReconciler:
             except TimeoutError:
                 pass
             wakeup.clear()
+            leadership = self.ctx.leadership
+            if not leadership.leading:  # another server runs the scheduler (control/leadership.py)
+                continue
             try:
-                with RECONCILE_SECONDS.time():
+                with RECONCILE_SECONDS.time(), self.ctx.store.fenced(leadership.fence):
                     more = self.tick()
+            except (NotLeader, StoreUnavailable) as exc:  # the lease or the database is lost: not a bug
+                log.warning("reconciling services stopped: %s", exc)
+                more = False
             except Exception:  # the loop must outlive one bad tick
                 log.exception("reconciling services failed")
                 more = False
@@ -88,6 +95,8 @@ class ServiceReconciler:
         for service in self.ctx.store.services_to_reconcile():
             try:
                 more |= self.reconcile(service["serviceArn"])
+            except (NotLeader, StoreUnavailable):
+                raise  # no other service would fare better
             except Exception:
                 log.exception("reconciling %s failed", service["serviceArn"])
         return self.daemons.tick() or more

@@ -28,6 +28,7 @@ from ..protocol import errors
 from ..protocol.auth import Authenticator
 from ..protocol.dispatch import HANDLERS, dispatch, error_body
 from ..store.failures import StoreWriteFailed
+from ..store.interface import StoreUnavailable
 from . import exec_stream
 
 log = logging.getLogger("portside.server")
@@ -77,6 +78,8 @@ class PortsideApp:
             status, payload = await self._answer(scope, receive, replay)
         except errors.ECSError as err:
             status, payload = error_body(err)
+        except StoreUnavailable as exc:  # the database is down: AWS's answer for its own backend's failure
+            status, payload = error_body(errors.ServerException(exc.message))
         except Exception:  # a bug: answer as AWS does, keep the traceback in our log
             log.exception("internal error handling %s %s", scope.get("method"), scope.get("path"))
             status, payload = error_body(errors.ServerException("An internal error occurred."))
@@ -147,12 +150,20 @@ class PortsideApp:
         return dispatch(self.ctx, target, body)
 
     def _health(self) -> tuple[int, bytes]:
-        """200 while the store takes writes; 503 naming the cause while they fail."""
+        """200 while the store takes writes; 503 naming the cause while they
+        fail or the database cannot be reached.  `role` says whether this
+        server runs the schedulers (`control/leadership.py`: always "leader"
+        on SQLite), `database` whether its last contact with it succeeded."""
         health = getattr(self.ctx.store, "health", None)
         failure = health.failure if health is not None else None
-        if failure is None:
-            return 200, b'{"status":"ok"}'
-        return 503, json.dumps({"status": "unhealthy", "store": f"writes fail: {failure}"}).encode()
+        leadership = self.ctx.leadership
+        answer = {"status": "ok", "role": leadership.role,
+                  "database": "ok" if leadership.database_ok else "unreachable"}
+        if failure is not None:
+            answer |= {"status": "unhealthy", "store": f"writes fail: {failure}"}
+        elif not leadership.database_ok:
+            answer["status"] = "unhealthy"
+        return (200 if answer["status"] == "ok" else 503), json.dumps(answer, separators=(",", ":")).encode()
 
 
 _READ_ONLY = ("Describe", "List")  # operations that change nothing

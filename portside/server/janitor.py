@@ -7,6 +7,7 @@ import logging
 
 from ..control.context import Context
 from ..store.failures import StoreWriteFailed
+from ..store.interface import NotLeader, StoreUnavailable
 
 log = logging.getLogger("portside.janitor")
 
@@ -26,13 +27,19 @@ async def purge_loop(ctx: Context) -> None:
     interval = max(0.5, min(60.0, ctx.config.task_retention_s / 10))
     while True:
         await asyncio.sleep(interval)
+        if not ctx.leadership.leading:  # the leader purges (control/leadership.py)
+            continue
         total = 0
         while True:
             try:
-                purged = purge_once(ctx)
+                with ctx.store.fenced(ctx.leadership.fence):
+                    purged = purge_once(ctx)
                 await ctx.store.durable()
             except StoreWriteFailed:
                 break  # logged once by the store
+            except (NotLeader, StoreUnavailable) as exc:
+                log.warning("purging stopped tasks stopped: %s", exc)
+                break
             except Exception:  # the loop must outlive a bad moment of the database
                 log.exception("purging stopped tasks failed")
                 break

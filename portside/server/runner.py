@@ -30,6 +30,7 @@ from .app import PortsideApp
 from .connections import ConnectionLimits, GuardedProtocol, guarded_protocol
 from .janitor import purge_loop
 from .lifecycle import StartupRefused
+from .peers import Peers
 
 log = logging.getLogger("portside.server")
 
@@ -176,6 +177,16 @@ def build_context(config: ServerConfig) -> Context:
     )
 
 
+def _peers(ctx: Context, config: ServerConfig) -> Peers | None:
+    """The coordination of servers sharing a PostgreSQL database (None on SQLite: one server)."""
+    if config.postgres_dsn is None:
+        return None
+    from ..store.postgres import PostgresCoordination, PostgresStore
+
+    assert isinstance(ctx.store, PostgresStore)
+    return Peers(ctx, PostgresCoordination(config.postgres_dsn), ctx.store.announce, config.lease_s)
+
+
 def run(config: ServerConfig, auth: Authenticator | None = None, sock: socket.socket | None = None) -> None:
     """Serve until SIGTERM/SIGINT on uvloop's event loop: uvicorn picks its
     loop only in `Server.run`, which Portside does not use, and asyncio's own
@@ -219,6 +230,9 @@ async def serve(config: ServerConfig, auth: Authenticator | None = None, sock: s
     sqlite_path = config.database_path if config.postgres_dsn is None else None
     if sqlite_path is not None:  # removed below: its presence at start means a crash (store/integrity.py)
         integrity.mark_running(sqlite_path)
+    peers = _peers(ctx, config)
+    if peers is not None:  # several servers may share this database: lease, notices, agents' polls
+        peering = peers.start(asyncio.get_running_loop())
     janitor = asyncio.create_task(purge_loop(ctx))
     reconciler = asyncio.create_task(ServiceReconciler(ctx, config.service_interval_s).run())
     log.info("portside server listening on %s (state: %s; %s)", config.endpoint, config.database_label,
@@ -228,6 +242,10 @@ async def serve(config: ServerConfig, auth: Authenticator | None = None, sock: s
     finally:
         janitor.cancel()
         reconciler.cancel()
+        if peers is not None:
+            peering.cancel()
+            await peers.stop()
+            peers.coordination.close()
         ctx.store.close()
         if sqlite_path is not None:
             integrity.mark_stopped(sqlite_path)

@@ -42,6 +42,23 @@ class SchemaTooNew(StoreError):
     """The database was written by a newer Portside than this one."""
 
 
+class StoreUnavailable(StoreError):
+    """The database cannot be reached now (it is down, restarting, or the
+    network to it is cut): nothing was changed.  Answered as AWS's
+    ServerException (which SDKs retry); the next call reconnects."""
+
+    server_fault = True  # see protocol/dispatch.py
+
+    def __init__(self, cause: str) -> None:
+        self.message = f"The database is unreachable ({cause}); nothing was changed. Retry the call."
+        super().__init__(self.message)
+
+
+class NotLeader(StoreError):
+    """A fenced transaction's leader lease is no longer this server's (it
+    expired, or another server holds it): the transaction was rolled back."""
+
+
 class UnitOfWork(Protocol):
     def transaction(self) -> AbstractContextManager[None]:
         """One atomic unit of change; nested uses join the outer one.  A
@@ -69,6 +86,13 @@ class UnitOfWork(Protocol):
         ...
 
     def schema_version(self) -> int:
+        ...
+
+    def fenced(self, token: int | None) -> AbstractContextManager[None]:
+        """Transactions opened inside are the leader's (the service scheduler,
+        the janitor): each checks, before it writes, that the leader lease
+        still carries `token` and holds it until it commits, else raises
+        `NotLeader`.  `None` (a store only one server uses) checks nothing."""
         ...
 
     def close(self) -> None:
@@ -235,6 +259,44 @@ class RecordRepository(Protocol):
                  after_seq: int = 0, limit: int = -1) -> list[tuple[int, Doc]]: ...
 
     def of_kind(self, kind: str, statuses: Iterable[str] | None = None) -> list[Doc]: ...
+
+
+class Coordination(Protocol):
+    """What several servers on one database share outside the unit of work,
+    on connections of their own (PostgreSQL only; one server on SQLite needs
+    none of it).  Each call blocks; StoreUnavailable when the database cannot
+    be reached."""
+
+    def renew_lease(self, holder: str, ttl_s: float) -> int | None:
+        """Take or extend the leader lease for `holder`; its fencing token
+        while `holder` leads, None while another server holds it."""
+        ...
+
+    def resign(self, holder: str) -> None:
+        """Let the lease go now (a clean shutdown), if `holder` has it."""
+        ...
+
+    def share_agent_polls(self, polled: dict[str, float]) -> dict[str, float]:
+        """Record when agents last polled this server (instance ARN → time);
+        returns the latest poll of every instance, on any server."""
+        ...
+
+    def listen(self, on_notice: NoticeHandler, stopping: StopFlag) -> None:
+        """Deliver every notice announced by any server (`PostgresStore.announce`) to
+        `on_notice` until `stopping.is_set()`; reconnects by itself, calling
+        `on_notice(None)` after each (re)connection: notices may have been missed."""
+        ...
+
+    def close(self) -> None:
+        ...
+
+
+class NoticeHandler(Protocol):
+    def __call__(self, payload: str | None) -> None: ...
+
+
+class StopFlag(Protocol):
+    def is_set(self) -> bool: ...
 
 
 class Store(

@@ -94,7 +94,7 @@ def test_unsigned_request_is_missing_a_token(secured):
 
 def test_health_stays_open(secured):
     status, body = raw_call(secured.endpoint, None, b"", key=None, method="GET", path="/health")
-    assert (status, body) == (200, {"status": "ok"})
+    assert (status, body) == (200, {"status": "ok", "role": "leader", "database": "ok"})
 
 
 @pytest.mark.parametrize("minutes,accepted", [(-16, False), (-14, True), (14, True), (16, False)])

@@ -17,14 +17,14 @@ first slice's choice; finer row locks come with several servers.)
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import psycopg
 
 from ...domain.documents import Doc
-from ..interface import StoreError
+from ..interface import NotLeader, StoreError, StoreUnavailable
 from .migrations import migrate
 
 dump = json.JSONEncoder(separators=(",", ":")).encode  # one encoder, not one per call
@@ -35,25 +35,41 @@ class PostgresDatabase:
 
     def __init__(self, dsn: str) -> None:
         try:
-            self._conn = psycopg.connect(dsn, autocommit=True, connect_timeout=10)
+            conn = connect(dsn)
         except psycopg.Error as exc:
             reason = " ".join(str(exc).split())  # one line
-            raise StoreError(f"cannot open the database {_public(dsn)}: {reason}") from exc
-        self._db = _Connection(self._conn)
+            raise StoreError(f"cannot open the database {public(dsn)}: {reason}") from exc
+        self._db = _Connection(dsn, conn, self._forget)
         try:
-            self._version = migrate(self._conn, _public(dsn))
+            self._version = migrate(conn, public(dsn))
         except BaseException:
-            self._conn.close()
+            conn.close()
             raise
         self._in_tx = False
         self._seen = -1  # the `changes` counter when we last looked
         self._generation = 0
+        self._fence: int | None = None  # the leader's token its transactions check (see `fenced`)
 
     def schema_version(self) -> int:
         return self._version
 
     def close(self) -> None:
-        self._conn.close()
+        self._db.close()
+
+    @contextmanager
+    def fenced(self, token: int | None) -> Iterator[None]:
+        """Transactions opened inside check the leader lease (see `transaction`)."""
+        outer, self._fence = self._fence, token
+        try:
+            yield
+        finally:
+            self._fence = outer
+
+    def announce(self, payload: str) -> None:
+        """A notice to every server listening (`Coordination.listen`): sent
+        when the open transaction commits (never if it rolls back), at once
+        outside one."""
+        self._db.execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload))
 
     # what was read may be stale -----------------------------------------------
 
@@ -81,23 +97,45 @@ class PostgresDatabase:
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """One atomic unit of change, committed when it ends; nested uses join
-        the outer one; an error rolls all of it back (and changes the generation)."""
+        the outer one; an error rolls all of it back (and changes the generation).
+
+        Inside `fenced(token)` it first takes a share lock on the leader lease
+        and checks that the lease still carries `token` and has not expired:
+        a server that lost the lease (its renewals failed, another took over)
+        writes nothing, and no server can take the lease over until this
+        transaction has ended (the lease row stays locked until COMMIT)."""
         if self._in_tx:
             yield
             return
         self._in_tx = True
         try:
-            with self._conn.transaction():
+            conn = self._db.live()
+            with conn.transaction():
                 row = self._db.execute("UPDATE changes SET n = n + 1 WHERE id = 1 RETURNING n").fetchone()
                 counter = int(row[0])
                 self._observe(counter - 1)  # someone else committed since we looked: forget
                 self._seen = counter  # our own change is no news to us
+                if self._fence is not None:
+                    self._check_fence(self._fence)
                 yield
+        except psycopg.Error as exc:
+            self._forget()
+            failure = self._db.translated(exc)
+            if failure is exc:
+                raise
+            raise failure from exc
         except BaseException:
             self._forget()
             raise
         finally:
             self._in_tx = False
+
+    def _check_fence(self, token: int) -> None:
+        held = self._db.execute(
+            "SELECT 1 FROM leader_lease WHERE id = 1 AND token = %s AND expires_at > now() FOR SHARE", (token,)
+        ).fetchone()
+        if held is None:
+            raise NotLeader(f"the leader lease no longer carries token {token}: this server does not lead")
 
     def commit(self) -> None:
         """Nothing to do: each transaction has committed when it ended."""
@@ -138,22 +176,93 @@ class PostgresDatabase:
         return [(int(seq), arn) for seq, arn in rows.fetchall()]
 
 
-def _public(dsn: str) -> str:
+CHANNEL = "portside"  # the LISTEN/NOTIFY channel every server listens on
+
+# Fail fast rather than hang when the database goes away: connecting gives up
+# after CONNECT_TIMEOUT_S; TCP keepalives and tcp_user_timeout notice a
+# database host that vanished; a lock held by a server that froze mid-transaction
+# is given up after lock_timeout (the call fails, it does not hang the loop),
+# and such a server's session is ended by idle_in_transaction_session_timeout.
+CONNECT_TIMEOUT_S = 3
+_OPTIONS = "-c lock_timeout=5000 -c statement_timeout=30000 -c idle_in_transaction_session_timeout=10000"
+
+
+def connect(dsn: str) -> psycopg.Connection[Any]:
+    """A new autocommit connection with Portside's timeouts."""
+    return psycopg.connect(dsn, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S, keepalives=1,
+                           keepalives_idle=5, keepalives_interval=2, keepalives_count=2,
+                           tcp_user_timeout=5000, options=_OPTIONS)
+
+
+def public(dsn: str) -> str:
     """The DSN without its password, for messages."""
     info = psycopg.conninfo.conninfo_to_dict(dsn)
     info.pop("password", None)
     return " ".join(f"{k}={v}" for k, v in info.items())
 
 
-class _Connection:
-    """The connection as the repositories use it (psycopg's `%s` parameters)."""
+def unreachable(exc: psycopg.Error, conn: psycopg.Connection[Any] | None) -> bool:
+    """Whether the error means the database cannot be reached (rather than a
+    bad statement): the connection broke, or the server is shutting down,
+    starting, or refused the connection (SQLSTATE classes 08 and 57P)."""
+    state = exc.sqlstate or ""
+    return (conn is None or conn.broken or conn.closed or not state
+            or state.startswith("08") or state.startswith("57P"))
 
-    def __init__(self, conn: psycopg.Connection[Any]) -> None:
-        self._conn = conn
+
+class _Connection:
+    """The connection as the repositories use it (psycopg's `%s` parameters).
+    A connection the database dropped is replaced on the next use (so service
+    resumes by itself when the database is back); while it cannot be, every
+    use fails at once with StoreUnavailable.  `reconnected` is told each time:
+    what was read before may be stale."""
+
+    def __init__(self, dsn: str, conn: psycopg.Connection[Any], reconnected: Callable[[], None]) -> None:
+        self._dsn = dsn
+        self._conn: psycopg.Connection[Any] | None = conn
+        self._reconnected = reconnected
+
+    def live(self) -> psycopg.Connection[Any]:
+        conn = self._conn
+        if conn is not None and not conn.broken and not conn.closed:
+            return conn
+        if conn is not None:
+            conn.close()
+        self._conn = None
+        try:
+            self._conn = connect(self._dsn)
+        except psycopg.Error as exc:
+            raise StoreUnavailable(" ".join(str(exc).split())[:200] or type(exc).__name__) from exc
+        self._reconnected()
+        return self._conn
+
+    def translated(self, exc: psycopg.Error) -> Exception:
+        """StoreUnavailable for a database out of reach, else the error itself."""
+        if isinstance(exc, psycopg.Error) and unreachable(exc, self._conn):
+            return StoreUnavailable(" ".join(str(exc).split())[:200] or type(exc).__name__)
+        return exc
 
     def execute(self, sql: str, args: Any = ()) -> Any:  # a psycopg cursor (rows as tuples)
-        return self._conn.execute(sql, args)
+        conn = self.live()
+        try:
+            return conn.execute(sql, args)
+        except psycopg.Error as exc:
+            failure = self.translated(exc)
+            if failure is exc:
+                raise
+            raise failure from exc
 
     def executemany(self, sql: str, rows: Iterable[Any]) -> None:
-        with self._conn.cursor() as cursor:
-            cursor.executemany(sql, list(rows))
+        conn = self.live()
+        try:
+            with conn.cursor() as cursor:
+                cursor.executemany(sql, list(rows))
+        except psycopg.Error as exc:
+            failure = self.translated(exc)
+            if failure is exc:
+                raise
+            raise failure from exc
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()

@@ -116,8 +116,25 @@ _BASE = _run(
     "CREATE INDEX records_by_parent ON records (kind, parent, seq)",
 )
 
+# Several servers on one database (store/postgres/coordination.py): the leader
+# lease, one row, whose token fences the leader's writes; and when each
+# instance's agent last polled any server (agentConnected on every server).
+_SEVERAL_SERVERS = _run(
+    """CREATE TABLE leader_lease (
+        id INTEGER PRIMARY KEY,
+        holder TEXT NOT NULL,
+        token BIGINT NOT NULL,
+        expires_at TIMESTAMPTZ NOT NULL
+    )""",
+    "INSERT INTO leader_lease VALUES (1, '', 0, 'epoch')",
+    """CREATE TABLE agent_polls (
+        instance_arn TEXT PRIMARY KEY,
+        polled_at DOUBLE PRECISION NOT NULL
+    )""",
+)
+
 # Step N (1-based) brings a database from version N-1 to N.
-STEPS: list[Step] = [_BASE]
+STEPS: list[Step] = [_BASE, _SEVERAL_SERVERS]
 
 
 def latest() -> int:

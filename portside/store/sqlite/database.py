@@ -16,7 +16,7 @@ import json
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,6 +63,10 @@ class SqliteDatabase:
 
     def schema_version(self) -> int:
         return self._version
+
+    def fenced(self, token: int | None) -> AbstractContextManager[None]:
+        """One server per SQLite file: it always leads, nothing to check."""
+        return nullcontext()
 
     def close(self) -> None:
         self.commit()

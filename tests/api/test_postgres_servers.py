@@ -1,0 +1,258 @@
+"""Several real `portside server` processes on one PostgreSQL database
+(issue 16): one leader, handed over when it dies; placement from two servers
+at once that never overbooks (checked in the database afterwards); a
+clientToken retried on another server; agents that fail over and are woken
+through another server; a database outage that fails calls fast and heals
+by itself."""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+import uuid
+from collections import defaultdict
+from pathlib import Path
+from types import SimpleNamespace
+
+import psycopg
+import pytest
+from botocore.exceptions import ClientError
+
+from conftest import AgentProcess, ServerProcess, wait_for_task
+from helpers import register_instance, wait_for
+from pg_servers import LEASE_S, health, kill, start_servers, stop_servers, wait_for_one_leader
+from portside.testing import postgres
+
+pytestmark = pytest.mark.skipif(postgres.unavailable() is not None, reason=str(postgres.unavailable()))
+
+
+@pytest.fixture
+def dsn() -> str:
+    return postgres.fresh_database()
+
+
+def test_one_server_leads_and_another_takes_over_when_it_dies(dsn: str, tmp_path: Path) -> None:
+    servers = start_servers(dsn, tmp_path, 3)
+    try:
+        leader = wait_for_one_leader(servers)
+        for server in servers:
+            status, body = health(server)
+            assert status == 200 and body["database"] == "ok"
+            assert body["role"] == ("leader" if server is leader else "follower")
+        kill(leader)  # kill -9: no chance to let the lease go
+        killed_at = time.monotonic()
+        alive = [s for s in servers if s is not leader]
+        successor = wait_for_one_leader(alive, timeout=LEASE_S + 5)
+        handover = time.monotonic() - killed_at
+        assert handover <= LEASE_S + 2, f"handover took {handover:.1f} s"
+        successor.stop()  # a clean stop lets the lease go at once
+        stopped_at = time.monotonic()
+        last = [s for s in alive if s is not successor]
+        wait_for_one_leader(last, timeout=LEASE_S + 5)
+        assert time.monotonic() - stopped_at < LEASE_S, "a clean stop waited for the lease to expire"
+    finally:
+        stop_servers(servers)
+
+
+def test_sqlite_server_always_leads(server: ServerProcess) -> None:
+    status, body = health(server)
+    assert status == 200 and body["role"] == "leader" and body["database"] == "ok"
+
+
+def test_only_the_leader_runs_the_service_scheduler(dsn: str, tmp_path: Path) -> None:
+    """A service created through a follower is started by the leader; when
+    the leader dies the next one carries on (desiredCount raised through a
+    follower is met)."""
+    servers = start_servers(dsn, tmp_path, 2)
+    try:
+        leader = wait_for_one_leader(servers)
+        follower = next(s for s in servers if s is not leader)
+        ecs = follower.client()
+        ecs.create_cluster()
+        for _ in range(2):
+            register_instance(ecs)
+        ecs.register_task_definition(family="web", containerDefinitions=[
+            {"name": "web", "image": "nginx", "cpu": 128, "memory": 128}])
+        ecs.create_service(serviceName="svc", taskDefinition="web", desiredCount=3)
+        wait_for(lambda: len(ecs.list_tasks(serviceName="svc")["taskArns"]) == 3, what="3 tasks placed")
+        assert "leading: this server runs" in leader.log.read_text()
+        assert "leading: this server runs" not in follower.log.read_text()
+        kill(leader)
+        wait_for_one_leader([follower], timeout=LEASE_S + 5)
+        ecs.update_service(service="svc", desiredCount=5)
+        wait_for(lambda: len(ecs.list_tasks(serviceName="svc")["taskArns"]) == 5, what="5 tasks placed")
+    finally:
+        stop_servers(servers)
+
+
+def _live_holdings(dsn: str) -> dict[str, list[dict]]:
+    """Instance ARN → the reservations of its live tasks, read from the database."""
+    held: dict[str, list[dict]] = defaultdict(list)
+    with psycopg.connect(dsn) as conn:
+        for instance, reservation in conn.execute(
+                "SELECT instance_arn, reservation FROM tasks WHERE last_status != 'STOPPED'"):
+            held[instance].append(json.loads(reservation))
+    return held
+
+
+def test_two_servers_placing_at_full_speed_never_overbook(dsn: str, tmp_path: Path) -> None:
+    """Three small instances (1,024 CPU units each); clients on two servers
+    RunTask as fast as they can, half of them a task that takes host port
+    8080, and stop tasks now and then (reported STOPPED at once, as an agent
+    would).  Afterwards no instance holds more CPU than it has or the same
+    host port twice, counted from the tasks table."""
+    servers = start_servers(dsn, tmp_path, 2)
+    try:
+        ecs = servers[0].client()
+        ecs.create_cluster()
+        instances = [register_instance(ecs, cpu=1024, memory=4096) for _ in range(3)]
+        ecs.register_task_definition(family="port", containerDefinitions=[
+            {"name": "c", "image": "nginx", "cpu": 256, "memory": 64,
+             "portMappings": [{"containerPort": 80, "hostPort": 8080}]}])
+        ecs.register_task_definition(family="cpu", containerDefinitions=[
+            {"name": "c", "image": "nginx", "cpu": 256, "memory": 64}])
+        stop = threading.Event()
+        placed: dict[str, int] = defaultdict(int)
+        errors: list[str] = []
+
+        def client_loop(server: ServerProcess, seed: int) -> None:
+            rng = random.Random(seed)
+            ecs = server.client()
+            mine: list[str] = []
+            while not stop.is_set():
+                try:
+                    if mine and rng.random() < 0.3:
+                        arn = mine.pop(rng.randrange(len(mine)))
+                        ecs.stop_task(task=arn)
+                        ecs.submit_task_state_change(task=arn, status="STOPPED", reason="test",
+                                                     containers=[{"containerName": "c", "status": "STOPPED",
+                                                                  "exitCode": 0}])
+                        continue
+                    family = rng.choice(("port", "cpu"))
+                    answer = ecs.run_task(taskDefinition=family, count=rng.randint(1, 3))
+                    placed[family] += len(answer["tasks"])
+                    mine += [t["taskArn"] for t in answer["tasks"]]
+                except ClientError as exc:
+                    errors.append(str(exc))
+                    return
+
+        threads = [threading.Thread(target=client_loop, args=(servers[i % 2], i)) for i in range(4)]
+        for thread in threads:
+            thread.start()
+        time.sleep(8)
+        stop.set()
+        for thread in threads:
+            thread.join(30)
+        assert not errors, errors[:3]
+        assert placed["port"] >= 6 and placed["cpu"] >= 6, placed  # they did race
+        held = _live_holdings(dsn)
+        assert set(held) <= set(instances)
+        for instance, reservations in held.items():
+            assert sum(r["cpu"] for r in reservations) <= 1024, f"{instance} overbooked"
+            ports = [p for r in reservations for p in r["ports"]]
+            assert len(ports) == len(set(ports)), f"{instance} books a host port twice: {ports}"
+    finally:
+        stop_servers(servers)
+
+
+def test_a_client_token_retried_on_another_server_answers_the_first_calls_tasks(dsn: str, tmp_path: Path) -> None:
+    servers = start_servers(dsn, tmp_path, 2)
+    try:
+        first, second = (s.client() for s in servers)
+        first.create_cluster()
+        register_instance(first)
+        first.register_task_definition(family="web", containerDefinitions=[
+            {"name": "web", "image": "nginx", "cpu": 128, "memory": 128}])
+        token = uuid.uuid4().hex
+        made = first.run_task(taskDefinition="web", count=2, clientToken=token)["tasks"]
+        again = second.run_task(taskDefinition="web", count=2, clientToken=token)["tasks"]
+        assert sorted(t["taskArn"] for t in again) == sorted(t["taskArn"] for t in made)
+        assert len(second.list_tasks()["taskArns"]) == 2
+    finally:
+        stop_servers(servers)
+
+
+def test_an_agent_fails_over_and_is_woken_through_another_server(dsn: str, tmp_path: Path) -> None:
+    """The agent polls the first server of its list; tasks placed through the
+    second reach it at once (its long poll waits 20 s: only the notice wakes
+    it sooner).  When the first server dies it moves to the second, which
+    has counted it connected all along (agents' polls are shared)."""
+    servers = start_servers(dsn, tmp_path, 2, "--agent-timeout", "8")
+    agent = None
+    try:
+        a, b = servers
+        ecs_b = b.client()
+        ecs_b.create_cluster()
+        ecs_b.register_task_definition(family="web", containerDefinitions=[
+            {"name": "web", "image": "nginx", "cpu": 128, "memory": 128}])
+        both = SimpleNamespace(endpoint=f"{a.endpoint},{b.endpoint}")  # --server A,B
+        agent = AgentProcess(both, tmp_path / "agent", "--runtime", "fake").start()  # type: ignore[arg-type]
+        agent.wait_registered()
+        time.sleep(10)  # longer than --agent-timeout: b knows the agent only through a's shared polls
+        for _ in range(3):
+            started = time.monotonic()
+            task = ecs_b.run_task(taskDefinition="web")["tasks"][0]
+            wait_for_task(ecs_b, task["taskArn"], "RUNNING", timeout=20)
+            assert time.monotonic() - started < 5, "the agent's poll on the other server was not woken"
+        kill(a)
+        task = ecs_b.run_task(taskDefinition="web")["tasks"][0]
+        wait_for_task(ecs_b, task["taskArn"], "RUNNING", timeout=30)
+        instance = ecs_b.describe_container_instances(containerInstances=[agent.instance_arn])
+        assert instance["containerInstances"][0]["agentConnected"] is True
+    finally:
+        if agent is not None:
+            agent.stop()
+        stop_servers(servers)
+
+
+def test_a_database_outage_fails_calls_fast_and_heals_by_itself(tmp_path: Path) -> None:
+    """While PostgreSQL is down every call answers ServerException (HTTP 500,
+    as AWS does when its own backend fails: SDKs retry it) within seconds,
+    /health says the database is unreachable, and nothing is half-written;
+    once it is back, calls succeed and one server leads again, with no restart."""
+    with postgres.postgres_server() as pg:
+        servers = start_servers(pg.dsn, tmp_path, 2)
+        try:
+            ecs = servers[0].client()
+            ecs.create_cluster()
+            register_instance(ecs)
+            ecs.register_task_definition(family="web", containerDefinitions=[
+                {"name": "web", "image": "nginx", "cpu": 128, "memory": 128}])
+            before = ecs.run_task(taskDefinition="web")["tasks"][0]["taskArn"]
+            wait_for_one_leader(servers)
+            pg.stop()
+            for server in servers:
+                client = server.client()
+                for call in (lambda: client.run_task(taskDefinition="web"),
+                             lambda: client.describe_tasks(tasks=[before]),
+                             lambda: client.list_clusters()):
+                    started = time.monotonic()
+                    with pytest.raises(ClientError) as failed:
+                        call()
+                    assert time.monotonic() - started < 5, "a call hung on the missing database"
+                    assert failed.value.response["Error"]["Code"] == "ServerException"
+                    assert failed.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
+            wait_for(lambda: all(health(s) == (503, {"status": "unhealthy", "role": "follower",
+                                                     "database": "unreachable"}) for s in servers),
+                     timeout=LEASE_S + 5, what="/health: database unreachable, nobody leads")
+            pg.start()
+            wait_for_one_leader(servers, timeout=LEASE_S + 10)
+            for server in servers:
+                client = server.client()
+                wait_for(lambda: _succeeds(client.list_clusters), timeout=10, what="calls succeed again")
+                assert client.list_tasks()["taskArns"] == [before], "a failed RunTask left a task behind"
+            after = servers[1].client().run_task(taskDefinition="web")["tasks"]
+            assert len(after) == 1
+            assert all(health(s)[1]["database"] == "ok" for s in servers)
+        finally:
+            stop_servers(servers)
+
+
+def _succeeds(call) -> bool:
+    try:
+        call()
+        return True
+    except ClientError:
+        return False
