@@ -96,7 +96,7 @@ def create_task_set(ctx: Context, params: Doc) -> Doc:
         service["taskSets"].append(ts)
         store.put_service(service, memory)
         store.put_tags(ts["taskSetArn"], tags)
-    nudge(ctx)
+    nudge(ctx, service["serviceArn"])
     return {"taskSet": _view(ctx, ts, with_tags=bool(tags))}
 
 
@@ -176,4 +176,4 @@ def _changing_task_set(ctx: Context, params: Doc, member: str) -> Iterator[tuple
         ts = _find(service, params[member])
         yield service, ts
         ctx.store.put_service(service)
-    nudge(ctx)
+    nudge(ctx, service["serviceArn"])

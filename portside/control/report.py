@@ -19,7 +19,7 @@ from ..protocol import errors
 from .context import Context
 from .lookup import require_cluster, task_arn, task_definition
 from .release import release_resources, stop_tasks
-from .services import nudge
+from .services import nudge, service_arn_of
 
 log = logging.getLogger("portside.tasks")
 
@@ -51,7 +51,13 @@ def _save(ctx: Context, task: Doc, report: Doc) -> None:
     if stopped:
         release_resources(ctx, task)  # after the row says STOPPED: see PlacementCache.hold
     if task["lastStatus"] != before and is_scheduled_group(task.get("group")):
-        nudge(ctx)  # the service scheduler looks at once
+        nudge(ctx, service_arn_of(ctx, task) or _daemon_arn_of(ctx, task))  # the scheduler looks at once
+
+
+def _daemon_arn_of(ctx: Context, task: Doc) -> str:
+    """The daemon a daemon's task (group `daemon:NAME`) belongs to."""
+    name = str(task.get("group", "")).partition(":")[2]
+    return ctx.arns.daemon(str(task.get("clusterArn", "")).rsplit("/", 1)[-1], name)
 
 
 def _log_change(task: Doc) -> None:
@@ -98,4 +104,5 @@ def health_changed(ctx: Context, params: Doc) -> None:
                 and str(task.get("startedBy", "")).startswith(("ecs-svc/", "ecs-daemon/"))):
             stop_tasks(ctx, [task["taskArn"]], health.HEALTH_CHECK_FAILED, SERVICE_STOP_CODE,
                        ctx.clock.now())
-            nudge(ctx)
+        if is_scheduled_group(task.get("group")):  # health decides deployments and steady states
+            nudge(ctx, service_arn_of(ctx, task) or _daemon_arn_of(ctx, task))

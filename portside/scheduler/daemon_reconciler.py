@@ -22,6 +22,7 @@ from ..domain import health, service_plans
 from ..domain.daemon import Daemon
 from ..domain.documents import Doc
 from ..domain.service import SERVICE_STOP_CODE
+from ..store.failures import StoreBusy
 from ..store.interface import NotLeader, StoreUnavailable
 
 log = logging.getLogger("portside.daemons")
@@ -43,8 +44,9 @@ class DaemonReconciler:
         more = False
         for arn in daemons.to_reconcile(self.ctx):
             try:
-                more |= self.reconcile(arn)
-            except (NotLeader, StoreUnavailable):
+                with self.ctx.store.fenced(self.ctx.leadership.fence):  # as the service scheduler, per daemon
+                    more |= self.reconcile(arn)
+            except (NotLeader, StoreUnavailable, StoreBusy):
                 raise  # no other daemon would fare better
             except Exception:
                 log.exception("reconciling %s failed", arn)
