@@ -40,6 +40,15 @@ RECONCILE_SECONDS = Histogram(
     "portside_service_reconcile_duration_seconds", "Time of one service scheduler tick over every live service.",
     registry=REGISTRY, buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
+SERVICES_RECONCILED = Counter(
+    "portside_services_reconciled", "Services the service scheduler reconciled (only those changed, "
+    "nudged or due are, not every live service on every tick).", registry=REGISTRY,
+)
+LOOP_LAG = Histogram(
+    "portside_event_loop_lag_seconds", "How late a 20 ms timer on the server's event loop fired: the time "
+    "the loop was held by something else (every client waits that long).",
+    registry=REGISTRY, buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
 COMMIT_BATCH = Histogram(
     "portside_store_commit_batch_requests", "Requests that shared one group commit.",
     registry=REGISTRY, buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),

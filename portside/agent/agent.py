@@ -29,6 +29,7 @@ from .. import __version__
 from ..clock import Clock, SystemClock
 from ..domain.resources import HOST_PORT_RANGE_ATTRIBUTE
 from . import awsvpc
+from .credentials_endpoint import CredentialsEndpoint
 from .exec_channel import run_exec_channel
 from .host_ports import HostPortRange
 from .metadata_endpoint import MetadataEndpoint
@@ -90,6 +91,7 @@ class Agent:
         self._former_arns: list[str] = []  # instances this host was before registering anew
         self._checkpoint_pending = False  # the last checkpoint could not be written
         self.metadata = MetadataEndpoint(self, config.data_dir)
+        self.credentials = CredentialsEndpoint(self.metadata.credentials_id, self.clock.now)
         self.host_ports = HostPortRange(*config.host_port_range) if config.host_port_range else None
 
     # -- registration -----------------------------------------------------------
@@ -249,6 +251,8 @@ class Agent:
                 unreachable_since = None
             if self._checkpoint_pending:
                 self._save_checkpoint()
+            if self.metadata.unsaved:
+                self.metadata.save()
             version = answer["version"]
             if answer.get("instanceStatus") == "INACTIVE":
                 log.error("container instance %s was deregistered; the agent stops its tasks and exits",
@@ -275,6 +279,7 @@ class Agent:
             return
         if arn in self._done:
             return  # finished here; the server has not yet heard of it
+        self.credentials.environment(task)  # the task role's keys, if it has one (in memory only)
         manager = TaskManager(self._task_host(), task, adopted)
         self.managers[arn] = manager
         manager.start()
@@ -282,8 +287,18 @@ class Agent:
     def _task_host(self) -> TaskHost:
         return TaskHost(runtime=self.runtime, reporter=self.reporter, clock=self.clock, cluster=self.cluster,
                         instance_arn=self.instance_arn, stop_timeout=self.stop_timeout, finished=self._finished,
-                        environment=self.metadata.environment,
+                        environment=self._environment, container_running=self._container_running,
                         host_ports=self.host_ports.assign if self.host_ports else lambda _spec: None)
+
+    def _environment(self, task_arn: str, container: str) -> dict[str, str]:
+        return {**self.metadata.environment(task_arn, container), **self.credentials.variables(task_arn)}
+
+    async def _container_running(self, task_arn: str, runtime_id: str) -> None:
+        """Serve the task role's keys in the container's network namespace."""
+        if not self.credentials.serves(task_arn):
+            return
+        attrs = await self.runtime.inspect_raw(runtime_id) or {}
+        await self.credentials.serve_in(task_arn, int((attrs.get("State") or {}).get("Pid") or 0))
 
     def _finished(self, manager: TaskManager) -> None:
         self.managers.pop(manager.arn, None)
@@ -293,6 +308,7 @@ class Agent:
         clean_up.add_done_callback(self._clean_ups.discard)
 
     async def _clean_up(self, manager: TaskManager) -> None:
+        self.credentials.forget(manager.arn)
         await self.reporter.flush(manager.arn)
         for c in manager.containers.values():
             if c.runtime_id:
@@ -300,15 +316,24 @@ class Agent:
         for volume in manager.volumes:
             if volume.task_scoped:
                 await self.runtime.remove_volume(volume.name)
+        if manager.task.get("cpu") or manager.task.get("memory"):
+            await self.runtime.remove_task_cgroup(manager.arn)
         await awsvpc.close_sandbox(self.runtime, manager.sandbox_id)
 
     async def _remove_orphans(self, states: list[ContainerState]) -> None:
-        """Containers of tasks the server no longer runs here."""
+        """Containers of tasks the server no longer runs here, then the
+        task-scoped volumes of tasks this host no longer runs (an agent killed
+        before its clean-up, or a task the server forgot, left them)."""
         for state in states:
             log.warning("removing orphaned container %s of %s", state.runtime_id[:12], state.task_arn)
             if state.running:
                 await self.runtime.stop(state.runtime_id, self.stop_timeout)
             await self.runtime.remove(state.runtime_id)
+        for arn in dict.fromkeys([self.instance_arn, *self._former_arns]):
+            for name, task_arn in await self.runtime.list_task_volumes(arn):
+                if task_arn not in self.managers:
+                    log.warning("removing orphaned volume %s of %s", name, task_arn)
+                    await self.runtime.remove_volume(name)
 
     async def _sleep(self, seconds: float) -> None:
         try:

@@ -15,6 +15,7 @@ each.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import functools
 import ipaddress
 import logging
@@ -30,9 +31,10 @@ from docker.types import LogConfig
 from docker.types import Mount as DockerMount
 from docker.types import Ulimit as DockerUlimit
 
+from . import task_cgroup
 from .metrics import DOCKER_CALL_SECONDS
 from .pause import PAUSE_IMAGE, PAUSE_IMAGE_CHANGES, pause_rootfs
-from .runtime import LABEL_INSTANCE, ContainerSpec, ContainerState, RuntimeFailure, VolumeSpec
+from .runtime import LABEL_INSTANCE, LABEL_TASK_ARN, ContainerSpec, ContainerState, RuntimeFailure, VolumeSpec
 
 LABEL_NETWORK = "com.portside.network"
 
@@ -66,6 +68,7 @@ class DockerRuntime:
         self._present: set[str] = set()  # images known to be local
         self._lost_at: float | None = None  # when the engine stopped answering
         self._networks: set[str] = set()  # awsvpc networks known to exist
+        self._cgroup_driver: str | None = None  # Docker's, asked once
 
     @property
     def docker_client(self) -> docker.DockerClient:
@@ -152,6 +155,8 @@ class DockerRuntime:
                 )
                 for m in spec.mounts
             ]
+        if spec.cgroup_parent:
+            host["cgroup_parent"] = spec.cgroup_parent
         host.update(_host_options(spec))
         kwargs: dict[str, Any] = {
             "image": spec.image,
@@ -275,6 +280,31 @@ class DockerRuntime:
         except APIError as exc:  # still in use (a container not yet gone): leave it
             if exc.status_code != 409:
                 raise
+
+    async def task_cgroup(self, task_arn: str, cpu_units: int | None, memory_mib: int | None) -> str | None:
+        """The task's cgroup under Docker's cgroupfs driver (agent/task_cgroup.py)."""
+        if self._cgroup_driver is None:
+            info = await self._call(self._client.info)
+            self._cgroup_driver = str(info.get("CgroupDriver") or "cgroupfs")
+        if self._cgroup_driver != "cgroupfs":
+            raise RuntimeFailure(f"CannotCreateContainerError: task-level cpu and memory need Docker's "
+                                 f"cgroupfs cgroup driver; this engine uses {self._cgroup_driver}")
+        parent = task_cgroup.parent_name(task_arn)
+        try:
+            await asyncio.to_thread(task_cgroup.create, parent, cpu_units, memory_mib)
+        except OSError as exc:
+            raise RuntimeFailure(f"CannotCreateContainerError: the task's cgroup {parent}: "
+                                 f"{exc.strerror or exc}") from exc
+        return parent
+
+    async def remove_task_cgroup(self, task_arn: str) -> None:
+        await asyncio.to_thread(task_cgroup.remove, task_cgroup.parent_name(task_arn))
+
+    async def list_task_volumes(self, instance_arn: str) -> list[tuple[str, str]]:
+        found = await self._call(self._client.api.volumes, filters={"label": f"{LABEL_INSTANCE}={instance_arn}"})
+        volumes = (found or {}).get("Volumes") or []
+        return [(v["Name"], (v.get("Labels") or {}).get(LABEL_TASK_ARN, "")) for v in volumes]
+
     async def ensure_network(self, name: str) -> None:
         if name in self._networks:
             return
@@ -398,7 +428,23 @@ def _state(attrs: dict[str, Any]) -> ContainerState:
         network_bindings=bindings,
         health=(status.get("Health") or {}).get("Status"),
         networks=networks,
+        started_at=_epoch(status.get("StartedAt")),
+        finished_at=None if running else _epoch(status.get("FinishedAt")),
     )
+
+
+def _epoch(stamp: object) -> float | None:
+    """Docker's RFC 3339 time with nanoseconds as epoch seconds (None for its zero time)."""
+    text = str(stamp or "")
+    if not text or text.startswith("0001-"):
+        return None
+    whole, _, rest = text.rstrip("Z").partition(".")
+    fraction = "".join(ch for ch in rest if ch.isdigit())
+    try:
+        moment = datetime.datetime.fromisoformat(whole).replace(tzinfo=datetime.UTC)
+    except ValueError:
+        return None
+    return moment.timestamp() + (float(f"0.{fraction}") if fraction else 0.0)
 
 
 def _explain(exc: DockerException) -> str:

@@ -127,6 +127,15 @@ class FakeRuntime:
 
     async def remove_volume(self, name: str) -> None:
         self.volumes.discard(name)
+
+    async def task_cgroup(self, task_arn: str, cpu_units: int | None, memory_mib: int | None) -> str | None:
+        return None  # nothing runs: nothing to bound
+
+    async def remove_task_cgroup(self, task_arn: str) -> None:
+        return None
+
+    async def list_task_volumes(self, instance_arn: str) -> list[tuple[str, str]]:
+        return []  # the fake keeps no labels: its volumes die with the process
     async def ensure_network(self, name: str) -> None:
         self._subnets.setdefault(name, len(self._subnets) + 1)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import os
@@ -40,22 +41,53 @@ class MetadataEndpoint:
         self._port_file = data_dir / "metadata-port"
         self._server: asyncio.base_events.Server | None = None
         self.base = ""
+        self._port = 0
+        self.unsaved = False  # the key or port could not be written (a full or read-only data dir)
 
     async def start(self, host: str) -> None:
         """Listen on `host`, on the port used before if it is free (containers
         adopted after a restart keep the URI they were given)."""
-        self._key = _key(self._data_dir / "metadata-key")
-        wanted = int(self._port_file.read_text()) if self._port_file.exists() else 0
+        self._key = _read_key(self._data_dir / "metadata-key") or secrets.token_bytes(32)
+        try:
+            wanted = int(self._port_file.read_text())
+        except (OSError, ValueError):
+            wanted = 0
         try:
             self._server = await asyncio.start_server(self._handle, host, wanted)
         except OSError:
             self._server = await asyncio.start_server(self._handle, host, 0)
-        port = self._server.sockets[0].getsockname()[1]
-        self._port_file.write_text(str(port))
-        self.base = f"http://{host}:{port}"
+        self._port = self._server.sockets[0].getsockname()[1]
+        self.base = f"http://{host}:{self._port}"
+        self.save()
+
+    def save(self) -> bool:
+        """Keep the key and the port beside the checkpoint, so containers keep
+        their URI across an agent restart.  A full or read-only data dir must
+        not stop the agent (its containers run on): logged once, tried again
+        with the checkpoint."""
+        try:
+            _write_key(self._data_dir / "metadata-key", self._key)
+            if not self._port_file.exists() or self._port_file.read_text() != str(self._port):
+                self._port_file.write_text(str(self._port))
+        except OSError as exc:
+            if not self.unsaved:
+                log.error("could not save the task metadata endpoint's key and port in %s (%s); "
+                          "containers started now get a new URI if the agent restarts before they are saved",
+                          self._data_dir, exc.strerror or exc)
+            self.unsaved = True
+            return False
+        if self.unsaved:
+            log.warning("saved the task metadata endpoint's key and port in %s", self._data_dir)
+        self.unsaved = False
+        return True
 
     def token(self, task_arn: str, container: str) -> str:
         return hmac.new(self._key, f"{task_arn}/{container}".encode(), hashlib.sha256).hexdigest()[:32]
+
+    def credentials_id(self, task_arn: str) -> str:
+        """The task's credentials ID (agent/credentials_endpoint.py), as a UUID is written."""
+        h = hmac.new(self._key, f"credentials/{task_arn}".encode(), hashlib.sha256).hexdigest()
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
 
     def environment(self, task_arn: str, container: str) -> dict[str, str]:
         if not self.base:
@@ -133,7 +165,7 @@ class MetadataEndpoint:
             "KnownStatus": c.status.name,
             "Limits": {"CPU": c.spec.cpu_shares or 0, "Memory": c.spec.memory_mib or 0},
             "Type": "NORMAL",
-            "Networks": _networks(attrs, manager.network_mode),
+            "Networks": _networks(await self._network_attrs(manager, attrs), manager.network_mode),
         }
         arn = c.container_arn
         if arn:
@@ -148,6 +180,13 @@ class MetadataEndpoint:
         if c.spec.health_check:
             shown["Health"] = {"status": c.health}
         return shown
+
+    async def _network_attrs(self, manager: TaskManager, attrs: dict[str, Any]) -> dict[str, Any]:
+        """Where a container's network shows: an awsvpc task's containers join
+        its pause container's namespace, whose address is the task's ENI's."""
+        if manager.network_mode == "awsvpc" and manager.sandbox_id:
+            return await self.agent.runtime.inspect_raw(manager.sandbox_id) or attrs
+        return attrs
 
     async def _task(self, manager: TaskManager) -> dict[str, Any]:
         task = manager.task
@@ -176,12 +215,24 @@ class MetadataEndpoint:
 
 
 def _networks(attrs: dict[str, Any], mode: str) -> list[dict[str, Any]]:
+    """The v4 `Networks` list; for awsvpc with the ENI's members AWS shows
+    (AttachmentIndex, MACAddress, IPv4SubnetCIDRBlock, SubnetGatewayIpv4Address)."""
     nets = (attrs.get("NetworkSettings") or {}).get("Networks") or {}
     result = []
-    for name, net in nets.items():
-        entry: dict[str, Any] = {"NetworkMode": mode if name in ("bridge", "host", "none") else mode}
+    for net in nets.values():
+        entry: dict[str, Any] = {"NetworkMode": mode}
         if net.get("IPAddress"):
             entry["IPv4Addresses"] = [net["IPAddress"]]
+        if mode == "awsvpc" and net.get("IPAddress"):
+            entry["AttachmentIndex"] = 0
+            entry["MACAddress"] = net.get("MacAddress", "")
+            try:
+                subnet = ipaddress.ip_network(f"{net['IPAddress']}/{net.get('IPPrefixLen') or 32}", strict=False)
+                entry["IPv4SubnetCIDRBlock"] = str(subnet)
+                if net.get("Gateway"):
+                    entry["SubnetGatewayIpv4Address"] = f"{net['Gateway']}/{subnet.prefixlen}"
+            except ValueError:
+                pass
         result.append(entry)
     return result or [{"NetworkMode": mode}]
 
@@ -192,14 +243,31 @@ def _iso(epoch: float) -> str:
     return datetime.datetime.fromtimestamp(epoch, datetime.UTC).isoformat().replace("+00:00", "Z")
 
 
-def _key(path: Path) -> bytes:
-    """The agent's token key: made once, kept 0600 beside its checkpoint."""
+def _read_key(path: Path) -> bytes | None:
+    """The agent's token key as saved before, if it was."""
     try:
-        return bytes.fromhex(path.read_text().strip())
+        key = bytes.fromhex(path.read_text().strip())
     except (OSError, ValueError):
-        key = secrets.token_bytes(32)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        return None
+    return key or None
+
+
+def _write_key(path: Path, key: bytes) -> None:
+    """Kept 0600 beside the checkpoint (written once: a restart reads it back)."""
+    if _read_key(path) == key:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
         with os.fdopen(fd, "w") as f:
             f.write(key.hex())
-        return key
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        raise

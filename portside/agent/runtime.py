@@ -114,6 +114,7 @@ class ContainerSpec:
     swappiness: int | None = None
     pid_mode: str | None = None
     ipc_mode: str | None = None
+    cgroup_parent: str | None = None  # the task's cgroup (agent/task_cgroup.py), when it has one
     log_driver: str | None = None
     log_options: dict[str, str] = field(default_factory=dict)
     # volumesFrom as (source container name, read only); the task manager
@@ -136,6 +137,8 @@ class ContainerState:
     network_bindings: list[dict[str, object]] = field(default_factory=list)
     # user-defined networks the container is on: name -> (IPv4 address, MAC address)
     networks: dict[str, tuple[str, str]] = field(default_factory=dict)
+    started_at: float | None = None  # epoch seconds, when it last started (Docker's StartedAt)
+    finished_at: float | None = None  # epoch seconds, when it last exited
 
     @property
     def task_arn(self) -> str:
@@ -185,6 +188,18 @@ class Runtime(Protocol):
         ...
 
     async def remove_volume(self, name: str) -> None:
+        ...
+
+    async def task_cgroup(self, task_arn: str, cpu_units: int | None, memory_mib: int | None) -> str | None:
+        """Make the task's own cgroup with its task-level limits; the parent to
+        give its containers, or None when this runtime makes none."""
+        ...
+
+    async def remove_task_cgroup(self, task_arn: str) -> None:
+        ...
+
+    async def list_task_volumes(self, instance_arn: str) -> list[tuple[str, str]]:
+        """(name, task ARN) of the task-scoped volumes made for tasks on that instance."""
         ...
 
     async def ensure_network(self, name: str) -> None:

@@ -120,10 +120,12 @@ def task_volume_name(task_arn: str, volume: str) -> str:
     return f"ecs-{task_arn.rsplit('/', 1)[-1]}-{volume}"
 
 
-def volume_specs(task: dict[str, Any]) -> list[VolumeSpec]:
+def volume_specs(task: dict[str, Any], instance_arn: str = "") -> list[VolumeSpec]:
     """The Docker volumes a task's containers mount: task-scoped ones (a
     `dockerVolumeConfiguration` with scope task, or a volume with no host
-    path) live and die with the task; shared ones outlive it."""
+    path) live and die with the task, labelled with it and this host's
+    instance (so a restarted agent finds those of tasks that are gone);
+    shared ones outlive it."""
     wanted = {m.get("sourceVolume") for c in task["containers"] for m in c.get("mountPoints", [])}
     result = []
     for volume in task.get("volumes", []):
@@ -135,7 +137,8 @@ def volume_specs(task: dict[str, Any]) -> list[VolumeSpec]:
             name=volume["name"] if shared else task_volume_name(task["taskArn"], volume["name"]),
             driver=config.get("driver") or "local",
             driver_opts=dict(config.get("driverOpts") or {}),
-            labels=dict(config.get("labels") or {}),
+            labels={**(config.get("labels") or {}),
+                    **({} if shared else {LABEL_TASK_ARN: task["taskArn"], LABEL_INSTANCE: instance_arn})},
             task_scoped=not shared,
             autoprovision=bool(config.get("autoprovision")) if shared else True,
         ))

@@ -18,13 +18,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..clock import Clock
 from ..domain import health
 from ..domain.status import Status
+from ..domain.task_definition import InvalidTaskDefinition, parse_task_size
 from . import awsvpc
 from .metrics import CONTAINERS_STARTED, CONTAINERS_STOPPED
 from .runtime import ContainerSpec, ContainerState, Runtime, RuntimeFailure
@@ -53,8 +54,11 @@ class TaskHost:
     instance_arn: str
     stop_timeout: float  # a container's stopTimeout when its definition gives none
     finished: Callable[[TaskManager], None]  # called once, when the task is STOPPED and reported
-    # extra environment per (task ARN, container name): the task metadata endpoint's URIs
+    # extra environment per (task ARN, container name): the task metadata and credentials endpoints' URIs
     environment: Callable[[str, str], dict[str, str]] = lambda _task, _container: {}
+    # a container of the task (task ARN, runtime id) runs, started, restarted or adopted: the
+    # credentials endpoint is served in its network namespace
+    container_running: Callable[[str, str], Awaitable[None]] | None = None
     # gives a container its dynamic host ports (agent/host_ports.py; default: Docker's ephemeral ones)
     host_ports: Callable[[ContainerSpec], None] = lambda _spec: None
 
@@ -78,6 +82,7 @@ class ManagedContainer:
     container_arn: str | None = None
     restart_policy: dict[str, Any] | None = None  # the container's restartPolicy when enabled
     restart_count: int = 0
+    restart_on_adoption: bool = False  # adopted after it exited meanwhile; its restartPolicy restarts it
 
     @property
     def created_id(self) -> str:
@@ -131,7 +136,7 @@ class TaskManager:
             )
             for c in task["containers"]
         }
-        self.volumes = volume_specs(task)
+        self.volumes = volume_specs(task, host.instance_arn)
         self._changed = asyncio.Event()
         self._essential_exited = False
         self._reported_running = False
@@ -171,9 +176,13 @@ class TaskManager:
             return
         c.runtime_id = state.runtime_id
         c.started = state.running or state.exit_code is not None
+        if state.started_at is not None:  # restartAttemptPeriod counts from Docker's start, not adoption
+            c.started_at = time.monotonic() - max(0.0, time.time() - state.started_at)
         if state.running:
             c.status = Status.RUNNING
             c.bindings = self._bindings(c, state)
+        elif state.exit_code is not None and self._should_restart(c, state):
+            c.status, c.restart_on_adoption = Status.RUNNING, True  # exited while no agent watched it
         elif state.exit_code is not None:
             self._record_exit(c, state)
         else:
@@ -186,7 +195,10 @@ class TaskManager:
             if any(c.spec.health_check for c in self.containers.values()):
                 self._health_watch = asyncio.create_task(self._watch_health())
             for c in self.containers.values():
+                if c.restart_on_adoption:
+                    await self._restart_adopted(c)
                 if c.status == Status.RUNNING and c.watcher is None:
+                    await self._running(c)
                     c.watcher = asyncio.create_task(self._watch(c))
             if self.desired == Status.RUNNING:
                 await self._start()
@@ -232,6 +244,11 @@ class TaskManager:
             current = None
             for volume in self.volumes:
                 await runtime.ensure_volume(volume)
+            cpu, memory = self._task_size()
+            if cpu or memory:  # the task's own cgroup bounds its containers together, as on ECS
+                parent = await runtime.task_cgroup(self.arn, cpu, memory)
+                for c in pending:
+                    c.spec.cgroup_parent = parent
             for current in _creation_order(pending):
                 if self.desired != Status.RUNNING:
                     break
@@ -265,6 +282,14 @@ class TaskManager:
                          containers=[c.change() for c in self.containers.values()],
                          **self._pull_times())
 
+    def _task_size(self) -> tuple[int | None, int | None]:
+        """Task-level cpu (units) and memory (MiB), when the task has them."""
+        try:
+            return (parse_task_size(self.task.get("cpu"), "cpu"),
+                    parse_task_size(self.task.get("memory"), "memory"))
+        except InvalidTaskDefinition:  # the server checked them: never here
+            return None, None
+
     async def _start_in_order(self) -> None:
         """Start each created container once its dependsOn conditions hold
         (START, COMPLETE, SUCCESS, HEALTHY), in the definition's order
@@ -286,6 +311,7 @@ class TaskManager:
                 CONTAINERS_STARTED.inc()
                 c.status, c.started, c.started_at = Status.RUNNING, True, time.monotonic()
                 c.bindings = self._bindings(c, state)
+                await self._running(c)
                 c.watcher = asyncio.create_task(self._watch(c))
                 progressed = True
             if not progressed:  # wait for an exit, a health change, or a timeout to pass
@@ -347,6 +373,7 @@ class TaskManager:
                 break
             c.restart_count += 1
             c.started_at = time.monotonic()
+            await self._running(c)
             log.warning("restarted container %s of %s (exit code %s, restart %d)",
                         c.spec.name, self.arn, state.exit_code, c.restart_count)
         self._record_exit(c, state)
@@ -354,6 +381,26 @@ class TaskManager:
             self._report("submit_container_state_change", containerName=c.spec.name,
                          **{k: v for k, v in c.change().items() if k != "containerName"})
         self._changed.set()
+
+    async def _restart_adopted(self, c: ManagedContainer) -> None:
+        """An adopted container that exited while no agent ran: its
+        restartPolicy starts it again in place, as the watcher would have."""
+        c.restart_on_adoption = False
+        try:
+            state = await self.host.runtime.start(c.created_id)
+        except RuntimeFailure:
+            exited = await self.host.runtime.inspect(c.created_id)
+            self._record_exit(c, exited or ContainerState(c.created_id, {}, running=False))
+            return
+        c.restart_count += 1
+        c.started_at = time.monotonic()
+        c.bindings = self._bindings(c, state)
+        log.warning("restarted container %s of %s, which exited while the agent was down (restart %d)",
+                    c.spec.name, self.arn, c.restart_count)
+
+    async def _running(self, c: ManagedContainer) -> None:
+        if self.host.container_running is not None and c.runtime_id:
+            await self.host.container_running(self.arn, c.runtime_id)
 
     def _should_restart(self, c: ManagedContainer, state: ContainerState) -> bool:
         """restartPolicy: restart an exited container unless its exit code is
@@ -365,6 +412,8 @@ class TaskManager:
         if state.exit_code in (policy.get("ignoredExitCodes") or []):
             return False
         period = float(policy.get("restartAttemptPeriod") or 300)
+        if state.started_at is not None and state.finished_at is not None:  # how long it ran, by Docker
+            return state.finished_at - state.started_at >= period
         return c.started_at is not None and time.monotonic() - c.started_at >= period
 
     async def _watch_health(self) -> None:

@@ -171,8 +171,16 @@ def _agent_view(ctx: Context, task: dict[str, Any]) -> dict[str, Any]:
         "networkMode": definition.get("networkMode", "bridge"),
         "volumes": definition.get("volumes", []),
         **{k: definition[k] for k in ("pidMode", "ipcMode", "cpu", "memory") if k in definition},
+        # the task's own size (its cgroup's limits on the host): an override replaces the definition's
+        **{k: v for k, v in (task.get("overrides") or {}).items() if k in ("cpu", "memory") and v},
         "containers": containers,
     }
+    role = (task.get("overrides") or {}).get("taskRoleArn") or definition.get("taskRoleArn")
+    if role:  # the agent serves the role's keys to the task's containers (agent/credentials_endpoint.py)
+        view["taskRoleArn"] = role
+        key = ctx.task_roles.get(role)
+        if key is not None:
+            view["roleCredentials"] = {"accessKeyId": key.access_key_id, "secretAccessKey": key.secret}
     eni = awsvpc.eni(task)
     if eni is not None:
         view["awsvpc"] = {"attachmentId": eni["id"], "subnet": awsvpc.detail(eni, "subnetId")}

@@ -14,6 +14,7 @@ import re
 from typing import Any
 
 from ..control.lookup import instance_arn
+from ..control.services import nudge
 from ..protocol import errors
 from ..protocol.dispatch import operation
 from .common import decode_token, offset_page, page, require_cluster
@@ -102,6 +103,7 @@ def _replace_attributes(ctx: Context, arn: str, attributes: list[dict[str, Any]]
 @operation("PutAttributes")
 def put_attributes(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     with ctx.store.transaction():
+        nudge(ctx)  # an instance changed: every service may act on it
         cluster = require_cluster(ctx, params.get("cluster"))
         for arn, given in _by_target(ctx, cluster, params["attributes"], True).items():
             current = {a["name"]: a for a in _instance(ctx, arn).get("attributes") or []}
@@ -121,6 +123,7 @@ def put_attributes(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
 @operation("DeleteAttributes")
 def delete_attributes(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     with ctx.store.transaction():
+        nudge(ctx)  # an instance changed: every service may act on it
         cluster = require_cluster(ctx, params.get("cluster"))
         for arn, given in _by_target(ctx, cluster, params["attributes"], False).items():
             doomed = {a["name"] for a in given}

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..control import capacity_providers as providers
+from ..control.services import nudge
 from ..domain import capacity_providers as cp
 from ..protocol import errors
 from ..protocol.dispatch import operation
@@ -94,6 +95,7 @@ def update_capacity_provider(ctx: Context, params: Doc) -> Doc:
         raise errors.InvalidParameterException(
             "Specify autoScalingGroupProvider or managedInstancesProvider to update.")
     with ctx.store.transaction():
+        nudge(ctx)  # capacity changed: every service may act on it
         if params.get("cluster"):
             require_cluster(ctx, params["cluster"])
         doc = providers.get(ctx, params["name"])
@@ -136,6 +138,7 @@ def put_cluster_capacity_providers(ctx: Context, params: Doc) -> Doc:
     from .clusters import cluster_view  # the Cluster shape, counts included
 
     with ctx.store.transaction():
+        nudge(ctx)  # capacity changed: every service may act on it
         cluster = require_cluster(ctx, params["cluster"])
         names = list(params["capacityProviders"])
         strategy = providers.check_cluster_providers(

@@ -17,6 +17,7 @@ from ..arns import new_id
 from ..control import container_agent
 from ..control.lookup import instance_arn
 from ..control.placing import instances_matching
+from ..control.services import nudge
 from ..domain.capacity_providers import CAPACITY_PROVIDER_ATTRIBUTE
 from ..domain.fargate import FARGATE_CLUSTER
 from ..domain.resources import InvalidResources, normalise_registered
@@ -60,6 +61,7 @@ def register_container_instance(ctx: Context, params: dict[str, Any]) -> dict[st
         log.info("instanceIdentityDocumentSignature not verified: Portside has no AWS signing certificate")
     store, now = ctx.store, ctx.clock.now()
     with store.transaction():
+        nudge(ctx)  # an instance changed: every service may act on it
         if ctx.arns.cluster_name(params.get("cluster")) == FARGATE_CLUSTER:
             ensure_fargate_cluster(ctx)
         try:
@@ -141,6 +143,7 @@ def list_container_instances(ctx: Context, params: dict[str, Any]) -> dict[str, 
 def deregister_container_instance(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     store = ctx.store
     with store.transaction():
+        nudge(ctx)  # an instance changed: every service may act on it
         cluster = require_cluster(ctx, params.get("cluster"))
         arn = instance_arn(ctx, cluster, params["containerInstance"])
         doc = ctx.placement.get_instance(arn) if arn else None
@@ -168,6 +171,7 @@ def update_container_instances_state(ctx: Context, params: dict[str, Any]) -> di
     store = ctx.store
     updated, failures = [], []
     with store.transaction():
+        nudge(ctx)  # an instance changed: every service may act on it
         cluster = require_cluster(ctx, params.get("cluster"))
         for identifier in params["containerInstances"]:
             arn = instance_arn(ctx, cluster, identifier)

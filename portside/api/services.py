@@ -215,7 +215,7 @@ def create_service(ctx: Context, params: Doc) -> Doc:
         store.put_service(service, memory)
         store.remove_tags(arn, [t["key"] for t in store.get_tags(arn)])
         store.put_tags(arn, tags)
-    nudge(ctx)
+    nudge(ctx, service["serviceArn"])
     return {"service": view(ctx, service, with_tags=bool(tags))}
 
 
@@ -348,7 +348,7 @@ def update_service(ctx: Context, params: Doc) -> Doc:
             services.start_deployment(service, memory, definition_arn, now)
         deployment_history.sync(store, ctx.arns, service, now)
         store.put_service(service, memory)
-    nudge(ctx)
+    nudge(ctx, service["serviceArn"])
     return {"service": view(ctx, service)}
 
 
@@ -374,5 +374,5 @@ def delete_service(ctx: Context, params: Doc) -> Doc:
             deployment["updatedAt"] = now
         deployment_history.sync(store, ctx.arns, service, now)
         store.put_service(service)
-    nudge(ctx)
+    nudge(ctx, service["serviceArn"])
     return {"service": view(ctx, service)}

@@ -8,6 +8,7 @@ from typing import Any
 
 from ..control import task_protection as protection
 from ..control.lookup import task_arn
+from ..control.services import nudge
 from ..protocol import errors
 from ..protocol.dispatch import operation
 from .common import failure, require_cluster
@@ -48,7 +49,7 @@ def update_task_protection(ctx: Context, params: Doc) -> Doc:
         cluster = require_cluster(ctx, params.get("cluster"))
         tasks, failures = _tasks(ctx, cluster, params["tasks"])
         protected = [protection.protect(ctx, t, params["protectionEnabled"], minutes, now) for t in tasks]
-    ctx.service_wakeup.set()  # a task no longer protected may be stopped now
+    nudge(ctx)  # a task no longer protected may be stopped now
     return {"protectedTasks": protected, "failures": failures}
 
 

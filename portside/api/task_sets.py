@@ -92,7 +92,7 @@ def create_task_set(ctx: Context, params: Doc) -> Doc:
         service["taskSets"].append(ts)
         store.put_service(service)
         store.put_tags(ts["taskSetArn"], tags)
-    nudge(ctx)
+    nudge(ctx, service["serviceArn"])
     return {"taskSet": _view(ctx, ts, with_tags=bool(tags))}
 
 
@@ -172,4 +172,4 @@ def _changing_task_set(ctx: Context, params: Doc, member: str) -> Iterator[tuple
         ts = _find(service, params[member])
         yield service, ts
         ctx.store.put_service(service)
-    nudge(ctx)
+    nudge(ctx, service["serviceArn"])

@@ -93,12 +93,8 @@ def agent(args: argparse.Namespace) -> int:
 
         assert isinstance(runtime, DockerRuntime)
         whole = args.cpu_units is None or args.memory_mib is None
-        if not whole and args.host_port_range is None:
-            print("portside: an agent given --cpu-units and --memory-mib shares its Docker host with other "
-                  "agents: give it its own --host-port-range LOW-HIGH too (the ports it publishes)", file=sys.stderr)
-            return 2
         try:
-            host_claim = claim(runtime.engine_id(), whole=whole)  # noqa: F841 (held for life)
+            host_claim = claim(runtime.engine_id(), whole, args.host_port_range)  # noqa: F841 (held for life)
         except HostClaimed as exc:
             print(f"portside: {exc}", file=sys.stderr)
             return 2

@@ -4,7 +4,6 @@ who waits)."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,8 +27,9 @@ class Context:
     wakeups: Wakeups = field(default_factory=Wakeups)
     heartbeats: Heartbeats = field(default_factory=lambda: Heartbeats(0.0))
     boot_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
-    service_wakeup: asyncio.Event = field(default_factory=ServiceNudge)  # nudges the service scheduler
+    service_wakeup: ServiceNudge = field(default_factory=ServiceNudge)  # nudges the service scheduler
     leadership: Leadership = field(default_factory=Leadership)  # whether this server runs the schedulers
+    task_roles: Any = field(default_factory=dict)  # role ARN → protocol.auth.TaskRoleKey (--credentials)
     exec_sessions: Any = None  # ECS Exec sessions and agents' exec channels (control/exec_sessions.py)
     # container instances as placement sees them (free capacity, task groups), over the store
     placement: PlacementCache = field(init=False)

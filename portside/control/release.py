@@ -16,6 +16,7 @@ from ..protocol import errors
 from ..protocol.serialize import Encoded
 from .context import Context
 from .lookup import require_cluster, task_arn
+from .services import nudge, service_arn_of
 
 
 def task_host(ctx: Context, task: Doc) -> str | None:
@@ -51,6 +52,9 @@ def stop_task(ctx: Context, params: Doc) -> Encoded | Doc:
         host = task_host(ctx, task)
         if host:
             ctx.wakeups.notify(host)
+        service = service_arn_of(ctx, task)
+        if service:
+            nudge(ctx, service)  # its service replaces it
     return Encoded(stored)
 
 

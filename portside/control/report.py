@@ -18,7 +18,7 @@ from ..protocol import errors
 from .context import Context
 from .lookup import require_cluster, task_arn, task_definition
 from .release import release_resources, stop_tasks
-from .services import is_service_group, nudge
+from .services import is_service_group, nudge, service_arn_of
 
 log = logging.getLogger("portside.tasks")
 
@@ -50,7 +50,7 @@ def _save(ctx: Context, task: Doc, report: Doc) -> None:
     if stopped:
         release_resources(ctx, task)  # after the row says STOPPED: see PlacementCache.hold
     if task["lastStatus"] != before and is_service_group(task.get("group")):
-        nudge(ctx)  # the service scheduler looks at once
+        nudge(ctx, service_arn_of(ctx, task))  # the service scheduler looks at once
 
 
 def _log_change(task: Doc) -> None:
@@ -97,4 +97,5 @@ def health_changed(ctx: Context, params: Doc) -> None:
                 and str(task.get("startedBy", "")).startswith("ecs-svc/")):
             stop_tasks(ctx, [task["taskArn"]], health.HEALTH_CHECK_FAILED, SERVICE_STOP_CODE,
                        ctx.clock.now())
-            nudge(ctx)
+        if is_service_group(task.get("group")):  # health decides deployments and steady states
+            nudge(ctx, service_arn_of(ctx, task))

@@ -4,7 +4,7 @@ tasks as the scheduler counts them, and the nudge that wakes the scheduler."""
 from __future__ import annotations
 
 from ..domain.documents import Doc
-from ..domain.service_record import is_service_group
+from ..domain.service_record import is_service_group, service_of_group
 from .context import Context
 from .lookup import task_definition
 
@@ -13,9 +13,21 @@ __all__ = ["is_service_group", "nudge", "task_counts", "task_rows"]
 TaskRow = tuple[str, "str | None", "str | None", str, str]
 
 
-def nudge(ctx: Context) -> None:
-    """Wake the service scheduler now (it also runs on its own every tick)."""
-    ctx.service_wakeup.set()
+def nudge(ctx: Context, *service_arns: str | None) -> None:
+    """Wake the service scheduler now for these services, or for every one
+    when none is named (it also looks at services that are due on its own)."""
+    if service_arns:
+        ctx.service_wakeup.nudge(service_arns)
+    else:
+        ctx.service_wakeup.set()
+
+
+def service_arn_of(ctx: Context, task: Doc) -> str | None:
+    """The ARN of the service a task belongs to (by its group), if any."""
+    name = service_of_group(task.get("group"))
+    if name is None or not task.get("clusterArn"):
+        return None
+    return ctx.arns.service(str(task["clusterArn"]).rsplit("/", 1)[-1], name)
 
 
 def task_rows(ctx: Context, service: Doc) -> list[TaskRow]:

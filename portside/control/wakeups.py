@@ -7,8 +7,9 @@ wakes the agent's long poll at once; nothing polls in a loop.
 from __future__ import annotations
 
 import asyncio
+import builtins
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 
@@ -70,17 +71,53 @@ class Wakeups:
                 waiters.remove(waiter)
 
 
-class ServiceNudge(asyncio.Event):
-    """Wakes the service scheduler now rather than at its next tick.  When
-    `publish` is set (servers sharing a database) a nudge on a server that
-    does not lead is passed on to the one that does (`server/peers.py`)."""
+class ServiceNudge:
+    """Wakes the service scheduler now rather than at its next tick, and says
+    for which services: those a change touched (a service updated, one of its
+    tasks changed status), or all of them after a change that may concern any
+    (an instance registered, drained or deregistered; `set()`).  The scheduler
+    reconciles only these and the ones that are due
+    (scheduler/service_reconciler.py), so 1,000 idle services cost nothing
+    between changes.  When `publish` is set (servers sharing a database) a
+    nudge on a server that does not lead is passed on to the one that does
+    (`server/peers.py`), which then looks at every service."""
 
     publish: Callable[[], None] | None = None
 
+    def __init__(self) -> None:
+        self.event = asyncio.Event()
+        self._arns: builtins.set[str] = builtins.set()
+        self._everything = False
+
     def set(self) -> None:
-        if self.publish is not None and not self.is_set():
-            self.publish()
-        super().set()
+        """Every service, on this server and (published) on the leader."""
+        self._publish()
+        self.set_local()
 
     def set_local(self) -> None:
-        super().set()
+        """Every service, on this server only (a peer's nudge)."""
+        self._everything = True
+        self.event.set()
+
+    def nudge(self, service_arns: Iterable[str | None]) -> None:
+        """These services (None entries are skipped; none left: nothing)."""
+        named = [arn for arn in service_arns if arn]
+        if not named:
+            return
+        self._publish()
+        self._arns.update(named)
+        self.event.set()
+
+    def _publish(self) -> None:
+        if self.publish is not None and not self.event.is_set():
+            self.publish()
+
+    def is_set(self) -> bool:
+        return self.event.is_set()
+
+    def take(self) -> tuple[bool, builtins.set[str]]:
+        """(every service?, the services named) since the last take."""
+        everything, arns = self._everything, self._arns
+        self._everything, self._arns = False, builtins.set()
+        self.event.clear()
+        return everything, arns

@@ -96,15 +96,16 @@ LINUX_PARAMETERS: dict[str, Applied | Refused] = {
 
 TASK: dict[str, Applied | Refused] = {
     "family": Applied("the family"),
-    "taskRoleArn": Applied("kept and shown; the credentials endpoint is not served yet"),
+    "taskRoleArn": Applied("its keys (a role_arn section of --credentials) served to the containers at "
+                           "169.254.170.2 through AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"),
     "executionRoleArn": Applied("kept; it authorizes only what the agent does for the task"),
     "networkMode": Applied("bridge, host, none and awsvpc"),
     "containerDefinitions": Applied("see the container parameters"),
     "volumes": Applied("see the volume parameters"),
     "placementConstraints": Applied("memberOf placement"),
     "requiresCompatibilities": Applied("checked at registration"),
-    "cpu": Applied("reserved on the instance (not yet a cgroup limit around the task)"),
-    "memory": Applied("reserved on the instance (not yet a cgroup limit around the task)"),
+    "cpu": Applied("reserved on the instance; a CFS quota on the task's own cgroup"),
+    "memory": Applied("reserved on the instance; the hard limit of the task's own cgroup"),
     "tags": Applied("tags"),
     "pidMode": Applied("'host' (Docker --pid host); 'task' with awsvpc (the pause container's PID namespace), "
                        "refused with other network modes"),

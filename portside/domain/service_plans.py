@@ -182,6 +182,13 @@ def plan_daemon(
 
 # -- the rollout step --------------------------------------------------------------------
 
+# After tasks stopped by themselves (a failure streak), the service counts as
+# settled (streak reset, rollout COMPLETED, a steady state announced) only once
+# its tasks have all been RUNNING this long: a container that crashes at once
+# is RUNNING for a moment, and a tick that saw that moment used to reset the
+# streak, so a crash loop on Docker was never throttled (157 restarts a minute).
+STABLE_AFTER_S = 10.0
+
 
 @dataclass
 class RolloutStep:
@@ -194,6 +201,7 @@ class RolloutStep:
     settled: bool = False  # the PRIMARY alone, exactly desiredCount RUNNING and healthy, nothing stopping
     completed: bool = False  # the PRIMARY's rollout is COMPLETED by this step
     became_steady: bool = False  # settled now and not before: the steady-state event
+    settled_since: float | None = None  # after failures: since when it looks settled (see STABLE_AFTER_S)
 
     @property
     def running(self) -> int:
@@ -210,9 +218,15 @@ def plan_rollout(
     deployments: Sequence[Mapping[str, Any]],
     tasks: list[LiveTask],
     was_steady: bool,
+    fail_streak: int = 0,
+    settled_since: float | None = None,
+    now: float = 0.0,
+    stable_after_s: float = STABLE_AFTER_S,
 ) -> RolloutStep:
     """`deployments` are the service's, PRIMARY first (read, never changed);
-    `tasks` its live tasks after this tick's starts and stops."""
+    `tasks` its live tasks after this tick's starts and stops.  With a failure
+    streak, the service settles only after `stable_after_s` of looking settled
+    since `settled_since` (the step says since when, for the next tick)."""
     primary = deployments[0]
     kept = [primary["id"]]
     desired: dict[str, int] = {}
@@ -236,6 +250,9 @@ def plan_rollout(
     running, pending = step.counts[primary["id"]]
     step.settled = (len(kept) == 1 and pending == 0 and running == desired_count
                     and all(t.started_by == primary["id"] and t.wanted and t.healthy for t in tasks))
+    if step.settled and fail_streak:
+        step.settled_since = now if settled_since is None else settled_since
+        step.settled = now - step.settled_since >= stable_after_s
     step.completed = step.settled and primary.get("rolloutState") == "IN_PROGRESS"
     step.became_steady = step.settled and not was_steady
     return step

@@ -115,8 +115,26 @@ class Key:
         return f"Key(name={self.name!r}, access_key_id={self.access_key_id!r}, role={self.role!r})"
 
 
-def load_credentials(path: Path) -> dict[str, Key]:
-    """Keys by access key id, from an AWS shared-credentials style INI file."""
+@dataclass(frozen=True)
+class TaskRoleKey:
+    """A task role's keys (a section with `role_arn = arn:aws:iam::ACCOUNT:role/NAME`):
+    handed to the agent with the tasks that name the role, served to their
+    containers by the agent's credentials endpoint, and never able to call
+    this API (they are not API keys)."""
+
+    section: str
+    role_arn: str
+    access_key_id: str
+    secret: str
+
+    def __repr__(self) -> str:  # never print a secret by accident
+        return f"TaskRoleKey(role_arn={self.role_arn!r}, access_key_id={self.access_key_id!r})"
+
+
+_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9_+=,.@/-]{1,512}$")
+
+
+def _read_ini(path: Path) -> configparser.ConfigParser:
     parser = configparser.ConfigParser(interpolation=None, default_section="\0no-defaults")
     try:
         with open(path, encoding="utf-8") as f:
@@ -126,25 +144,60 @@ def load_credentials(path: Path) -> dict[str, Key]:
     except (configparser.Error, UnicodeDecodeError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise CredentialsFileError(f"credentials file {path} is not a valid INI file: {first}") from exc
+    return parser
+
+
+def load_credentials(path: Path) -> dict[str, Key]:
+    """API keys by access key id, from an AWS shared-credentials style INI
+    file (task role sections, with `role_arn`, are `load_task_roles`')."""
+    keys, _roles = _load(path)
+    return keys
+
+
+def load_task_roles(path: Path) -> dict[str, TaskRoleKey]:
+    """Task roles' keys by role ARN, from the same file."""
+    _keys, roles = _load(path)
+    return roles
+
+
+def _load(path: Path) -> tuple[dict[str, Key], dict[str, TaskRoleKey]]:
+    parser = _read_ini(path)
     keys: dict[str, Key] = {}
+    roles: dict[str, TaskRoleKey] = {}
+    seen: dict[str, str] = {}  # access key id → section
     for section in parser.sections():
         values = parser[section]
         key_id = (values.get("aws_access_key_id") or "").strip()
         secret = (values.get("aws_secret_access_key") or "").strip()
         role = (values.get("role") or "").strip().lower()
+        role_arn = (values.get("role_arn") or "").strip()
         where = f"credentials file {path}, section [{section}]"
         if not key_id or not secret:
             raise CredentialsFileError(f"{where}: needs aws_access_key_id and aws_secret_access_key")
         if not _ACCESS_KEY.match(key_id):
             raise CredentialsFileError(f"{where}: aws_access_key_id has characters an access key cannot have")
+        if key_id in seen:
+            raise CredentialsFileError(f"{where}: access key {key_id} is already given in [{seen[key_id]}]")
+        seen[key_id] = section
+        if role_arn:
+            if role:
+                raise CredentialsFileError(f"{where}: a task role's keys (role_arn) cannot also have role = "
+                                           f"{role}: they are never API keys")
+            if not _ROLE_ARN.match(role_arn):
+                raise CredentialsFileError(f"{where}: role_arn must be an IAM role ARN "
+                                           "(arn:aws:iam::ACCOUNT:role/NAME)")
+            if role_arn in roles:
+                raise CredentialsFileError(f"{where}: role {role_arn} is already given in "
+                                           f"[{roles[role_arn].section}]")
+            roles[role_arn] = TaskRoleKey(section, role_arn, key_id, secret)
+            continue
         if role not in ROLES:
-            raise CredentialsFileError(f"{where}: needs role = admin or role = agent")
-        if key_id in keys:
-            raise CredentialsFileError(f"{where}: access key {key_id} is already given in [{keys[key_id].name}]")
+            raise CredentialsFileError(f"{where}: needs role = admin or role = agent (or role_arn = "
+                                       "a task role's ARN)")
         keys[key_id] = Key(section, key_id, secret, role)
     if not keys:
         raise CredentialsFileError(f"credentials file {path} defines no keys")
-    return keys
+    return keys, roles
 
 
 def first_key(keys: Mapping[str, Key], *roles: str) -> Key | None:

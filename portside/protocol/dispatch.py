@@ -38,13 +38,18 @@ def error_body(err: errors.ECSError) -> tuple[int, bytes]:
     return err.status, json.dumps({"__type": err.code, "message": err.message}).encode()
 
 
-def dispatch(ctx: Any, target: str | None, body: bytes) -> tuple[int, bytes]:
-    """Answer one ECS JSON 1.1 request; never raises."""
+def dispatch(ctx: Any, target: str | None, body: bytes, retry: bool = False) -> tuple[int, bytes]:
+    """Answer one ECS JSON 1.1 request; never raises, except, with `retry`,
+    an exception marked `retry_when_unlocked` (the store's write lock is held
+    by another process and nothing was done: the caller waits and runs the
+    request again)."""
     try:
         return 200, _answer(ctx, target, body)
     except errors.ECSError as err:
         return error_body(err)
     except Exception as exc:
+        if retry and getattr(exc, "retry_when_unlocked", False):
+            raise
         if getattr(exc, "server_fault", False):  # e.g. the disk is full: named, logged where it was seen
             return error_body(errors.ServerException(str(exc)))
         # a bug: answer as AWS does, keep the traceback in our log

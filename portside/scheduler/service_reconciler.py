@@ -1,8 +1,13 @@
 """The service scheduler: a reconcile loop in the server.
 
 Every tick (and at once when nudged: a service changed, or one of its tasks
-changed status) each ACTIVE or DRAINING service is compared with its tasks in
-one transaction:
+changed status) each ACTIVE or DRAINING service that is due is compared with
+its tasks in one transaction.  A service is due when a change nudged it (or
+nudged every service: an instance registered, drained or left), when it is not
+yet steady (a deployment under way, a task starting or failing, a throttle or
+a placement to retry), and otherwise every IDLE_RECHECK_S; the tick gives the
+event loop back every SLICE_S.  (Reconciling every service on every tick held
+the loop 190-280 ms a second with 1,000 idle services.)  For each:
 
 - REPLICA keeps `desiredCount` tasks of the PRIMARY deployment, starting them
   through control/launch.py (startedBy = the deployment id, group =
@@ -27,6 +32,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
+from dataclasses import dataclass
 
 from ..control import launch, release, task_protection, task_tags
 from ..control import service_deployments as deployment_history
@@ -40,7 +47,8 @@ from ..domain import task_set as task_sets
 from ..domain.documents import Doc
 from ..domain.service_plans import LiveTask
 from ..domain.service_record import CompletedDeployment, SchedulerMemory, service_group
-from ..metrics import RECONCILE_SECONDS
+from ..metrics import RECONCILE_SECONDS, SERVICES_RECONCILED
+from ..store.failures import StoreBusy
 from ..store.interface import NotLeader, StoreUnavailable
 
 log = logging.getLogger("portside.services")
@@ -54,6 +62,18 @@ UNPLACEABLE_EVENT_EVERY_S = 30.0
 # tick × 2^(n - THROTTLE_AFTER), at most THROTTLE_MAX_S, since the last one.
 THROTTLE_AFTER = 3
 THROTTLE_MAX_S = 900.0
+# A steady service nothing nudged is looked at again this often (a safety net
+# for a change no nudge names); one that is not steady, on every tick.
+IDLE_RECHECK_S = 30.0
+# The tick gives the event loop back after this much work (one service's
+# transaction is a few milliseconds).
+SLICE_S = 0.01
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    more: bool = False  # has more to do at once (starts beyond max_starts_per_tick)
+    quiet: bool = False  # steady, nothing to do: due again only when nudged or after IDLE_RECHECK_S
 
 
 class ServiceReconciler:
@@ -62,56 +82,89 @@ class ServiceReconciler:
         self.interval = interval
         self.max_starts_per_tick = max_starts_per_tick
         self.min_gap = min(0.1, interval / 2)
+        self._due: dict[str, float] = {}  # service ARN → when it is next due (absent: now)
+        self._waiting_for_lock = False
+        self._carried: tuple[bool, set[str]] = (False, set())  # nudges a tick could not serve (the lock)
 
     async def run(self) -> None:
-        wakeup = self.ctx.service_wakeup
+        nudges = self.ctx.service_wakeup
         while True:
             try:
-                await asyncio.wait_for(wakeup.wait(), self.interval)
+                await asyncio.wait_for(nudges.event.wait(), self.interval)
             except TimeoutError:
                 pass
-            wakeup.clear()
-            leadership = self.ctx.leadership
-            if not leadership.leading:  # another server runs the scheduler (control/leadership.py)
+            if not self.ctx.leadership.leading:  # another server runs the scheduler (control/leadership.py)
+                nudges.take()
+                self._due.clear()  # when this server leads again, it looks at every service
                 continue
             try:
-                with RECONCILE_SECONDS.time(), self.ctx.store.fenced(leadership.fence):
-                    more = self.tick()
+                with RECONCILE_SECONDS.time():
+                    more = await self.tick()
             except (NotLeader, StoreUnavailable) as exc:  # the lease or the database is lost: not a bug
                 log.warning("reconciling services stopped: %s", exc)
+                self._due.clear()  # whoever leads next looks at everything
                 more = False
             except Exception:  # the loop must outlive one bad tick
                 log.exception("reconciling services failed")
                 more = False
             if more:
-                wakeup.set()
+                nudges.event.set()
             await asyncio.sleep(self.min_gap)
 
-    def tick(self) -> bool:
-        """Reconcile every live service once; True when some has more to do now."""
+    async def tick(self) -> bool:
+        """Reconcile every live service that is nudged or due, giving the loop
+        back every SLICE_S; True when some has more to do now."""
+        everything, nudged = self.ctx.service_wakeup.take()
+        everything, nudged = everything or self._carried[0], nudged | self._carried[1]
+        self._carried = (False, set())
+        now = self.ctx.clock.now()
+        arns = self.ctx.store.live_service_arns()
+        if len(self._due) > len(arns):
+            live = set(arns)
+            self._due = {arn: due for arn, due in self._due.items() if arn in live}
         more = False
-        for service in self.ctx.store.services_to_reconcile():
+        slice_started = time.perf_counter()
+        for arn in arns:
+            if not (everything or arn in nudged or self._due.get(arn, 0.0) <= now):
+                continue
             try:
-                more |= self.reconcile(service["serviceArn"])
+                # fenced per service, not across the tick: requests served while it yields are not the leader's
+                with self.ctx.store.fenced(self.ctx.leadership.fence):
+                    done = self.reconcile(arn)
+            except StoreBusy:  # another process holds the database's write lock: next tick
+                if not self._waiting_for_lock:
+                    log.warning("the service scheduler waits: another process holds the database's write lock")
+                self._waiting_for_lock = True
+                self._carried = (everything, nudged)
+                return False
             except (NotLeader, StoreUnavailable):
+                self._carried = (True, set())
                 raise  # no other service would fare better
             except Exception:
-                log.exception("reconciling %s failed", service["serviceArn"])
+                log.exception("reconciling %s failed", arn)
+                done = Reconciled()
+            self._waiting_for_lock = False
+            SERVICES_RECONCILED.inc()
+            self._due[arn] = now + IDLE_RECHECK_S if done.quiet else 0.0
+            more |= done.more
+            if time.perf_counter() - slice_started > SLICE_S:
+                await asyncio.sleep(0)
+                slice_started = time.perf_counter()
         return more
 
     # -- one service ----------------------------------------------------------------
 
-    def reconcile(self, arn: str) -> bool:
+    def reconcile(self, arn: str) -> Reconciled:
         store = self.ctx.store
         with store.transaction():
             service = store.get_service(arn)
             if service is None or service["status"] not in ("ACTIVE", "DRAINING"):
-                return False
+                return Reconciled()
             memory = store.get_service_memory(arn)
             before = json.dumps(service, sort_keys=True), memory.to_record()
             cluster = store.get_cluster(service["clusterArn"].rsplit("/", 1)[1])
             if cluster is None:
-                return False
+                return Reconciled()
             now = self.ctx.clock.now()
             self._count_failures(service, memory, now)
             instances = self.ctx.placement.list_instances(service["clusterArn"], ("ACTIVE", "DRAINING"))
@@ -123,7 +176,7 @@ class ServiceReconciler:
                 more = self._task_sets(service, memory, cluster, live, active, now)
                 if (json.dumps(service, sort_keys=True), memory.to_record()) != before:
                     store.put_service(service, memory)
-                return more
+                return Reconciled(more)
             self._circuit_breaker(service, memory, now)
             if service["schedulingStrategy"] == "DAEMON":
                 more = self._daemon(service, memory, cluster, live, active, now)
@@ -133,7 +186,8 @@ class ServiceReconciler:
             if (json.dumps(service, sort_keys=True), memory.to_record()) != before:
                 deployment_history.sync(store, self.ctx.arns, service, now)
                 store.put_service(service, memory)
-        return more
+        quiet = (service["status"] == "ACTIVE" and memory.steady and not memory.fail_streak and not more)
+        return Reconciled(more, quiet)
 
     def _count_failures(self, service: Doc, memory: SchedulerMemory, now: float) -> None:
         stopped = self.ctx.store.service_tasks_stopped_since(
@@ -352,7 +406,10 @@ class ServiceReconciler:
         steady state, and the end of a deleted service (service_plans.plan_rollout)."""
         current = services.primary(service)
         step = service_plans.plan_rollout(service["status"], service["desiredCount"], service["deployments"],
-                                          self._live(service), memory.steady)
+                                          self._live(service), memory.steady, memory.fail_streak,
+                                          memory.settled_since, now,
+                                          max(service_plans.STABLE_AFTER_S, 3 * self.interval))
+        memory.settled_since = step.settled_since
         by_id = {d["id"]: d for d in service["deployments"]}
         service["deployments"] = [by_id[i] for i in step.kept]
         for deployment_id, wanted in step.desired.items():

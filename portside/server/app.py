@@ -27,7 +27,7 @@ from ..metrics import observe_request
 from ..protocol import errors
 from ..protocol.auth import Authenticator
 from ..protocol.dispatch import HANDLERS, dispatch, error_body
-from ..store.failures import StoreWriteFailed
+from ..store.failures import LOCK_WAIT_S, StoreBusy, StoreWriteFailed
 from ..store.interface import StoreUnavailable
 from . import exec_stream
 
@@ -78,6 +78,8 @@ class PortsideApp:
             status, payload = await self._answer(scope, receive, replay)
         except errors.ECSError as err:
             status, payload = error_body(err)
+        except StoreWriteFailed as failure:  # the write lock never came: logged once by the store
+            status, payload = error_body(errors.ServerException(failure.message))
         except StoreUnavailable as exc:  # the database is down: AWS's answer for its own backend's failure
             status, payload = error_body(errors.ServerException(exc.message))
         except Exception:  # a bug: answer as AWS does, keep the traceback in our log
@@ -138,16 +140,33 @@ class PortsideApp:
         target = next((v for k, v in headers if k == "x-amz-target"), "")
         self.auth.authorize(caller, target)
         prefix, _, operation = target.partition(".")
-        await self.ctx.store.settled()  # not while a COMMIT is in flight: see store.interface.UnitOfWork
         if prefix == agent_channel.TARGET_PREFIX:
             gone = asyncio.ensure_future(receive())  # completes on http.disconnect
             try:
-                return await agent_channel.handle(self.ctx, operation, body, gone)
+                return await self._unlocked(lambda: agent_channel.handle(self.ctx, operation, body, gone))
             finally:
                 gone.cancel()
         if operation.startswith(_READ_ONLY):
             replay.append(lambda: dispatch(self.ctx, target, body))
-        return dispatch(self.ctx, target, body)
+
+        async def attempt() -> tuple[int, bytes]:
+            return dispatch(self.ctx, target, body, retry=True)
+
+        return await self._unlocked(attempt)
+
+    async def _unlocked(self, attempt: Callable[[], Awaitable[tuple[int, bytes]]]) -> tuple[int, bytes]:
+        """Run the request; while another process holds the database's write
+        lock (StoreBusy: nothing of the request was done), wait for the lock
+        off the event loop, other requests going on meanwhile, and run it
+        again, for up to LOCK_WAIT_S in all.  Then StoreWriteFailed naming it."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + LOCK_WAIT_S
+        while True:
+            await self.ctx.store.settled()  # not while a COMMIT is in flight: see store.interface.UnitOfWork
+            try:
+                return await attempt()
+            except StoreBusy:
+                await self.ctx.store.wait_unlocked(deadline - loop.time())
 
     def _health(self) -> tuple[int, bytes]:
         """200 while the store takes writes; 503 naming the cause while they

@@ -6,7 +6,7 @@ import asyncio
 import logging
 
 from ..control.context import Context
-from ..store.failures import StoreWriteFailed
+from ..store.failures import StoreBusy, StoreWriteFailed
 from ..store.interface import NotLeader, StoreUnavailable
 
 log = logging.getLogger("portside.janitor")
@@ -35,8 +35,8 @@ async def purge_loop(ctx: Context) -> None:
                 with ctx.store.fenced(ctx.leadership.fence):
                     purged = purge_once(ctx)
                 await ctx.store.durable()
-            except StoreWriteFailed:
-                break  # logged once by the store
+            except (StoreWriteFailed, StoreBusy):
+                break  # logged once by the store; another process holds the write lock: next round
             except (NotLeader, StoreUnavailable) as exc:
                 log.warning("purging stopped tasks stopped: %s", exc)
                 break

@@ -20,7 +20,7 @@ from ..clock import SystemClock
 from ..config import ServerConfig
 from ..control.context import Context
 from ..control.heartbeats import Heartbeats
-from ..protocol.auth import Authenticator, CredentialsFileError, load_credentials
+from ..protocol.auth import Authenticator, CredentialsFileError, load_credentials, load_task_roles
 from ..protocol.serialize import wire_json
 from ..scheduler.service_reconciler import ServiceReconciler
 from ..store import integrity
@@ -30,6 +30,7 @@ from .app import PortsideApp
 from .connections import ConnectionLimits, GuardedProtocol, guarded_protocol
 from .janitor import purge_loop
 from .lifecycle import StartupRefused
+from .loop_lag import measure_loop_lag
 from .peers import Peers
 
 log = logging.getLogger("portside.server")
@@ -168,12 +169,17 @@ def build_context(config: ServerConfig) -> Context:
             store = SqliteStore(config.database_path, encode_task=encode_task)
     except StoreError as exc:
         raise StartupRefused(str(exc)) from exc
+    try:
+        roles = load_task_roles(config.credentials_path) if config.credentials_path else {}
+    except CredentialsFileError as exc:
+        raise StartupRefused(str(exc)) from exc
     return Context(
         store=store,
         clock=clock,
         config=config,
         arns=Arns(config.region, config.account_id),
         heartbeats=Heartbeats(clock.now(), config.agent_timeout_s, store.agent_polled_instances()),
+        task_roles=roles,
     )
 
 
@@ -235,6 +241,7 @@ async def serve(config: ServerConfig, auth: Authenticator | None = None, sock: s
         peering = peers.start(asyncio.get_running_loop())
     janitor = asyncio.create_task(purge_loop(ctx))
     reconciler = asyncio.create_task(ServiceReconciler(ctx, config.service_interval_s).run())
+    lag = asyncio.create_task(measure_loop_lag())
     log.info("portside server listening on %s (state: %s; %s)", config.endpoint, config.database_label,
                 "open to any signature, loopback only" if auth.open else f"{len(auth.keys or {})} keys")
     try:
@@ -242,6 +249,7 @@ async def serve(config: ServerConfig, auth: Authenticator | None = None, sock: s
     finally:
         janitor.cancel()
         reconciler.cancel()
+        lag.cancel()
         if peers is not None:
             peering.cancel()
             await peers.stop()

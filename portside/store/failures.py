@@ -21,6 +21,26 @@ log = logging.getLogger("portside.store")
 _CAUSES = ("database or disk is full", "disk I/O error", "attempt to write a readonly database")
 
 
+# How long a change waits for another process's write lock before it is refused
+# (SQLite's busy_timeout, which Portside used to wait on the loop thread).
+LOCK_WAIT_S = 10.0
+LOCKED = "database is locked by another process"
+
+
+class StoreBusy(Exception):
+    """Another process holds the database's write lock: the change did not
+    begin (nothing of it was done), so the request may be run again once the
+    lock is free.  The HTTP app waits for that off the event loop
+    (`UnitOfWork.wait_unlocked`) and runs the request again; other callers
+    answer it as a ServerException naming the lock."""
+
+    server_fault = True  # see protocol/dispatch.py
+    retry_when_unlocked = True  # protocol/dispatch.py lets the HTTP app wait and retry
+
+    def __init__(self) -> None:
+        super().__init__(StoreWriteFailed(LOCKED).message)
+
+
 class StoreWriteFailed(Exception):
     """The change was not saved; answered as AWS's ServerException."""
 

@@ -75,6 +75,12 @@ class UnitOfWork(Protocol):
         using the store, instead of blocking the loop)."""
         ...
 
+    async def wait_unlocked(self, timeout: float) -> None:
+        """After a `StoreBusy` (another process holds the write lock, nothing
+        was done): return once the lock is free, waiting off the event loop;
+        StoreWriteFailed naming the lock when it is still held after `timeout`."""
+        ...
+
     def commit(self) -> None:
         """Make the open batch durable now, on this thread."""
         ...
@@ -229,6 +235,10 @@ class ServiceRepository(Protocol):
 
     def services_to_reconcile(self) -> list[Doc]:
         """Every ACTIVE or DRAINING service, oldest first."""
+        ...
+
+    def live_service_arns(self) -> list[str]:
+        """The ARNs of every ACTIVE or DRAINING service, oldest first (no documents decoded)."""
         ...
 
     def service_tasks(self, cluster_arn: str, service_name: str) -> list[ServiceTaskRow]:

@@ -118,7 +118,8 @@ def test_parameters_are_applied_inside_the_container(server, docker_agent, docke
     assert peer.attrs["HostConfig"]["Privileged"] is True
 
     volume = docker_client.volumes.get(f"ecs-{arn.rsplit('/', 1)[-1]}-shared-data")
-    assert volume.attrs["Labels"] == {"purpose": "test"}
+    assert volume.attrs["Labels"]["purpose"] == "test"  # the user's, beside the task's own (orphan clean-up)
+    assert volume.attrs["Labels"]["com.amazonaws.ecs.task-arn"] == arn
     ecs.stop_task(task=arn)
     wait_for_task(ecs, arn, "STOPPED")
     deadline = time.monotonic() + 15

@@ -35,8 +35,15 @@ def test_a_second_agent_on_one_docker_host_needs_its_own_share(server, tmp_path,
     whole.stop(signal.SIGKILL)  # the kernel drops its claim
     ecs.deregister_container_instance(containerInstance=whole.instance_arn, force=True)
 
-    assert "--host-port-range" in refused(server, tmp_path, "rangeless", "--cpu-units", "512",
-                                          "--memory-mib", "256")
+    # a share alone on its host needs no range; a second share then needs both to have one
+    alone = AgentProcess(server, tmp_path / "alone", "--runtime", "docker", "--cpu-units", "512",
+                         "--memory-mib", "256").start()
+    alone_arn = alone.wait_registered()
+    message = refused(server, tmp_path, "ranged", "--cpu-units", "512", "--memory-mib", "256",
+                      "--host-port-range", "41000-41009")
+    assert f"pid {alone.proc.pid} has none" in message and "--host-port-range" in message
+    alone.stop()
+    ecs.deregister_container_instance(containerInstance=alone_arn, force=True)
     ranges = [(41000, 41009), (41010, 41019)]
     shares = [AgentProcess(server, tmp_path / f"share{i}", "--runtime", "docker", "--cpu-units", "512",
                            "--memory-mib", "256", "--host-port-range", f"{low}-{high}").start()
@@ -44,6 +51,10 @@ def test_a_second_agent_on_one_docker_host_needs_its_own_share(server, tmp_path,
     try:
         arns = [agent.wait_registered() for agent in shares]
         assert "other portside agents share this Docker host" in refused(server, tmp_path, "greedy")
+        assert "overlaps the range 41010-41019" in refused(server, tmp_path, "overlap", "--cpu-units", "512",
+                                                            "--memory-mib", "256", "--host-port-range", "41015-41030")
+        assert "shares this Docker host" in refused(server, tmp_path, "rangeless", "--cpu-units", "512",
+                                                    "--memory-mib", "256")
         assert sorted(ecs.list_container_instances()["containerInstanceArns"]) == sorted(arns)
         check_ports(ecs, test_image, arns, ranges)
     finally:

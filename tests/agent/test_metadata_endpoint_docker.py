@@ -57,3 +57,25 @@ def test_a_container_reads_its_task_from_the_endpoint(server, docker_agent, dock
     assert "404" in inside(docker_client, arn, "app", "wget -qO- ${ECS_CONTAINER_METADATA_URI_V4%/*}/0123 2>&1 || true")
     ecs.stop_task(task=arn)
     wait_for_task(ecs, arn, "STOPPED")
+
+
+def test_an_awsvpc_container_reads_its_task_and_address(server, docker_agent, docker_client):
+    """awsvpc: the containers join the task's own namespace (its pause
+    container, on the subnet's bridge); the endpoint is reached from there
+    too, and shows the task's ENI address."""
+    ecs = server.client()
+    ecs.register_task_definition(family="meta-vpc", networkMode="awsvpc", containerDefinitions=[
+        {"name": "app", "image": TEST_IMAGE, "memory": 32, "command": ["sh", "-c", LOOP]}])
+    arn = ecs.run_task(taskDefinition="meta-vpc", networkConfiguration={
+        "awsvpcConfiguration": {"subnets": ["subnet-portside1"]}})["tasks"][0]["taskArn"]
+    task = wait_for_task(ecs, arn, "RUNNING", timeout=60)
+    eni_ip = next(d["value"] for a in task["attachments"] for d in a["details"] if d["name"] == "privateIPv4Address")
+    shown = json.loads(inside(docker_client, arn, "app", "wget -qO- $ECS_CONTAINER_METADATA_URI_V4/task"))
+    assert shown["TaskARN"] == arn and shown["KnownStatus"] == "RUNNING"
+    [network] = shown["Containers"][0]["Networks"]
+    assert network["NetworkMode"] == "awsvpc" and network["IPv4Addresses"] == [eni_ip], network
+    assert network["IPv4SubnetCIDRBlock"].endswith(tuple("/0123456789")) and "MACAddress" in network
+    own = json.loads(inside(docker_client, arn, "app", "wget -qO- $ECS_CONTAINER_METADATA_URI_V4"))
+    assert own["Networks"][0]["IPv4Addresses"] == [eni_ip]
+    ecs.stop_task(task=arn)
+    wait_for_task(ecs, arn, "STOPPED", timeout=60)

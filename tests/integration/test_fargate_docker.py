@@ -121,7 +121,8 @@ def fargate_host(server, tmp_path, test_image, docker_client):
     offering Fargate capacity."""
     server.client().create_cluster()
     agent = AgentProcess(server, tmp_path / "fargate-agent", "--runtime", "docker", "--stop-timeout", "2",
-                         "--fargate", "--cpu-units", "1024", "--memory-mib", "2048").start()
+                         "--fargate", "--cpu-units", "1024", "--memory-mib", "2048",
+                         "--host-port-range", "42100-42199").start()
     agent.wait_registered()
     yield agent
     agent.stop(signal.SIGKILL)

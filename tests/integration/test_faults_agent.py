@@ -261,11 +261,46 @@ def test_a_deregistered_instance_stops_its_containers_and_a_restarted_agent_clea
             c.remove(force=True)
 
 
+def test_a_restarted_agent_removes_the_task_volumes_of_tasks_gone(server, tmp_path, test_image, docker_client):
+    """Before: the agent killed (kill -9) before its clean-up, and the server's
+    state lost meanwhile: the task's container was removed by the next agent,
+    but its task-scoped volume stayed for ever."""
+    import signal
+
+    ecs = server.client()
+    ecs.create_cluster()
+    agent = AgentProcess(server, tmp_path / "agent", "--runtime", "docker", "--stop-timeout", "1").start()
+    old = agent.wait_registered()
+    ecs.register_task_definition(family="vol", volumes=[{"name": "scratch"}], containerDefinitions=[
+        {"name": "main", "image": test_image, "memory": 32, "command": ["sleep", "300"],
+         "mountPoints": [{"sourceVolume": "scratch", "containerPath": "/scratch"}]}])
+    arn = ecs.run_task(taskDefinition="vol")["tasks"][0]["taskArn"]
+    volume = f"ecs-{arn.rsplit('/', 1)[1]}-scratch"
+    try:
+        wait_for_task(ecs, arn, "RUNNING")
+        assert volume in [v.name for v in docker_client.volumes.list()]
+        agent.stop(signal.SIGKILL)
+        server.stop()
+        for f in server.data_dir.glob("portside.db*"):
+            f.unlink()  # the server forgets the task
+        server.start()
+        ecs.create_cluster()
+        agent.start()
+        wait_for(lambda: volume not in [v.name for v in docker_client.volumes.list()], 30,
+                 what="the gone task's volume removed")
+        log = agent.log.read_text()
+        assert f"removing orphaned volume {volume} of {arn}" in log, log[-3000:]
+    finally:
+        agent.stop()
+        for c in _containers_of(docker_client, old, running_only=False):
+            c.remove(force=True)
+        for v in docker_client.volumes.list(filters={"name": volume}):
+            v.remove(force=True)
+
+
 # -- a crash loop on real Docker ------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="known open: the settle-time fix (STABLE_AFTER_S) did not survive the "
-                   "scheduler's move to domain/service_plans; crash loops on Docker are still not throttled")
 @pytest.mark.server_args("--service-interval", "0.2")
 def test_a_crash_loop_on_docker_is_throttled(server, docker_agent, test_image):
     """Before: the container exiting at once was RUNNING for a moment, a tick

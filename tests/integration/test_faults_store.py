@@ -262,8 +262,6 @@ def test_a_full_disk_refuses_writes_by_name_serves_reads_and_recovers(tmp_path, 
     print(f"\nfull disk: {len(refusals)} writes refused by name, 90 of 90 reads answered")
 
 
-@pytest.mark.xfail(strict=True, reason="known open: since the task metadata endpoint (agent/metadata) "
-                   "the agent again exits 1 when its data dir is full; its checkpoint alone no longer kills it")
 def test_an_agent_whose_data_dir_is_full_keeps_running(tmp_path, small_disk):
     """Before: it exited 1 with a traceback, unable to write its checkpoint."""
     from conftest import AgentProcess, wait_for_task

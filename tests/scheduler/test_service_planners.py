@@ -97,3 +97,21 @@ def test_an_unhealthy_task_keeps_the_rollout_in_progress_and_costs_health():
     unhealthy_new = [LiveTask("n", "new", "i-9", "RUNNING", "RUNNING", healthy=False)]
     plan = plan_daemon(True, "new", 100, old + unhealthy_new, ["i-0", "i-1", "i-9"], {})
     assert plan.stop == []  # 2 healthy of 3 wanted: nothing to spare at 100 %
+
+
+def test_after_failures_a_service_settles_only_once_its_tasks_stay_running():
+    """A container that crashes at once is RUNNING for a moment: a tick that
+    saw that moment must not reset the failure streak (a crash loop on Docker
+    was never throttled)."""
+    tasks = [t("n1", "new", "i-a")]
+    step = plan_rollout("ACTIVE", 1, [PRIMARY], tasks, was_steady=False, fail_streak=3, now=100.0,
+                        stable_after_s=10.0)
+    assert not step.settled and not step.became_steady and step.settled_since == 100.0
+    step = plan_rollout("ACTIVE", 1, [PRIMARY], tasks, False, 3, step.settled_since, 109.0, 10.0)
+    assert not step.settled and step.settled_since == 100.0
+    step = plan_rollout("ACTIVE", 1, [PRIMARY], tasks, False, 3, step.settled_since, 110.0, 10.0)
+    assert step.settled and step.became_steady
+    # no failures: settled at once, as before
+    assert plan_rollout("ACTIVE", 1, [PRIMARY], tasks, False, 0, None, 100.0, 10.0).settled
+    # the task gone meanwhile: the clock starts again
+    assert plan_rollout("ACTIVE", 1, [PRIMARY], [], False, 3, 100.0, 120.0, 10.0).settled_since is None

@@ -358,6 +358,7 @@ def test_services(store: Store) -> None:
     assert store.count_services_by_launch_type(C, ("ACTIVE", "DRAINING")) == {"EC2": 2, "FARGATE": 1}
     assert store.count_services_by_launch_type(C, ("DRAINING",)) == {"EC2": 1}
     assert [s["serviceName"] for s in store.services_to_reconcile()] == ["a", "b", "x", "f"]
+    assert store.live_service_arns() == [s["serviceArn"] for s in store.services_to_reconcile()]
 
 
 def test_a_services_tasks(store: Store) -> None:

@@ -146,6 +146,9 @@ class PostgresDatabase:
     async def durable(self) -> None:
         """Every transaction has committed by the time it returns."""
 
+    async def wait_unlocked(self, timeout: float) -> None:
+        """Never asked: PostgreSQL's writers queue on row locks, never StoreBusy."""
+
     # helpers for the repositories ---------------------------------------------
 
     def _docs(self, sql: str, args: Iterable[Any] = ()) -> list[Doc]:

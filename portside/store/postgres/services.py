@@ -65,6 +65,11 @@ class PostgresServices(PostgresDatabase):
         """Every ACTIVE or DRAINING service, oldest first."""
         return self._docs("SELECT doc FROM services WHERE status IN ('ACTIVE', 'DRAINING') ORDER BY seq")
 
+    def live_service_arns(self) -> list[str]:
+        """The ARNs of every ACTIVE or DRAINING service, oldest first (no documents decoded)."""
+        rows = self._db.execute("SELECT arn FROM services WHERE status IN ('ACTIVE', 'DRAINING') ORDER BY seq")
+        return [row[0] for row in rows]
+
     def service_tasks(self, cluster_arn: str, service_name: str) -> list[ServiceTaskRow]:
         """The service's tasks not yet STOPPED, as (ARN, startedBy, instance
         ARN, desiredStatus, lastStatus) in creation order: no documents decoded."""

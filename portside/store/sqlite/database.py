@@ -23,7 +23,7 @@ from typing import Any
 
 from ...domain.documents import Doc
 from ...metrics import observe_commit
-from ..failures import WriteHealth, write_failure
+from ..failures import LOCK_WAIT_S, LOCKED, StoreBusy, StoreWriteFailed, WriteHealth, write_failure
 from .migrations import migrate
 
 # A batch that changed at least this many rows is committed on the committer
@@ -46,15 +46,21 @@ class SqliteDatabase:
         self._db = _Guarded(self._conn, self._settle)
         self._committer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="portside-commit")
         self._committing: _Batch | None = None
+        self._path = path
+        self._lock_waiter = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="portside-lock-wait")
+        self._unlocked: asyncio.Future[bool] | None = None  # the wait for another process's write lock
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=FULL")
-        self._conn.execute("PRAGMA busy_timeout=10000")
+        self._conn.execute(f"PRAGMA busy_timeout={int(LOCK_WAIT_S * 1000)}")  # at start, nothing else to serve
         try:
             self._version = migrate(self._conn, str(path))
         except BaseException:
             self._committer.shutdown()
+            self._lock_waiter.shutdown()
             self._conn.close()
             raise
+        # From now on the loop thread never waits for a lock: see `_begin`.
+        self._conn.execute("PRAGMA busy_timeout=0")
         self._in_tx = False
         self._batch: _Batch | None = None
         self._data_version = -1
@@ -71,6 +77,7 @@ class SqliteDatabase:
     def close(self) -> None:
         self.commit()
         self._committer.shutdown()
+        self._lock_waiter.shutdown(wait=False, cancel_futures=True)
         self._conn.close()
 
     # what was read may be stale -----------------------------------------------
@@ -110,7 +117,7 @@ class SqliteDatabase:
             yield
             return
         if self._batch is None:
-            self._db.execute("BEGIN IMMEDIATE")
+            self._begin()
             self._batch = _Batch(changes_before=self._conn.total_changes)
             self._fresh()
         self._db.execute("SAVEPOINT request")
@@ -138,6 +145,55 @@ class SqliteDatabase:
         finally:
             self._in_tx = False
             self._schedule_commit()
+
+    def _begin(self) -> None:
+        """Take the write lock (BEGIN IMMEDIATE) without waiting for it on the
+        event loop: when another process holds it, StoreBusy (nothing was
+        done; the caller waits with `wait_unlocked` and runs again).  A
+        5 s lock held elsewhere used to freeze every request for 5 s
+        (SQLite's busy_timeout, waited on the loop thread).  Without a running
+        loop (tools, tests) it waits here as SQLite would."""
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if not _locked(exc):
+                raise
+            try:
+                asyncio.get_running_loop()
+            except RuntimeError:
+                pass
+            else:
+                raise StoreBusy() from exc
+        self._conn.execute(f"PRAGMA busy_timeout={int(LOCK_WAIT_S * 1000)}")
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if not _locked(exc):
+                raise
+            failure = StoreWriteFailed(LOCKED)
+            self.health.failed(failure)
+            raise failure from exc
+        finally:
+            self._conn.execute("PRAGMA busy_timeout=0")
+
+    async def wait_unlocked(self, timeout: float) -> None:
+        """Wait, on a thread of its own and never on the loop, until no other
+        process holds the write lock; StoreWriteFailed naming the lock (and
+        the store unhealthy until a write succeeds) when it is still held
+        after `timeout` seconds.  Waiters share one wait."""
+        loop = asyncio.get_running_loop()
+        if self._unlocked is None or self._unlocked.done():
+            self._unlocked = asyncio.wrap_future(
+                self._lock_waiter.submit(_wait_for_write_lock, self._path, LOCK_WAIT_S), loop=loop)
+        try:
+            free = await asyncio.wait_for(asyncio.shield(self._unlocked), max(0.0, timeout))
+        except TimeoutError:
+            free = False
+        if not free:
+            failure = StoreWriteFailed(LOCKED)
+            self.health.failed(failure)
+            raise failure
 
     def _schedule_commit(self) -> None:
         batch = self._batch
@@ -285,6 +341,28 @@ class _Batch:
     commit: concurrent.futures.Future[Any] | None = None  # the background COMMIT
     finished: bool = False
     requests: int = 0  # transactions that joined it (for the batch size metric)
+
+
+def _locked(exc: sqlite3.OperationalError) -> bool:
+    """SQLITE_BUSY: another connection holds the lock."""
+    return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY or "database is locked" in str(exc)
+
+
+def _wait_for_write_lock(path: Path, seconds: float) -> bool:
+    """Block (on the lock-wait thread) until the write lock can be taken, and
+    let it go at once; False when it could not be within `seconds`."""
+    try:
+        conn = sqlite3.connect(path, timeout=seconds, isolation_level=None, check_same_thread=False)
+    except sqlite3.Error:
+        return False
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("ROLLBACK")
+        return True
+    except sqlite3.OperationalError:
+        return False
+    finally:
+        conn.close()
 
 
 def _timed_commit(conn: sqlite3.Connection, batch: _Batch) -> None:

@@ -1,0 +1,140 @@
+"""The task role credentials endpoint (issue 17), from inside containers on
+real Docker: a task whose `taskRoleArn` has keys in the server's
+`--credentials` file (a `role_arn` section) gets
+`AWS_CONTAINER_CREDENTIALS_RELATIVE_URI`, and busybox wget fetches
+`http://169.254.170.2$AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` as every AWS
+SDK does, in bridge and awsvpc network modes."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import TEST_IMAGE, AgentProcess, ServerProcess, wait_for_task
+from test_metadata_endpoint_docker import LOOP, inside
+
+ADMIN = ("AKIDROLEADMIN", "admin-secret-0123456789")
+AGENT = ("AKIDROLEAGENT", "agent-secret-0123456789")
+ROLE = "arn:aws:iam::123456789012:role/app-role"
+ROLE_KEY = ("AKIDTASKROLE0001", "task-role-secret-ABCDEFGHIJKLMNOP")
+UNKEYED = "arn:aws:iam::123456789012:role/nobody-keyed-this"
+
+
+@pytest.fixture
+def keyed(tmp_path: Path, docker_client):
+    keys = tmp_path / "credentials"
+    keys.write_text(
+        f"[ops]\naws_access_key_id = {ADMIN[0]}\naws_secret_access_key = {ADMIN[1]}\nrole = admin\n\n"
+        f"[host]\naws_access_key_id = {AGENT[0]}\naws_secret_access_key = {AGENT[1]}\nrole = agent\n\n"
+        f"[app-role]\nrole_arn = {ROLE}\naws_access_key_id = {ROLE_KEY[0]}\n"
+        f"aws_secret_access_key = {ROLE_KEY[1]}\n")
+    keys.chmod(0o600)
+    server = ServerProcess(tmp_path / "data", "--credentials", str(keys)).start()
+    ecs = server.client(key=ADMIN)
+    ecs.create_cluster()
+    agent = AgentProcess(server, tmp_path / "agent", "--runtime", "docker", "--stop-timeout", "1",
+                         env={"AWS_ACCESS_KEY_ID": AGENT[0], "AWS_SECRET_ACCESS_KEY": AGENT[1]}).start()
+    agent.wait_registered()
+    yield server, agent, ecs
+    agent.stop(signal.SIGKILL)
+    import docker.errors
+
+    for c in docker_client.api.containers(
+            all=True, filters={"label": f"com.portside.container-instance-arn={agent.instance_arn}"}):
+        try:
+            docker_client.api.remove_container(c["Id"], force=True)
+        except docker.errors.APIError:  # already being removed by the agent's clean-up
+            pass
+    server.stop()
+
+
+def _run(ecs, family: str, mode: str = "bridge", role: str | None = ROLE, **extra) -> str:
+    ecs.register_task_definition(family=family, networkMode=mode, **({"taskRoleArn": role} if role else {}),
+                                 containerDefinitions=[{"name": "app", "image": TEST_IMAGE, "memory": 32,
+                                                        "command": ["sh", "-c", LOOP]}])
+    params = {"networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-portside1"]}}} if mode == "awsvpc" else {}
+    arn = ecs.run_task(taskDefinition=family, **params, **extra)["tasks"][0]["taskArn"]
+    wait_for_task(ecs, arn, "RUNNING", timeout=60)
+    return arn
+
+
+def _fetch(docker_client, arn: str) -> dict:
+    """What an SDK does: GET http://169.254.170.2$AWS_CONTAINER_CREDENTIALS_RELATIVE_URI."""
+    for _ in range(100):  # the listener opens just after the container starts (or the agent restarts)
+        out = inside(docker_client, arn, "app",
+                     "wget -qO- http://169.254.170.2$AWS_CONTAINER_CREDENTIALS_RELATIVE_URI 2>&1 || true")
+        if out.startswith("{"):
+            return json.loads(out)
+        time.sleep(0.1)
+    raise AssertionError(out)
+
+
+@pytest.mark.parametrize("mode", ["bridge", "awsvpc"])
+def test_a_container_fetches_its_task_roles_keys_as_an_sdk_does(keyed, docker_client, mode):
+    server, agent, ecs = keyed
+    arn = _run(ecs, f"role-{mode}", mode)
+    uri = inside(docker_client, arn, "app", "echo $AWS_CONTAINER_CREDENTIALS_RELATIVE_URI").strip()
+    assert uri.startswith("/v2/credentials/") and len(uri) > len("/v2/credentials/") + 30, uri
+    shown = _fetch(docker_client, arn)
+    assert shown["RoleArn"] == ROLE
+    assert (shown["AccessKeyId"], shown["SecretAccessKey"]) == ROLE_KEY
+    assert shown["Token"] == "" and shown["Expiration"].endswith("Z")
+    # botocore's container provider takes this answer as it is
+    from botocore.credentials import ContainerProvider
+    from botocore.utils import ContainerMetadataFetcher
+
+    class Fetched(ContainerMetadataFetcher):
+        def retrieve_full_uri(self, full_url, headers=None):
+            return shown
+
+    creds = ContainerProvider(environ={"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": uri},
+                              fetcher=Fetched()).load().get_frozen_credentials()
+    assert (creds.access_key, creds.secret_key) == ROLE_KEY
+    # a wrong ID is refused as the ECS agent refuses it
+    refused = inside(docker_client, arn, "app", "wget -qO- http://169.254.170.2/v2/credentials/nope 2>&1 || true")
+    assert "400" in refused, refused
+    # the keys are never written on the agent, logged, or shown by the API
+    described = json.dumps(ecs.describe_tasks(tasks=[arn])["tasks"], default=str)
+    assert ROLE_KEY[1] not in described
+    for path in [*agent.data_dir.rglob("*"), server.log, *server.data_dir.rglob("*")]:
+        if path.is_file() and path.name not in ("credentials",):
+            assert ROLE_KEY[1].encode() not in path.read_bytes(), path
+    # a second task gets the same keys under its own ID, and not the first one's
+    other = _run(ecs, f"role2-{mode}", mode)
+    assert inside(docker_client, other, "app", "echo $AWS_CONTAINER_CREDENTIALS_RELATIVE_URI").strip() != uri
+    assert _fetch(docker_client, other)["AccessKeyId"] == ROLE_KEY[0]
+    for task in (arn, other):
+        ecs.stop_task(task=task)
+        wait_for_task(ecs, task, "STOPPED")
+
+
+def test_a_role_without_keys_starts_without_the_variable_and_one_warning(keyed, docker_client):
+    server, agent, ecs = keyed
+    arns = [_run(ecs, "unkeyed", role=UNKEYED) for _ in range(2)]
+    assert inside(docker_client, arns[0], "app", "echo x$AWS_CONTAINER_CREDENTIALS_RELATIVE_URI").strip() == "x"
+    assert agent.log.read_text().count(f"no keys for task role {UNKEYED}") == 1
+    # an override names the keyed role: served
+    overridden = _run(ecs, "unkeyed", role=UNKEYED, overrides={"taskRoleArn": ROLE})
+    assert _fetch(docker_client, overridden)["RoleArn"] == ROLE
+    for task in [*arns, overridden]:
+        ecs.stop_task(task=task)
+
+
+def test_a_restarted_agent_serves_adopted_containers_again(keyed, docker_client):
+    server, agent, ecs = keyed
+    arn = _run(ecs, "adopted")
+    uri = inside(docker_client, arn, "app", "echo $AWS_CONTAINER_CREDENTIALS_RELATIVE_URI").strip()
+    assert _fetch(docker_client, arn)["RoleArn"] == ROLE
+    agent.stop(signal.SIGKILL)
+    agent.start()
+    assert inside(docker_client, arn, "app", "echo $AWS_CONTAINER_CREDENTIALS_RELATIVE_URI").strip() == uri
+    try:
+        assert _fetch(docker_client, arn)["AccessKeyId"] == ROLE_KEY[0]
+    except AssertionError as exc:
+        raise AssertionError(agent.log.read_text()[-3000:]) from exc
+    ecs.stop_task(task=arn)
+    wait_for_task(ecs, arn, "STOPPED")
