@@ -246,7 +246,7 @@ def test_aws_cli_lists_and_describes_service_deployments(server, agent):
 def test_deployment_configuration_members_not_acted_on_are_refused(server, agent):
     ecs = server.client()
     register(ecs)
-    for config in ({"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 5},
+    for config in ({"strategy": "BLUE_GREEN"},  # BLUE_GREEN needs its bakeTimeInMinutes
                    {"strategy": "LINEAR", "linearConfiguration": {"stepPercent": 10.0}},
                    {"bakeTimeInMinutes": 5},
                    {"lifecycleHooks": [{"targetType": "AWS_LAMBDA", "lifecycleStages": ["PRE_SCALE_UP"],
@@ -264,7 +264,7 @@ def test_deployment_configuration_members_not_acted_on_are_refused(server, agent
     with pytest.raises(ClientError) as err:
         ecs.update_service(service="web", deploymentConfiguration={"strategy": "CANARY"})
     assert error_code(err) == "InvalidParameterException"
-    # no deployment waits on a lifecycle hook here
+    # a ROLLING deployment waits on no lifecycle hook
     (brief,) = deployments(ecs, "web")
     with pytest.raises(ClientError) as err:
         ecs.continue_service_deployment(serviceDeploymentArn=brief["serviceDeploymentArn"], hookId="h-1")
