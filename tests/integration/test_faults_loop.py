@@ -214,7 +214,7 @@ PURGED = 20_000
 
 def test_purging_expired_tasks_does_not_hold_the_loop(tmp_path: Path):
     """Before: 20,000 expired tasks were purged in one transaction (a DELETE
-    each, one commit), which held every request for ~390 ms.  Now 500 per
+    each, one commit), which held every request for ~390 ms.  Now 100 per
     transaction, each committed, the loop free in between."""
     data = tmp_path / "data"
     server = ServerProcess(data, "--task-retention", "5").start()  # the janitor every 0.5 s
