@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+import signal
 import threading
 import time
 import uuid
@@ -52,6 +53,29 @@ def test_one_server_leads_and_another_takes_over_when_it_dies(dsn: str, tmp_path
         last = [s for s in alive if s is not successor]
         wait_for_one_leader(last, timeout=LEASE_S + 5)
         assert time.monotonic() - stopped_at < LEASE_S, "a clean stop waited for the lease to expire"
+    finally:
+        stop_servers(servers)
+
+
+def test_a_paused_leader_is_deposed_and_comes_back_as_a_follower(dsn: str, tmp_path: Path) -> None:
+    """SIGSTOP the leader past its lease (as a partition from the database
+    would look to the others): another server takes over; when the old one
+    wakes it follows (its lease ran out by its own clock, and the lease now
+    carries another token, so its scheduler's fenced writes would be refused)."""
+    servers = start_servers(dsn, tmp_path, 2)
+    try:
+        leader = wait_for_one_leader(servers)
+        other = next(s for s in servers if s is not leader)
+        assert leader.proc is not None
+        leader.proc.send_signal(signal.SIGSTOP)
+        try:
+            wait_for_one_leader([other], timeout=LEASE_S + 5)
+        finally:
+            leader.proc.send_signal(signal.SIGCONT)
+        assert wait_for_one_leader(servers) is other
+        time.sleep(LEASE_S)
+        assert wait_for_one_leader(servers) is other, "the woken server took the lease back"
+        assert health(leader)[1]["role"] == "follower"
     finally:
         stop_servers(servers)
 
@@ -245,7 +269,8 @@ def test_a_database_outage_fails_calls_fast_and_heals_by_itself(tmp_path: Path) 
                 assert client.list_tasks()["taskArns"] == [before], "a failed RunTask left a task behind"
             after = servers[1].client().run_task(taskDefinition="web")["tasks"]
             assert len(after) == 1
-            assert all(health(s)[1]["database"] == "ok" for s in servers)
+            wait_for(lambda: all(health(s)[1]["database"] == "ok" for s in servers), timeout=5,
+                     what="/health: database ok on every server")  # each says so at its next lease renewal
         finally:
             stop_servers(servers)
 

@@ -1,5 +1,6 @@
 """Failover of the leader (issue 16): three servers on one PostgreSQL
 database, agents on the fake runtime polling all three (`--server A,B,C`),
+plus one agent on real Docker (its share of the tasks run as containers),
 a REPLICA service of 20 tasks, and in each round a rolling deployment in
 progress when the leader is killed with `kill -9`.  Meanwhile a client runs
 standalone tasks through any server (each RunTask retried with its
@@ -16,7 +17,9 @@ and at the end, from the database, that
   - no acknowledged change was lost: every acknowledged RunTask's tasks
     exist, once, under its clientToken, and no token has tasks of more than
     one call;
-  - no instance is overbooked (CPU and host ports of its live tasks).
+  - no instance is overbooked (CPU and host ports of its live tasks);
+  - on Docker, no task ever had two containers, and every live task of the
+    Docker agent runs in exactly one.
 
 Bounded: ROUNDS kills, or fewer if BUDGET_S runs out (at least MIN_ROUNDS).
 The killed server is restarted after each round, so three serve again.
@@ -107,13 +110,27 @@ def _wait(condition, timeout: float, what: str) -> float:
     raise AssertionError(f"{what}: not within {timeout} s")
 
 
-def test_killing_the_leader_mid_deployment_loses_nothing(tmp_path: Path) -> None:
+DOCKER_CPU = 512
+
+
+def _docker_containers(docker_client, instance_arn: str) -> dict[str, list[dict]]:
+    """Task ARN → its containers on the Docker agent (all, stopped ones too)."""
+    from portside.agent.runtime import LABEL_INSTANCE, LABEL_TASK_ARN
+
+    found: dict[str, list[dict]] = defaultdict(list)
+    for container in docker_client.api.containers(all=True, filters={"label": f"{LABEL_INSTANCE}={instance_arn}"}):
+        found[container["Labels"].get(LABEL_TASK_ARN, "")].append(container)
+    return found
+
+
+def test_killing_the_leader_mid_deployment_loses_nothing(tmp_path: Path, test_image: str, docker_client) -> None:
     dsn = postgres.fresh_database()
     servers = start_servers(dsn, tmp_path, 3, "--agent-timeout", "15")
     agents: list[AgentProcess] = []
     stop = threading.Event()
     acknowledged: dict[str, set[str]] = {}
     errors: list[str] = []
+    docker_agent: AgentProcess | None = None
     try:
         api = AnyServer(servers)
         api.call("create_cluster")
@@ -122,17 +139,22 @@ def test_killing_the_leader_mid_deployment_loses_nothing(tmp_path: Path) -> None
             agent = AgentProcess(SimpleNamespace(endpoint=",".join(order)), tmp_path / f"agent{i}",  # type: ignore[arg-type]
                                  "--runtime", "fake", "--cpu-units", str(AGENT_CPU), "--memory-mib", "8192")
             agents.append(agent.start())
+        docker_agent = AgentProcess(
+            SimpleNamespace(endpoint=",".join(s.endpoint for s in reversed(servers))), tmp_path / "docker",  # type: ignore[arg-type]
+            "--runtime", "docker", "--cpu-units", str(DOCKER_CPU), "--memory-mib", "1024",
+            "--host-port-range", "47000-47100", "--stop-timeout", "1")
+        agents.append(docker_agent.start())
         for agent in agents:
             agent.wait_registered()
 
         def register(revision_marker: str) -> int:
             return api.call("register_task_definition", family="web", containerDefinitions=[
-                {"name": "web", "image": "nginx", "cpu": 128, "memory": 64,
+                {"name": "web", "image": test_image, "command": ["sleep", "3600"], "cpu": 128, "memory": 64,
                  "environment": [{"name": "MARK", "value": revision_marker}]}])["taskDefinition"]["revision"]
 
         revision = register("r1")
         api.call("register_task_definition", family="job", containerDefinitions=[
-            {"name": "job", "image": "nginx", "cpu": 64, "memory": 32}])
+            {"name": "job", "image": test_image, "command": ["sleep", "3600"], "cpu": 64, "memory": 32}])
         api.call("create_service", serviceName="svc", taskDefinition=f"web:{revision}", desiredCount=DESIRED,
                  deploymentConfiguration={"maximumPercent": 125, "minimumHealthyPercent": 75})
         _wait(lambda: _deployment_done(api, revision), 60, "the first deployment")
@@ -201,10 +223,24 @@ def test_killing_the_leader_mid_deployment_loses_nothing(tmp_path: Path) -> None
         unacknowledged = set(by_token) - set(acknowledged)
         assert not unacknowledged, f"tasks of calls never acknowledged: {unacknowledged}"
         for instance, reservations in held.items():
-            assert sum(r["cpu"] for r in reservations) <= AGENT_CPU, f"{instance} overbooked"
+            limit = DOCKER_CPU if instance == docker_agent.instance_arn else AGENT_CPU
+            assert sum(r["cpu"] for r in reservations) <= limit, f"{instance} overbooked"
+            ports = [p for r in reservations for p in r["ports"]]
+            assert len(ports) == len(set(ports)), f"{instance} books a host port twice"
+        containers = _docker_containers(docker_client, docker_agent.instance_arn)
+        assert all(len(c) == 1 for c in containers.values()), "a task started twice on Docker"
+        on_docker = [arn for arn in api.call("list_tasks", serviceName="svc", desiredStatus="RUNNING")["taskArns"]
+                     if api.call("describe_tasks", tasks=[arn])["tasks"][0].get("containerInstanceArn")
+                     == docker_agent.instance_arn]
+        for arn in on_docker:
+            assert [c["State"] for c in containers.get(arn, [])] == ["running"], arn
+        with psycopg.connect(dsn) as conn:
+            docker_tasks = conn.execute("SELECT COUNT(*) FROM tasks WHERE instance_arn = %s",
+                                        (docker_agent.instance_arn,)).fetchone()[0]
         FIGURES.update(rounds=rounds, handover_max_s=round(max(handovers), 2),
                        handover_mean_s=round(sum(handovers) / len(handovers), 2),
-                       deployment_max_s=round(max(deployments), 1), acknowledged_run_tasks=len(acknowledged))
+                       deployment_max_s=round(max(deployments), 1), acknowledged_run_tasks=len(acknowledged),
+                       tasks_on_docker=docker_tasks)
         print(f"\nleader failover figures: {FIGURES}")
         assert max(handovers) <= LEASE_S + 2, handovers
     finally:
@@ -215,3 +251,10 @@ def test_killing_the_leader_mid_deployment_loses_nothing(tmp_path: Path) -> None
             except Exception:
                 pass
         stop_servers(servers)
+        if docker_agent is not None and docker_agent.instance_arn:
+            for containers in _docker_containers(docker_client, docker_agent.instance_arn).values():
+                for container in containers:
+                    try:
+                        docker_client.api.remove_container(container["Id"], force=True)
+                    except Exception:
+                        pass
