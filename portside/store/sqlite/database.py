@@ -194,17 +194,21 @@ class SqliteDatabase:
         the store unhealthy until a write succeeds) when it is still held
         after `timeout` seconds.  Waiters share one wait."""
         loop = asyncio.get_running_loop()
-        if self._unlocked is None or self._unlocked.done():
-            self._unlocked = asyncio.wrap_future(
-                self._lock_waiter.submit(_wait_for_write_lock, self._path, LOCK_WAIT_S), loop=loop)
-        try:
-            free = await asyncio.wait_for(asyncio.shield(self._unlocked), max(0.0, timeout))
-        except TimeoutError:
-            free = False
-        if not free:
-            failure = StoreWriteFailed(LOCKED)
-            self.health.failed(failure)
-            raise failure
+        deadline = loop.time() + max(0.0, timeout)
+        while True:
+            if self._unlocked is None or self._unlocked.done():  # none under way, or one that gave up
+                self._unlocked = asyncio.wrap_future(
+                    self._lock_waiter.submit(_wait_for_write_lock, self._path, LOCK_WAIT_S), loop=loop)
+            left = deadline - loop.time()
+            try:
+                if left > 0 and await asyncio.wait_for(asyncio.shield(self._unlocked), left):
+                    return
+            except TimeoutError:
+                pass
+            if loop.time() >= deadline:
+                failure = StoreWriteFailed(LOCKED)
+                self.health.failed(failure)
+                raise failure
 
     def _schedule_commit(self) -> None:
         batch = self._batch
