@@ -204,6 +204,7 @@ def test_one_task_per_instance_rollout_and_delete(ecs, agents):
 
     tasks = wait_for(lambda: running_on(ecs, first, v1), what="a daemon task on each instance")
     assert all(t["group"] == "daemon:logs" and t["startedBy"].startswith("ecs-daemon/") for t in tasks)
+    assert all(t["capacityProviderName"] == "mi" and t["launchType"] == "EC2" for t in tasks)
     assert all(t["enableExecuteCommand"] for t in tasks)
     assert ecs.list_tags_for_resource(resourceArn=tasks[0]["taskArn"])["tags"] == [{"key": "team", "value": "obs"}]
     done = wait_for(lambda: (d := deployment(ecs, made["deploymentArn"]))["status"] == "SUCCESSFUL" and d,
