@@ -40,6 +40,7 @@ def test_task_set_scaled_to_half(server, docker_agent, docker_client):
              what="50 % of 4: two containers of the second task set")
     wait_for(lambda: ecs.describe_task_sets(cluster="default", service="web", taskSets=[second["id"]])["taskSets"][0][
         "stabilityStatus"] == "STEADY_STATE", what="the second task set steady")
-    ecs.update_task_set(cluster="default", service="web", taskSet=second["id"], scale={"value": 25.0, "unit": "PERCENT"})
+    ecs.update_task_set(cluster="default", service="web", taskSet=second["id"],
+                        scale={"value": 25.0, "unit": "PERCENT"})
     wait_for(lambda: versions(docker_client, docker_agent.instance_arn) == ["1"] * 4 + ["2"], timeout=60,
              what="25 % of 4: one container left")
