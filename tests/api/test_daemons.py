@@ -158,6 +158,7 @@ def test_create_refusals(ecs, server):
         ({"deploymentConfiguration": {"drainPercent": 120.0}}, "InvalidParameterException", "drainPercent"),
         ({"deploymentConfiguration": {"bakeTimeInMinutes": -1}}, "InvalidParameterException", "bakeTimeInMinutes"),
         ({"enableECSManagedTags": True}, "InvalidParameterException", "enableECSManagedTags"),
+        ({"clientToken": "x" * 37}, "InvalidParameterException", "clientToken"),
     ]:
         got, message = refused(ecs.create_daemon, **(base | kw))
         assert got == code and words in message, (kw, message)
