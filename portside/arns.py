@@ -4,7 +4,8 @@
 `container-instance/CLUSTER/ID`, `container/CLUSTER/TASK_ID/ID`,
 `task-definition/FAMILY:REVISION`, `service/CLUSTER/NAME`,
 `service-deployment/CLUSTER/SERVICE/ID`, `service-revision/CLUSTER/SERVICE/ID`,
-`task-set/CLUSTER/SERVICE/ID`.
+`task-set/CLUSTER/SERVICE/ID`, `daemon/CLUSTER/NAME`, `daemon-task-definition/FAMILY:REVISION`,
+`daemon-deployment/CLUSTER/DAEMON/ID`, `daemon-revision/CLUSTER/DAEMON/ID`.
 """
 
 from __future__ import annotations
@@ -78,6 +79,18 @@ class Arns:
 
     def task_set(self, cluster: str, service: str, task_set_id: str) -> str:
         return self._arn(f"task-set/{cluster}/{service}/{task_set_id}")
+
+    def daemon(self, cluster: str, name: str) -> str:
+        return self._arn(f"daemon/{cluster}/{name}")
+
+    def daemon_task_definition(self, family: str, revision: int) -> str:
+        return self._arn(f"daemon-task-definition/{family}:{revision}")
+
+    def daemon_deployment(self, cluster: str, daemon: str, deployment_id: str) -> str:
+        return self._arn(f"daemon-deployment/{cluster}/{daemon}/{deployment_id}")
+
+    def daemon_revision(self, cluster: str, daemon: str, revision_id: str) -> str:
+        return self._arn(f"daemon-revision/{cluster}/{daemon}/{revision_id}")
 
     def owns(self, parsed: ParsedArn) -> bool:
         return parsed.region == self.region and parsed.account == self.account

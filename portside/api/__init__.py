@@ -9,6 +9,7 @@ from . import (  # noqa: F401  (imported for their @operation registrations)
     clusters,
     container_agent,
     container_instances,
+    daemons,
     execute_command,
     namespaces,
     service_deployments,
