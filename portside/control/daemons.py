@@ -234,6 +234,10 @@ def create(ctx: Context, params: Doc, tags: list[dict[str, str]]) -> Daemon:
         raise errors.InvalidParameterException(
             "Daemon name can only contain letters (uppercase and lowercase), numbers, hyphens and underscores, "
             "up to 255 characters.")
+    token = params.get("clientToken")
+    if token is not None and not (1 <= len(token) <= 36 and all(33 <= ord(ch) <= 126 for ch in token)):
+        raise errors.InvalidParameterException(
+            "clientToken must be up to 36 ASCII characters in the range of 33-126 (inclusive).")
     configuration = _configuration(params.get("deploymentConfiguration"))
     settings = _settings(params)
     store, now = ctx.store, ctx.clock.now()

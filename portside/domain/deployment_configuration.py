@@ -42,6 +42,9 @@ def refusal(config: Doc) -> str | None:
     breaker = config.get("deploymentCircuitBreaker") or {}
     if breaker.get("thresholdConfiguration"):
         return "deploymentCircuitBreaker.thresholdConfiguration is not supported by Portside."
+    if breaker.get("resetOnHealthyTask"):
+        return ("deploymentCircuitBreaker.resetOnHealthyTask true is not supported by Portside: a deployment's "
+                "failure count is never reset when a task turns healthy; leave it unset or false.")
     blue_green = config.get("strategy") == "BLUE_GREEN"
     bake = config.get("bakeTimeInMinutes")
     if bake is not None and not blue_green:

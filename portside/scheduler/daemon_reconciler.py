@@ -17,6 +17,7 @@ import logging
 
 from ..control import daemons, launch, release
 from ..control.context import Context
+from ..control.launch_types import checked_launch
 from ..domain import daemon as rules
 from ..domain import health, service_plans
 from ..domain.daemon import Daemon
@@ -129,9 +130,13 @@ class DaemonReconciler:
             return
         params = {"startedBy": daemon.started_by(daemon.target), "group": daemon.group,
                   "enableExecuteCommand": revision["enableExecuteCommand"], "launchType": "EC2"}
-        created, failures = launch.launch_on(self.ctx, cluster, definition, params, instances)
-        if revision["propagateTags"] == "DAEMON" and daemon.tags:
-            for document in created:
-                self.ctx.store.put_tags(json.loads(document)["taskArn"], daemon.tags)
+        tags = daemon.tags if revision["propagateTags"] == "DAEMON" else []
+        by_provider: dict[str, list[Doc]] = {}
+        for doc in instances:  # its tasks show the capacity provider of their instance
+            by_provider.setdefault(doc.get("capacityProviderName") or "", []).append(doc)
+        failures: list[dict[str, str]] = []
+        for provider, docs in by_provider.items():
+            launched = checked_launch(definition, params, "EC2", provider or None)
+            failures += launch.launch_on(self.ctx, cluster, definition, params, docs, tags, launched)[1]
         if failures:
             log.info("daemon %s could not place a task: %s", daemon.name, failures[:3])

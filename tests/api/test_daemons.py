@@ -158,6 +158,7 @@ def test_create_refusals(ecs, server):
         ({"deploymentConfiguration": {"drainPercent": 120.0}}, "InvalidParameterException", "drainPercent"),
         ({"deploymentConfiguration": {"bakeTimeInMinutes": -1}}, "InvalidParameterException", "bakeTimeInMinutes"),
         ({"enableECSManagedTags": True}, "InvalidParameterException", "enableECSManagedTags"),
+        ({"clientToken": "x" * 37}, "InvalidParameterException", "clientToken"),
     ]:
         got, message = refused(ecs.create_daemon, **(base | kw))
         assert got == code and words in message, (kw, message)
@@ -204,6 +205,7 @@ def test_one_task_per_instance_rollout_and_delete(ecs, agents):
 
     tasks = wait_for(lambda: running_on(ecs, first, v1), what="a daemon task on each instance")
     assert all(t["group"] == "daemon:logs" and t["startedBy"].startswith("ecs-daemon/") for t in tasks)
+    assert all(t["capacityProviderName"] == "mi" and t["launchType"] == "EC2" for t in tasks)
     assert all(t["enableExecuteCommand"] for t in tasks)
     assert ecs.list_tags_for_resource(resourceArn=tasks[0]["taskArn"])["tags"] == [{"key": "team", "value": "obs"}]
     done = wait_for(lambda: (d := deployment(ecs, made["deploymentArn"]))["status"] == "SUCCESSFUL" and d,

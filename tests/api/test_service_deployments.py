@@ -253,14 +253,17 @@ def test_deployment_configuration_members_not_acted_on_are_refused(server, agent
                                         "hookTargetArn": "arn:aws:lambda:us-east-1:123456789012:function:f"}]},
                    {"alarms": {"alarmNames": ["a"], "enable": True, "rollback": True}},
                    {"deploymentCircuitBreaker": {"enable": True, "rollback": True,
-                                                 "thresholdConfiguration": {"type": "COUNT", "value": 5}}}):
+                                                 "thresholdConfiguration": {"type": "COUNT", "value": 5}}},
+                   {"deploymentCircuitBreaker": {"enable": True, "rollback": True, "resetOnHealthyTask": True}}):
         with pytest.raises(ClientError) as err:
             ecs.create_service(serviceName="web", taskDefinition="app", desiredCount=1,
                                deploymentConfiguration=config)
         assert error_code(err) == "InvalidParameterException", config
     svc = ecs.create_service(serviceName="web", taskDefinition="app", desiredCount=1, deploymentConfiguration={
-        "strategy": "ROLLING", "alarms": {"alarmNames": [], "enable": False, "rollback": False}})["service"]
+        "strategy": "ROLLING", "alarms": {"alarmNames": [], "enable": False, "rollback": False},
+        "deploymentCircuitBreaker": {"enable": True, "rollback": False, "resetOnHealthyTask": False}})["service"]
     assert svc["deploymentConfiguration"]["strategy"] == "ROLLING"
+    assert svc["deploymentConfiguration"]["deploymentCircuitBreaker"]["resetOnHealthyTask"] is False
     with pytest.raises(ClientError) as err:
         ecs.update_service(service="web", deploymentConfiguration={"strategy": "CANARY"})
     assert error_code(err) == "InvalidParameterException"
