@@ -12,7 +12,8 @@ from ..store.interface import NotLeader, StoreUnavailable
 log = logging.getLogger("portside.janitor")
 
 
-PURGE_BATCH = 500  # tasks deleted per transaction: a few milliseconds of the loop
+# tasks deleted per transaction: a few milliseconds of the loop (500 held it up to ~90 ms on a busy machine)
+PURGE_BATCH = 100
 
 
 def purge_once(ctx: Context, limit: int = PURGE_BATCH) -> int:
