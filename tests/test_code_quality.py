@@ -80,9 +80,9 @@ def test_no_import_cycles_between_modules_or_packages():
     assert _cycles(modules) == []
 
     def package(module: str) -> str:
-        # The service reconciler sits above control/ while the rest of scheduler/
-        # (the placement pipeline) sits below it: the layer contract places it so.
-        if module.startswith("portside.scheduler.service_reconciler"):
+        # The service and daemon reconcilers sit above control/ while the rest of
+        # scheduler/ (the placement pipeline) sits below it: the layer contract places them so.
+        if module.startswith(("portside.scheduler.service_reconciler", "portside.scheduler.daemon_reconciler")):
             return module
         return ".".join(module.split(".")[:2])
 

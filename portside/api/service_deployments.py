@@ -83,15 +83,9 @@ def stop_service_deployment(ctx: Context, params: Doc) -> Doc:
 
 @operation("ContinueServiceDeployment")
 def continue_service_deployment(ctx: Context, params: Doc) -> Doc:
-    """Continues a deployment paused at a lifecycle hook.  No deployment here
-    ever waits on one (lifecycleHooks are refused by CreateService and
-    UpdateService), so every hookId is one the deployment is not waiting on."""
+    """Continues (or rolls back) a deployment paused at a PAUSE lifecycle hook."""
     arn = params["serviceDeploymentArn"]
-    found = deployment_history.locate(ctx, arn, "service-deployment")
-    if found is None or found[1].entry(arn) is None:
-        raise errors.ServiceDeploymentNotFoundException(f"The service deployment {arn} does not exist.")
     action = params.get("action") or "CONTINUE"
-    if action not in ("CONTINUE", "ROLLBACK"):
-        raise errors.InvalidParameterException(f"Invalid action {action[:32]}; valid: CONTINUE, ROLLBACK.")
-    raise errors.InvalidParameterException(
-        f"The service deployment {arn} is not waiting on lifecycle hook {params['hookId'][:128]}.")
+    deployment_history.continue_deployment(ctx, arn, params["hookId"], action)
+    nudge(ctx)
+    return {"serviceDeploymentArn": arn}

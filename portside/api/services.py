@@ -84,6 +84,9 @@ def _check_configuration(config: Doc, strategy: str) -> None:
     refused = deployment_configuration.refusal(config)
     if refused:
         raise errors.InvalidParameterException(refused)
+    if strategy == "DAEMON" and config.get("strategy") == "BLUE_GREEN":
+        raise errors.InvalidParameterException(
+            "The BLUE_GREEN deployment strategy is not supported with the DAEMON scheduling strategy.")
     minimum, maximum = config.get("minimumHealthyPercent"), config.get("maximumPercent")
     if minimum is not None and not 0 <= minimum <= 100:
         raise errors.InvalidParameterException("minimumHealthyPercent must be between 0 and 100.")
@@ -165,6 +168,10 @@ def create_service(ctx: Context, params: Doc) -> Doc:
         services.default_deployment_configuration(strategy), params.get("deploymentConfiguration")
     )
     _check_configuration(configuration, strategy)
+    if external and configuration.get("strategy") == "BLUE_GREEN":
+        raise errors.InvalidParameterException(
+            "The BLUE_GREEN deployment strategy is run by the ECS deployment controller; with EXTERNAL, "
+            "blue/green is done with task sets.")
     store, now = ctx.store, ctx.clock.now()
     with store.transaction():
         cluster = require_cluster(ctx, params.get("cluster"))
@@ -292,6 +299,10 @@ def update_service(ctx: Context, params: Doc) -> Doc:
                 service["deploymentConfiguration"], params["deploymentConfiguration"]
             )
             _check_configuration(configuration, service["schedulingStrategy"])
+            if external and configuration.get("strategy") == "BLUE_GREEN":
+                raise errors.InvalidParameterException(
+                    "The BLUE_GREEN deployment strategy is run by the ECS deployment controller; with EXTERNAL, "
+                    "blue/green is done with task sets.")
             service["deploymentConfiguration"] = configuration
         redeploy = bool(params.get("forceNewDeployment"))
         for member in ("placementConstraints", "placementStrategy"):

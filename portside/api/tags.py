@@ -1,5 +1,6 @@
 """Tags: TagResource, UntagResource, ListTagsForResource on clusters, task
-definitions, container instances, tasks and services."""
+definitions, container instances, tasks, services, daemons and daemon task
+definitions."""
 
 from __future__ import annotations
 
@@ -37,6 +38,9 @@ def _existing_resource(
     elif parsed.kind == "service" and len(parts) == 2:
         service = store.get_service(arn)
         exists = service is not None and service["status"] != "INACTIVE"
+    elif parsed.kind in ("daemon", "daemon-task-definition"):
+        record = store.records.get(parsed.kind, arn)
+        exists = record is not None and record.get("status") not in ("DELETED", None)
     else:
         raise errors.InvalidParameterException("The ARN provided is invalid.")
     if not exists:

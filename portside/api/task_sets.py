@@ -79,18 +79,22 @@ def create_task_set(ctx: Context, params: Doc) -> Doc:
     store, now = ctx.store, ctx.clock.now()
     with store.transaction():
         cluster, service = _service(ctx, params)
+        memory = store.get_service_memory(service["serviceArn"])
         token = params.get("clientToken")
         for existing in service["taskSets"]:
-            if token and existing.get("_clientToken") == token:
+            if token and memory.task_set_tokens.get(token) == existing["id"]:
                 return {"taskSet": _view(ctx, existing)}  # a retried CreateTaskSet
         definition = checked_task_definition(ctx, {"taskDefinition": params["taskDefinition"]})
         placement_rules(definition, service.get("placementStrategy"), service.get("placementConstraints"))
         arn_for = lambda ts_id: ctx.arns.task_set(cluster["clusterName"], service["serviceName"], ts_id)  # noqa: E731
         ts = task_sets.new_task_set(service, arn_for, definition["taskDefinitionArn"], scale,
                                     params.get("externalId"), "EC2", now)
-        ts["_clientToken"] = token
+        ids = {existing["id"] for existing in service["taskSets"]}
+        memory.task_set_tokens = {t: i for t, i in memory.task_set_tokens.items() if i in ids}  # gone ones forgotten
+        if token:
+            memory.task_set_tokens[token] = ts["id"]
         service["taskSets"].append(ts)
-        store.put_service(service)
+        store.put_service(service, memory)
         store.put_tags(ts["taskSetArn"], tags)
     nudge(ctx, service["serviceArn"])
     return {"taskSet": _view(ctx, ts, with_tags=bool(tags))}

@@ -174,11 +174,13 @@ def launch_on(
     params: Doc,
     instances: list[Doc],
     tags: list[dict[str, str]] | None = None,
+    launch: Launch | None = None,
 ) -> tuple[list[Encoded], list[Failure]]:
     """One task on each of `instances`, as StartTask places: where it is told,
     no strategies; the definition's and `params["placementConstraints"]`
-    memberOf constraints still bind.  The DAEMON scheduler starts its tasks
-    through here, in the caller's transaction."""
+    memberOf constraints still bind.  The DAEMON scheduler and daemons start
+    their tasks through here, in the caller's transaction (`launch`: what
+    they are launched as, by default the request's)."""
     need = reservation(definition, params)
     rules = placement_rules(definition, None, params.get("placementConstraints"))
     group = task_group(definition, params)
@@ -186,7 +188,7 @@ def launch_on(
     failures: list[Failure] = []
     for doc in instances:
         _place_one(ctx, cluster, doc, need, rules, group, chosen, failures)
-    return commit_placements(ctx, cluster, definition, params, chosen, need, tags or []), failures
+    return commit_placements(ctx, cluster, definition, params, chosen, need, tags or [], launch), failures
 
 
 def run_task(ctx: Context, params: Doc, tags: list[dict[str, str]]) -> tuple[list[TaskAnswer], list[Failure]]:

@@ -8,7 +8,9 @@ from __future__ import annotations
 import re
 
 from .. import arns as arn_parsing
+from ..domain import daemon_task_definition
 from ..domain.documents import Doc
+from ..domain.task_definition import InvalidTaskDefinition
 from ..protocol.errors import ClusterNotFoundException, ServiceNotFoundException
 from .context import Context
 
@@ -57,7 +59,11 @@ def task_definition_name(ctx: Context, identifier: str) -> tuple[str, int | None
 def task_definition(ctx: Context, identifier: str) -> Doc | None:
     """The stored TaskDefinition a `family` (latest ACTIVE revision),
     `family:revision` or ARN names; a named revision may be INACTIVE or
-    DELETE_IN_PROGRESS.  None when there is no such definition."""
+    DELETE_IN_PROGRESS.  None when there is no such definition.  A daemon
+    task definition's ARN (a daemon's tasks carry one) names the
+    TaskDefinition it amounts to (domain/daemon_task_definition.py)."""
+    if ":daemon-task-definition/" in identifier:
+        return _daemon_task_definition(ctx, identifier)
     named = task_definition_name(ctx, identifier)
     if named is None:
         return None
@@ -110,3 +116,13 @@ def require_service(ctx: Context, cluster: Doc, identifier: str) -> Doc:
     if service is None:
         raise ServiceNotFoundException("Service not found.")
     return service
+
+
+def _daemon_task_definition(ctx: Context, arn: str) -> Doc | None:
+    doc = ctx.store.records.get("daemon-task-definition", arn)
+    if doc is None:
+        return None
+    try:
+        return daemon_task_definition.as_task_definition(doc)
+    except InvalidTaskDefinition:  # registered by an older Portside that checked less
+        return None

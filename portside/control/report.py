@@ -14,11 +14,12 @@ from ..domain import execute_command, health
 from ..domain import task as tasks
 from ..domain.documents import Doc
 from ..domain.service import SERVICE_STOP_CODE
+from ..domain.service_record import is_scheduled_group
 from ..protocol import errors
 from .context import Context
 from .lookup import require_cluster, task_arn, task_definition
 from .release import release_resources, stop_tasks
-from .services import is_service_group, nudge, service_arn_of
+from .services import nudge, service_arn_of
 
 log = logging.getLogger("portside.tasks")
 
@@ -49,8 +50,14 @@ def _save(ctx: Context, task: Doc, report: Doc) -> None:
         _log_change(task)
     if stopped:
         release_resources(ctx, task)  # after the row says STOPPED: see PlacementCache.hold
-    if task["lastStatus"] != before and is_service_group(task.get("group")):
-        nudge(ctx, service_arn_of(ctx, task))  # the service scheduler looks at once
+    if task["lastStatus"] != before and is_scheduled_group(task.get("group")):
+        nudge(ctx, service_arn_of(ctx, task) or _daemon_arn_of(ctx, task))  # the scheduler looks at once
+
+
+def _daemon_arn_of(ctx: Context, task: Doc) -> str:
+    """The daemon a daemon's task (group `daemon:NAME`) belongs to."""
+    name = str(task.get("group", "")).partition(":")[2]
+    return ctx.arns.daemon(str(task.get("clusterArn", "")).rsplit("/", 1)[-1], name)
 
 
 def _log_change(task: Doc) -> None:
@@ -93,9 +100,9 @@ def health_changed(ctx: Context, params: Doc) -> None:
             return
         ctx.store.put_task(task)
         if (task["healthStatus"] == health.UNHEALTHY and task["desiredStatus"] == "RUNNING"
-                and is_service_group(task.get("group"))
-                and str(task.get("startedBy", "")).startswith("ecs-svc/")):
+                and is_scheduled_group(task.get("group"))
+                and str(task.get("startedBy", "")).startswith(("ecs-svc/", "ecs-daemon/"))):
             stop_tasks(ctx, [task["taskArn"]], health.HEALTH_CHECK_FAILED, SERVICE_STOP_CODE,
                        ctx.clock.now())
-        if is_service_group(task.get("group")):  # health decides deployments and steady states
-            nudge(ctx, service_arn_of(ctx, task))
+        if is_scheduled_group(task.get("group")):  # health decides deployments and steady states
+            nudge(ctx, service_arn_of(ctx, task) or _daemon_arn_of(ctx, task))

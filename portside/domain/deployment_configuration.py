@@ -2,8 +2,10 @@
 and the refusal for each one it cannot (a table, not scattered ifs).
 
 The scheduler runs ROLLING deployments with minimumHealthyPercent,
-maximumPercent and the circuit breaker.  Everything else in botocore's
-DeploymentConfiguration is refused by name rather than stored and ignored.
+maximumPercent and the circuit breaker, and BLUE_GREEN deployments with
+bakeTimeInMinutes and PAUSE lifecycle hooks (domain/lifecycle.py).
+Everything else in botocore's DeploymentConfiguration is refused by name
+rather than stored and ignored.
 """
 
 from __future__ import annotations
@@ -11,17 +13,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from . import lifecycle
+
 Doc = dict[str, Any]
 
 # member → (is it asked for?, what the refusal says)
 _REFUSED: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "strategy": (lambda v: v not in (None, "ROLLING"),
-                 "Deployment strategy {value} is not supported by Portside; it runs ROLLING deployments."),
-    "bakeTimeInMinutes": (lambda v: bool(v),
-                          "bakeTimeInMinutes applies to BLUE_GREEN deployments, which Portside does not run."),
-    "lifecycleHooks": (lambda v: bool(v),
-                       "Deployment lifecycle hooks are not supported by Portside (AWS_LAMBDA hooks cannot run "
-                       "here, and PAUSE hooks are not implemented)."),
+    "strategy": (lambda v: v not in (None, "ROLLING", "BLUE_GREEN"),
+                 "Deployment strategy {value} is not supported by Portside; it runs ROLLING and BLUE_GREEN "
+                 "deployments (LINEAR and CANARY shift load balancer traffic, which Portside does not have)."),
     "alarms": (lambda v: bool(v and v.get("enable")),
                "CloudWatch alarms are not available here: deploymentConfiguration.alarms cannot be enabled."),
     "linearConfiguration": (lambda v: v is not None,
@@ -42,4 +42,19 @@ def refusal(config: Doc) -> str | None:
     breaker = config.get("deploymentCircuitBreaker") or {}
     if breaker.get("thresholdConfiguration"):
         return "deploymentCircuitBreaker.thresholdConfiguration is not supported by Portside."
-    return None
+    if breaker.get("resetOnHealthyTask"):
+        return ("deploymentCircuitBreaker.resetOnHealthyTask true is not supported by Portside: a deployment's "
+                "failure count is never reset when a task turns healthy; leave it unset or false.")
+    blue_green = config.get("strategy") == "BLUE_GREEN"
+    bake = config.get("bakeTimeInMinutes")
+    if bake is not None and not blue_green:
+        return "bakeTimeInMinutes applies to the BLUE_GREEN deployment strategy only."
+    if blue_green:
+        if bake is None:
+            return "bakeTimeInMinutes must be provided for the BLUE_GREEN deployment strategy."
+        if not 0 <= bake <= 1440:
+            return "bakeTimeInMinutes must be between 0 and 1440."
+        if breaker.get("enable"):
+            return ("The deployment circuit breaker can only be used with the ROLLING deployment strategy; "
+                    "a BLUE_GREEN deployment is rolled back with StopServiceDeployment or a PAUSE hook.")
+    return lifecycle.hooks_problem(config)

@@ -53,8 +53,9 @@ def merge_deployment_configuration(current: Doc, given: Doc | None) -> Doc:
     for member, value in (given or {}).items():
         if member == "deploymentCircuitBreaker":
             merged[member] = {"enable": bool(value.get("enable")), "rollback": bool(value.get("rollback"))}
-            if value.get("thresholdConfiguration"):  # refused by domain/deployment_configuration.py
-                merged[member]["thresholdConfiguration"] = value["thresholdConfiguration"]
+            for extra in ("thresholdConfiguration", "resetOnHealthyTask"):  # checked by deployment_configuration.py
+                if value.get(extra) is not None:
+                    merged[member][extra] = value[extra]
         elif value is not None:
             merged[member] = value
     return merged

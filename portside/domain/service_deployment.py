@@ -34,6 +34,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 from .documents import Doc
+from .lifecycle import Lifecycle
 from .service import failure_threshold
 
 TERMINAL = ("SUCCESSFUL", "STOPPED", "ROLLBACK_SUCCESSFUL", "ROLLBACK_FAILED")
@@ -254,6 +255,20 @@ def sync(history: History, service: Doc, names: Names, now: float) -> None:
             continue
         _advance(entry, service, by_id, counts, now)
     _prune(history)
+
+
+def show_lifecycle(history: History, stages: Lifecycle | None) -> None:
+    """A BLUE_GREEN deployment's `lifecycleStage` and `lifecycleHookDetails`
+    (its PAUSE hooks), on the service deployment it belongs to (or whose
+    rollback it is)."""
+    if stages is None:
+        return
+    for entry in history.entries:
+        if stages.deployment_id in (entry.targetEcsId, entry.rollbackEcsId):
+            if entry.rollbackEcsId != stages.deployment_id:
+                entry.doc["lifecycleStage"] = stages.shown_stage()
+            if stages.hooks:
+                entry.doc["lifecycleHookDetails"] = [h.detail() for h in stages.hooks]
 
 
 def _undone_by(history: History) -> Entry | None:

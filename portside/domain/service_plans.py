@@ -140,6 +140,7 @@ def plan_daemon(
     active: Sequence[str],
     live_on_leaving: Mapping[str, int],
     may_start: bool = True,
+    replace_at_once: int | None = None,
 ) -> DaemonPlan:
     """What one tick does for a DAEMON service.
 
@@ -149,7 +150,9 @@ def plan_daemon(
     a DRAINING instance last, after the instance's other tasks; on an ACTIVE
     instance the PRIMARY's task is kept (one), older deployments' tasks are
     replaced within minimumHealthyPercent, and an instance without one gets
-    one when `may_start`."""
+    one when `may_start`.  `replace_at_once` (a daemon's drainPercent), when
+    given, bounds the instances without a healthy task instead of
+    minimumHealthyPercent."""
     desired = len(active) if serving else 0
     plan = DaemonPlan(desired)
     by_instance = _by_instance(tasks)
@@ -161,7 +164,8 @@ def plan_daemon(
     if not serving:
         return plan
     healthy = sum(1 for group in by_instance.values() for t in group if t.running and t.healthy)
-    budget = healthy - lower_limit(desired, minimum_healthy_percent)
+    lower = lower_limit(desired, minimum_healthy_percent) if replace_at_once is None else desired - replace_at_once
+    budget = healthy - lower
     for instance in active:
         here = by_instance.get(instance, [])
         mine = [t for t in here if t.started_by == primary_id]

@@ -6,12 +6,14 @@ document), and the task group that marks a service's tasks.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .documents import Doc
+from .lifecycle import Lifecycle
 
 GROUP_PREFIX = "service:"
+DAEMON_GROUP_PREFIX = "daemon:"  # a daemon's tasks (CreateDaemon); never a service name (no ':' allowed)
 
 
 def service_group(service_name: str) -> str:
@@ -27,6 +29,25 @@ def is_service_group(group: object) -> bool:
 def service_of_group(group: str | None) -> str | None:
     """The service a task belongs to, by its group; None for other groups."""
     return group[len(GROUP_PREFIX):] if group and group.startswith(GROUP_PREFIX) else None
+
+
+def daemon_group(daemon_name: str) -> str:
+    """The group of a daemon's tasks (`daemon:NAME`)."""
+    return DAEMON_GROUP_PREFIX + daemon_name
+
+
+def scheduler_of_group(group: str | None) -> str | None:
+    """Which scheduler owns a task, as the store's `service_name` column keeps
+    it: the service's name for `service:NAME`, `daemon:NAME` for a daemon's
+    task (no service name has a ':', so the two never meet), else None."""
+    if group and group.startswith(DAEMON_GROUP_PREFIX):
+        return group
+    return service_of_group(group)
+
+
+def is_scheduled_group(group: object) -> bool:
+    """Whether a task's group is a service's or a daemon's: a scheduler replaces it."""
+    return str(group or "").startswith((GROUP_PREFIX, DAEMON_GROUP_PREFIX))
 
 
 @dataclass
@@ -51,11 +72,14 @@ class SchedulerMemory:
     last_completed: CompletedDeployment | None = None
     unplaceable_message: str | None = None  # the last "unable to place" event, repeated at most every 30 s
     unplaceable_at: float = 0.0
+    lifecycle: Lifecycle | None = None  # where the current BLUE_GREEN deployment is (domain/lifecycle.py)
+    task_set_tokens: dict[str, str] = field(default_factory=dict)  # CreateTaskSet clientToken → task set id
 
     def deployment_started(self) -> None:
         """A new deployment is not steady, nor throttled for the old one's failures."""
         self.steady = False
         self.fail_streak = 0
+        self.lifecycle = None
 
     def to_record(self) -> dict[str, Any]:
         return asdict(self)
@@ -65,7 +89,9 @@ class SchedulerMemory:
         """From what `to_record` gave (members missing from older records take their defaults)."""
         known = {name: record[name] for name in cls.__dataclass_fields__ if name in record}
         last = known.pop("last_completed", None)
-        return cls(**known, last_completed=CompletedDeployment(**last) if last else None)
+        lifecycle = known.pop("lifecycle", None)
+        return cls(**known, last_completed=CompletedDeployment(**last) if last else None,
+                   lifecycle=Lifecycle.from_record(lifecycle) if lifecycle else None)
 
 
 def new_service(

@@ -41,7 +41,7 @@ from ..control.context import Context
 from ..control.launch_types import fargate_pool, launch_params, on_fargate
 from ..control.lookup import task_definition as resolve_task_definition
 from ..control.services import not_yet_healthy, task_rows
-from ..domain import health, service_plans
+from ..domain import health, lifecycle, service_plans
 from ..domain import service as services
 from ..domain import task_set as task_sets
 from ..domain.documents import Doc
@@ -50,6 +50,7 @@ from ..domain.service_record import CompletedDeployment, SchedulerMemory, servic
 from ..metrics import RECONCILE_SECONDS, SERVICES_RECONCILED
 from ..store.failures import StoreBusy
 from ..store.interface import NotLeader, StoreUnavailable
+from .daemon_reconciler import DaemonReconciler
 
 log = logging.getLogger("portside.services")
 
@@ -85,6 +86,7 @@ class ServiceReconciler:
         self._due: dict[str, float] = {}  # service ARN → when it is next due (absent: now)
         self._waiting_for_lock = False
         self._carried: tuple[bool, set[str]] = (False, set())  # nudges a tick could not serve (the lock)
+        self.daemons = DaemonReconciler(ctx, max_starts_per_tick)  # daemons: every tick (they are few)
 
     async def run(self) -> None:
         nudges = self.ctx.service_wakeup
@@ -150,6 +152,10 @@ class ServiceReconciler:
             if time.perf_counter() - slice_started > SLICE_S:
                 await asyncio.sleep(0)
                 slice_started = time.perf_counter()
+        try:
+            more |= self.daemons.tick()
+        except StoreBusy:  # another process holds the database's write lock: next tick
+            return more
         return more
 
     # -- one service ----------------------------------------------------------------
@@ -184,7 +190,7 @@ class ServiceReconciler:
                 more = self._replica(service, memory, cluster, live, active, now)
             self._bookkeeping(service, memory, now)
             if (json.dumps(service, sort_keys=True), memory.to_record()) != before:
-                deployment_history.sync(store, self.ctx.arns, service, now)
+                deployment_history.sync(store, self.ctx.arns, service, now, memory.lifecycle)
                 store.put_service(service, memory)
         quiet = (service["status"] == "ACTIVE" and memory.steady and not memory.fail_streak and not more)
         return Reconciled(more, quiet)
@@ -247,6 +253,11 @@ class ServiceReconciler:
         current = services.primary(service)
         config = service["deploymentConfiguration"]
         desired = service["desiredCount"] if service["status"] == "ACTIVE" else 0
+        may_start = (service["status"] == "ACTIVE" and current.get("rolloutState") != "FAILED"
+                     and not self._throttled(memory, now))
+        if (config.get("strategy") == "BLUE_GREEN" and service["status"] == "ACTIVE"
+                and current.get("rolloutState") == "IN_PROGRESS"):
+            return self._blue_green(service, memory, cluster, live, active, desired, may_start, now)
         plan = services.plan_replica(
             desired, config.get("minimumHealthyPercent", 100), config.get("maximumPercent", 200),
             current["id"], live, set(active),
@@ -286,6 +297,30 @@ class ServiceReconciler:
         self._started_events(service, memory, arns, now)
         if len(arns) < count:
             self._unplaceable(service, memory, failures, now)
+
+    def _blue_green(self, service: Doc, memory: SchedulerMemory, cluster: Doc, live: list[LiveTask],
+                    active: dict[str, Doc], desired: int, may_start: bool, now: float) -> bool:
+        """A BLUE_GREEN deployment's tick (domain/lifecycle.py): green in full,
+        the stages and their PAUSE hooks, then blue stopped; a hook timing out
+        with ROLLBACK returns to blue."""
+        current = services.primary(service)
+        if memory.lifecycle is None or memory.lifecycle.deployment_id != current["id"]:
+            blue = {t.started_by for t in live if t.wanted and t.started_by != current["id"]}
+            memory.lifecycle = lifecycle.start(current["id"], len(blue), now)
+        step = lifecycle.plan_blue_green(memory.lifecycle, service["deploymentConfiguration"], desired,
+                                         current["id"], live, set(active), may_start, now)
+        if step.rollback:
+            if deployment_history.roll_back_blue_green(self.ctx.store, self.ctx.arns, service, memory,
+                                                       step.rollback, now) is None:
+                current["rolloutState"] = "FAILED"
+                current["rolloutStateReason"] = step.rollback
+                current["updatedAt"] = now
+            return True
+        self._stop(service, memory, step.stop, now)
+        count = min(step.start, self.max_starts_per_tick)
+        if count:
+            self._launch(service, memory, cluster, count, now)
+        return step.start > count
 
     # -- EXTERNAL (task sets) ------------------------------------------------------------
 
@@ -428,6 +463,8 @@ class ServiceReconciler:
                         deployment["status"] = "INACTIVE"
             return
         name = service["serviceName"]
+        if not lifecycle.completing(memory.lifecycle, current["id"]):  # BLUE_GREEN: only after CLEAN_UP
+            step.completed = step.settled = step.became_steady = False
         if step.completed:
             current["rolloutState"] = "COMPLETED"
             current["rolloutStateReason"] = f"ECS deployment {current['id']} completed."

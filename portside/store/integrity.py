@@ -72,7 +72,7 @@ def check(path: Path, force: bool = False) -> None:
                                   "a backup, or pass --force to start with an empty database")
         return
     if unclean:
-        problem = _wal_problem(wal)
+        problem = _wal_problem(wal) or _commits_missing(path, marker)
         if problem:
             _refuse_unless(force, f"after an unclean stop, {problem}: acknowledged changes would be lost; "
                                   "restore from a backup, or pass --force to start from what is left")
@@ -147,6 +147,32 @@ def _wal_problem(wal: Path) -> str | None:
             elif broken:
                 return f"the write-ahead log {wal} is damaged in the middle"
     return None
+
+
+def _commits_missing(path: Path, marker: Path) -> str | None:
+    """A WAL cut on a frame boundary (between two commits) replays cleanly to
+    an older state; the number of the last durable commit, which the server
+    notes in its marker (store/sqlite/database.py), tells it apart."""
+    try:
+        fields = marker.read_text().split()
+        noted = int(fields[1]) if len(fields) > 1 else 0
+    except (OSError, ValueError):
+        return None
+    if not noted:
+        return None
+    try:
+        conn = sqlite3.connect(path, isolation_level=None)
+        try:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'commits'").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError:
+        return None  # quick_check names what is wrong
+    held = int(row[0]) if row and str(row[0]).isdigit() else 0
+    if held >= noted:
+        return None
+    return (f"the database and its write-ahead log {_wal(path)} end at commit {held}, but the server had "
+            f"made commit {noted} durable (the log was cut short on a frame boundary)")
 
 
 def _checksum(data: bytes, big_endian: int, s0: int, s1: int) -> tuple[int, int]:

@@ -68,3 +68,31 @@ def test_rollout_and_rollback_by_stop_service_deployment(server, docker_agent, d
     assert svc["taskDefinition"] == v2 and svc["runningCount"] == 2
     wait_for(lambda: versions(ecs, docker_client) == ["2", "2"], what="v2 containers after the rollback")
     assert v1 != v2
+
+
+def test_blue_green_paused_hook_continued(server, docker_agent, docker_client):
+    """A BLUE_GREEN deployment with a PAUSE hook after scale-up: both
+    revisions' containers run while it waits; ContinueServiceDeployment
+    lets it finish, and only green's containers are left."""
+    ecs = server.client()
+    bg = {"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 0,
+          "lifecycleHooks": [{"targetType": "PAUSE", "lifecycleStages": ["POST_SCALE_UP"]}]}
+    register(ecs)
+    ecs.create_service(serviceName="web", taskDefinition="web", desiredCount=1, deploymentConfiguration=bg)
+    (first,) = ecs.list_service_deployments(service="web")["serviceDeployments"]
+    hook = wait_for(lambda: deployment(ecs, first["serviceDeploymentArn"]).get("lifecycleHookDetails"),
+                    timeout=60, what="the first deployment's pause")[0]
+    ecs.continue_service_deployment(serviceDeploymentArn=first["serviceDeploymentArn"], hookId=hook["hookId"])
+    wait_for(status_is(ecs, first["serviceDeploymentArn"], "SUCCESSFUL"), timeout=60, what="v1 deployed")
+
+    v2 = register(ecs, version="2")
+    ecs.update_service(service="web", taskDefinition=v2)
+    rollout = ecs.list_service_deployments(service="web")["serviceDeployments"][0]["serviceDeploymentArn"]
+    paused = wait_for(lambda: (d := deployment(ecs, rollout)).get("lifecycleHookDetails") and d, timeout=60,
+                      what="the pause after green's scale-up")
+    assert paused["lifecycleStage"] == "POST_SCALE_UP"
+    wait_for(lambda: versions(ecs, docker_client) == ["1", "2"], what="blue and green containers side by side")
+    ecs.continue_service_deployment(serviceDeploymentArn=rollout, hookId=paused["lifecycleHookDetails"][0]["hookId"],
+                                    action="CONTINUE")
+    wait_for(status_is(ecs, rollout, "SUCCESSFUL"), timeout=60, what="the blue/green deployment")
+    wait_for(lambda: versions(ecs, docker_client) == ["2"], what="green's container only")

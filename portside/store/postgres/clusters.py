@@ -1,9 +1,9 @@
 """Clusters in PostgreSQL: the SQL both backends share
-(store/shared/clusters.py) over this backend's database."""
+(store/sql/clusters.py) over this backend's database."""
 
 from __future__ import annotations
 
-from ..shared.clusters import SharedClusters
+from ..sql.clusters import SharedClusters
 from .database import PostgresDatabase
 
 

@@ -218,7 +218,7 @@ def unreachable(exc: psycopg.Error, conn: psycopg.Connection[Any] | None) -> boo
 def pyformat(sql: str) -> str:
     """A statement written with SQLite's `?` placeholders in psycopg's `%s`
     style: the dialect seam that lets both backends share their SQL
-    (store/records.py, store/shared/)."""
+    (store/records.py, store/sql/)."""
     return sql.replace("%", "%%").replace("?", "%s")
 
 

@@ -1,9 +1,9 @@
 """Tasks in PostgreSQL: the SQL both backends share
-(store/shared/tasks.py) over this backend's database."""
+(store/sql/tasks.py) over this backend's database."""
 
 from __future__ import annotations
 
-from ..shared.tasks import LIVE, SharedTasks
+from ..sql.tasks import LIVE, SharedTasks
 from .database import PostgresDatabase
 
 __all__ = ["LIVE", "PostgresTasks"]

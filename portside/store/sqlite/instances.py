@@ -1,9 +1,9 @@
 """Container instances in SQLite: the SQL both backends share
-(store/shared/instances.py) over this backend's database."""
+(store/sql/instances.py) over this backend's database."""
 
 from __future__ import annotations
 
-from ..shared.instances import SharedInstances
+from ..sql.instances import SharedInstances
 from .database import SqliteDatabase
 
 

@@ -7,7 +7,7 @@ import json
 from collections.abc import Callable, Iterable
 
 from ...domain.documents import Doc
-from ...domain.service_record import service_of_group
+from ...domain.service_record import scheduler_of_group
 from ...domain.status import Status
 from .base import SqlRepository, dump
 
@@ -40,7 +40,7 @@ class SharedTasks(SqlRepository):
                     hosts[i] if hosts else task.get("containerInstanceArn"),
                     task["taskDefinitionArn"].rsplit("/", 1)[1].rsplit(":", 1)[0],
                     task.get("startedBy"),
-                    service_of_group(task.get("group")),
+                    scheduler_of_group(task.get("group")),
                     task["desiredStatus"],
                     task["lastStatus"],
                     task.get("launchType", "EC2"),
