@@ -92,6 +92,47 @@ class Arns:
     def daemon_revision(self, cluster: str, daemon: str, revision_id: str) -> str:
         return self._arn(f"daemon-revision/{cluster}/{daemon}/{revision_id}")
 
+    # -- the other service families served on the same port ---------------------
+
+    def log_group(self, name: str) -> str:
+        """A log group's ARN as `logGroupArn` and TagResource spell it (no `:*`)."""
+        return f"arn:aws:logs:{self.region}:{self.account}:log-group:{name}"
+
+    def log_stream(self, group: str, stream: str) -> str:
+        return f"{self.log_group(group)}:log-stream:{stream}"
+
+    def log_group_name(self, identifier: str) -> str | None:
+        """The log group a name or ARN (with or without `:*`) names; None for an
+        ARN of another region, account or resource."""
+        if not identifier.startswith("arn:"):
+            return identifier
+        head = f"arn:aws:logs:{self.region}:{self.account}:log-group:"
+        if not identifier.startswith(head):
+            return None
+        name = identifier[len(head):]
+        return name[:-2] if name.endswith(":*") else name
+
+    def secret(self, name: str, suffix: str) -> str:
+        """A secret's ARN: its name, a dash and six random characters, as AWS makes them."""
+        return f"arn:aws:secretsmanager:{self.region}:{self.account}:secret:{name}-{suffix}"
+
+    def secret_head(self) -> str:
+        return f"arn:aws:secretsmanager:{self.region}:{self.account}:secret:"
+
+    def parameter(self, name: str) -> str:
+        return f"arn:aws:ssm:{self.region}:{self.account}:parameter{name if name.startswith('/') else '/' + name}"
+
+    def parameter_name(self, identifier: str) -> str | None:
+        """The parameter a name or ARN names; None for an ARN not of this server's."""
+        if not identifier.startswith("arn:"):
+            return identifier
+        head = f"arn:aws:ssm:{self.region}:{self.account}:parameter"
+        if not identifier.startswith(head + "/"):
+            return None
+        name = identifier[len(head):]
+        # a top-level name (`db-pass`) has the ARN `parameter/db-pass`; a path keeps its slash
+        return name if name.count("/") > 1 else name[1:]
+
     def owns(self, parsed: ParsedArn) -> bool:
         return parsed.region == self.region and parsed.account == self.account
 

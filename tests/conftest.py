@@ -21,9 +21,10 @@ from botocore.config import Config
 from portside.agent.agent import registered_instance
 from portside.testing.images import TEST_IMAGE, ensure_test_image
 
-# Docker host claims (portside/agent/host_claim.py) per test session: concurrent runs on one
-# machine must not refuse each other's agents.
-os.environ.setdefault("PORTSIDE_CLAIMS_DIR", tempfile.mkdtemp(prefix="portside-claims-"))
+# Docker host claims (portside/agent/host_claim.py) per test session, and per xdist worker:
+# concurrent runs on one machine must not refuse each other's agents.
+if os.environ.get("PYTEST_XDIST_WORKER") or "PORTSIDE_CLAIMS_DIR" not in os.environ:
+    os.environ["PORTSIDE_CLAIMS_DIR"] = tempfile.mkdtemp(prefix="portside-claims-")
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -230,6 +231,19 @@ def wait_for_task(ecs, arn: str, status: str, timeout: float = 30, cluster: str 
     raise AssertionError(f"task stayed {task.get('lastStatus')} (wanted {status})")
 
 
+# Tests that share the machine's Docker engine (its images, its containers, its outages) or
+# that measure timing run one at a time on one xdist worker (`-n 2 --dist loadgroup`, as
+# scripts/test runs the suite); the rest spread over the workers.
+SERIAL_FIXTURES = {"docker_client", "docker_agent", "test_image"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("serial") or SERIAL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.xdist_group("serial"))
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "serial: runs on one xdist worker, one at a time (Docker engine, timing)")
     config.addinivalue_line("markers", "server_args(*args): extra arguments for the `server` fixture")
     config.addinivalue_line("markers", "both_backends: run the module's `server` tests on SQLite and PostgreSQL")

@@ -32,9 +32,11 @@ from . import awsvpc
 from .credentials_endpoint import CredentialsEndpoint
 from .exec_channel import run_exec_channel
 from .host_ports import HostPortRange
+from .log_shipper import DockerOutput, LogShipper
 from .metadata_endpoint import MetadataEndpoint
 from .reporter import Reporter
 from .runtime import ContainerState, Runtime
+from .secrets import SecretResolver
 from .server_client import ServerClient, ServerRefused, ServerUnavailable
 from .task_manager import TaskHost, TaskManager
 
@@ -52,6 +54,11 @@ CAPABILITIES = [
     "com.amazonaws.ecs.capability.docker-remote-api.1.30",
     "com.amazonaws.ecs.capability.logging-driver.json-file",
     "com.amazonaws.ecs.capability.logging-driver.none",
+    "com.amazonaws.ecs.capability.logging-driver.awslogs",  # shipped by the agent (log_shipper.py)
+    "ecs.capability.execution-role-awslogs",
+    "ecs.capability.secrets.asm.environment-variables",  # resolved by the agent (secrets.py)
+    "ecs.capability.secrets.ssm.environment-variables",
+    "ecs.capability.private-registry-authentication.secretsmanager",
     "ecs.capability.container-health-check",
     "ecs.capability.task-cpu-mem-limit",
     "ecs.capability.docker-plugin.local",
@@ -82,6 +89,10 @@ class Agent:
         self.cluster = config.cluster
         self.stop_timeout = config.stop_timeout
         self.reporter = Reporter(client)
+        docker_client = getattr(runtime, "_client", None)  # the Docker runtime's SDK client; the fake has none
+        self.secret_resolver = SecretResolver(client.call_service)
+        self.log_shipper = LogShipper(client.call_service, DockerOutput(docker_client.api) if docker_client else None,
+                                      config.data_dir)
         self.instance_arn = ""
         self.managers: dict[str, TaskManager] = {}
         self._done: set[str] = set()
@@ -288,6 +299,7 @@ class Agent:
         return TaskHost(runtime=self.runtime, reporter=self.reporter, clock=self.clock, cluster=self.cluster,
                         instance_arn=self.instance_arn, stop_timeout=self.stop_timeout, finished=self._finished,
                         environment=self._environment, container_running=self._container_running,
+                        log_shipper=self.log_shipper, secret_resolver=self.secret_resolver,
                         host_ports=self.host_ports.assign if self.host_ports else lambda _spec: None)
 
     def _environment(self, task_arn: str, container: str) -> dict[str, str]:
@@ -312,6 +324,7 @@ class Agent:
         await self.reporter.flush(manager.arn)
         for c in manager.containers.values():
             if c.runtime_id:
+                await self.log_shipper.drain(c.runtime_id)  # its output is shipped before it goes
                 await self.runtime.remove(c.runtime_id)
         for volume in manager.volumes:
             if volume.task_scoped:

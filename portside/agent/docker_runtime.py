@@ -113,7 +113,8 @@ class DockerRuntime:
         version = await self._call(self._client.version)
         return f"DockerVersion: {version.get('Version', 'unknown')}"
 
-    async def ensure_image(self, image: str) -> None:
+    async def ensure_image(self, image: str, auth: dict[str, str] | None = None) -> None:
+        """`auth`: registry credentials (repositoryCredentials), never logged."""
         if image in self._present:
             return
         try:
@@ -125,7 +126,7 @@ class DockerRuntime:
         except DockerException as exc:
             raise RuntimeFailure(f"CannotPullContainerError: {exc}") from exc
         try:
-            await self._call(self._client.images.pull, image)
+            await self._call(self._client.images.pull, image, auth_config=auth)
         except DockerException as exc:
             raise RuntimeFailure(f"CannotPullContainerError: {_explain(exc)}") from exc
         self._present.add(image)

@@ -39,7 +39,7 @@ class FakeRuntime:
     async def describe(self) -> str:
         return "FakeRuntime"
 
-    async def ensure_image(self, image: str) -> None:
+    async def ensure_image(self, image: str, auth: dict[str, str] | None = None) -> None:
         if "does-not-exist" in image:
             raise RuntimeFailure(
                 f"CannotPullContainerError: pull image manifest has been retried 1 time(s): "

@@ -154,8 +154,9 @@ class Runtime(Protocol):
         """A version string for versionInfo (e.g. `DockerVersion: 20.10`)."""
         ...
 
-    async def ensure_image(self, image: str) -> None:
-        """Use the image if present locally, pull it otherwise (RuntimeFailure)."""
+    async def ensure_image(self, image: str, auth: dict[str, str] | None = None) -> None:
+        """Use the image if present locally, pull it otherwise (RuntimeFailure),
+        with `auth` (registry username/password) when given."""
         ...
 
     async def create(self, spec: ContainerSpec) -> str:

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import boto3
+from botocore import xform_name
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.config import Config
@@ -68,6 +69,13 @@ class ServerClient:
         self._ecs_for(self.endpoints[0])  # a bad profile fails here, not at the first call
         self._pool = ThreadPoolExecutor(16, thread_name_prefix="ecs-client")
 
+    async def call_service(self, service: str, operation: str, **params: Any) -> dict[str, Any]:
+        """One operation of another service on the same endpoint (Logs, Secrets
+        Manager, SSM), e.g. call_service("logs", "PutLogEvents", ...)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._pool, functools.partial(self._call, xform_name(operation), params, service))
+
     @property
     def endpoint(self) -> str:
         """The server calls go to now."""
@@ -79,10 +87,14 @@ class ServerClient:
             self._current = (self._current + 1) % len(self.endpoints)
 
     def _ecs_for(self, endpoint: str) -> Any:
-        client = self._clients.get(endpoint)
+        return self._client_for("ecs", endpoint)
+
+    def _client_for(self, service: str, endpoint: str) -> Any:
+        """A botocore client of `service` (ecs, logs, secretsmanager, ssm) for one of the servers."""
+        client = self._clients.get(f"{service} {endpoint}")
         if client is None:
-            client = self._clients[endpoint] = self._session.client(
-                "ecs",
+            client = self._clients[f"{service} {endpoint}"] = self._session.client(
+                service,
                 endpoint_url=endpoint,
                 region_name=self.region,
                 aws_access_key_id=self._credentials.access_key,
@@ -100,10 +112,10 @@ class ServerClient:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, functools.partial(self._call, operation, params))
 
-    def _call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+    def _call(self, operation: str, params: dict[str, Any], service: str = "ecs") -> dict[str, Any]:
         endpoint = self.endpoint
         try:
-            return getattr(self._ecs_for(endpoint), operation)(**params)
+            return getattr(self._client_for(service, endpoint), operation)(**params)
         except ClientError as exc:
             error = exc.response.get("Error", {})
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)

@@ -43,6 +43,8 @@ def container_specs(task: dict[str, Any], cluster: str, instance_arn: str) -> di
         linux = c.get("linuxParameters") or {}
         capabilities = linux.get("capabilities") or {}
         log = c.get("logConfiguration") or {}
+        if log.get("logDriver") == "awslogs":  # the agent ships it (log_shipper.py) from Docker's own log
+            log = {}
         spec = ContainerSpec(
             name=c["name"],
             image=c["image"],

@@ -27,8 +27,10 @@ from ..domain import health
 from ..domain.status import Status
 from ..domain.task_definition import InvalidTaskDefinition, parse_task_size
 from . import awsvpc
+from .log_shipper import LogShipper
 from .metrics import CONTAINERS_STARTED, CONTAINERS_STOPPED
 from .runtime import ContainerSpec, ContainerState, Runtime, RuntimeFailure
+from .secrets import SecretResolver, SecretsUnavailable
 from .specs import container_specs, host_mode_bindings, volume_specs
 
 log = logging.getLogger("portside.agent.task")
@@ -59,6 +61,10 @@ class TaskHost:
     # a container of the task (task ARN, runtime id) runs, started, restarted or adopted: the
     # credentials endpoint is served in its network namespace
     container_running: Callable[[str, str], Awaitable[None]] | None = None
+    # the awslogs driver (agent/log_shipper.py): prepares and follows each container it starts
+    log_shipper: LogShipper | None = None
+    # secrets and registry credentials resolved at task start (agent/secrets.py)
+    secret_resolver: SecretResolver | None = None
     # gives a container its dynamic host ports (agent/host_ports.py; default: Docker's ephemeral ones)
     host_ports: Callable[[ContainerSpec], None] = lambda _spec: None
 
@@ -124,6 +130,8 @@ class TaskManager:
         self.cluster: str = task.get("clusterArn") or host.cluster  # a Fargate task's, not the host's
         self.sandbox_id: str | None = None  # an awsvpc task's pause container
         specs = container_specs(task, host.cluster, host.instance_arn)
+        self.definitions = {c["name"]: c for c in task["containers"]}
+        self.stop_reason: str | None = None  # a task-level reason for the STOPPED report
         self.containers = {
             c["name"]: ManagedContainer(
                 spec=specs[c["name"]],
@@ -192,6 +200,10 @@ class TaskManager:
 
     async def run(self) -> None:
         try:
+            for c in self.containers.values():  # adopted after a restart: ship on from where it got to
+                if c.runtime_id and c.started:
+                    if self.host.log_shipper is not None:
+                        self.host.log_shipper.follow(self.arn, self.definitions[c.spec.name], c.runtime_id)
             if any(c.spec.health_check for c in self.containers.values()):
                 self._health_watch = asyncio.create_task(self._watch_health())
             for c in self.containers.values():
@@ -237,9 +249,17 @@ class TaskManager:
             if self.network_mode == "awsvpc" and pending:
                 current = pending[0]  # a failure is reported as its reason
                 await self._open_sandbox(pending)
+            current = pending[0] if pending else None
+            auths: dict[str, dict[str, str] | None] = {}
+            for current in pending:  # secrets resolved before anything is pulled (agent/secrets.py)
+                if self.host.secret_resolver is not None:
+                    definition = self.definitions[current.spec.name]
+                    resolved = await self.host.secret_resolver.resolve(definition)
+                    current.spec.environment.update(resolved.environment)
+                    auths[current.spec.name] = resolved.registry_auth
             self._pull_started = self.host.clock.now()
             for current in pending:
-                await runtime.ensure_image(current.spec.image)
+                await runtime.ensure_image(current.spec.image, auth=auths.get(current.spec.name))
             self._pull_stopped = self.host.clock.now()
             current = None
             for volume in self.volumes:
@@ -263,6 +283,8 @@ class TaskManager:
             current = None
             await self._start_in_order()
         except RuntimeFailure as failure:
+            if isinstance(failure, SecretsUnavailable):
+                self.stop_reason = failure.reason  # the task's stoppedReason, as ECS reports it
             log.warning("task %s: container %s: %s", self.arn.rpartition("/")[2],
                         current.spec.name if current else "?", failure.reason)
             self._pull_stopped = self._pull_stopped or self.host.clock.now()
@@ -304,8 +326,13 @@ class TaskManager:
             for c in waiting:
                 if self.desired != Status.RUNNING or not self._dependencies_hold(c):
                     continue
+                definition = self.definitions[c.spec.name]
                 try:
+                    if self.host.log_shipper is not None:
+                        await self.host.log_shipper.prepare(self.arn, definition, c.created_id)
                     state = await runtime.start(c.created_id)
+                    if self.host.log_shipper is not None:
+                        self.host.log_shipper.follow(self.arn, definition, c.created_id)
                 except RuntimeFailure as failure:
                     raise DependencyFailure(c, failure.reason) from failure
                 CONTAINERS_STARTED.inc()
@@ -484,7 +511,8 @@ class TaskManager:
                 for c in self.containers.values()], **self._pull_times())
         self._report("submit_task_state_change", status="STOPPED",
                      containers=[c.change() for c in self.containers.values()],
-                     executionStoppedAt=self.host.clock.now(), **self._pull_times())
+                     executionStoppedAt=self.host.clock.now(), **self._pull_times(),
+                     **({"reason": self.stop_reason} if self.stop_reason else {}))
 
     def known_status(self) -> str:
         """The task's status as this agent knows it (the metadata endpoint)."""

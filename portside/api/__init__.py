@@ -1,4 +1,4 @@
-"""The ECS operations, one module per resource family.  Importing this package
+"""The operations, one module per resource family (ECS) or service (logs).  Importing this package
 registers every handler with the protocol dispatcher."""
 
 from . import (  # noqa: F401  (imported for their @operation registrations)
@@ -11,9 +11,12 @@ from . import (  # noqa: F401  (imported for their @operation registrations)
     container_instances,
     daemons,
     execute_command,
+    logs,
     namespaces,
+    secretsmanager,
     service_deployments,
     services,
+    ssm,
     tags,
     task_definitions,
     task_protection,

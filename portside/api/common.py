@@ -77,3 +77,9 @@ def validate_tags(tags: list[dict[str, Any]] | None) -> list[dict[str, str]]:
     if len(set(keys)) != len(keys):
         raise InvalidParameterException("Tag keys must be unique.")
     return checked
+
+
+def tags_after(ctx: Any, arn: str, new_keys: list[str]) -> int:
+    """How many tags a resource would have with `new_keys` added (a key it
+    has already is replaced, not counted twice)."""
+    return len({t["key"] for t in ctx.store.get_tags(arn)} | set(new_keys))

@@ -201,16 +201,19 @@ def _log_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _backup(args: argparse.Namespace) -> int:
-    from ..store.backup import backup
+    from ..store.backup import backup, backup_key
     from ..store.integrity import UntrustedStore
 
     try:
         source = ServerConfig(data_dir=args.data_dir.expanduser(), db_url=args.db).database_path
         pages = backup(source, args.destination.expanduser())
+        key = backup_key(source, args.destination.expanduser())
     except (ValueError, UntrustedStore) as exc:
         print(f"portside: {exc}", file=sys.stderr)
         return 2
     print(f"backed up {source} to {args.destination} ({pages} pages)")
+    if key is not None:
+        print(f"and its key file (it seals the secrets) to {key}: keep the two together")
     return 0
 
 

@@ -34,12 +34,12 @@ class Refused:
     why: str
 
 
-LATER_LOGS = "not supported by Portside yet (logs and secrets support is under way)"
 
 CONTAINER: dict[str, Applied | Refused] = {
     "name": Applied("the container's name in the task"),
     "image": Applied("pulled unless present, then run"),
-    "repositoryCredentials": Refused(f"private registry credentials are {LATER_LOGS}"),
+    "repositoryCredentials": Applied("credentialsParameter (a Secrets Manager secret holding username and "
+                                     "password) resolved by the agent and given to the image pull"),
     "cpu": Applied("Docker CPU shares (minimum 2)"),
     "memory": Applied("Docker hard memory limit"),
     "memoryReservation": Applied("Docker soft memory limit (--memory-reservation)"),
@@ -56,7 +56,8 @@ CONTAINER: dict[str, Applied | Refused] = {
     "mountPoints": Applied("Docker bind mounts and volumes"),
     "volumesFrom": Applied("Docker --volumes-from"),
     "linuxParameters": Applied("see linuxParameters members"),
-    "secrets": Refused(f"secrets are {LATER_LOGS}"),
+    "secrets": Applied("Secrets Manager (with :json-key:version-stage:version-id) and SSM parameters, "
+                       "resolved by the agent at task start into environment variables"),
     "dependsOn": Applied("a container starts once its START/COMPLETE/SUCCESS/HEALTHY "
                          "conditions hold; stops in reverse order"),
     "startTimeout": Applied("how long dependents wait for this container to reach their condition"),
@@ -76,7 +77,8 @@ CONTAINER: dict[str, Applied | Refused] = {
     "pseudoTerminal": Applied("Docker --tty"),
     "dockerLabels": Applied("Docker labels"),
     "ulimits": Applied("Docker --ulimit"),
-    "logConfiguration": Applied("the json-file and none log drivers; others are refused"),
+    "logConfiguration": Applied("the json-file and none log drivers, and awslogs (shipped by the agent "
+                                "to this server's CloudWatch Logs); others are refused"),
     "healthCheck": Applied("Docker health check; healthStatus as ECS derives it; a service replaces an UNHEALTHY task"),
     "systemControls": Applied("Docker --sysctl"),
     "resourceRequirements": Refused("GPUs and inference accelerators are not available on Portside hosts"),
@@ -152,7 +154,7 @@ TASK_OVERRIDE: dict[str, Applied | Refused] = {
     "ephemeralStorage": Applied("kept and shown (Fargate storage on AWS)"),
 }
 
-LOG_DRIVERS = ("json-file", "none")
+LOG_DRIVERS = ("json-file", "none", "awslogs")
 AWSVPC_REFUSED = ("hostname", "dnsServers", "dnsSearchDomains", "extraHosts", "links", "disableNetworking")
 
 
@@ -253,7 +255,8 @@ def _container_problem(c: Doc) -> str | None:
             return _refusal(f"logConfiguration.logDriver {log.get('logDriver')}", where,
                             "the log drivers here are " + ", ".join(LOG_DRIVERS))
         if log.get("secretOptions"):
-            return _refusal("logConfiguration.secretOptions", where, f"secrets are {LATER_LOGS}")
+            return _refusal("logConfiguration.secretOptions", where,
+                            "log drivers' secret options are not supported by Portside")
     if (c.get("linuxParameters") or {}).get("maxSwap") is not None and c.get("memory") is None:
         return _refusal("linuxParameters.maxSwap", where, "Docker limits swap only beside a hard "
                         "memory limit; set the container's 'memory'")

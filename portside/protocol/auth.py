@@ -3,7 +3,8 @@
 Two modes.  With a credentials file (`--credentials FILE`, the AWS
 shared-credentials INI format, one section per key with a `role`), every
 request must carry a valid SigV4 signature of a known key for this server's
-region and the `ecs` service, made less than 15 minutes away from the server's
+region and the service the request's `X-Amz-Target` addresses (`ecs`, `logs`,
+`secretsmanager`, `ssm`), made less than 15 minutes away from the server's
 clock; the signature is recomputed with botocore's own `SigV4Auth` over the
 received method, path, query, the headers the client listed in SignedHeaders
 and the body, and compared in constant time.  Without one (loopback only), any
@@ -38,8 +39,9 @@ from botocore.awsrequest import AWSRequest, HTTPHeaders
 from botocore.credentials import Credentials
 
 from .errors import AccessDeniedException, ECSError
+from .model import service_for_target
 
-SERVICE = "ecs"
+SERVICE = "ecs"  # the credential scope's service when the target names no other
 ALGORITHM = "AWS4-HMAC-SHA256"
 MAX_SKEW_S = 15 * 60
 ROLES = ("admin", "agent")
@@ -57,6 +59,13 @@ AGENT_TARGETS = frozenset(
     ]
     + ["PortsideAgentV1.Poll", "PortsideAgentV1.ReportAttachment", "PortsideAgentV1.SubmitHealth",
        "PortsideAgentV1.ExecChannel"]
+    # what an ECS agent's task execution role lets it do for the tasks it runs:
+    # ship container output (awslogs) and resolve secrets and registry credentials
+    + [
+        "Logs_20140328." + name
+        for name in ("CreateLogGroup", "CreateLogStream", "PutLogEvents", "DescribeLogStreams", "DescribeLogGroups")
+    ]
+    + ["secretsmanager.GetSecretValue", "AmazonSSM.GetParameters", "AmazonSSM.GetParameter"]
 )
 
 _TIMESTAMP = "%Y%m%dT%H%M%SZ"
@@ -308,8 +317,10 @@ class Authenticator:
             raise InvalidSignatureException(
                 f"Credential should be scoped to a valid region, not '{authorization.region}'."
             )
-        if authorization.service != SERVICE:
-            raise InvalidSignatureException(f"Credential should be scoped to correct service: '{SERVICE}'.")
+        target = values.get("x-amz-target")
+        expected = _signing_name(target[0] if target else None)
+        if authorization.service != expected:
+            raise InvalidSignatureException(f"Credential should be scoped to correct service: '{expected}'.")
         self._check_skew(amz_date, now)
         caller = _caller(key.access_key_id, key.name, key.role)
         return Pending(caller, key, authorization, amz_date, method, raw_path, query, headers)
@@ -342,7 +353,7 @@ class Authenticator:
     def authorize(self, caller: Caller, target: str) -> None:
         if caller.may_call(target):
             return
-        action = "ecs:" + (target.rpartition(".")[2] or "Unknown")
+        action = f"{_signing_name(target)}:" + (target.rpartition(".")[2] or "Unknown")
         raise AccessDeniedException(
             f"User: arn:aws:iam::{self.account_id}:user/{caller.name} is not authorized to perform: "
             f"{action} on resource: * because no identity-based policy allows the {action} action"
@@ -356,8 +367,8 @@ class _Recompute(SigV4Auth):
     """botocore's SigV4 with the request's own list of signed headers (botocore
     would pick its own) and a cached signing key."""
 
-    def __init__(self, key: Key, region: str, signed: list[tuple[str, str]], signing_key: bytes) -> None:
-        super().__init__(Credentials(key.access_key_id, key.secret), SERVICE, region)
+    def __init__(self, key: Key, service: str, region: str, signed: list[tuple[str, str]], signing_key: bytes) -> None:
+        super().__init__(Credentials(key.access_key_id, key.secret), service, region)
         self._signed = signed
         self._signing_key = signing_key
 
@@ -390,7 +401,8 @@ def _expected_signature(pending: Pending, body: bytes) -> str:
     # X-Amz-Content-SHA256 on trust instead of hashing the body it got.
     request = AWSRequest(method=pending.method, url=url, data=body)
     request.context["timestamp"] = pending.amz_date
-    signer = _Recompute(key, auth.region, signed, _signing_key(key.secret, auth.date, auth.region, SERVICE))
+    signing_key = _signing_key(key.secret, auth.date, auth.region, auth.service)
+    signer = _Recompute(key, auth.service, auth.region, signed, signing_key)
     canonical = signer.canonical_request(request)
     return signer.signature(signer.string_to_sign(request, canonical), request)
 
@@ -414,8 +426,8 @@ def _memo(max_chars: int) -> Callable[[Callable[..., T]], Callable[..., T]]:
         cached = functools.lru_cache(maxsize=256)(fn)
 
         @functools.wraps(fn)
-        def call(*args: str) -> T:
-            if sum(len(a) for a in args) > max_chars:
+        def call(*args: str | None) -> T:
+            if sum(len(a) for a in args if a is not None) > max_chars:
                 return fn(*args)
             return cached(*args)
 
@@ -424,6 +436,14 @@ def _memo(max_chars: int) -> Callable[[Callable[..., T]], Callable[..., T]]:
         return call
 
     return wrap
+
+
+@_memo(512)
+def _signing_name(target: str | None) -> str:
+    """The service a request's credential scope must name: the one its target
+    addresses (`ecs` for the agent channel and for targets nobody serves)."""
+    service = service_for_target(target)
+    return service.signing_name if service is not None else SERVICE
 
 
 @_memo(512)

@@ -1,34 +1,54 @@
-"""The request pipeline, in order: target → operation → parse → validate →
-limits → handler → serialize.  Errors of any step become AWS error bodies here
-and nowhere else.
+"""The request pipeline, in order: target → service → operation → parse →
+validate → unsupported members → limits → handler → serialize.  Errors of any
+step become AWS error bodies here and nowhere else.
+
+Every service family (ECS, Logs, Secrets Manager, SSM) goes through the same
+steps, driven by its own botocore model; the `X-Amz-Target` prefix picks it.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from . import errors
 from .limits import check_limits
-from .model import TARGET_PREFIX, operation_model
+from .model import SERVICES, Service, operation_model, service_for_target
 from .serialize import encode_response
 from .validate import validate
 
 log = logging.getLogger("portside.protocol")
 
 Handler = Callable[[Any, dict[str, Any]], dict[str, Any]]
-HANDLERS: dict[str, Handler] = {}
 
 
-def operation(name: str) -> Callable[[Handler], Handler]:
-    """Register a handler for an ECS operation named in botocore's model."""
+class Registered:
+    """A handler and the request members it acts on (None: all of them)."""
+
+    __slots__ = ("handler", "accepts")
+
+    def __init__(self, handler: Handler, accepts: frozenset[str] | None) -> None:
+        self.handler = handler
+        self.accepts = accepts
+
+
+REGISTRY: dict[str, dict[str, Registered]] = {name: {} for name in SERVICES}
+HANDLERS: dict[str, Registered] = REGISTRY["ecs"]  # the ECS operations, by name
+
+
+def operation(name: str, service: str = "ecs", accepts: Iterable[str] | None = None) -> Callable[[Handler], Handler]:
+    """Register a handler for an operation named in the service's botocore model.
+
+    `accepts` lists the request members the handler applies; a request that
+    sets any other member is refused with the service's validation error
+    naming it, so nothing is silently ignored."""
+    if operation_model(name, service) is None:
+        raise ValueError(f"{name} is not a {service} operation")
 
     def register(fn: Handler) -> Handler:
-        if operation_model(name) is None:
-            raise ValueError(f"{name} is not an ECS operation")
-        HANDLERS[name] = fn
+        REGISTRY[service][name] = Registered(fn, frozenset(accepts) if accepts is not None else None)
         return fn
 
     return register
@@ -39,10 +59,10 @@ def error_body(err: errors.ECSError) -> tuple[int, bytes]:
 
 
 def dispatch(ctx: Any, target: str | None, body: bytes, retry: bool = False) -> tuple[int, bytes]:
-    """Answer one ECS JSON 1.1 request; never raises, except, with `retry`,
-    an exception marked `retry_when_unlocked` (the store's write lock is held
-    by another process and nothing was done: the caller waits and runs the
-    request again)."""
+    """Answer one JSON 1.1 request (ECS, Logs, Secrets Manager, SSM); never
+    raises, except, with `retry`, an exception marked `retry_when_unlocked`
+    (the store's write lock is held by another process and nothing was done:
+    the caller waits and runs the request again)."""
     try:
         return 200, _answer(ctx, target, body)
     except errors.ECSError as err:
@@ -58,18 +78,38 @@ def dispatch(ctx: Any, target: str | None, body: bytes, retry: bool = False) -> 
 
 
 def _answer(ctx: Any, target: str | None, body: bytes) -> bytes:
-    prefix, _, name = (target or "").partition(".")
-    if prefix != TARGET_PREFIX or not name:
+    service = service_for_target(target)
+    name = (target or "").partition(".")[2]
+    if service is None or not name:
         raise errors.UnknownOperationException("The requested operation is not recognized.")
-    op = operation_model(name)
+    op = operation_model(name, service.name)
     if op is None:
         raise errors.UnknownOperationException(f"Operation {name} is not recognized.")
-    handler = HANDLERS.get(name)
-    if handler is None:
+    registered = REGISTRY[service.name].get(name)
+    if registered is None:
         raise errors.UnsupportedFeatureException(f"{name} is not supported by Portside.")
-    params = validate(_parse(body), op.input_shape)
-    check_limits(name, params)
-    return encode_response(op.output_shape, handler(ctx, params))
+    try:
+        params = validate(_parse(body), op.input_shape)
+    except errors.InvalidParameterException as exc:
+        raise _invalid(service, exc.message) from exc
+    if registered.accepts is not None:
+        _refuse_unsupported(service, name, params, registered.accepts)
+    if service.name == "ecs":
+        check_limits(name, params)
+    return encode_response(op.output_shape, registered.handler(ctx, params))
+
+
+def _invalid(service: Service, message: str) -> errors.ECSError:
+    if service.validation_error == "InvalidParameterException":
+        return errors.InvalidParameterException(message)
+    return errors.ServiceError(service.validation_error, message)
+
+
+def _refuse_unsupported(service: Service, name: str, params: dict[str, Any], accepts: frozenset[str]) -> None:
+    extra = sorted(m for m, v in params.items() if m not in accepts and v not in (None, False, [], {}))
+    if extra:
+        verb = "is" if len(extra) == 1 else "are"
+        raise _invalid(service, f"{name}: {', '.join(extra)} {verb} not supported by Portside.")
 
 
 def _reject_constant(name: str) -> Any:

@@ -1,4 +1,4 @@
-"""ECS errors as values of the protocol.
+"""AWS errors as values of the protocol.
 
 Handlers raise one of these; only the protocol layer turns them into the
 `{"__type": ..., "message": ...}` body AWS sends.  Every class is named after the
@@ -21,6 +21,24 @@ class ECSError(Exception):
     @property
     def code(self) -> str:
         return type(self).__name__
+
+
+AWSError = ECSError  # the base, by the name the other service families know it by
+
+
+class ServiceError(ECSError):
+    """An error whose wire code is given rather than named by a class: the
+    other service families (Logs, Secrets Manager, SSM) have many codes, each
+    raised in one or two places, and a class per code would only repeat it."""
+
+    def __init__(self, code: str, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self._code = code
+        self.status = status
+
+    @property
+    def code(self) -> str:
+        return self._code
 
 
 class ServerException(ECSError):

@@ -26,7 +26,8 @@ from ..control.context import Context
 from ..metrics import observe_request
 from ..protocol import errors
 from ..protocol.auth import Authenticator
-from ..protocol.dispatch import HANDLERS, dispatch, error_body
+from ..protocol.dispatch import REGISTRY, dispatch, error_body
+from ..protocol.model import ECS, service_for_target
 from ..store.failures import LOCK_WAIT_S, StoreBusy, StoreWriteFailed
 from ..store.interface import StoreUnavailable
 from . import exec_stream
@@ -36,6 +37,9 @@ log = logging.getLogger("portside.server")
 SLOW_REQUEST_S = 1.0  # a request that takes longer is logged
 MAX_BODY = 1 << 20  # 1 MiB; larger requests are refused before parsing
 TOO_LARGE = f"Request body exceeds {MAX_BODY} bytes."
+# A PutLogEvents batch may hold 1,048,576 bytes of messages, more once in JSON.
+MAX_LOGS_BODY = 3 << 20
+LOGS_PREFIX = "Logs_20140328."
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -121,10 +125,12 @@ class PortsideApp:
             return self._health()
         # Lowercased once here (ASGI servers already send them so); every lookup below relies on it.
         headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
-        scope["portside.operation"] = _metric_operation(headers)
+        target = next((v for k, v in headers if k == "x-amz-target"), "")
+        cap = MAX_LOGS_BODY if target.startswith(LOGS_PREFIX) else MAX_BODY
+        scope["portside.operation"] = _metric_operation(target)
         declared = _content_length(headers)
-        if declared is not None and declared > MAX_BODY:
-            raise errors.RequestEntityTooLargeException(TOO_LARGE)
+        if declared is not None and declared > cap:
+            raise errors.RequestEntityTooLargeException(f"Request body exceeds {cap} bytes.")
         raw_path = scope.get("raw_path")
         pending = self.auth.check_headers(
             method,
@@ -133,11 +139,10 @@ class PortsideApp:
             headers,
             self.ctx.clock.now(),
         )
-        body = await _read_body(receive)
+        body = await _read_body(receive, cap)
         caller = self.auth.verify(pending, body)
         if method != "POST":
             raise errors.UnknownOperationException("Only POST requests are accepted.")
-        target = next((v for k, v in headers if k == "x-amz-target"), "")
         self.auth.authorize(caller, target)
         prefix, _, operation = target.partition(".")
         if prefix == agent_channel.TARGET_PREFIX:
@@ -199,14 +204,18 @@ async def _redirect(send: Send, location: str) -> None:
     await send({"type": "http.response.body", "body": b""})
 
 
-def _metric_operation(headers: list[tuple[str, str]]) -> str:
+def _metric_operation(target: str) -> str:
     """The operation as a metric label: a known one, else "unknown" (a label
-    taken from whatever a client sends would let it grow the metrics without end)."""
-    target = next((v for k, v in headers if k == "x-amz-target"), "")
+    taken from whatever a client sends would let it grow the metrics without end).
+    ECS operations keep their bare names; the other services' are prefixed with
+    the service (`logs.PutLogEvents`), since names such as TagResource repeat."""
     prefix, _, operation = target.partition(".")
     if prefix == agent_channel.TARGET_PREFIX:
         return "PortsideAgent.Poll" if operation == "Poll" else "unknown"
-    return operation if operation in HANDLERS else "unknown"
+    service = service_for_target(target)
+    if service is None or operation not in REGISTRY[service.name]:
+        return "unknown"
+    return operation if service is ECS else f"{service.name}.{operation}"
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:
@@ -229,7 +238,7 @@ def _content_length(headers: list[tuple[str, str]]) -> int | None:
     return None
 
 
-async def _read_body(receive: Receive) -> bytes:
+async def _read_body(receive: Receive, cap: int = MAX_BODY) -> bytes:
     """The body, refused as soon as it outgrows the cap (a chunked body has no
     Content-Length to refuse it by); the rest is never read."""
     chunks, size = [], 0
@@ -239,8 +248,8 @@ async def _read_body(receive: Receive) -> bytes:
             raise errors.SerializationException("The client went away before sending the whole body.")
         chunk = message.get("body", b"")
         size += len(chunk)
-        if size > MAX_BODY:
-            raise errors.RequestEntityTooLargeException(TOO_LARGE)
+        if size > cap:
+            raise errors.RequestEntityTooLargeException(f"Request body exceeds {cap} bytes.")
         chunks.append(chunk)
         if not message.get("more_body"):
             return b"".join(chunks)

@@ -1,11 +1,14 @@
-"""Stopped tasks stay describable for the retention period, then are purged."""
+"""Stopped tasks stay describable for the retention period, then are purged;
+log events older than their group's retention are purged too."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from ..control.context import Context
+from ..control.expiry import purge_deleted_secrets, purge_expired_log_events
 from ..store.failures import StoreBusy, StoreWriteFailed
 from ..store.interface import NotLeader, StoreUnavailable
 
@@ -50,3 +53,22 @@ async def purge_loop(ctx: Context) -> None:
             await asyncio.sleep(0)
         if total:
             log.info("purged %d stopped tasks", total)
+        await _purge(ctx, purge_expired_log_events, "expired log events")
+        await _purge(ctx, purge_deleted_secrets, "secrets past their recovery window")
+
+
+async def _purge(ctx: Context, purge: Callable[[Context], int], what: str) -> None:
+    try:
+        with ctx.store.fenced(ctx.leadership.fence):
+            purged = purge(ctx)
+        await ctx.store.durable()
+    except (StoreWriteFailed, StoreBusy):
+        return  # logged once by the store; another process holds the write lock: next round
+    except (NotLeader, StoreUnavailable) as exc:
+        log.warning("purging %s stopped: %s", what, exc)
+        return
+    except Exception:  # the loop must outlive a bad moment of the database
+        log.exception("purging %s failed", what)
+        return
+    if purged:
+        log.info("purged %d %s", purged, what)

@@ -25,6 +25,7 @@ from ..protocol.serialize import wire_json
 from ..scheduler.service_reconciler import ServiceReconciler
 from ..store import integrity
 from ..store.interface import Store, StoreError
+from ..store.sealing import KEY_FILE
 from ..store.sqlite import SqliteStore
 from .app import PortsideApp
 from .connections import ConnectionLimits, GuardedProtocol, guarded_protocol
@@ -164,7 +165,8 @@ def build_context(config: ServerConfig) -> Context:
         if config.postgres_dsn is not None:
             from ..store.postgres import PostgresStore  # psycopg only when PostgreSQL is used
 
-            store = PostgresStore(config.postgres_dsn, encode_task=encode_task)
+            store = PostgresStore(config.postgres_dsn, encode_task=encode_task,
+                                  key_file=config.data_dir / KEY_FILE)
         else:
             store = SqliteStore(config.database_path, encode_task=encode_task)
     except StoreError as exc:

@@ -1,6 +1,8 @@
 """`portside backup`: a consistent copy of a live database, through SQLite's
 online backup API (pages copied in steps while the server keeps serving;
-what was committed when the copy finished is in it, WAL included)."""
+what was committed when the copy finished is in it, WAL included), and a
+copy of the key file that seals its secrets (store/sealing.py) beside it:
+the values cannot be read back without it."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import sqlite3
 from pathlib import Path
 
 from .integrity import UntrustedStore
+from .sealing import KEY_FILE
 
 
 def backup(source: Path, destination: Path) -> int:
@@ -18,6 +21,8 @@ def backup(source: Path, destination: Path) -> int:
         raise UntrustedStore(f"there is no database at {source}")
     if destination.exists():
         raise UntrustedStore(f"{destination} exists already; back up to a new file")
+    if key_copy(destination).exists():
+        raise UntrustedStore(f"{key_copy(destination)} exists already; back up to a new file")
     partial = destination.with_name(destination.name + ".partial")
     try:
         src = sqlite3.connect(source)
@@ -44,3 +49,29 @@ def backup(source: Path, destination: Path) -> int:
         if partial.exists():
             partial.unlink()
     return pages
+
+
+def key_copy(destination: Path) -> Path:
+    """Where the key file's copy goes: beside the database's (`FILE.key`)."""
+    return destination.with_name(destination.name + ".key")
+
+
+def backup_key(source: Path, destination: Path) -> Path | None:
+    """Copy the key file beside the database at `source` (0600, fsynced) to
+    `key_copy(destination)`; None when there is none (no value was ever sealed)."""
+    key = source.parent / KEY_FILE
+    try:
+        data = key.read_bytes()
+    except FileNotFoundError:
+        return None
+    target = key_copy(destination)
+    try:
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise UntrustedStore(f"copying the key file {key} to {target} failed: {exc.strerror or exc}") from None
+    return target

@@ -28,6 +28,9 @@ from typing import Protocol
 
 from ..domain.documents import Doc
 from ..domain.service_record import SchedulerMemory
+from .logs import LogRepository
+from .parameters import ParameterRepository
+from .secrets import SecretRepository
 
 # A task row as the service scheduler reads it without decoding documents:
 # (ARN, startedBy, instance ARN, desiredStatus, lastStatus).
@@ -323,3 +326,9 @@ class Store(
 
     @property
     def records(self) -> RecordRepository: ...  # read-only: an implementation may hold its own class
+    @property
+    def logs(self) -> LogRepository: ...  # CloudWatch Logs (store/logs.py)
+    @property
+    def secrets(self) -> SecretRepository: ...  # Secrets Manager (store/secrets.py)
+    @property
+    def parameters(self) -> ParameterRepository: ...  # SSM Parameter Store (store/parameters.py)

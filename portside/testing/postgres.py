@@ -109,6 +109,13 @@ def fresh_database() -> str:
     return dsn.rsplit("/", 1)[0] + "/" + name
 
 
+def key_file(dsn: str) -> Path:
+    """A sealing key file for the database a DSN names (store/sealing.py), the
+    same one each time that database is opened, kept with the throwaway cluster."""
+    root = _Shared.server.root if _Shared.server is not None else Path(tempfile.gettempdir())
+    return root / "keys" / (dsn.rsplit("/", 1)[-1] + ".key")
+
+
 def unavailable() -> str | None:
     """Why no throwaway PostgreSQL can run here, or None."""
     import importlib.util

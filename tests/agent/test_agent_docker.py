@@ -27,6 +27,13 @@ def run(ecs, family, **kw):
 
 
 def containers_of(docker_client, task_arn):
+    import docker.errors
+
+    for _ in range(10):
+        try:
+            return docker_client.containers.list(all=True, filters={"label": f"com.amazonaws.ecs.task-arn={task_arn}"})
+        except docker.errors.NotFound:  # one was removed between the listing and its inspection: list again
+            continue
     return docker_client.containers.list(all=True, filters={"label": f"com.amazonaws.ecs.task-arn={task_arn}"})
 
 

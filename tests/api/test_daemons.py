@@ -4,6 +4,10 @@ agents joined to Managed Instances capacity providers: one task per instance
 instance, the circuit breaker rolling back, a daemon task leaving a draining
 instance last, deletion, and every operation's errors."""
 
+import json
+import os
+import subprocess
+import sys
 import time
 
 import pytest
@@ -323,3 +327,25 @@ def test_critical_daemon_task_failing_drains_its_instance(ecs, agents):
         "containerInstances"]} == {"DRAINING"}, what="the instances to drain")
     time.sleep(1.0)
     assert daemon_tasks(ecs) == []  # nothing is started on a draining instance
+
+
+def test_aws_cli_daemon_commands(ecs, server):
+    env = dict(os.environ, AWS_ACCESS_KEY_ID="AKIDPORTSIDETEST", AWS_SECRET_ACCESS_KEY="secret",
+               AWS_DEFAULT_REGION="us-east-1")
+
+    def cli(*args):
+        out = subprocess.run([sys.executable, "-m", "awscli", "ecs", *args, "--endpoint-url", server.endpoint,
+                              "--output", "json"], env=env, capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout)
+
+    arn = cli("register-daemon-task-definition", "--family", "cli-agent", "--container-definitions",
+              json.dumps([{"name": "agent", "image": "busybox", "memory": 64}]))["daemonTaskDefinitionArn"]
+    assert arn.endswith("daemon-task-definition/cli-agent:1")
+    made = cli("create-daemon", "--daemon-name", "cli", "--daemon-task-definition-arn", arn,
+               "--capacity-provider-arns", "mi")
+    assert made["status"] == "ACTIVE"
+    listed = cli("list-daemon-deployments", "--daemon-arn", made["daemonArn"])["daemonDeployments"]
+    assert [d["daemonDeploymentArn"] for d in listed] == [made["deploymentArn"]]
+    shown = cli("describe-daemon", "--daemon-arn", made["daemonArn"])["daemon"]
+    assert shown["daemonArn"] == made["daemonArn"]

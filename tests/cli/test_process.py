@@ -19,6 +19,8 @@ from conftest import TEST_IMAGE, AgentProcess, free_port, wait_for_task
 from portside.cli.main import build_parser
 from portside.lockfile import holder_pid
 
+pytestmark = pytest.mark.serial  # conftest: one at a time on one xdist worker
+
 PORTSIDE = [sys.executable, "-m", "portside"]
 
 

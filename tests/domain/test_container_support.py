@@ -31,7 +31,8 @@ def container(**extra):
 
 @pytest.mark.parametrize("extra, named", [
     ({"firelensConfiguration": {"type": "fluentbit"}}, "'firelensConfiguration' (container 'app')"),
-    ({"secrets": [{"name": "A", "valueFrom": "arn:aws:ssm:us-east-1:1:parameter/a"}]}, "'secrets'"),
+    ({"logConfiguration": {"logDriver": "awslogs", "secretOptions": [{"name": "a", "valueFrom": "b"}]}},
+     "'logConfiguration.secretOptions'"),
     ({"resourceRequirements": [{"type": "GPU", "value": "1"}]}, "'resourceRequirements'"),
     ({"logConfiguration": {"logDriver": "splunk"}}, "'logConfiguration.logDriver splunk'"),
     ({"versionConsistency": "enabled"}, "'versionConsistency'"),
@@ -46,6 +47,9 @@ def test_refused_container_members_are_named(extra, named):
     {"logConfiguration": {"logDriver": "json-file", "options": {"max-size": "1m"}}},
     {"versionConsistency": "disabled"},
     {"secrets": []},
+    {"secrets": [{"name": "A", "valueFrom": "arn:aws:ssm:us-east-1:1:parameter/a"}]},
+    {"logConfiguration": {"logDriver": "awslogs", "options": {"awslogs-group": "g"}}},
+    {"repositoryCredentials": {"credentialsParameter": "arn:aws:secretsmanager:us-east-1:1:secret:r-abcdef"}},
     {"privileged": False},
 ])
 def test_applied_or_empty_members_pass(extra):

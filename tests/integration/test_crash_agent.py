@@ -24,6 +24,8 @@ import pytest
 
 from conftest import TEST_IMAGE, AgentProcess
 
+pytestmark = pytest.mark.serial  # conftest: one at a time on one xdist worker
+
 ROUNDS = 30
 BUDGET_S = 60.0
 SETTLE_S = 60.0

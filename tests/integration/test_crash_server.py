@@ -29,7 +29,11 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from consistency import StoreChecker
+import pytest
+
 from helpers import resources
+
+pytestmark = pytest.mark.serial  # conftest: one at a time on one xdist worker
 
 ROUNDS = 40
 BUDGET_S = 45.0

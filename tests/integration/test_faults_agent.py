@@ -16,6 +16,8 @@ import pytest
 from conftest import AgentProcess, ServerProcess, wait_for_task
 from helpers import wait_for
 
+pytestmark = pytest.mark.serial  # conftest: one at a time on one xdist worker
+
 DOCKER_SOCKET = "/var/run/docker.sock"
 
 

@@ -18,6 +18,8 @@ from conftest import AgentProcess, ServerProcess, wait_for_task
 from helpers import register_task_definition, resources, wait_for
 from sigv4 import ECS, raw_call, sign
 
+pytestmark = pytest.mark.serial  # conftest: one at a time on one xdist worker
+
 
 def _start(tmp_path: Path, *args: str) -> ServerProcess:
     return ServerProcess(tmp_path / "data", *args).start()

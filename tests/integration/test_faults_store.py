@@ -18,6 +18,8 @@ import pytest
 
 from conftest import ServerProcess
 
+pytestmark = pytest.mark.serial  # conftest: one at a time on one xdist worker
+
 CLUSTERS = 120
 
 

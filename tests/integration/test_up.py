@@ -7,8 +7,11 @@ import sys
 import time
 
 import boto3
+import pytest
 
 from conftest import TEST_IMAGE, free_port, wait_for_task
+
+pytestmark = pytest.mark.serial  # conftest: one at a time on one xdist worker
 
 
 def test_up_without_docker_says_so_in_one_line(tmp_path):

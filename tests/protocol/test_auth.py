@@ -365,3 +365,27 @@ def test_up_with_credentials(tmp_path, credentials_file):
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
+
+
+# -- the other service families on the same port --------------------------------------
+
+
+def test_each_service_family_is_signed_for_its_own_service(secured):
+    """A request to Logs must carry `logs` in its credential scope (boto3 does
+    so by itself), and one signed for `ecs` is refused there, as AWS would."""
+    logs = secured.client("logs", key=ADMIN)
+    logs.create_log_group(logGroupName="/auth/test")
+    assert [g["logGroupName"] for g in logs.describe_log_groups()["logGroups"]] == ["/auth/test"]
+    body = b'{"logGroupNamePrefix": "/"}'
+    for service, ok in (("logs", True), ("ecs", False)):
+        headers = _signed(secured.endpoint, body, service=service, target="Logs_20140328.DescribeLogGroups")
+        status, answer = _send(secured.endpoint, body, headers)
+        if ok:
+            assert status == 200, answer
+        else:
+            assert (status, answer) == (400, {"__type": "InvalidSignatureException",
+                                              "message": "Credential should be scoped to correct service: 'logs'."})
+    agent_logs = secured.client("logs", key=AGENT)
+    agent_logs.create_log_stream(logGroupName="/auth/test", logStreamName="s")  # what awslogs needs
+    status, code, message = refused(lambda: agent_logs.delete_log_group(logGroupName="/auth/test"))
+    assert (status, code) == (400, "AccessDeniedException") and "logs:DeleteLogGroup" in message

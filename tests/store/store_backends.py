@@ -39,7 +39,7 @@ SQLITE = Backend(
 def _open_postgres(location: str) -> Store:
     from portside.store.postgres import PostgresStore  # psycopg only when it runs
 
-    return PostgresStore(location, encode_task=encode_task)
+    return PostgresStore(location, encode_task=encode_task, key_file=postgres.key_file(location))
 
 
 POSTGRES = Backend(

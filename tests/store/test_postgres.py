@@ -20,7 +20,7 @@ pytestmark = pytest.mark.skipif(postgres.unavailable() is not None, reason=str(p
 def open_store(dsn: str):
     from portside.store.postgres import PostgresStore
 
-    return PostgresStore(dsn, encode_task=encode_task)
+    return PostgresStore(dsn, encode_task=encode_task, key_file=postgres.key_file(dsn))
 
 
 def cluster(name: str) -> dict:

@@ -133,8 +133,74 @@ _SEVERAL_SERVERS = _run(
     )""",
 )
 
+# CloudWatch Logs, Secrets Manager and SSM Parameter Store (store/sql/): the
+# SQLite tables of its step 7.  Secret values and every parameter value are
+# bytes (SecureStrings and secrets sealed: store/sealing.py).
+_LOGS_SECRETS_PARAMETERS = _run(
+    """CREATE TABLE log_groups (
+        name TEXT PRIMARY KEY,
+        created BIGINT NOT NULL,
+        retention_days INTEGER,
+        log_group_class TEXT NOT NULL,
+        deletion_protection INTEGER NOT NULL DEFAULT 0
+    )""",
+    """CREATE TABLE log_streams (
+        group_name TEXT NOT NULL,
+        name TEXT NOT NULL,
+        created BIGINT NOT NULL,
+        first_event BIGINT,
+        last_event BIGINT,
+        last_ingestion BIGINT,
+        stored_bytes BIGINT NOT NULL DEFAULT 0,
+        PRIMARY KEY (group_name, name)
+    )""",
+    """CREATE TABLE log_events (
+        seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        group_name TEXT NOT NULL,
+        stream_name TEXT NOT NULL,
+        ts BIGINT NOT NULL,
+        ingested BIGINT NOT NULL,
+        message TEXT NOT NULL
+    )""",
+    "CREATE INDEX log_events_by_stream ON log_events (group_name, stream_name, ts, seq)",
+    "CREATE INDEX log_events_by_group ON log_events (group_name, ts, seq)",
+    """CREATE TABLE secrets (
+        name TEXT PRIMARY KEY,
+        arn TEXT NOT NULL UNIQUE,
+        description TEXT,
+        created DOUBLE PRECISION NOT NULL,
+        last_changed DOUBLE PRECISION NOT NULL,
+        last_accessed DOUBLE PRECISION,
+        deletion_date DOUBLE PRECISION
+    )""",
+    """CREATE TABLE secret_versions (
+        secret_name TEXT NOT NULL,
+        version_id TEXT NOT NULL,
+        created DOUBLE PRECISION NOT NULL,
+        last_accessed DOUBLE PRECISION,
+        sealed BYTEA NOT NULL,
+        stages TEXT NOT NULL,
+        PRIMARY KEY (secret_name, version_id)
+    )""",
+    """CREATE TABLE parameter_versions (
+        name TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        type TEXT NOT NULL,
+        value BYTEA NOT NULL,
+        description TEXT,
+        allowed_pattern TEXT,
+        key_id TEXT,
+        tier TEXT NOT NULL,
+        data_type TEXT NOT NULL,
+        modified DOUBLE PRECISION NOT NULL,
+        labels TEXT NOT NULL DEFAULT '[]',
+        PRIMARY KEY (name, version)
+    )""",
+    "CREATE TABLE sealing_check (id INTEGER PRIMARY KEY, token BYTEA NOT NULL)",
+)
+
 # Step N (1-based) brings a database from version N-1 to N.
-STEPS: list[Step] = [_BASE, _SEVERAL_SERVERS]
+STEPS: list[Step] = [_BASE, _SEVERAL_SERVERS, _LOGS_SECRETS_PARAMETERS]
 
 
 def latest() -> int:

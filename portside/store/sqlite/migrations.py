@@ -164,12 +164,78 @@ def _own_records(conn: sqlite3.Connection) -> None:
             del doc[key]
         conn.execute("UPDATE services SET doc = ?, memory = ? WHERE arn = ?",
                      (json.dumps(doc, separators=(",", ":")), json.dumps(memory), arn))
+# CloudWatch Logs, Secrets Manager and SSM Parameter Store (store/logs.py, secrets.py,
+# parameters.py): their own tables.  Secret values and SecureString values are
+# stored sealed (store/sealing.py).
+_LOGS_SECRETS_PARAMETERS = _run(
+    """CREATE TABLE IF NOT EXISTS log_groups (
+    name TEXT PRIMARY KEY,
+    created INTEGER NOT NULL,
+    retention_days INTEGER,
+    log_group_class TEXT NOT NULL,
+    deletion_protection INTEGER NOT NULL DEFAULT 0
+)""",
+    """CREATE TABLE IF NOT EXISTS log_streams (
+    group_name TEXT NOT NULL,
+    name TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    first_event INTEGER,
+    last_event INTEGER,
+    last_ingestion INTEGER,
+    stored_bytes INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (group_name, name)
+)""",
+    """CREATE TABLE IF NOT EXISTS log_events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    group_name TEXT NOT NULL,
+    stream_name TEXT NOT NULL,
+    ts INTEGER NOT NULL,
+    ingested INTEGER NOT NULL,
+    message TEXT NOT NULL
+)""",
+    """CREATE INDEX IF NOT EXISTS log_events_by_stream ON log_events (group_name, stream_name, ts, seq)""",
+    """CREATE INDEX IF NOT EXISTS log_events_by_group ON log_events (group_name, ts, seq)""",
+    """CREATE TABLE IF NOT EXISTS secrets (
+    name TEXT PRIMARY KEY,
+    arn TEXT NOT NULL UNIQUE,
+    description TEXT,
+    created REAL NOT NULL,
+    last_changed REAL NOT NULL,
+    last_accessed REAL,
+    deletion_date REAL
+)""",
+    """CREATE TABLE IF NOT EXISTS secret_versions (
+    secret_name TEXT NOT NULL,
+    version_id TEXT NOT NULL,
+    created REAL NOT NULL,
+    last_accessed REAL,
+    sealed BLOB NOT NULL,
+    stages TEXT NOT NULL,
+    PRIMARY KEY (secret_name, version_id)
+)""",
+    """CREATE TABLE IF NOT EXISTS parameter_versions (
+    name TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    value BLOB NOT NULL,
+    description TEXT,
+    allowed_pattern TEXT,
+    key_id TEXT,
+    tier TEXT NOT NULL,
+    data_type TEXT NOT NULL,
+    modified REAL NOT NULL,
+    labels TEXT NOT NULL DEFAULT '[]',
+    PRIMARY KEY (name, version)
+)""",
+    """CREATE TABLE IF NOT EXISTS sealing_check (id INTEGER PRIMARY KEY, token BLOB NOT NULL)""",
+)
 
 
 # Step N (1-based) brings a database from version N-1 to N.  Databases made
 # before the steps were numbered all say version 1 whatever else they had
 # been given; steps 2-5 are written to be harmless on such a database.
-STEPS: list[Step] = [_BASE, _SERVICES, _task_group, _PLACEMENT, _RECORDS, _own_records]
+STEPS: list[Step] = [_BASE, _SERVICES, _task_group, _PLACEMENT, _RECORDS, _own_records,
+                     _LOGS_SECRETS_PARAMETERS]
 
 
 def latest() -> int:

@@ -8,7 +8,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ...domain.documents import Doc
+from ..dialect import SQLITE
 from ..records import Records
+from ..sealing import KEY_FILE, Sealer, load_or_create_key
+from ..sql import SqlLogs, SqlParameters, SqlSecrets
+from ..sql.key_check import check_key
 from .clusters import SqliteClusters
 from .instances import SqliteInstances
 from .services import SqliteServices
@@ -29,3 +33,16 @@ class SqliteStore(
         self._definitions = {}
         self._definitions_generation = -1
         self.records = Records(self._db)  # service deployments, task sets, daemons (store/records.py)
+        # the other service families on the same port, sharing the unit of work
+        key_file = path.parent / KEY_FILE  # beside the database (0600, made on first open)
+        try:
+            sealer = Sealer(load_or_create_key(key_file))
+            with self.transaction():
+                check_key(self._db, SQLITE, sealer, str(key_file))
+            self.commit()
+        except BaseException:
+            self.close()
+            raise
+        self.logs = SqlLogs(self._db, SQLITE)
+        self.secrets = SqlSecrets(self._db, SQLITE, sealer)
+        self.parameters = SqlParameters(self._db, SQLITE, sealer)
