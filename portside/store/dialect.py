@@ -29,4 +29,6 @@ class Dialect:
 
 
 SQLITE = Dialect("sqlite", "?", "MIN", "MAX", "instr(lower({0}), lower({1})) > 0", "length(CAST({0} AS BLOB))")
-POSTGRES = Dialect("postgres", "%s", "LEAST", "GREATEST", "strpos(lower({0}), lower({1})) > 0", "octet_length({0})")
+# The PostgreSQL store's connection takes `?` markers itself (store/postgres/database.py `pyformat`,
+# shared with the ECS repositories of store/sql/), so no marker is rewritten here.
+POSTGRES = Dialect("postgres", "?", "LEAST", "GREATEST", "strpos(lower({0}), lower({1})) > 0", "octet_length({0})")

@@ -26,7 +26,8 @@ from helpers import register_instance, wait_for
 from pg_servers import LEASE_S, health, kill, start_servers, stop_servers, wait_for_one_leader
 from portside.testing import postgres
 
-pytestmark = pytest.mark.skipif(postgres.unavailable() is not None, reason=str(postgres.unavailable()))
+pytestmark = [pytest.mark.skipif(postgres.unavailable() is not None, reason=str(postgres.unavailable())),
+              pytest.mark.serial]  # timing: lease expiry, handover, fail-fast bounds
 
 
 @pytest.fixture

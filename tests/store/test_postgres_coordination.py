@@ -15,7 +15,8 @@ from portside.server.runner import encode_task
 from portside.store.interface import NotLeader, StoreUnavailable
 from portside.testing import postgres
 
-pytestmark = pytest.mark.skipif(postgres.unavailable() is not None, reason=str(postgres.unavailable()))
+pytestmark = [pytest.mark.skipif(postgres.unavailable() is not None, reason=str(postgres.unavailable())),
+              pytest.mark.serial]  # timing: lease expiry, handover, fail-fast bounds
 
 
 def open_store(dsn: str):

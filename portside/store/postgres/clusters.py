@@ -1,42 +1,11 @@
-"""Clusters in PostgreSQL."""
+"""Clusters in PostgreSQL: the SQL both backends share
+(store/sql/clusters.py) over this backend's database."""
 
 from __future__ import annotations
 
-from ...domain.documents import Doc
-from .database import PostgresDatabase, dump
-from .tasks import LIVE
+from ..sql.clusters import SharedClusters
+from .database import PostgresDatabase
 
 
-class PostgresClusters(PostgresDatabase):
-    def get_cluster(self, name: str) -> Doc | None:
-        return self._doc("SELECT doc FROM clusters WHERE name = %s", (name,))
-
-    def put_cluster(self, doc: Doc) -> None:
-        self._db.execute(
-            "INSERT INTO clusters (name, arn, status, doc) VALUES (%s, %s, %s, %s) ON CONFLICT (name) DO UPDATE "
-            "SET arn = excluded.arn, status = excluded.status, doc = excluded.doc",
-            (doc["clusterName"], doc["clusterArn"], doc["status"], dump(doc)),
-        )
-
-    def list_cluster_arns(self, after: str, limit: int) -> list[str]:
-        rows = self._db.execute(
-            "SELECT arn FROM clusters WHERE status = 'ACTIVE' AND arn > %s ORDER BY arn LIMIT %s",
-            (after, limit),
-        )
-        return [r[0] for r in rows]
-
-    def cluster_task_counts(self, cluster_arn: str) -> dict[str, int]:
-        """Live tasks of a cluster by lastStatus."""
-        rows = self._db.execute(
-            f"SELECT last_status, COUNT(*) FROM tasks WHERE cluster_arn = %s AND {LIVE} GROUP BY last_status",
-            (cluster_arn,),
-        )
-        return dict(rows.fetchall())
-
-    def cluster_task_counts_by_launch_type(self, cluster_arn: str) -> dict[tuple[str, str], int]:
-        rows = self._db.execute(
-            "SELECT launch_type, last_status, COUNT(*) FROM tasks "
-            f"WHERE cluster_arn = %s AND {LIVE} GROUP BY launch_type, last_status",
-            (cluster_arn,),
-        )
-        return {(launch_type, status): count for launch_type, status, count in rows.fetchall()}
+class PostgresClusters(SharedClusters, PostgresDatabase):
+    """Nothing this backend spells differently."""

@@ -16,6 +16,7 @@ first slice's choice; finer row locks come with several servers.)
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -69,7 +70,7 @@ class PostgresDatabase:
         """A notice to every server listening (`Coordination.listen`): sent
         when the open transaction commits (never if it rolls back), at once
         outside one."""
-        self._db.execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload))
+        self._db.execute("SELECT pg_notify(?, ?)", (CHANNEL, payload))
 
     # what was read may be stale -----------------------------------------------
 
@@ -132,7 +133,7 @@ class PostgresDatabase:
 
     def _check_fence(self, token: int) -> None:
         held = self._db.execute(
-            "SELECT 1 FROM leader_lease WHERE id = 1 AND token = %s AND expires_at > now() FOR SHARE", (token,)
+            "SELECT 1 FROM leader_lease WHERE id = 1 AND token = ? AND expires_at > now() FOR SHARE", (token,)
         ).fetchone()
         if held is None:
             raise NotLeader(f"the leader lease no longer carries token {token}: this server does not lead")
@@ -161,7 +162,7 @@ class PostgresDatabase:
     def _count(self, table: str, cluster_arn: str, statuses: tuple[str, ...]) -> int:
         """Rows of a cluster in these statuses (`table` comes from the store, never a request)."""
         row = self._db.execute(
-            f"SELECT COUNT(*) FROM {table} WHERE cluster_arn = %s AND status = ANY(%s)",
+            f"SELECT COUNT(*) FROM {table} WHERE cluster_arn = ? AND status = ANY(?)",
             (cluster_arn, list(statuses)),
         ).fetchone()
         return int(row[0])
@@ -171,9 +172,9 @@ class PostgresDatabase:
     ) -> list[tuple[int, str]]:
         """(seq, ARN) of a cluster's rows past `after_seq` matching column filters
         (column names come from the handlers, never from the request)."""
-        clauses = ["cluster_arn = %s", *where, *(f"{column} = %s" for column in filters)]
+        clauses = ["cluster_arn = ?", *where, *(f"{column} = ?" for column in filters)]
         rows = self._db.execute(
-            f"SELECT seq, arn FROM {table} WHERE {' AND '.join(clauses)} ORDER BY seq LIMIT %s",
+            f"SELECT seq, arn FROM {table} WHERE {' AND '.join(clauses)} ORDER BY seq LIMIT ?",
             (cluster_arn, after_seq, *filters.values(), limit if limit >= 0 else None),
         )
         return [(int(seq), arn) for seq, arn in rows.fetchall()]
@@ -213,8 +214,16 @@ def unreachable(exc: psycopg.Error, conn: psycopg.Connection[Any] | None) -> boo
             or state.startswith("08") or state.startswith("57P"))
 
 
+@functools.lru_cache(maxsize=1024)
+def pyformat(sql: str) -> str:
+    """A statement written with SQLite's `?` placeholders in psycopg's `%s`
+    style: the dialect seam that lets both backends share their SQL
+    (store/records.py, store/sql/)."""
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
 class _Connection:
-    """The connection as the repositories use it (psycopg's `%s` parameters).
+    """The connection as the repositories use it: `?` placeholders, as SQLite's.
     A connection the database dropped is replaced on the next use (so service
     resumes by itself when the database is back); while it cannot be, every
     use fails at once with StoreUnavailable.  `reconnected` is told each time:
@@ -248,7 +257,7 @@ class _Connection:
     def execute(self, sql: str, args: Any = ()) -> Any:  # a psycopg cursor (rows as tuples)
         conn = self.live()
         try:
-            return conn.execute(sql, args)
+            return conn.execute(pyformat(sql), args)
         except psycopg.Error as exc:
             failure = self.translated(exc)
             if failure is exc:
@@ -259,7 +268,7 @@ class _Connection:
         conn = self.live()
         try:
             with conn.cursor() as cursor:
-                cursor.executemany(sql, list(rows))
+                cursor.executemany(pyformat(sql), list(rows))
         except psycopg.Error as exc:
             failure = self.translated(exc)
             if failure is exc:

@@ -1,5 +1,5 @@
 """The keyed documents of store/records.py, in PostgreSQL: the same queries
-with psycopg's `%s` parameters (and no negative LIMIT)."""
+(the connection takes SQLite's `?` parameters) with no negative LIMIT."""
 
 from __future__ import annotations
 
@@ -10,19 +10,9 @@ from ...domain.documents import Doc
 from ..records import Records
 
 
-class _Qmark:
-    """Lets the shared `Records` SQL (written with `?`) run on psycopg."""
-
-    def __init__(self, db: Any) -> None:
-        self._db = db
-
-    def execute(self, sql: str, args: Any = ()) -> Any:
-        return self._db.execute(sql.replace("?", "%s"), args)
-
-
 class PostgresRecords(Records):
     def __init__(self, db: Any) -> None:
-        super().__init__(_Qmark(db))
+        super().__init__(db)
 
     def children(self, kind: str, parent: str, statuses: Iterable[str] | None = None,
                  after_seq: int = 0, limit: int = -1) -> list[tuple[int, Doc]]:
