@@ -191,8 +191,15 @@ def test_reports_refused_by_a_server_that_does_not_know_the_key_yet_are_retried(
 
 
 def _containers_of(docker_client, instance_arn: str, running_only: bool = True):
-    return docker_client.containers.list(
-        all=not running_only, filters={"label": f"com.portside.container-instance-arn={instance_arn}"})
+    import docker.errors
+
+    for _ in range(10):  # list() inspects each container: one the agent removes meanwhile is NotFound
+        try:
+            return docker_client.containers.list(
+                all=not running_only, filters={"label": f"com.portside.container-instance-arn={instance_arn}"})
+        except docker.errors.NotFound:
+            time.sleep(0.1)
+    raise AssertionError("the container list kept changing")
 
 
 def test_an_agent_whose_instance_the_server_lost_registers_anew_and_stops_unknown_tasks(
