@@ -21,7 +21,11 @@ KEY_FILE = "portside.key"
 
 
 class SealingError(Exception):
-    """A sealed value could not be opened (wrong key file, or tampered)."""
+    """A sealed value could not be opened (wrong key file, or tampered).  The
+    request that met it answers ServerException with this message, not an
+    anonymous internal error (see protocol/dispatch.py)."""
+
+    server_fault = True
 
 
 class Sealer:
@@ -38,7 +42,8 @@ class Sealer:
         try:
             return self._fernet.decrypt(sealed)
         except InvalidToken as exc:
-            raise SealingError("a sealed value cannot be opened with this key file") from exc
+            raise SealingError("a sealed value cannot be opened with this server's key file (portside.key): "
+                               "servers sharing a database must share their key file") from exc
 
 
 def load_or_create_key(path: Path) -> bytes:

@@ -182,3 +182,14 @@ def test_values_are_sealed_with_the_key_file_and_another_key_is_refused(backend:
     key_file.unlink()  # a new key is made on the next open, and refused: it cannot open the values
     with pytest.raises(StoreError, match="does not open this database's secrets"):
         backend.open(location)
+
+
+def test_a_value_sealed_with_another_key_is_named_not_anonymous() -> None:
+    from cryptography.fernet import Fernet
+
+    from portside.store.sealing import Sealer, SealingError
+
+    sealed = Sealer(Fernet.generate_key()).seal(b"value")
+    with pytest.raises(SealingError, match="key file") as refused:
+        Sealer(Fernet.generate_key()).open(sealed)
+    assert getattr(refused.value, "server_fault", False)  # answered as ServerException with this message
