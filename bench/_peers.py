@@ -198,10 +198,16 @@ class RawClient:
 
 class PortsideServer(Peer):
     name = "portside"
+    db: str | None = None  # a PostgreSQL DSN (`--db`), else SQLite in the data dir
 
     def command(self) -> list[str]:
         return [sys.executable, "-m", "portside", "server", "--port", str(self.port),
-                "--data-dir", str(self.workdir / "data")]
+                "--data-dir", str(self.workdir / "data"), *(["--db", self.db] if self.db else [])]
+
+
+def on_postgres(dsn: str, label: str = "portside-pg") -> type[PortsideServer]:
+    """A PortsideServer class whose servers keep their state in `dsn`."""
+    return type("PostgresPortsideServer", (PortsideServer,), {"db": dsn, "name": label})
 
     def ready_url(self) -> str:
         return self.endpoint + "/health"

@@ -182,6 +182,9 @@ def main() -> int:
     parser.add_argument("--checkpoints", type=int, default=None)
     parser.add_argument("--budget", type=float, default=None, help="seconds per size before stopping early")
     parser.add_argument("--peer", choices=("portside", "moto"), default="portside")
+    parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite",
+                        help="postgres: a throwaway PostgreSQL cluster (portside.testing.postgres), "
+                             "a fresh database per size")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     tasks = args.tasks or (20_000 if args.quick else 500_000)
@@ -190,7 +193,13 @@ def main() -> int:
     peer_cls = MotoServer if args.peer == "moto" else PortsideServer
     rows = []
     for size in (int(s) for s in args.sizes.split(",")):
-        print(f"== {args.peer}: {size} instances, {tasks} tasks, {args.threads} threads", flush=True)
+        if args.db == "postgres":
+            from _peers import on_postgres
+
+            from portside.testing.postgres import fresh_database
+
+            peer_cls = on_postgres(fresh_database())
+        print(f"== {args.peer} ({args.db}): {size} instances, {tasks} tasks, {args.threads} threads", flush=True)
         rows += run_size(peer_cls, size, tasks, args.threads, checkpoints, budget)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))

@@ -34,8 +34,9 @@ from .exec_channel import run_exec_channel
 from .host_ports import HostPortRange
 from .log_shipper import DockerOutput, LogShipper
 from .metadata_endpoint import MetadataEndpoint
+from .output_keeper import KEEP_BYTES, OutputKeeper
 from .reporter import Reporter
-from .runtime import ContainerState, Runtime
+from .runtime import LABEL_CONTAINER_NAME, ContainerState, Runtime
 from .secrets import SecretResolver
 from .server_client import ServerClient, ServerRefused, ServerUnavailable
 from .task_manager import TaskHost, TaskManager
@@ -104,6 +105,7 @@ class Agent:
         self.metadata = MetadataEndpoint(self, config.data_dir)
         self.credentials = CredentialsEndpoint(self.metadata.credentials_id, self.clock.now)
         self.host_ports = HostPortRange(*config.host_port_range) if config.host_port_range else None
+        self.output_keeper = OutputKeeper(config.data_dir)  # removed containers' output (`portside logs`)
 
     # -- registration -----------------------------------------------------------
 
@@ -280,7 +282,8 @@ class Agent:
                 first = False
                 # ECS Exec sessions (agent/exec_channel.py), once the first poll has made this agent known
                 self._exec_channel = asyncio.ensure_future(run_exec_channel(
-                    self.client, self.instance_arn, getattr(self.runtime, "docker_client", None), self._stopping))
+                    self.client, self.instance_arn, getattr(self.runtime, "docker_client", None), self._stopping,
+                    self.output_keeper))
 
     def _apply(self, task: dict[str, Any], adopted: list[ContainerState]) -> None:
         arn = task["taskArn"]
@@ -325,6 +328,7 @@ class Agent:
         for c in manager.containers.values():
             if c.runtime_id:
                 await self.log_shipper.drain(c.runtime_id)  # its output is shipped before it goes
+                await self._keep_output(manager.arn, c.spec.name, c.runtime_id)
                 await self.runtime.remove(c.runtime_id)
         for volume in manager.volumes:
             if volume.task_scoped:
@@ -341,12 +345,21 @@ class Agent:
             log.warning("removing orphaned container %s of %s", state.runtime_id[:12], state.task_arn)
             if state.running:
                 await self.runtime.stop(state.runtime_id, self.stop_timeout)
+            name = state.labels.get(LABEL_CONTAINER_NAME)
+            if name:
+                await self._keep_output(state.task_arn, name, state.runtime_id)
             await self.runtime.remove(state.runtime_id)
         for arn in dict.fromkeys([self.instance_arn, *self._former_arns]):
             for name, task_arn in await self.runtime.list_task_volumes(arn):
                 if task_arn not in self.managers:
                     log.warning("removing orphaned volume %s of %s", name, task_arn)
                     await self.runtime.remove_volume(name)
+
+    async def _keep_output(self, task_arn: str, container_name: str, runtime_id: str) -> None:
+        """What a container printed outlives it (agent/output_keeper.py)."""
+        output = await self.runtime.output_tail(runtime_id, KEEP_BYTES)
+        if output:
+            await asyncio.to_thread(self.output_keeper.keep, task_arn, container_name, output)
 
     async def _sleep(self, seconds: float) -> None:
         try:

@@ -22,6 +22,8 @@ from typing import Any
 import websockets
 
 from ..domain import execute_command as frames
+from .output_keeper import OutputKeeper
+from .output_session import OutputUnavailable, send_output
 from .runtime import LABEL_CONTAINER_NAME, LABEL_INSTANCE, LABEL_TASK_ARN
 from .server_client import ServerClient
 
@@ -36,7 +38,7 @@ def _ws_url(endpoint: str, path: str) -> str:
 
 
 async def run_exec_channel(client: ServerClient, instance_arn: str, docker_client: Any | None,
-                           stopping: asyncio.Event) -> None:
+                           stopping: asyncio.Event, keeper: OutputKeeper) -> None:
     """Keep the exec channel open (reconnecting with backoff) until `stopping`."""
     path = "/portside/exec/agent?" + urllib.parse.urlencode({"containerInstance": instance_arn})
     delay = 0.5
@@ -49,7 +51,8 @@ async def run_exec_channel(client: ServerClient, instance_arn: str, docker_clien
                 delay = 0.5
                 async for message in channel:
                     request = json.loads(message)
-                    session = asyncio.ensure_future(_session(client.endpoint, request, instance_arn, docker_client))
+                    session = asyncio.ensure_future(
+                        _session(client.endpoint, request, instance_arn, docker_client, keeper))
                     sessions.add(session)
                     session.add_done_callback(sessions.discard)
         except asyncio.CancelledError:
@@ -63,11 +66,23 @@ async def run_exec_channel(client: ServerClient, instance_arn: str, docker_clien
         delay = min(delay * 2, 10.0)
 
 
-async def _session(endpoint: str, request: dict[str, Any], instance_arn: str, docker_client: Any | None) -> None:
+async def _session(endpoint: str, request: dict[str, Any], instance_arn: str, docker_client: Any | None,
+                   keeper: OutputKeeper) -> None:
     url = _ws_url(endpoint, f"/portside/exec/session/{request['sessionId']}/agent")
     try:
         async with websockets.connect(url, max_size=None, open_timeout=10, close_timeout=1) as stream:
             await stream.send(json.dumps({"token": request["token"]}))
+            if request.get("kind") == "logs":  # `portside logs` (agent/output_session.py)
+                try:
+                    await send_output(stream, request, instance_arn, docker_client, keeper)
+                except OutputUnavailable as exc:
+                    await stream.send(frames.frame(frames.ERROR, str(exc)))
+                    return
+                except Exception as exc:  # Docker's refusal, e.g. a log driver it cannot read back
+                    await stream.send(frames.frame(frames.ERROR, f"reading the container's output failed: {exc}"))
+                    return
+                await stream.send(frames.frame(frames.EXIT, {"exitCode": 0}))
+                return
             try:
                 code = await _run(stream, request, instance_arn, docker_client)
             except _Refused as exc:

@@ -117,6 +117,9 @@ class FakeRuntime:
     async def list_managed(self, instance_arn: str) -> list[ContainerState]:
         return [c.state for c in self._containers.values()]
 
+    async def output_tail(self, runtime_id: str, max_bytes: int) -> bytes:
+        return b""  # fake containers print nothing
+
     async def remove(self, runtime_id: str) -> None:
         c = self._containers.pop(runtime_id, None)
         if c and c.runner:

@@ -183,6 +183,12 @@ class Runtime(Protocol):
     async def remove(self, runtime_id: str) -> None:
         ...
 
+    async def output_tail(self, runtime_id: str, max_bytes: int) -> bytes:
+        """At least the last `max_bytes` of the container's output (stdout and
+        stderr as the runtime interleaves them) when it has that many; b"" for
+        a container that is gone or keeps none."""
+        ...
+
     async def ensure_volume(self, volume: VolumeSpec) -> None:
         """Create the volume unless it exists (RuntimeFailure when a shared
         volume without autoprovision is missing)."""

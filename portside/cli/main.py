@@ -1,5 +1,6 @@
 # PYTHON_ARGCOMPLETE_OK
-"""The `portside` command: `server`, `agent`, `up` (both at once) and `exec` (ECS Exec).
+"""The `portside` command: `server`, `agent`, `up` (both at once), `exec` (ECS Exec) and
+`logs` (what a task's container printed).
 
 Every flag has a help line and shows its default; `portside --version` names
 the release.  The commands themselves live beside this module (server.py,
@@ -116,9 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
     _agent_options(up)
     _log_options(up)
 
-    from . import exec_command
+    from . import exec_command, logs_command
 
     exec_command.add_parser(commands)
+    logs_command.add_parser(commands)
     return parser
 
 
@@ -134,6 +136,10 @@ def main(argv: list[str] | None = None) -> int:
     logs.configure(getattr(args, "log_level", "WARNING"), getattr(args, "log_format", "text"))
     if args.command == "backup":
         return _backup(args)
+    if args.command == "logs":
+        from . import logs_command
+
+        return logs_command.run(args)
     if args.command == "exec":
         from . import exec_command
 

@@ -98,6 +98,16 @@ class ExecSessions:
                           "cols": cols, "rows": rows})
         return True
 
+    def ask_agent_for_output(self, session: Session, follow: bool) -> bool:
+        """Ask the session's agent for a container's output (`portside logs`,
+        control/container_output.py); False when its channel is gone."""
+        queue = self.channels.get(session.instance_arn)
+        if queue is None:
+            return False
+        queue.put_nowait({"kind": "logs", "sessionId": session.session_id, "token": session.agent_token,
+                          "taskArn": session.task_arn, "containerName": session.container_name, "follow": follow})
+        return True
+
     def end(self, session: Session) -> None:
         self.sessions.pop(session.session_id, None)
         session.done.set()

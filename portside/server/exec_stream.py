@@ -5,6 +5,10 @@
                                                  {"token", "tty", "cols", "rows"} (JSON)
     /portside/exec/session/ID/agent              the agent's side of session ID; first
                                                  message {"token"}
+    /portside/exec/logs?cluster=C&task=T&container=N&follow=0|1
+                                                 `portside logs` (SigV4, an admin key): the
+                                                 container's output, sent by its agent
+                                                 (control/container_output.py)
 
 Once both sides of a session are there, frames are relayed as they are until
 either side closes (domain/execute_command.py has the frame format).
@@ -19,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs
 
-from ..control import exec_sessions
+from ..control import container_output, exec_sessions
 from ..control.context import Context
 from ..domain import execute_command as frames
 from ..protocol import errors
@@ -44,6 +48,8 @@ async def handle(ctx: Context, auth: Authenticator, scope: dict[str, Any], recei
     try:
         if rest == ["agent"]:
             await _channel(ctx, auth, scope, receive, send)
+        elif rest == ["logs"]:
+            await _output(ctx, auth, scope, receive, send)
         elif len(rest) == 2 and rest[0] == "session":
             await _client(ctx, rest[1], receive, send)
         elif len(rest) == 3 and rest[0] == "session" and rest[2] == "agent":
@@ -92,17 +98,23 @@ async def _fail(send: Send, text: str, code: int = 1008) -> None:
         pass
 
 
-async def _channel(ctx: Context, auth: Authenticator, scope: dict[str, Any], receive: Receive, send: Send) -> None:
-    """An agent's exec channel: signed like its other calls; session requests
-    go down it as JSON text."""
+def _check_signed(ctx: Context, auth: Authenticator, scope: dict[str, Any], target: str) -> None:
+    """A WebSocket's upgrade request is a GET signed like any call, for `target`
+    (ECSError when it is not, or the key may not call it)."""
     headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
     query = scope.get("query_string", b"").decode("latin-1")
     raw_path = scope.get("raw_path")
+    pending = auth.check_headers("GET", raw_path.decode("latin-1") if raw_path else scope["path"], query,
+                                 headers, ctx.clock.now())
+    auth.authorize(auth.verify(pending, b""), target)
+
+
+async def _channel(ctx: Context, auth: Authenticator, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+    """An agent's exec channel: signed like its other calls; session requests
+    go down it as JSON text."""
+    query = scope.get("query_string", b"").decode("latin-1")
     try:
-        pending = auth.check_headers("GET", raw_path.decode("latin-1") if raw_path else scope["path"], query,
-                                     headers, ctx.clock.now())
-        caller = auth.verify(pending, b"")
-        auth.authorize(caller, CHANNEL_TARGET)
+        _check_signed(ctx, auth, scope, CHANNEL_TARGET)
     except errors.ECSError as err:
         log.warning("exec channel refused: %s", err.message)
         await _refuse(receive, send, 4403)
@@ -127,6 +139,39 @@ async def _channel(ctx: Context, auth: Authenticator, scope: dict[str, Any], rec
     finally:
         gone.cancel()
         registry.close_channel(instance, queue)
+
+
+async def _output(ctx: Context, auth: Authenticator, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+    """`portside logs`: the agent's frames, relayed to the signed client."""
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+
+    def one(name: str) -> str | None:
+        return (query.get(name) or [None])[0]
+
+    if not await _accept(receive, send):
+        return
+    follow = one("follow") == "1"
+    try:
+        _check_signed(ctx, auth, scope, container_output.TARGET)
+        session = container_output.open_output_session(ctx, container_output.OutputRequest(
+            cluster=one("cluster"), task=one("task") or "", container=one("container"), follow=follow))
+    except errors.ECSError as err:
+        await _fail(send, f"{err.code}: {err.message}")
+        return
+    registry = exec_sessions.sessions_of(ctx)
+    try:
+        if not registry.ask_agent_for_output(session, follow):
+            await _fail(send, "The agent of the task's container instance is not connected.")
+            return
+        try:
+            agent_receive, agent_send = await asyncio.wait_for(asyncio.shield(session.agent),
+                                                               exec_sessions.AGENT_WINDOW_S)
+        except TimeoutError:
+            await _fail(send, "The agent did not answer in time.")
+            return
+        await _relay((receive, send), (agent_receive, agent_send))
+    finally:
+        registry.end(session)
 
 
 async def _until_closed(receive: Receive) -> None:
@@ -195,3 +240,42 @@ async def _relay(a: tuple[Receive, Send], b: tuple[Receive, Send]) -> None:
                 await sink({"type": "websocket.close", "code": 1000})
             except Exception:  # already closed
                 pass
+
+
+async def collect_output(ctx: Context, request: container_output.OutputRequest, limit: int) -> tuple[bytes, str | None]:
+    """A container's output as its agent sends it (not followed), for the
+    console: (its last `limit` bytes, None) or (b"", why there is none).
+    ECSError when the container cannot be found or its agent is away."""
+    session = container_output.open_output_session(ctx, request)
+    registry = exec_sessions.sessions_of(ctx)
+    agent_send: Send | None = None
+    try:
+        if not registry.ask_agent_for_output(session, follow=False):
+            return b"", "The agent of the task's container instance is not connected."
+        try:
+            agent_receive, agent_send = await asyncio.wait_for(asyncio.shield(session.agent),
+                                                               exec_sessions.AGENT_WINDOW_S)
+        except TimeoutError:
+            return b"", "The agent did not answer in time."
+        output = bytearray()
+        while True:
+            message = await asyncio.wait_for(agent_receive(), exec_sessions.AGENT_WINDOW_S)
+            if message["type"] != "websocket.receive":
+                return bytes(output), None
+            kind, payload = frames.parse(message.get("bytes") or (message.get("text") or "").encode())
+            if kind in (frames.STDOUT, frames.STDERR):
+                output += payload
+                del output[:-limit]
+            elif kind == frames.ERROR:
+                return b"", payload.decode(errors="replace")
+            elif kind == frames.EXIT:
+                return bytes(output), None
+    except TimeoutError:
+        return b"", "The agent stopped answering."
+    finally:
+        if agent_send is not None:
+            try:
+                await agent_send({"type": "websocket.close", "code": 1000})
+            except Exception:  # already closed
+                pass
+        registry.end(session)

@@ -1,4 +1,5 @@
-"""The ECS API called in-process, for the console and the metrics.
+"""The ECS API (and the other services on its port) called in-process, for the
+console and the metrics.
 
 Each call goes through the very pipeline a boto3 request does after
 authentication (`protocol.dispatch`: validation, limits, handler,
@@ -30,7 +31,12 @@ class ApiError(Exception):
 def call(ctx: Any, operation: str, **params: Any) -> dict[str, Any]:
     """One ECS operation by name (e.g. "DescribeServices"), its output as the
     wire shape (timestamps as epoch seconds); ApiError for an error answer."""
-    status, body = dispatch(ctx, f"{TARGET_PREFIX}.{operation}", json.dumps(params).encode())
+    return call_service(ctx, TARGET_PREFIX, operation, **params)
+
+
+def call_service(ctx: Any, target_prefix: str, operation: str, **params: Any) -> dict[str, Any]:
+    """One operation of any service Portside serves (its X-Amz-Target prefix), as `call`."""
+    status, body = dispatch(ctx, f"{target_prefix}.{operation}", json.dumps(params).encode())
     answer = json.loads(body) if body else {}
     if status != 200:
         raise ApiError(answer.get("__type", "ServerException"), answer.get("message", ""), status)

@@ -64,7 +64,7 @@ class Peers:
             ctx.service_wakeup.publish = self._nudge_leader
         self._listener = threading.Thread(
             target=self.coordination.listen,
-            args=(lambda payload: loop.call_soon_threadsafe(self._notice, payload), self._stopping),
+            args=(lambda payload: _deliver(loop, self._notice, payload), self._stopping),
             name="portside-listen", daemon=True,
         )
         self._listener.start()
@@ -165,3 +165,11 @@ class _Worker:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _deliver(loop: asyncio.AbstractEventLoop, handle: Callable[[str | None], None], payload: str | None) -> None:
+    """From the listener's thread onto the loop; a notice arriving as the server stops is dropped."""
+    try:
+        loop.call_soon_threadsafe(handle, payload)
+    except RuntimeError:  # the loop is closed
+        pass

@@ -91,3 +91,37 @@ def test_agent_kill_and_server_restart_lose_and_repeat_nothing(server, docker_ag
     wait_for_task(ecs, arn, "STOPPED", timeout=90)
     wait_for(lambda: not containers_of(docker_client, arn), what="the container's removal")
     assert stream_messages(logs, "/ecs/steady", stream) == [f"n {i}" for i in range(150)]
+
+
+def test_a_task_with_awslogs_and_secrets_survives_removal_agent_kill_and_server_restart(
+        server, docker_agent, docker_client):
+    """Issue 18's real-Docker case in one task: its secrets are in its environment (the first line
+    it prints, reversed, is made of them) and nowhere else; its output arrives in ECS's stream, in
+    order, through an agent kill -9, a server restart and the container's removal, once each."""
+    ecs, logs = server.client(), server.client("logs")
+    sm, ssm = server.client("secretsmanager"), server.client("ssm")
+    logs.create_log_group(logGroupName="/ecs/both")
+    secret = sm.create_secret(Name="both/db", SecretString='{"password":"pw-e4c1d2"}')
+    ssm.put_parameter(Name="/both/token", Value="tok-9a7b3f", Type="SecureString")
+    script = ('echo "$PASS$TOKEN" | rev; i=0; while [ $i -lt 150 ]; do echo "n $i"; i=$((i+1)); sleep 0.04; done')
+    register(ecs, "both", {"name": "app", "command": ["sh", "-c", script], "logConfiguration": awslogs("/ecs/both"),
+                           "secrets": [{"name": "PASS", "valueFrom": f"{secret['ARN']}:password::"},
+                                       {"name": "TOKEN", "valueFrom": "/both/token"}]})
+    arn = run(ecs, "both")
+    wait_for_task(ecs, arn, "RUNNING", timeout=60)
+    stream = f"web/app/{arn.rsplit('/', 1)[1]}"
+    wait_for(lambda: len(stream_messages(logs, "/ecs/both", stream)) >= 20, what="the first lines")
+    docker_agent.stop(signal.SIGKILL)
+    time.sleep(1.0)
+    docker_agent.start()
+    wait_for(lambda: len(stream_messages(logs, "/ecs/both", stream)) >= 60, what="shipping to resume")
+    server.restart(signal.SIGKILL)
+    ecs, logs = server.client(), server.client("logs")
+    wait_for_task(ecs, arn, "STOPPED", timeout=90)
+    wait_for(lambda: not containers_of(docker_client, arn), what="the container's removal")
+    assert stream_messages(logs, "/ecs/both", stream) == ["pw-e4c1d2tok-9a7b3f"[::-1]] + [f"n {i}" for i in range(150)]
+    values = ("pw-e4c1d2", "tok-9a7b3f")
+    seen = str(ecs.describe_tasks(tasks=[arn])) + str(ecs.describe_task_definition(taskDefinition="both"))
+    seen += "".join(p.read_text(errors="replace") for d in (server.data_dir, docker_agent.data_dir)
+                    for p in d.rglob("*") if p.is_file())  # the databases (sealed), logs, the agent's files
+    assert not [v for v in values if v in seen]

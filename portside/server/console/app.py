@@ -20,6 +20,7 @@ from urllib.parse import parse_qs, quote
 from ...protocol.auth import Authenticator, is_loopback_host
 from ..inproc import ApiError, call
 from . import pages
+from .logs import container_logs
 from .session import CSRF_COOKIE, SESSION_COOKIE, Sessions, cookies, same_origin, set_cookie
 
 log = logging.getLogger("portside.console")
@@ -39,12 +40,14 @@ GET_ROUTES = [
     (re.compile(rf"/ui/clusters/{SEGMENT}/services"), "services"),
     (re.compile(rf"/ui/clusters/{SEGMENT}/services/{SEGMENT}"), "service"),
     (re.compile(rf"/ui/clusters/{SEGMENT}/tasks/{SEGMENT}"), "task"),
+    (re.compile(rf"/ui/clusters/{SEGMENT}/tasks/{SEGMENT}/logs/{SEGMENT}"), "task_logs"),
     (re.compile(r"/ui/tasks"), "tasks"),
     (re.compile(r"/ui/task-definitions"), "families"),
     (re.compile(rf"/ui/task-definitions/{SEGMENT}"), "revisions"),
     (re.compile(rf"/ui/task-definitions/{SEGMENT}/diff"), "diff"),
     (re.compile(rf"/ui/task-definitions/{SEGMENT}/(\d+)"), "definition"),
 ]
+GET_ROUTES_BY_NAME = {name: pattern for pattern, name in GET_ROUTES}
 POST_ROUTES = [
     (re.compile(rf"/ui/clusters/{SEGMENT}/instances/{SEGMENT}/state"), "instance_state"),
     (re.compile(rf"/ui/clusters/{SEGMENT}/services/{SEGMENT}/scale"), "scale"),
@@ -128,6 +131,10 @@ class ConsoleApp:
         if path == "/ui":
             return Response.redirect("/ui/clusters")
         await self.ctx.store.settled()
+        output = GET_ROUTES_BY_NAME["task_logs"].fullmatch(path)
+        if output:  # a fragment of the task page, read from the container's agent or awslogs stream
+            fragment = await container_logs(self.ctx, *output.groups())
+            return Response(200, fragment.encode(), headers=set_headers)
         page_query = {k: v[0] for k, v in parse_qs(scope.get("query_string", b"").decode("latin-1")).items()}
         try:
             title, body = self._page(path, page_query, csrf)

@@ -311,10 +311,20 @@ def task(ctx: Any, cluster: str, ident: str, csrf: str) -> tuple[str, str]:
                f'{h(_name(t.get("taskDefinitionArn", "")))} · group {h(t.get("group", ""))} · started by '
                f'{h(t.get("startedBy", ""))} · instance {h(_name(t.get("containerInstanceArn", "")))}'
                f'{("<br>Stopped: " + h(t.get("stopCode", "")) + " " + h(t.get("stoppedReason", ""))) if t.get("stoppedReason") else ""}'
-               f'</div><h2>Lifecycle</h2><div class="timeline">{steps}</div><h2>Containers</h2>{containers}'
-               '<h2>Logs</h2><p class="muted small">Container logs are not collected by Portside yet.</p>')
+               f'</div><h2>Lifecycle</h2><div class="timeline">{steps}</div><h2>Containers</h2>{containers}')
+    # outside #live: each container's output is loaded (and refreshed) on its own (console/logs.py)
+    output = "".join(
+        f'<h3>{h(c["name"])}</h3><div class="logs" hx-get="{h(logs_url(cluster, ident, c["name"]))}" '
+        'hx-trigger="load" hx-swap="innerHTML"><span class="muted small">Loading…</span></div>'
+        for c in t.get("containers", []))
     return (f"Task {ident[:12]}", f'<h1>Task {h(ident)} <span class="muted">in {h(cluster)}</span></h1>'
-            f'<div>{stop}</div>' + live(content, refresh=t["lastStatus"] != "STOPPED"))
+            f'<div>{stop}</div>' + live(content, refresh=t["lastStatus"] != "STOPPED")
+            + f"<h2>Logs</h2>{output}")
+
+
+def logs_url(cluster: str, task: str, container: str) -> str:
+    """A container's output as a fragment of the task page (console/logs.py)."""
+    return f"/ui/clusters/{q(cluster)}/tasks/{q(task)}/logs/{q(container)}"
 
 
 # -- task definitions ---------------------------------------------------------------
