@@ -125,3 +125,43 @@ def test_a_task_with_awslogs_and_secrets_survives_removal_agent_kill_and_server_
     seen += "".join(p.read_text(errors="replace") for d in (server.data_dir, docker_agent.data_dir)
                     for p in d.rglob("*") if p.is_file())  # the databases (sealed), logs, the agent's files
     assert not [v for v in values if v in seen]
+
+
+def test_multiline_options_and_modes_as_dockers_driver(server, docker_agent):
+    """awslogs-datetime-format and awslogs-multiline-pattern join a line that does
+    not start an event to the one before; `mode` non-blocking with max-buffer-size
+    ships the same; both multi-line options at once, or an unknown option, stop the
+    container with Docker's wording."""
+    ecs, logs = server.client(), server.client("logs")
+    logs.create_log_group(logGroupName="/ecs/multi")
+    printed = ("printf '2026-01-01 10:00:00 first\\n  at one\\n  at two\\n2026-01-01 10:00:01 second\\n'; "
+               "printf 'INFO a\\ncontinued\\nERROR b\\n' >&2; sleep 0.3")
+    cases = {
+        "dated": ({"awslogs-datetime-format": "%Y-%m-%d %H:%M:%S"},
+                  ["2026-01-01 10:00:00 first\n  at one\n  at two",
+                   "2026-01-01 10:00:01 second\nINFO a\ncontinued\nERROR b"]),
+        "pattern": ({"awslogs-multiline-pattern": "^(INFO|ERROR|2026)"},
+                    ["2026-01-01 10:00:00 first\n  at one\n  at two", "2026-01-01 10:00:01 second",
+                     "INFO a\ncontinued", "ERROR b"]),
+        "nonblocking": ({"mode": "non-blocking", "max-buffer-size": "4m"},
+                        ["2026-01-01 10:00:00 first", "  at one", "  at two", "2026-01-01 10:00:01 second",
+                         "INFO a", "continued", "ERROR b"]),
+    }
+    for family, (options, expected) in cases.items():
+        # stderr after stdout, a moment later, so the two pipes' order is fixed
+        script = printed.replace("; printf 'INFO", "; sleep 0.2; printf 'INFO")
+        register(ecs, family, {"name": "app", "command": ["sh", "-c", script],
+                               "logConfiguration": awslogs("/ecs/multi", **options)})
+        arn = run(ecs, family)
+        wait_for_task(ecs, arn, "STOPPED", timeout=60)
+        stream = f"web/app/{arn.rsplit('/', 1)[1]}"
+        assert wait_for(lambda: stream_messages(logs, "/ecs/multi", stream) == expected, what=family)
+    for family, options, reason in (
+            ("both", {"awslogs-datetime-format": "%Y", "awslogs-multiline-pattern": "^x"},
+             "you cannot configure log opt 'awslogs-datetime-format' and 'awslogs-multiline-pattern' at the same "
+             "time"),
+            ("unknown", {"awslogs-colour": "blue"}, "unknown log opt 'awslogs-colour' for awslogs log driver")):
+        register(ecs, family, {"name": "app", "command": ["sh", "-c", "echo never"],
+                               "logConfiguration": awslogs("/ecs/multi", **options)})
+        task = wait_for_task(ecs, run(ecs, family), "STOPPED", timeout=60)
+        assert reason in task["containers"][0]["reason"], task["containers"][0]
