@@ -89,3 +89,26 @@ def test_environment_files_of_type_s3_are_refused(server):
             "environmentFiles": [{"value": "arn:aws:s3:::bucket/app.env", "type": "s3"}]}])
     assert exc.value.response["Error"]["Code"] == "ClientException"
     assert "environmentFiles" in exc.value.response["Error"]["Message"]
+
+
+def test_repository_credentials_are_resolved_at_start(server, docker_agent):
+    """repositoryCredentials.credentialsParameter names a Secrets Manager
+    secret of {"username", "password"}: resolved when the task starts (no
+    registry is reachable here, so what Docker does with them is not
+    observed), and a missing or malformed one stops the task with ECS's
+    ResourceInitializationError."""
+    ecs = server.client()
+    sm = server.client("secretsmanager")
+    good = sm.create_secret(Name="registry/good", SecretString='{"username":"u","password":"p-9d8c"}')["ARN"]
+    bad = sm.create_secret(Name="registry/bad", SecretString="not json")["ARN"]
+    absent = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:registry/absent-AbCdEf"
+    for family, secret in (("regok", good), ("regbad", bad), ("regabsent", absent)):
+        register(ecs, family, {"name": "app", "command": ["sh", "-c", "sleep 30"],
+                               "repositoryCredentials": {"credentialsParameter": secret}})
+    running = wait_for_task(ecs, run(ecs, "regok"), "RUNNING", timeout=60)
+    assert "p-9d8c" not in str(running)
+    ecs.stop_task(task=running["taskArn"])
+    for family in ("regbad", "regabsent"):
+        task = wait_for_task(ecs, run(ecs, family), "STOPPED", timeout=60)
+        assert task["stopCode"] == "TaskFailedToStart", task
+        assert task["stoppedReason"].startswith(PREFIX), task["stoppedReason"]
