@@ -111,7 +111,7 @@ def delete_daemon(ctx: Context, params: Doc) -> Doc:
 
 @operation("ListDaemonDeployments")
 def list_daemon_deployments(ctx: Context, params: Doc) -> Doc:
-    daemon = daemons.require(ctx, params["daemonArn"])
+    daemon = daemons.require(ctx, params["daemonArn"], errors.ClientException)  # declares no DaemonNotFound
     wanted = set(params.get("status") or ())
     window = params.get("createdAt") or {}
     after, before = window.get("after"), window.get("before")

@@ -27,13 +27,14 @@ POLL_S = 1.0
 
 
 def add_parser(commands: Any) -> None:
-    cmd = commands.add_parser("logs", help="show what a task's container printed (awslogs stream, or as its "
-                                           "agent keeps it, also after the container is removed)")
+    what = ("show what a task's container printed (its awslogs stream, or the output its agent keeps, "
+            "also after the container is removed)")
+    cmd = commands.add_parser("logs", help=what, description=what[0].upper() + what[1:] + ".")
     cmd.add_argument("--endpoint-url", default=None,
                      help="the Portside server (default: AWS_ENDPOINT_URL_ECS, then AWS_ENDPOINT_URL)")
-    cmd.add_argument("--cluster", default=None)
-    cmd.add_argument("--region", default=None)
-    cmd.add_argument("--profile", default=None)
+    cmd.add_argument("--cluster", default=None, help="the task's cluster (default: default)")
+    cmd.add_argument("--region", default=None, help="the region to sign for (default: the AWS configuration's)")
+    cmd.add_argument("--profile", default=None, help="the AWS profile with the admin key (default: the usual chain)")
     cmd.add_argument("--container", default=None, help="the container (needed when the task has several)")
     cmd.add_argument("--follow", "-f", action="store_true", help="keep printing new output until it ends")
     cmd.add_argument("task")

@@ -138,15 +138,16 @@ def to_reconcile(ctx: Context) -> list[str]:
     return [d["arn"] for d in ctx.store.records.of_kind(KIND, ("ACTIVE", "DELETE_IN_PROGRESS"))]
 
 
-def require(ctx: Context, arn: str) -> Daemon:
-    """The daemon a daemonArn names (DaemonNotFoundException otherwise)."""
+def require(ctx: Context, arn: str, missing: type[errors.ECSError] = errors.DaemonNotFoundException) -> Daemon:
+    """The daemon a daemonArn names (`missing` otherwise: DaemonNotFoundException
+    where the operation declares it, ClientException where it does not)."""
     parsed = arn_parsing.parse(arn)
     daemon = None
     if parsed is not None and parsed.kind == "daemon" and len(parsed.parts) == 2 and ctx.arns.owns(parsed):
         require_cluster(ctx, parsed.parts[0])
         daemon = load(ctx, arn)
     if daemon is None or daemon.status == rules.GONE:
-        raise errors.DaemonNotFoundException(f"The daemon {arn[:512]} does not exist.")
+        raise missing(f"The daemon {arn[:512]} does not exist.")
     return daemon
 
 

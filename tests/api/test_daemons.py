@@ -128,9 +128,6 @@ def test_daemon_task_definitions(ecs):
 @pytest.mark.parametrize("kw, words", [
     ({"family": "bad family"}, "Family contains invalid characters"),
     ({"containerDefinitions": [{"name": "a", "image": "busybox", "memory": 64,
-                                "secrets": [{"name": "S", "valueFrom": "arn:aws:ssm:us-east-1:1:parameter/x"}]}]},
-     "'secrets' (container 'a') is not supported by Portside"),
-    ({"containerDefinitions": [{"name": "a", "image": "busybox", "memory": 64,
                                 "firelensConfiguration": {"type": "fluentbit"}}]},
      "'firelensConfiguration' (container 'a') is not supported by Portside"),
     ({"volumes": [{"name": "v", "logDriverVolumeConfiguration": {"driver": "json-file"}}]},
@@ -178,8 +175,10 @@ def test_create_refusals(ecs, server):
 
 def test_unknown_daemons_and_deployments(ecs):
     missing = PREFIX + "daemon/default/nope"
-    for call in (ecs.describe_daemon, ecs.delete_daemon, ecs.list_daemon_deployments):
+    for call in (ecs.describe_daemon, ecs.delete_daemon):
         assert refused(call, daemonArn=missing)[0] == "DaemonNotFoundException"
+    # ListDaemonDeployments declares no DaemonNotFoundException in botocore's model
+    assert refused(ecs.list_daemon_deployments, daemonArn=missing)[0] == "ClientException"
     assert refused(ecs.update_daemon, daemonArn=missing, daemonTaskDefinitionArn="x:1",
                    capacityProviderArns=["mi"])[0] == "DaemonNotFoundException"
     assert refused(ecs.describe_daemon, daemonArn=PREFIX + "daemon/nope/x")[0] == "ClusterNotFoundException"

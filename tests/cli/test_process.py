@@ -62,7 +62,7 @@ def test_version():
 def test_every_flag_of_every_command_has_help_and_says_its_default():
     parser = build_parser()
     commands = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
-    assert set(commands.choices) == {"server", "agent", "up", "exec", "backup"}
+    assert set(commands.choices) == {"server", "agent", "up", "exec", "backup", "logs"}
     for name, sub in commands.choices.items():
         if name == "exec":  # ECS Exec's own command (issue 15's): its help is its own
             continue
