@@ -11,10 +11,7 @@ neither set nor remove them, and they do not count against the 50-tag limit.
 
 from __future__ import annotations
 
-from typing import Literal
-
 Tag = dict[str, str]
-Propagate = Literal["TASK_DEFINITION", "SERVICE", "NONE"]
 
 CLUSTER_NAME_TAG = "aws:ecs:clusterName"
 SERVICE_NAME_TAG = "aws:ecs:serviceName"
