@@ -1,25 +1,11 @@
-"""Tags of any resource, by ARN, in SQLite."""
+"""Tags in SQLite: the SQL both backends share (store/sql/tags.py) over this
+backend's database."""
 
 from __future__ import annotations
 
+from ..sql.tags import SharedTags
 from .database import SqliteDatabase
 
 
-class SqliteTags(SqliteDatabase):
-    def get_tags(self, arn: str) -> list[dict[str, str]]:
-        rows = self._db.execute(
-            "SELECT key, value FROM tags WHERE resource_arn = ? ORDER BY rowid", (arn,)
-        )
-        return [{"key": k, "value": v} for k, v in rows]
-
-    def put_tags(self, arn: str, tags: list[dict[str, str]]) -> None:
-        self._db.executemany(
-            "INSERT INTO tags (resource_arn, key, value) VALUES (?, ?, ?) "
-            "ON CONFLICT (resource_arn, key) DO UPDATE SET value = excluded.value",
-            [(arn, t["key"], t.get("value", "")) for t in tags],
-        )
-
-    def remove_tags(self, arn: str, keys: list[str]) -> None:
-        self._db.executemany(
-            "DELETE FROM tags WHERE resource_arn = ? AND key = ?", [(arn, k) for k in keys]
-        )
+class SqliteTags(SharedTags, SqliteDatabase):
+    """Nothing this backend spells differently."""
