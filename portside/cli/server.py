@@ -26,6 +26,7 @@ def config_from(args: argparse.Namespace) -> ServerConfig:
         body_timeout_s=args.body_timeout,
         credentials_path=args.credentials.expanduser() if args.credentials else None,
         metrics_token_path=args.metrics_token.expanduser() if args.metrics_token else None,
+        key_file_path=args.key_file.expanduser() if args.key_file else None,
     )
 
 
