@@ -15,6 +15,7 @@ from typing import Any
 
 from ..arns import new_id
 from ..control import container_agent
+from ..control.clusters import ensure_fargate_cluster
 from ..control.lookup import instance_arn
 from ..control.placing import instances_matching
 from ..control.services import nudge
@@ -24,7 +25,6 @@ from ..domain.resources import InvalidResources, normalise_registered
 from ..domain.status import Status
 from ..protocol import errors
 from ..protocol.dispatch import operation
-from .clusters import ensure_fargate_cluster
 from .common import decode_token, failure, page, require_cluster, seq_page, validate_tags
 from .context import Context
 
