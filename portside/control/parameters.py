@@ -46,7 +46,7 @@ def select(ctx: Context, name: str, selector: str | None) -> ParameterVersion:
         found = next((p for p in history if selector in p.labels), None)
     if found is None:
         raise error("ParameterVersionNotFound",
-                     f"Systems Manager could not find version {selector} of {name}. Verify the version and try again.")
+                    f"Systems Manager could not find version {selector} of {name}. Verify the version and try again.")
     return found
 
 
@@ -84,8 +84,8 @@ def put(ctx: Context, params: Doc, overwrite: bool, data_type: str) -> tuple[int
         latest = history[-1] if history else None
         if latest is not None and not overwrite:
             raise error("ParameterAlreadyExists",
-                         "The parameter already exists. To overwrite this value, set the overwrite option in the "
-                         "request to true.")
+                        "The parameter already exists. To overwrite this value, set the overwrite option in the "
+                        "request to true.")
         kind = params.get("Type") or (latest.type if latest else None)
         if kind is None:
             raise validation("A parameter type is required when you create a parameter.")
@@ -96,17 +96,17 @@ def put(ctx: Context, params: Doc, overwrite: bool, data_type: str) -> tuple[int
             key_id = key_id or (latest.key_id if latest and latest.type == "SecureString" else None) or DEFAULT_KEY
             if key_id != DEFAULT_KEY:
                 raise error("InvalidKeyId",
-                             f"KeyId {key_id} is not supported by Portside: only the default key {DEFAULT_KEY}.")
+                            f"KeyId {key_id} is not supported by Portside: only the default key {DEFAULT_KEY}.")
         tier = params.get("Tier") or (latest.tier if latest else "Standard")
         if tier == "Intelligent-Tiering":
             tier = "Advanced" if len(value) > MAX_VALUE["Standard"] else "Standard"
         if latest is not None and latest.tier == "Advanced" and tier == "Standard":
             raise validation("This parameter uses the advanced-parameter tier. You can't downgrade a parameter "
-                              "from the advanced-parameter tier to the standard-parameter tier.")
+                             "from the advanced-parameter tier to the standard-parameter tier.")
         if len(value) > MAX_VALUE[tier]:
             raise validation(
-                "Standard tier parameters support a maximum parameter value of 4096 characters. To create a larger "
-                "parameter value, upgrade the parameter to use the advanced-parameter tier."
+               "Standard tier parameters support a maximum parameter value of 4096 characters. To create a larger "
+               "parameter value, upgrade the parameter to use the advanced-parameter tier."
                 if tier == "Standard"
                 else "Advanced tier parameters support a maximum parameter value of 8192 characters."
             )
@@ -118,14 +118,14 @@ def put(ctx: Context, params: Doc, overwrite: bool, data_type: str) -> tuple[int
                 raise error("InvalidAllowedPatternException", f"The allowed pattern is not valid: {exc}") from exc
             if not compiled.fullmatch(value):
                 raise error("ParameterPatternMismatchException",
-                             f"Parameter value, cannot be validated against allowedPattern: {pattern}")
+                            f"Parameter value, cannot be validated against allowedPattern: {pattern}")
         if len(history) >= MAX_VERSIONS:
             oldest = history[0]
             if oldest.labels:
                 raise error("ParameterMaxVersionLimitExceeded",
-                             f"You attempted to create a new version of {name} by calling the PutParameter API with "
-                             f"the overwrite flag. Version {oldest.version}, the oldest version, can't be deleted "
-                             "because it has a label associated with it.")
+                            f"You attempted to create a new version of {name} by calling the PutParameter API with "
+                            f"the overwrite flag. Version {oldest.version}, the oldest version, can't be deleted "
+                            "because it has a label associated with it.")
             ctx.store.parameters.delete_version(name, oldest.version)
         version = (latest.version + 1) if latest else 1
         ctx.store.parameters.add(ParameterVersion(
@@ -170,12 +170,12 @@ def label(ctx: Context, name: str, version: int | None, good: list[str]) -> int:
         target = next((p for p in history if p.version == wanted), None)
         if target is None:
             raise error("ParameterVersionNotFound",
-                         f"Systems Manager could not find version {wanted} of {name}. "
-                         "Verify the version and try again.")
+                        f"Systems Manager could not find version {wanted} of {name}. "
+                        "Verify the version and try again.")
         merged = list(dict.fromkeys([*target.labels, *good]))
         if len(merged) > MAX_LABELS:
             raise error("ParameterVersionLabelLimitExceeded",
-                         f"A parameter version can have maximum {MAX_LABELS} labels.")
+                        f"A parameter version can have maximum {MAX_LABELS} labels.")
         for other in history:
             if other.version != wanted and set(other.labels) & set(good):
                 ctx.store.parameters.set_labels(name, other.version, [x for x in other.labels if x not in good])
