@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 
 def resources(cpu: int = 2048, memory: int = 4096, ports: list[str] | None = None) -> list[dict[str, Any]]:

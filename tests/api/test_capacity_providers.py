@@ -63,7 +63,8 @@ def test_create_describe_update_delete(ecs):
     assert updated["autoScalingGroupProvider"]["managedDraining"] == "DISABLED"
     page = ecs.describe_capacity_providers(maxResults=2)
     assert len(page["capacityProviders"]) == 2
-    assert [p["name"] for p in ecs.describe_capacity_providers(nextToken=page["nextToken"])["capacityProviders"]] == ["cp-a"]
+    rest = ecs.describe_capacity_providers(nextToken=page["nextToken"])["capacityProviders"]
+    assert [p["name"] for p in rest] == ["cp-a"]
     deleted = ecs.delete_capacity_provider(capacityProvider="cp-a")["capacityProvider"]
     assert deleted["updateStatus"] == "DELETE_IN_PROGRESS"
     assert ecs.describe_capacity_providers(capacityProviders=["cp-a"])["capacityProviders"][0]["status"] == "INACTIVE"

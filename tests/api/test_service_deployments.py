@@ -107,7 +107,7 @@ def test_a_rollout_is_a_service_deployment_from_source_to_target_revision(server
     rest = ecs.list_service_deployments(service="web", maxResults=1, nextToken=page["nextToken"])
     assert [d["serviceDeploymentArn"] for d in rest["serviceDeployments"]] == [brief["serviceDeploymentArn"]]
     assert "nextToken" not in rest
-    later = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=1)
+    later = datetime.datetime.now(datetime.UTC) + datetime.timedelta(hours=1)
     assert deployments(ecs, "web", createdAt={"after": later}) == []
     assert len(deployments(ecs, "web", createdAt={"before": later})) == 2
 

@@ -7,9 +7,7 @@ import time
 
 import pytest
 
-from conftest import error_code
 from helpers import register_instance, register_task_definition, wait_for
-
 
 pytestmark = pytest.mark.server_args("--service-interval", "0.2")
 
