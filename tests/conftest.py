@@ -130,6 +130,13 @@ def ecs(server: ServerProcess):
     return server.client()
 
 
+@pytest.fixture
+def default_cluster(server: ServerProcess) -> None:
+    """The `default` cluster exists (a module asks with
+    `pytestmark = [pytest.mark.usefixtures("default_cluster"), ...]`)."""
+    server.client().create_cluster()
+
+
 def error_code(excinfo: pytest.ExceptionInfo) -> str:
     return excinfo.value.response["Error"]["Code"]
 
