@@ -209,9 +209,6 @@ def on_postgres(dsn: str, label: str = "portside-pg") -> type[PortsideServer]:
     """A PortsideServer class whose servers keep their state in `dsn`."""
     return type("PostgresPortsideServer", (PortsideServer,), {"db": dsn, "name": label})
 
-    def ready_url(self) -> str:
-        return self.endpoint + "/health"
-
 
 class MotoServer(Peer):
     name = "moto"
