@@ -1,7 +1,7 @@
 """Event-loop lag from housekeeping: how long the server's loop is held by work
 no client asked for.
 
-    python bench/bench_loop_lag.py            # the three scenarios (~1 min)
+    python bench/bench_loop_lag.py            # the four scenarios (~1 min)
     python bench/bench_loop_lag.py --tasks 20000 --services 1000
 
 A probe thread sends `GET /health` over one keep-alive connection as fast as
@@ -13,7 +13,9 @@ is the worst stall a client saw.  Scenarios, each on a fresh server:
    the server starts), purged by the janitor on its first round;
 2. lock: another process holds SQLite's write lock for 5 s while a client
    writes (CreateCluster);
-3. services: S services with desiredCount 0 (nothing to do), idle for 5 s.
+3. services: S services with desiredCount 0 (nothing to do), idle for 5 s;
+4. metrics: the same S services, `GET /metrics` scraped once a second for 5 s
+   (its gauges read every service through the API).
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ class Server:
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "Server":
+    def start(self) -> Server:
         self.proc = subprocess.Popen([sys.executable, "-m", "portside", "server", "--port", str(self.port),
                                       "--data-dir", str(self.data), *self.extra],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -81,7 +83,7 @@ class Probe:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> "Probe":
+    def __enter__(self) -> Probe:
         self._thread.start()
         return self
 
@@ -105,7 +107,7 @@ class Probe:
 
     def worst(self, since: float = 0.0) -> tuple[float, float, int]:
         """(max, p99, count) of the latencies in ms since `since`."""
-        lat = sorted(l * 1000 for t, l in self.samples if t >= since)
+        lat = sorted(lag * 1000 for t, lag in self.samples if t >= since)
         if not lat:
             return float("nan"), float("nan"), 0
         return lat[-1], lat[min(len(lat) - 1, int(0.99 * len(lat)))], len(lat)
@@ -181,10 +183,22 @@ def services(tmp: Path, count: int) -> dict[str, float]:
         with Probe(server.port) as probe:
             started = time.monotonic()
             time.sleep(5)
-        worst, p99, n = probe.worst(started)
+        idle = probe.worst(started)
+        with Probe(server.port) as probe:
+            started = time.monotonic()
+            scrape_ms = []
+            for _ in range(5):
+                began = time.monotonic()
+                urllib.request.urlopen(server.endpoint + "/metrics", timeout=30).read()
+                scrape_ms.append((time.monotonic() - began) * 1000)
+                time.sleep(max(0.0, 1 - (time.monotonic() - began)))
+        scraped = probe.worst(started)
     finally:
         server.stop()
-    return {"services": count, "max_ms": round(worst, 1), "p99_ms": round(p99, 1), "probes": n}
+    return {"services": count,
+            "idle": {"max_ms": round(idle[0], 1), "p99_ms": round(idle[1], 1), "probes": idle[2]},
+            "metrics": {"max_ms": round(scraped[0], 1), "p99_ms": round(scraped[1], 1), "probes": scraped[2],
+                        "scrape_ms": round(max(scrape_ms), 1)}}
 
 
 def main() -> int:

@@ -225,6 +225,11 @@ class Agent:
                 await self.metadata.start(gateway)
             else:
                 log.warning("no Docker bridge found: containers get no task metadata endpoint")
+        if not self.credentials.host_base:
+            try:
+                await self.credentials.start_host(self.config.data_dir / "credentials-port")
+            except OSError as exc:
+                log.error("could not listen on the loopback for host-mode tasks' role credentials: %s", exc)
         found = await self._containers()
         version: str | None = None
         first = True

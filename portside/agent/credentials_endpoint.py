@@ -17,9 +17,18 @@ CAP_NET_ADMIN), as the agent does to run Docker's containers anyway.
 
 The keys come from the server with the task (never written to disk here,
 never logged); the ID is an HMAC of the task ARN under the metadata
-endpoint's key, so the URI survives an agent restart.  Tasks in `host`
-network mode share the host's namespace: they get no endpoint here (a
-warning says so), as ECS needs a host-wide agent option for that.
+endpoint's key, so the URI survives an agent restart.
+
+Tasks in `host` network mode share the host's namespace.  ECS serves them
+(with `ECS_ENABLE_TASK_IAM_ROLE_NETWORK_HOST`) through a host-wide iptables
+rule that sends 169.254.170.2:80 to its one agent; on a host several agents
+(and other programs) may share, Portside does not claim that address.  Their
+containers get `AWS_CONTAINER_CREDENTIALS_FULL_URI=http://127.0.0.1:PORT/v2/
+credentials/ID` instead, answered by a listener on the host's loopback (the
+port kept in the data dir across agent restarts): every AWS SDK's container
+provider takes a full URI over plain HTTP when its host is a loopback
+address, and the ID is unguessable, as on ECS, where any process on the host
+can reach that endpoint too.  That listener answers host-mode tasks' IDs only.
 """
 
 from __future__ import annotations
@@ -28,12 +37,14 @@ import asyncio
 import concurrent.futures
 import ctypes
 import datetime
+import hmac
 import json
 import logging
 import os
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 log = logging.getLogger("portside.agent.credentials")
@@ -41,6 +52,7 @@ log = logging.getLogger("portside.agent.credentials")
 HOST = "169.254.170.2"
 PORT = 80
 PATH = "/v2/credentials/"
+LOOPBACK = "127.0.0.1"  # where host-mode tasks reach their keys (AWS_CONTAINER_CREDENTIALS_FULL_URI)
 EXPIRES_AFTER_S = 3600.0  # what Expiration says; an SDK fetches again before then
 _CLONE_NEWNET = 0x40000000
 
@@ -52,6 +64,7 @@ class TaskCredentials:
     role_arn: str
     access_key_id: str
     secret: str = field(repr=False)
+    host_network: bool = False  # served on the host's loopback (FULL_URI), not in a namespace of its own
 
     def document(self, now: float) -> dict[str, str]:
         """As the ECS agent answers (Token empty: these are long-term keys)."""
@@ -70,14 +83,47 @@ class CredentialsEndpoint:
         self._servers: dict[tuple[str, int], asyncio.base_events.Server] = {}  # (task, netns inode) → listener
         self._entering = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="portside-netns")
         self._warned: set[str] = set()
+        self._by_id: dict[str, str] = {}  # credentials ID → host-mode task ARN (the loopback listener's)
+        self._host_server: asyncio.base_events.Server | None = None
+        self.host_base = ""  # http://127.0.0.1:PORT once the loopback listener is open
+
+    async def start_host(self, port_file: Path) -> None:
+        """Open the loopback listener for host-mode tasks, on the port used
+        before if it is free (adopted containers keep their FULL_URI)."""
+        try:
+            wanted = int(port_file.read_text())
+        except (OSError, ValueError):
+            wanted = 0
+
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await self._serve(self._host_task, reader, writer)
+
+        try:
+            self._host_server = await asyncio.start_server(handle, LOOPBACK, wanted)
+        except OSError:
+            if wanted:
+                log.error("port %d of %s is taken: host-mode tasks started before this agent restarted "
+                          "cannot reach their role's keys", wanted, LOOPBACK)
+            self._host_server = await asyncio.start_server(handle, LOOPBACK, 0)
+        port = self._host_server.sockets[0].getsockname()[1]
+        self.host_base = f"http://{LOOPBACK}:{port}"
+        try:
+            if wanted != port:
+                port_file.parent.mkdir(parents=True, exist_ok=True)
+                port_file.write_text(str(port))
+        except OSError as exc:
+            log.error("could not save the credentials endpoint's port in %s (%s)", port_file, exc.strerror or exc)
+
+    def _host_task(self, path_id: str) -> str | None:
+        return self._by_id.get(path_id)
 
     def relative_uri(self, task_arn: str) -> str:
         return PATH + self._id(task_arn)
 
     def environment(self, task: dict[str, Any]) -> dict[str, str]:
         """The variable for a task's containers; remembers the task's keys.
-        A role without keys on the server, or a task in host network mode,
-        gets none (one warning each)."""
+        A role without keys on the server gets none (one warning per role),
+        nor a host-mode task when the loopback listener could not open."""
         arn, role = task["taskArn"], task.get("taskRoleArn")
         if not role:
             return {}
@@ -86,17 +132,26 @@ class CredentialsEndpoint:
             self._warn(role, f"the server holds no keys for task role {role}: the containers of its tasks "
                              "start without AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
             return {}
-        if (task.get("networkMode") or "bridge") == "host":
-            self._warn(f"host:{role}", f"task role {role}: tasks in host network mode get no credentials "
-                                       "endpoint here (it is served inside each task's own network namespace)")
+        host_network = (task.get("networkMode") or "bridge") == "host"
+        if host_network and not self.host_base:
+            self._warn(f"host:{role}", f"task role {role}: the loopback credentials listener is not open, "
+                                       "tasks in host network mode start without AWS_CONTAINER_CREDENTIALS_FULL_URI")
             return {}
-        self._tasks[arn] = TaskCredentials(role, keys["accessKeyId"], keys["secretAccessKey"])
-        return {"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": self.relative_uri(arn)}
+        self._tasks[arn] = TaskCredentials(role, keys["accessKeyId"], keys["secretAccessKey"], host_network)
+        if host_network:
+            self._by_id[self._id(arn)] = arn
+        return self.variables(arn)
 
     def variables(self, task_arn: str) -> dict[str, str]:
-        """The variable for a container of a task `environment` accepted."""
-        return {"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": self.relative_uri(task_arn)} \
-            if task_arn in self._tasks else {}
+        """The variable for a container of a task `environment` accepted:
+        the relative URI (169.254.170.2 in the task's own namespace), or for
+        a host-mode task the full URI on the host's loopback."""
+        keys = self._tasks.get(task_arn)
+        if keys is None:
+            return {}
+        if keys.host_network:
+            return {"AWS_CONTAINER_CREDENTIALS_FULL_URI": self.host_base + self.relative_uri(task_arn)}
+        return {"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": self.relative_uri(task_arn)}
 
     def serves(self, task_arn: str) -> bool:
         return task_arn in self._tasks
@@ -131,23 +186,28 @@ class CredentialsEndpoint:
             return
 
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            await self._handle(task_arn, reader, writer)
+            await self._serve(lambda _id: task_arn, reader, writer)
 
         self._servers[(task_arn, inode)] = await asyncio.start_server(handle, sock=sock)
 
     def forget(self, task_arn: str) -> None:
         """The task is over: its keys and listeners go."""
         self._tasks.pop(task_arn, None)
+        self._by_id.pop(self._id(task_arn), None)
         for key in [k for k in self._servers if k[0] == task_arn]:
             self._servers.pop(key).close()
 
-    async def _handle(self, task_arn: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _serve(self, task_of: Callable[[str], str | None], reader: asyncio.StreamReader,
+                     writer: asyncio.StreamWriter) -> None:
+        """One request; `task_of` says which task the listener serves for
+        the ID in the path (a namespace's listener: its task, whatever the ID)."""
         try:
             request = await asyncio.wait_for(reader.readline(), 10)
             while (await asyncio.wait_for(reader.readline(), 10)) not in (b"\r\n", b"\n", b""):
                 pass
             parts = request.decode("latin-1").split()
-            status, body = self._answer(task_arn, parts[1] if len(parts) > 1 and parts[0] == "GET" else "")
+            path = parts[1].split("?")[0] if len(parts) > 1 and parts[0] == "GET" else ""
+            status, body = self._answer(task_of(path[len(PATH):]) if path.startswith(PATH) else None, path)
         except (TimeoutError, OSError, UnicodeError):
             writer.close()
             return
@@ -162,13 +222,12 @@ class CredentialsEndpoint:
         finally:
             writer.close()
 
-    def _answer(self, task_arn: str, path: str) -> tuple[int, dict[str, str]]:
+    def _answer(self, task_arn: str | None, path: str) -> tuple[int, dict[str, str]]:
         """The ECS agent's answers and error codes (400 for a missing or wrong ID)."""
-        path = path.split("?")[0]
         if not path.startswith(PATH) or not path[len(PATH):]:
             return 400, {"code": "NoIdInRequest", "message": "CredentialsV2Request: No Credential ID in the request"}
-        keys = self._tasks.get(task_arn)
-        if keys is None or path[len(PATH):] != self._id(task_arn):
+        keys = self._tasks.get(task_arn) if task_arn else None
+        if keys is None or task_arn is None or not hmac.compare_digest(path[len(PATH):], self._id(task_arn)):
             return 400, {"code": "InvalidIdInRequest", "message": "CredentialsV2Request: Credentials not found"}
         return 200, keys.document(self._now())
 
@@ -176,6 +235,8 @@ class CredentialsEndpoint:
         for server in self._servers.values():
             server.close()
         self._servers.clear()
+        if self._host_server is not None:
+            self._host_server.close()
         self._entering.shutdown(wait=False)
 
 

@@ -99,7 +99,8 @@ LINUX_PARAMETERS: dict[str, Applied | Refused] = {
 TASK: dict[str, Applied | Refused] = {
     "family": Applied("the family"),
     "taskRoleArn": Applied("its keys (a role_arn section of --credentials) served to the containers at "
-                           "169.254.170.2 through AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"),
+                           "169.254.170.2 through AWS_CONTAINER_CREDENTIALS_RELATIVE_URI (host network mode: "
+                           "AWS_CONTAINER_CREDENTIALS_FULL_URI on 127.0.0.1)"),
     "executionRoleArn": Applied("kept; it authorizes only what the agent does for the task"),
     "networkMode": Applied("bridge, host, none and awsvpc"),
     "containerDefinitions": Applied("see the container parameters"),

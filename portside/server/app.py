@@ -95,6 +95,8 @@ class PortsideApp:
             # A read that shared the failed batch may have seen changes now rolled
             # back: it is answered again, from what is committed.
             status, payload = replay[0]() if replay else error_body(errors.ServerException(failure.message))
+        except StoreUnavailable as exc:  # the batch's COMMIT did not happen: nothing of it was kept
+            status, payload = error_body(errors.ServerException(exc.message))
         except Exception:
             log.exception("committing to the database failed")
             status, payload = error_body(errors.ServerException("An internal error occurred."))

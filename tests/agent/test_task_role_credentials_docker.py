@@ -3,7 +3,9 @@ real Docker: a task whose `taskRoleArn` has keys in the server's
 `--credentials` file (a `role_arn` section) gets
 `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI`, and busybox wget fetches
 `http://169.254.170.2$AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` as every AWS
-SDK does, in bridge and awsvpc network modes."""
+SDK does, in bridge and awsvpc network modes; a host-mode container gets
+`AWS_CONTAINER_CREDENTIALS_FULL_URI` on the host's loopback instead, and
+botocore's own container provider fetches the keys from it."""
 
 from __future__ import annotations
 
@@ -13,9 +15,9 @@ import time
 from pathlib import Path
 
 import pytest
+from test_metadata_endpoint_docker import LOOP, inside
 
 from conftest import TEST_IMAGE, AgentProcess, ServerProcess, wait_for_task
-from test_metadata_endpoint_docker import LOOP, inside
 
 ADMIN = ("AKIDROLEADMIN", "admin-secret-0123456789")
 AGENT = ("AKIDROLEAGENT", "agent-secret-0123456789")
@@ -56,7 +58,8 @@ def _run(ecs, family: str, mode: str = "bridge", role: str | None = ROLE, **extr
     ecs.register_task_definition(family=family, networkMode=mode, **({"taskRoleArn": role} if role else {}),
                                  containerDefinitions=[{"name": "app", "image": TEST_IMAGE, "memory": 32,
                                                         "command": ["sh", "-c", LOOP]}])
-    params = {"networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-portside1"]}}} if mode == "awsvpc" else {}
+    awsvpc = {"networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-portside1"]}}}
+    params = awsvpc if mode == "awsvpc" else {}
     arn = ecs.run_task(taskDefinition=family, **params, **extra)["tasks"][0]["taskArn"]
     wait_for_task(ecs, arn, "RUNNING", timeout=60)
     return arn
@@ -138,3 +141,57 @@ def test_a_restarted_agent_serves_adopted_containers_again(keyed, docker_client)
         raise AssertionError(agent.log.read_text()[-3000:]) from exc
     ecs.stop_task(task=arn)
     wait_for_task(ecs, arn, "STOPPED")
+
+
+def test_a_host_mode_container_fetches_its_keys_from_the_loopback_full_uri(keyed, docker_client):
+    """Host network mode: no namespace of its own to put 169.254.170.2 in, so
+    the containers get AWS_CONTAINER_CREDENTIALS_FULL_URI on 127.0.0.1, which
+    SDKs accept for plain HTTP because it is a loopback address."""
+    server, agent, ecs = keyed
+    arn = _run(ecs, "role-host", "host")
+    env = inside(docker_client, arn, "app", "env | grep ^AWS_CONTAINER_CREDENTIALS || true").split()
+    [full] = env
+    name, _, uri = full.partition("=")
+    assert name == "AWS_CONTAINER_CREDENTIALS_FULL_URI" and uri.startswith("http://127.0.0.1:"), env
+    path_id = uri.rpartition("/v2/credentials/")[2]
+    assert len(path_id) >= 32, uri
+    shown = json.loads(inside(docker_client, arn, "app", "wget -qO- $AWS_CONTAINER_CREDENTIALS_FULL_URI"))
+    assert set(shown) == {"RoleArn", "AccessKeyId", "SecretAccessKey", "Token", "Expiration"}
+    assert shown["RoleArn"] == ROLE and (shown["AccessKeyId"], shown["SecretAccessKey"]) == ROLE_KEY
+    assert shown["Expiration"].endswith("Z")
+    # botocore's container provider, unchanged, over HTTP (this test runs in the host's namespace too)
+    from botocore.credentials import ContainerProvider
+
+    creds = ContainerProvider(environ={"AWS_CONTAINER_CREDENTIALS_FULL_URI": uri}).load().get_frozen_credentials()
+    assert (creds.access_key, creds.secret_key) == ROLE_KEY
+    # a made-up ID, and a bridge task's ID at the loopback listener, are refused
+    base = uri.rpartition("/v2/credentials/")[0]
+    assert "400" in inside(docker_client, arn, "app", f"wget -qO- {base}/v2/credentials/nope 2>&1 || true")
+    bridged = _run(ecs, "role-bridge-beside")
+    bridged_uri = inside(docker_client, bridged, "app", "echo $AWS_CONTAINER_CREDENTIALS_RELATIVE_URI").strip()
+    assert "400" in inside(docker_client, arn, "app", f"wget -qO- {base}{bridged_uri} 2>&1 || true")
+    # a host-mode task without a role gets neither variable
+    plain = _run(ecs, "plain-host", "host", role=None)
+    assert inside(docker_client, plain, "app", "env | grep ^AWS_CONTAINER_CREDENTIALS || true").strip() == ""
+    # a restarted agent listens on the same port: the adopted container's URI still answers
+    agent.stop(signal.SIGKILL)
+    agent.start()
+    for _ in range(100):
+        out = inside(docker_client, arn, "app", "wget -qO- $AWS_CONTAINER_CREDENTIALS_FULL_URI 2>&1 || true")
+        if out.startswith("{"):
+            break
+        time.sleep(0.1)
+    assert json.loads(out)["AccessKeyId"] == ROLE_KEY[0], agent.log.read_text()[-2000:]
+    # the task is over: its ID is answered no more
+    ecs.stop_task(task=arn)
+    wait_for_task(ecs, arn, "STOPPED")
+    for _ in range(50):
+        try:
+            ContainerProvider(environ={"AWS_CONTAINER_CREDENTIALS_FULL_URI": uri}).load()
+        except Exception:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("a stopped task's keys are still served")
+    for task in (bridged, plain):
+        ecs.stop_task(task=task)

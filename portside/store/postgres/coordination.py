@@ -83,7 +83,8 @@ class PostgresCoordination:
                     on_notice(None)  # notices sent while we were not listening are lost
                     while not stopping.is_set():
                         for notice in conn.notifies(timeout=1.0):
-                            on_notice(notice.payload)
+                            for payload in notice.payload.split("\n"):  # a batch's notices share one
+                                on_notice(payload)
             except psycopg.Error as exc:
                 log.debug("listening for notices: %s; reconnecting", exc)
                 if not stopping.is_set():

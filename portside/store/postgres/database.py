@@ -1,38 +1,75 @@
-"""The PostgreSQL connection and its unit of work: transactions, durability,
-and the generation that tells caches above when another server has written.
-Nothing here knows a table (the repositories, one mixin per aggregate beside
-this module, use the connection through `self._db`).
+"""The PostgreSQL connection and its unit of work: transactions, group commit,
+durability, and the generation that tells caches above when another server
+has written.  Nothing here knows a table (the repositories, one mixin per
+aggregate beside this module, use the connection through `self._db`).
 
-Every transaction COMMITs (synchronous_commit as the server has it, on by
-default) before `transaction()` returns, so `durable()` has nothing left to
-wait for.  Each transaction starts by bumping the one `changes` row: that row
-lock makes writers take turns, as SQLite's `BEGIN IMMEDIATE` does, so a
-transaction that reads an instance's free capacity (through the scheduler's
-cache, checked against `generation()` at the start) and then books it cannot
-interleave with another server's placement.  The counter it bumps is how a
-server learns that another one has committed.  (One writer at a time is the
-first slice's choice; finer row locks come with several servers.)
+Group commit, as SQLite's (`store/sqlite/database.py`): under a running event
+loop, the transactions of the requests handled in one loop iteration share one
+database transaction, each after the first in a savepoint of its own (so a
+failing request undoes only its own changes), and one COMMIT, sent as soon as
+the loop is free on a thread of its own, so the loop reads and checks the next
+requests while PostgreSQL writes and syncs.  A request is answered only after
+`durable()`: nothing is acknowledged before its COMMIT has returned; when a
+COMMIT fails, every request of its batch gets the error.  Without a running
+loop every transaction commits when it ends.
+
+Round trips are what PostgreSQL costs (the loop waits for each one), so a
+batch begins in one (`BEGIN` and the bump of the `changes` row, one simple
+query) and ends in one (the batch's notices and `COMMIT`).
+
+Each batch starts by bumping the one `changes` row: that row lock makes
+writers take turns, as SQLite's `BEGIN IMMEDIATE` does, so a transaction that
+reads an instance's free capacity (through the scheduler's cache, checked
+against `generation()` at the start) and then books it cannot interleave with
+another server's placement.  The counter it bumps is how a server learns that
+another one has committed.
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import functools
 import json
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
+from psycopg import sql as pgsql
+from psycopg.pq import TransactionStatus
 
 from ...domain.documents import Doc
+from ...metrics import observe_commit
 from ..interface import NotLeader, StoreError, StoreUnavailable
 from .migrations import migrate
 
 dump = json.JSONEncoder(separators=(",", ":")).encode  # one encoder, not one per call
 
+# PostgreSQL refuses a notice payload of 8000 bytes or more: a batch's notices
+# (joined by newlines, split again by `Coordination.listen`) go in chunks under it.
+NOTICE_CHUNK = 7000
+
+
+@dataclass
+class _Batch:
+    """The transactions waiting for one COMMIT."""
+
+    requests: int = 0  # transactions that joined it
+    notices: list[str] = field(default_factory=list)  # sent with its COMMIT
+    done: asyncio.Future[None] | None = None  # on the loop, once its COMMIT is scheduled: the requests await it
+    commit: concurrent.futures.Future[None] | None = None  # the background COMMIT
+    finished: bool = False
+
 
 class PostgresDatabase:
-    """The unit of work over one connection (see `store.interface.UnitOfWork`)."""
+    """The unit of work over one connection (see `store.interface.UnitOfWork`).
+
+    The repositories use the connection only through `self._db`, which waits
+    for a background COMMIT first, so the connection is never used by two
+    threads at once."""
 
     def __init__(self, dsn: str) -> None:
         try:
@@ -40,12 +77,15 @@ class PostgresDatabase:
         except psycopg.Error as exc:
             reason = " ".join(str(exc).split())  # one line
             raise StoreError(f"cannot open the database {public(dsn)}: {reason}") from exc
-        self._db = _Connection(dsn, conn, self._forget)
+        self._db = _Connection(dsn, conn, self._forget, self._settle)
         try:
             self._version = migrate(conn, public(dsn))
         except BaseException:
             conn.close()
             raise
+        self._committer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="portside-commit")
+        self._batch: _Batch | None = None  # the open database transaction
+        self._committing: _Batch | None = None  # the batch whose COMMIT is in flight
         self._in_tx = False
         self._seen = -1  # the `changes` counter when we last looked
         self._generation = 0
@@ -55,7 +95,11 @@ class PostgresDatabase:
         return self._version
 
     def close(self) -> None:
-        self._db.close()
+        try:
+            self.commit()
+        finally:
+            self._committer.shutdown()
+            self._db.close()
 
     @contextmanager
     def fenced(self, token: int | None) -> Iterator[None]:
@@ -68,18 +112,21 @@ class PostgresDatabase:
 
     def announce(self, payload: str) -> None:
         """A notice to every server listening (`Coordination.listen`): sent
-        when the open transaction commits (never if it rolls back), at once
-        outside one."""
+        with the COMMIT of the open batch (never if the transaction that
+        announced it rolls back), at once outside one."""
+        if self._batch is not None:
+            self._batch.notices.append(payload)
+            return
         self._db.execute("SELECT pg_notify(?, ?)", (CHANNEL, payload))
 
     # what was read may be stale -----------------------------------------------
 
     def generation(self) -> int:
         """Changes when another connection has committed since we looked (the
-        `changes` counter moved) or a transaction was rolled back.  Inside a
-        transaction nobody else can commit a write (they wait for the
-        `changes` row), so it is checked only when the transaction begins."""
-        if not self._in_tx:
+        `changes` counter moved) or a transaction was rolled back.  While a
+        batch is open nobody else can commit a write (they wait for the
+        `changes` row), so it is checked only outside one."""
+        if not self._in_tx and self._batch is None:
             row = self._db.execute("SELECT n FROM changes WHERE id = 1").fetchone()
             self._observe(int(row[0]))
         return self._generation
@@ -93,43 +140,103 @@ class PostgresDatabase:
         """What this process read may be untrue: the caches above drop it."""
         self._generation += 1
 
-    # transactions ----------------------------------------------------------------
+    # transactions and group commit ---------------------------------------------
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """One atomic unit of change, committed when it ends; nested uses join
-        the outer one; an error rolls all of it back (and changes the generation).
+        """One atomic unit of change; nested uses join the outer one; an error
+        rolls its changes back (and changes the generation).  See the module's
+        docstring for how transactions share a COMMIT.
 
         Inside `fenced(token)` it first takes a share lock on the leader lease
         and checks that the lease still carries `token` and has not expired:
         a server that lost the lease (its renewals failed, another took over)
         writes nothing, and no server can take the lease over until this
-        transaction has ended (the lease row stays locked until COMMIT)."""
+        transaction has committed (the lease row stays locked until COMMIT)."""
         if self._in_tx:
             yield
             return
+        first = self._batch is None
+        try:
+            if first:
+                self._begin()
+            else:
+                self._db.execute("SAVEPOINT request")
+        except psycopg.Error as exc:
+            self._lost(exc)
+        batch = self._batch
+        assert batch is not None
+        batch.requests += 1
+        notices = len(batch.notices)
         self._in_tx = True
         try:
-            conn = self._db.live()
-            with conn.transaction():
-                row = self._db.execute("UPDATE changes SET n = n + 1 WHERE id = 1 RETURNING n").fetchone()
-                counter = int(row[0])
-                self._observe(counter - 1)  # someone else committed since we looked: forget
-                self._seen = counter  # our own change is no news to us
-                if self._fence is not None:
-                    self._check_fence(self._fence)
-                yield
-        except psycopg.Error as exc:
+            if self._fence is not None:
+                self._check_fence(self._fence)
+            yield
+        except BaseException as exc:
+            del batch.notices[notices:]
             self._forget()
-            failure = self._db.translated(exc)
-            if failure is exc:
-                raise
-            raise failure from exc
-        except BaseException:
-            self._forget()
+            conn = self._db.current()
+            if first:  # nothing else in the batch: roll all of it back
+                self._batch = None
+                self._db.pinned = False
+            if conn is None or conn.broken or conn.closed:  # the connection is gone: so is the batch
+                self._abandon(StoreUnavailable("the connection to the database was lost"))
+            else:
+                try:
+                    conn.execute("ROLLBACK" if first else "ROLLBACK TO SAVEPOINT request")
+                except psycopg.Error as undo:
+                    self._abandon(undo)
+            if isinstance(exc, psycopg.Error):
+                failure = self._db.translated(exc)
+                if failure is not exc:
+                    raise failure from exc
             raise
         finally:
             self._in_tx = False
+            self._schedule_commit()
+
+    def _begin(self) -> None:
+        """BEGIN and take the writers' turn (the `changes` row), in one round trip."""
+        conn = self._db.live()
+        cursor = conn.execute("BEGIN; UPDATE changes SET n = n + 1 WHERE id = 1 RETURNING n")
+        cursor.nextset()
+        row = cursor.fetchone()
+        assert row is not None
+        counter = int(row[0])
+        self._observe(counter - 1)  # someone else committed since we looked: forget
+        self._seen = counter  # our own change is no news to us
+        self._batch = _Batch()
+        self._db.pinned = True
+
+    def _lost(self, exc: psycopg.Error) -> None:
+        """Beginning the transaction or its savepoint failed: the batch is gone."""
+        self._abandon(exc)
+        failure = self._db.translated(exc)
+        if failure is exc:
+            raise exc
+        raise failure from exc
+
+    def _abandon(self, error: BaseException) -> None:
+        """The open batch cannot be committed (its connection failed): roll it
+        back if the connection still works, and fail the requests waiting for it."""
+        batch, self._batch = self._batch, None
+        self._db.pinned = False
+        self._forget()
+        self._reset()
+        if batch is not None:
+            if isinstance(error, psycopg.Error):
+                error = self._db.translated(error)
+            self._answer(batch, error)
+
+    def _reset(self) -> None:
+        """Leave no transaction open on a connection that still works."""
+        conn = self._db.current()
+        if conn is not None and not conn.broken and conn.info.transaction_status != TransactionStatus.IDLE:
+            try:
+                conn.execute("ROLLBACK")
+            except psycopg.Error:
+                pass
 
     def _check_fence(self, token: int) -> None:
         held = self._db.execute(
@@ -138,14 +245,128 @@ class PostgresDatabase:
         if held is None:
             raise NotLeader(f"the leader lease no longer carries token {token}: this server does not lead")
 
+    def _schedule_commit(self) -> None:
+        batch = self._batch
+        if batch is None or batch.done is not None:  # none open, or its COMMIT already scheduled
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.commit()
+            return
+        batch.done = loop.create_future()
+        loop.call_soon(self._commit_batch, loop)
+
+    def _commit_batch(self, loop: asyncio.AbstractEventLoop) -> None:
+        """COMMIT the open batch on the committer thread; meanwhile any use of
+        the connection waits for it (`_settle`), and requests wait in `settled()`."""
+        batch, self._batch = self._batch, None
+        if batch is None:
+            return
+        statement = self._commit_statement(batch)
+        self._committing = batch
+        batch.commit = self._committer.submit(self._timed_commit, statement, batch.requests)
+        batch.commit.add_done_callback(lambda _: loop.call_soon_threadsafe(self._committed, batch))
+
+    def _commit_statement(self, batch: _Batch) -> str:
+        """The batch's notices (deduplicated, in chunks) and its COMMIT, one simple query."""
+        conn = self._db.live()
+        parts = []
+        chunk: list[str] = []
+        size = 0
+        for notice in dict.fromkeys(batch.notices):
+            if chunk and size + len(notice) + 1 > NOTICE_CHUNK:
+                parts.append(chunk)
+                chunk, size = [], 0
+            chunk.append(notice)
+            size += len(notice) + 1
+        if chunk:
+            parts.append(chunk)
+        notify = [pgsql.SQL("SELECT pg_notify({}, {}); ").format(CHANNEL, "\n".join(p)).as_string(conn)
+                  for p in parts]
+        return "".join(notify) + "COMMIT"
+
+    def _timed_commit(self, statement: str, requests: int) -> None:
+        """COMMIT (PostgreSQL's sync is in it), counted in the commit metrics."""
+        started = time.perf_counter()
+        conn = self._db.live_now()  # never a new one: the batch is pinned to its connection
+        try:
+            conn.execute(statement)  # no parameters: the simple protocol, several statements
+        except psycopg.Error as exc:
+            failure = self._db.translated(exc)
+            if failure is exc:
+                raise
+            raise failure from exc
+        finally:
+            self._db.pinned = False
+        observe_commit(requests, time.perf_counter() - started)
+
+    def _settle(self) -> None:
+        """Wait (blocking) for a COMMIT in flight to end, and account for it."""
+        batch = self._committing
+        if batch is not None and batch.commit is not None:
+            concurrent.futures.wait([batch.commit])
+            self._committed(batch)
+
+    def _committed(self, batch: _Batch) -> None:
+        """A background COMMIT has ended: answer its requests (or fail them).
+        Runs once per batch, whichever of the loop callback and `_settle` comes first."""
+        if batch.finished:
+            return
+        batch.finished = True
+        if self._committing is batch:
+            self._committing = None
+        assert batch.commit is not None
+        error = batch.commit.exception()
+        if error is not None:
+            self._forget()
+            self._reset()
+        self._answer(batch, error)
+
+    @staticmethod
+    def _answer(batch: _Batch, error: BaseException | None) -> None:
+        batch.finished = True
+        if batch.done is not None and not batch.done.done():
+            if error is None:
+                batch.done.set_result(None)
+            else:
+                batch.done.set_exception(error)
+                batch.done.exception()  # its requests get it; unawaited, it is not "never retrieved"
+
     def commit(self) -> None:
-        """Nothing to do: each transaction has committed when it ended."""
+        """Make the open batch durable now, on this thread."""
+        self._settle()
+        batch, self._batch = self._batch, None
+        if batch is None:
+            return
+        try:
+            self._timed_commit(self._commit_statement(batch), batch.requests)
+        except (psycopg.Error, StoreUnavailable) as exc:
+            self._forget()
+            self._reset()
+            self._answer(batch, exc)
+            if batch.done is None:  # no request waits for it: the caller gets the error
+                raise
+            return
+        self._answer(batch, None)
 
     async def settled(self) -> None:
-        """No COMMIT is ever in flight in the background here."""
+        """Return once no COMMIT is in flight: a request about to use the
+        store waits here instead of blocking the loop in `_settle`."""
+        while self._committing is not None:
+            done = self._committing.done
+            assert done is not None
+            try:
+                await asyncio.shield(done)
+            except Exception:
+                pass  # the requests of that batch get the error; this one may go on
 
     async def durable(self) -> None:
-        """Every transaction has committed by the time it returns."""
+        """Return once everything this process has written so far is committed:
+        a request may answer only then (it may have read what is not yet)."""
+        batch = self._batch or self._committing
+        if batch is not None and batch.done is not None:
+            await asyncio.shield(batch.done)
 
     async def wait_unlocked(self, timeout: float) -> None:
         """Never asked: PostgreSQL's writers queue on row locks, never StoreBusy."""
@@ -229,15 +450,32 @@ class _Connection:
     use fails at once with StoreUnavailable.  `reconnected` is told each time:
     what was read before may be stale."""
 
-    def __init__(self, dsn: str, conn: psycopg.Connection[Any], reconnected: Callable[[], None]) -> None:
+    def __init__(self, dsn: str, conn: psycopg.Connection[Any], reconnected: Callable[[], None],
+                 settle: Callable[[], None]) -> None:
         self._dsn = dsn
         self._conn: psycopg.Connection[Any] | None = conn
         self._reconnected = reconnected
+        self._settle = settle
+        # While a batch is open on it, a lost connection is not replaced: the
+        # batch's statements must never go on, outside it, on a new one.
+        self.pinned = False
+
+    def current(self) -> psycopg.Connection[Any] | None:
+        """The connection as it is (None, or broken, after the database dropped it)."""
+        return self._conn
 
     def live(self) -> psycopg.Connection[Any]:
+        """The connection, once no COMMIT is in flight on it; reconnected if it was lost."""
+        self._settle()
+        return self.live_now()
+
+    def live_now(self) -> psycopg.Connection[Any]:
+        """The connection (reconnected if it was lost), on the committer thread."""
         conn = self._conn
         if conn is not None and not conn.broken and not conn.closed:
             return conn
+        if self.pinned:
+            raise StoreUnavailable("the connection to the database was lost")
         if conn is not None:
             conn.close()
         self._conn = None

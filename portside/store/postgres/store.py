@@ -35,6 +35,8 @@ class PostgresStore(
         self._encode_task = encode_task
         self._definitions = {}
         self._definitions_generation = -1
+        self._clusters = {}
+        self._clusters_generation = -1
         self.records = PostgresRecords(self._db)  # deployments, task sets, daemons (store/records.py)
         # the other service families on the same port, sharing the unit of work
         try:

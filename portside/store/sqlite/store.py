@@ -32,6 +32,8 @@ class SqliteStore(
         self._encode_task = encode_task
         self._definitions = {}
         self._definitions_generation = -1
+        self._clusters = {}
+        self._clusters_generation = -1
         self.records = Records(self._db)  # service deployments, task sets, daemons (store/records.py)
         # the other service families on the same port, sharing the unit of work
         key_file = key_file or path.parent / KEY_FILE  # default: beside the database (0600, made on first open)
