@@ -34,9 +34,9 @@ def server(args: argparse.Namespace) -> int:
     """Refused (exit 2, one line on stderr) for unsafe settings, a data dir
     another server holds, or a port in use; else serves until a signal."""
     from ..server.lifecycle import StartupRefused, bind, lock_data_dir
-    from .process import exit_now
     from ..server.runner import authenticator, run
     from ..store.integrity import UntrustedStore, check
+    from .process import exit_now
 
     config = config_from(args)
     try:

@@ -115,7 +115,8 @@ def test_only_the_leader_runs_the_service_scheduler(dsn: str, tmp_path: Path) ->
         ecs.update_service(service="svc", desiredCount=5)
         register_instance(ecs)
         wait_for(lambda: len(ecs.list_tasks(serviceName="svc")["taskArns"]) == 5, what="5 tasks placed")
-        wait_for(lambda: len(ecs.list_tasks(serviceName="daemon")["taskArns"]) == 3, what="the new instance's daemon task")
+        wait_for(lambda: len(ecs.list_tasks(serviceName="daemon")["taskArns"]) == 3,
+                 what="the new instance's daemon task")
         _purged_after_stop(ecs)
     finally:
         stop_servers(servers)

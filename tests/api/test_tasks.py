@@ -10,7 +10,6 @@ from conftest import error_code
 from helpers import register_instance, register_task_definition, resource
 
 
-
 @pytest.fixture
 def ecs1(ecs):
     """A default cluster with one 2048-CPU / 4096-MiB instance and a task definition."""
