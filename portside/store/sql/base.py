@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from ...domain.documents import Doc
 
 dump = json.JSONEncoder(separators=(",", ":")).encode  # one encoder, not one per call
+IN_CHUNK = 500  # values in one `IN (...)` list (SQLite allows 32,766 parameters, PostgreSQL 65,535)
 
 
 class SqlRepository:
