@@ -86,9 +86,9 @@ class PlacementCache:
                 del self._pools[key]
         for arn in wanted:
             self._held.pop(arn, None)
-        for arn, reservation, group in self._source.live_holdings_of(wanted):
-            self._held.setdefault(arn, Capacity.empty()).hold(Reservation.from_doc(reservation))
-            self._groups[instance_cluster(arn) or ""].setdefault(group or "", Counter())[arn] += 1
+        for holder, reservation, task_group in self._source.live_holdings_of(wanted):
+            self._held.setdefault(holder, Capacity.empty()).hold(Reservation.from_doc(reservation))
+            self._groups[instance_cluster(holder) or ""].setdefault(task_group or "", Counter())[holder] += 1
         docs = dict(self._source.instance_documents_of(wanted))
         for arn in wanted:
             cached = self._instances[instance_cluster(arn) or ""]
