@@ -128,6 +128,70 @@ def test_parameters_are_applied_inside_the_container(server, docker_agent, docke
     assert volume.name not in [v.name for v in docker_client.volumes.list()]  # task scope: removed
 
 
+def test_entry_point_volumes_and_size_overrides_inside_the_container(server, docker_agent, docker_client, tmp_path):
+    """entryPoint; a `host` volume without sourcePath (a Docker volume for the
+    task's life), a shared volume with autoprovision (made once, kept after
+    the task), a read-only mount point; containerOverrides cpu, memory and
+    memoryReservation replacing the definition's."""
+    import uuid
+
+    ecs = server.client()
+    shared = f"portside-test-{uuid.uuid4().hex[:12]}"
+    (tmp_path / "ro").mkdir()
+    (tmp_path / "ro" / "in").write_text("from the host")
+    ecs.register_task_definition(
+        family="more",
+        volumes=[{"name": "scratch", "host": {}},
+                 {"name": shared, "dockerVolumeConfiguration": {"scope": "shared", "autoprovision": True,
+                                                                "driver": "local", "labels": {"kind": "shared"}}},
+                 {"name": "ro", "host": {"sourcePath": str(tmp_path / "ro")}}],
+        containerDefinitions=[{
+            "name": "main", "image": TEST_IMAGE, "memory": 64, "cpu": 128, "memoryReservation": 32,
+            "entryPoint": ["sh", "-c"], "command": ["echo run >> /shared/f; " + LOOP],
+            "mountPoints": [{"sourceVolume": "scratch", "containerPath": "/scratch"},
+                            {"sourceVolume": shared, "containerPath": "/shared"},
+                            {"sourceVolume": "ro", "containerPath": "/ro", "readOnly": True}]}])
+    arn = ecs.run_task(taskDefinition="more", overrides={"containerOverrides": [
+        {"name": "main", "cpu": 200, "memory": 80, "memoryReservation": 40}]})["tasks"][0]["taskArn"]
+    wait_for_task(ecs, arn, "RUNNING")
+    main = containers_by_name(docker_client, arn)["main"]
+    try:
+        assert sh(main, "tr '\\0' ' ' < /proc/1/cmdline").startswith("sh -c echo run")  # entryPoint + command
+        assert sh(main, "echo x > /scratch/y && cat /scratch/y") == "x"
+        assert sh(main, "cat /ro/in") == "from the host"
+        assert "Read-only file system" in sh(main, "echo x > /ro/out 2>&1")
+        assert sh(main, "cat /sys/fs/cgroup/cpu/cpu.shares") == "200"
+        assert sh(main, "cat /sys/fs/cgroup/memory/memory.limit_in_bytes") == str(80 * 1024 * 1024)
+        assert sh(main, "cat /sys/fs/cgroup/memory/memory.soft_limit_in_bytes") == str(40 * 1024 * 1024)
+        scratch = f"ecs-{arn.rsplit('/', 1)[-1]}-scratch"
+        assert any(m.get("Name") == scratch for m in main.attrs["Mounts"])
+        assert docker_client.volumes.get(shared).attrs["Labels"] == {"kind": "shared"}
+        assert sh_until(main, "cat /shared/f", "run") == "run"
+        ecs.stop_task(task=arn)
+        wait_for_task(ecs, arn, "STOPPED")
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and scratch in [v.name for v in docker_client.volumes.list()]:
+            time.sleep(0.2)
+        names = [v.name for v in docker_client.volumes.list()]
+        assert scratch not in names and shared in names  # the task's goes, the shared one stays
+        # a second task finds the shared volume as the first left it
+        again = ecs.run_task(taskDefinition="more")["tasks"][0]["taskArn"]
+        wait_for_task(ecs, again, "RUNNING")
+        assert sh_until(containers_by_name(docker_client, again)["main"], "cat /shared/f | wc -l", "2") == "2"
+        ecs.stop_task(task=again)
+        wait_for_task(ecs, again, "STOPPED")
+    finally:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                docker_client.volumes.get(shared).remove(force=True)
+                break
+            except Exception as exc:  # still in use until the agent removes the container
+                if "No such volume" in str(exc) or "not found" in str(exc).lower():
+                    break
+                time.sleep(0.3)
+
+
 def test_host_pid_and_ipc_namespaces(server, docker_agent, docker_client):
     ecs = server.client()
     ecs.register_task_definition(family="ns", pidMode="host", ipcMode="host", containerDefinitions=[

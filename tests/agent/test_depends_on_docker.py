@@ -94,6 +94,25 @@ def test_start_timeout_gives_up_on_a_dependency(server, docker_agent, tmp_path):
     assert "has timed out" in app["reason"]
 
 
+def test_a_healthy_dependency_that_turns_unhealthy_stops_the_task(server, docker_agent, tmp_path):
+    """HEALTHY: a dependency whose check fails (Docker: unhealthy after one
+    failed try) can never satisfy its dependent; the task stops and the
+    dependent, never started, carries the reason."""
+    ecs = server.client()
+    order = register(ecs, tmp_path, "sickdep",
+                     c("db", serve("db"), essential=False,
+                       healthCheck={"command": ["CMD-SHELL", "test -f /tmp/never"], "interval": 5, "retries": 1}),
+                     c("app", serve("app"), dependsOn=[{"containerName": "db", "condition": "HEALTHY"}]))
+    arn = ecs.run_task(taskDefinition="sickdep")["tasks"][0]["taskArn"]
+    task = wait_for_task(ecs, arn, "STOPPED", timeout=60)
+    by = {x["name"]: x for x in task["containers"]}
+    assert by["app"]["reason"].endswith("is UNHEALTHY."), by["app"]
+    assert "container ordering dependency [db] for target [app]" in by["app"]["reason"]
+    assert by["db"]["healthStatus"] == "UNHEALTHY" and "exitCode" not in by["app"]
+    assert task["stopCode"] == "TaskFailedToStart"
+    assert lines(order) == ["db-start", "db-stop"]  # app never started; db was stopped
+
+
 @pytest.mark.parametrize("containers, message", [
     ([{"name": "a", "dependsOn": [{"containerName": "b", "condition": "HEALTHY"}]}, {"name": "b"}],
      "needs a healthCheck on container 'b'"),

@@ -77,5 +77,10 @@ def test_an_awsvpc_container_reads_its_task_and_address(server, docker_agent, do
     assert network["IPv4SubnetCIDRBlock"].endswith(tuple("/0123456789")) and "MACAddress" in network
     own = json.loads(inside(docker_client, arn, "app", "wget -qO- $ECS_CONTAINER_METADATA_URI_V4"))
     assert own["Networks"][0]["IPv4Addresses"] == [eni_ip]
+    assert own["DockerId"] == task["containers"][0]["runtimeId"]
+    stats = json.loads(inside(docker_client, arn, "app", "wget -qO- $ECS_CONTAINER_METADATA_URI_V4/stats"))
+    assert "memory_stats" in stats and "cpu_stats" in stats
+    task_stats = json.loads(inside(docker_client, arn, "app", "wget -qO- $ECS_CONTAINER_METADATA_URI_V4/task/stats"))
+    assert set(task_stats) == {task["containers"][0]["runtimeId"]}
     ecs.stop_task(task=arn)
     wait_for_task(ecs, arn, "STOPPED", timeout=60)

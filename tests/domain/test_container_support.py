@@ -108,3 +108,33 @@ def test_awsvpc_refuses_what_ecs_refuses_there():
     found = support.problem({"family": "f", "networkMode": "awsvpc",
                              "containerDefinitions": [container(hostname="h")]})
     assert found.startswith("'hostname' (container 'app') is not supported when networkMode=awsvpc")
+
+
+def _given(shape, member):
+    """A non-empty value of the member's botocore type."""
+    kind = service_model().shape_for(shape).members[member].type_name
+    return {"list": [{"name": "x"}], "structure": {"name": "x"}, "string": "x", "boolean": True,
+            "integer": 1, "map": {"k": "v"}}[kind]
+
+
+REFUSED = [(shape, member) for shape, table in TABLES for member, rule in table.items()
+           if isinstance(rule, support.Refused)]
+
+
+@pytest.mark.parametrize("shape, member", REFUSED, ids=[f"{s}.{m}" for s, m in REFUSED])
+def test_every_refused_member_is_refused_by_name_when_given(shape, member):
+    """Each member the table refuses is refused, naming it, wherever it comes
+    (registration, a volume at run time, an override)."""
+    value = _given(shape, member)
+    if shape == "ContainerDefinition":
+        found = support.problem({"family": "f", "containerDefinitions": [container(**{member: value})]})
+    elif shape == "RegisterTaskDefinitionRequest":
+        found = support.problem({"family": "f", "containerDefinitions": [container()], member: value})
+    elif shape == "Volume":
+        found = support.run_problem({"family": "f", "containerDefinitions": [container()],
+                                     "volumes": [{"name": "v", member: value}]})
+    elif shape == "ContainerOverride":
+        found = support.override_problem({"containerOverrides": [{"name": "app", member: value}]})
+    else:
+        found = support.override_problem({member: value})
+    assert found is not None and found.startswith(f"'{member}'") and "not supported" in found, found
