@@ -6,6 +6,7 @@ the deployment fails at the COUNT threshold.  Failed tasks here are tasks
 the service stopped for failing their health check."""
 
 import time
+from itertools import pairwise
 
 import pytest
 
@@ -47,7 +48,7 @@ def test_a_task_reaching_a_healthy_state_resets_the_failure_count(server, docker
     while time.monotonic() < deadline:
         now = deployment()
         seen.append(now)
-        dropped = any(b["failedTasks"] < a["failedTasks"] for a, b in zip(seen, seen[1:]))
+        dropped = any(b["failedTasks"] < a["failedTasks"] for a, b in pairwise(seen))
         if (reset is None and dropped) or now["rolloutState"] == "FAILED":
             break
         time.sleep(0.2)
