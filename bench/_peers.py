@@ -7,10 +7,9 @@
 
 from __future__ import annotations
 
-import math
-
 import http.client
 import json
+import math
 import os
 import signal
 import socket
@@ -56,7 +55,7 @@ class Peer:
     def ready_url(self) -> str:
         return self.endpoint + "/"
 
-    def start(self, timeout: float = 30.0) -> "Peer":
+    def start(self, timeout: float = 30.0) -> Peer:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "ab")
         env = dict(os.environ)
@@ -110,7 +109,7 @@ class Peer:
         fields = stat.rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
-    def raw(self) -> "RawClient":
+    def raw(self) -> RawClient:
         return RawClient(self.endpoint)
 
     def ec2_instance_ids(self, n: int) -> list[str]:

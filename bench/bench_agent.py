@@ -39,10 +39,10 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _peers import ROOT, PortsideServer, RawClient, percentile  # noqa: E402
-
 import docker  # noqa: E402
 import docker.errors  # noqa: E402
+from _peers import ROOT, PortsideServer, RawClient, percentile  # noqa: E402
+
 from portside.agent.agent import registered_instance  # noqa: E402
 from portside.testing.images import TEST_IMAGE, ensure_test_image  # noqa: E402
 
@@ -77,7 +77,7 @@ class Agent:
         self.log_path = data_dir / "agent.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> "Agent":
+    def start(self) -> Agent:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
@@ -375,7 +375,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"stopped portside server (exit {server.stop()})", flush=True)
             removed = docker_cleanup(dclient)
             if instance_arn:  # any container of the agent's that survived (should be none)
-                for c in dclient.containers.list(all=True, filters={"label": f"com.portside.container-instance-arn={instance_arn}"}):
+                label = f"com.portside.container-instance-arn={instance_arn}"
+                for c in dclient.containers.list(all=True, filters={"label": label}):
                     c.remove(force=True)
                     removed += 1
             print(f"removed {removed} leftover containers", flush=True)

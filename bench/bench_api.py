@@ -30,7 +30,6 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _peers import MotoServer, Peer, PortsideServer, RawClient, RawError, boto3_client, percentile  # noqa: E402
-
 from botocore.exceptions import ClientError  # noqa: E402
 
 CLUSTER = "bench"
@@ -238,7 +237,7 @@ class ClientPool:
         """Run `op` in len(per_proc) processes, started together; wall time until the last ends."""
         conns = self.conns[:len(per_proc)]
         start_at = time.monotonic() + START_DELAY_S
-        for c, args in zip(conns, per_proc):
+        for c, args in zip(conns, per_proc, strict=False):
             c.send((op, endpoint, mode, args, start_at, budget))
         results = self._collect(conns, START_DELAY_S + budget + 120)
         return max(r["end"] for r in results) - start_at, results
@@ -474,7 +473,8 @@ Row = tuple[str, str, str, "bool | None", "float | None"]
 def size_rows(p: str, size: str, target: bool) -> list[Row]:
     t = (lambda x: x) if target else (lambda x: None)
     return [
-        (f"{p}_run_boto3_tasks_per_s", f"[{size}] RunTask (count=10), 4 client processes, boto3", "tasks/s", True, t(5.0)),
+        (f"{p}_run_boto3_tasks_per_s", f"[{size}] RunTask (count=10), 4 client processes, boto3", "tasks/s", True,
+         t(5.0)),
         (f"{p}_run_lean_tasks_per_s", f"[{size}] RunTask (count=10), 4 client processes, lean", "tasks/s", True, None),
         (f"{p}_run_boto3_cpu_ms", f"[{size}] RunTask: server CPU per call (boto3 phase)", "ms", False, None),
         (f"{p}_run_lean_cpu_ms", f"[{size}] RunTask: server CPU per call (lean phase)", "ms", False, None),

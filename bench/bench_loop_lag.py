@@ -51,7 +51,7 @@ class Server:
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "Server":
+    def start(self) -> Server:
         self.proc = subprocess.Popen([sys.executable, "-m", "portside", "server", "--port", str(self.port),
                                       "--data-dir", str(self.data), *self.extra],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -83,7 +83,7 @@ class Probe:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> "Probe":
+    def __enter__(self) -> Probe:
         self._thread.start()
         return self
 
@@ -107,7 +107,7 @@ class Probe:
 
     def worst(self, since: float = 0.0) -> tuple[float, float, int]:
         """(max, p99, count) of the latencies in ms since `since`."""
-        lat = sorted(l * 1000 for t, l in self.samples if t >= since)
+        lat = sorted(lag * 1000 for t, lag in self.samples if t >= since)
         if not lat:
             return float("nan"), float("nan"), 0
         return lat[-1], lat[min(len(lat) - 1, int(0.99 * len(lat)))], len(lat)

@@ -1,7 +1,8 @@
 """Scheduler scale: how placement cost grows with instances and tasks.
 
     python bench/bench_scale.py --quick                 # 1,000 then 10,000 instances, 20,000 tasks each (~1 min)
-    python bench/bench_scale.py                         # 1,000 then 10,000 instances, 500,000 tasks each (1,000,000 in all)
+    python bench/bench_scale.py                         # 1,000 then 10,000 instances, 500,000 tasks each
+                                                        # (1,000,000 in all)
     python bench/bench_scale.py --sizes 10000 --tasks 1000000
     python bench/bench_scale.py --quick --peer moto --sizes 1000 --tasks 5000
 
@@ -24,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import tempfile
 import threading

@@ -114,7 +114,10 @@ def run(instances: int, tasks: int, timeout: float) -> dict[str, float]:
             stdout=open(work / "agents.log", "ab"), stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 120
-        while len(ecs.list_container_instances(cluster=CLUSTER, maxResults=100)["containerInstanceArns"]) < min(instances, 100):
+        def registered() -> int:
+            return len(ecs.list_container_instances(cluster=CLUSTER, maxResults=100)["containerInstanceArns"])
+
+        while registered() < min(instances, 100):
             if time.monotonic() > deadline or agents.poll() is not None:
                 raise RuntimeError("agents did not register: " + (work / "agents.log").read_text()[-2000:])
             time.sleep(0.25)
@@ -184,10 +187,13 @@ def main() -> int:
     figures = run(instances, tasks, args.timeout)
     print(f"{platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} cores")
     print(f"{tasks} tasks on {instances} fake-runtime instances")
-    print(f"  CreateService → steady state   {figures['steady_s']:7.1f} s   server CPU {figures['steady_cpu_s']:6.1f} s   agents CPU {figures['steady_agents_cpu_s']:6.1f} s")
+    print(f"  CreateService → steady state   {figures['steady_s']:7.1f} s   "
+          f"server CPU {figures['steady_cpu_s']:6.1f} s   agents CPU {figures['steady_agents_cpu_s']:6.1f} s")
     print(f"  idle at steady state           {'':9}   server CPU {figures['idle_cpu_pct']:6.1f} %")
-    print(f"  rolling deployment → steady    {figures['rollout_s']:7.1f} s   server CPU {figures['rollout_cpu_s']:6.1f} s   agents CPU {figures['rollout_agents_cpu_s']:6.1f} s")
-    print(f"  tasks per instance after the rollout: {figures['per_instance_min']:.0f}-{figures['per_instance_max']:.0f} "
+    print(f"  rolling deployment → steady    {figures['rollout_s']:7.1f} s   "
+          f"server CPU {figures['rollout_cpu_s']:6.1f} s   agents CPU {figures['rollout_agents_cpu_s']:6.1f} s")
+    print(f"  tasks per instance after the rollout: "
+          f"{figures['per_instance_min']:.0f}-{figures['per_instance_max']:.0f} "
           f"over {figures['instances_used']:.0f} instances")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))

@@ -10,16 +10,16 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import boto3
 import pytest
-import urllib.request
 from botocore.config import Config
 
 from portside.agent.agent import registered_instance
-from portside.testing.images import TEST_IMAGE, ensure_test_image
+from portside.testing.images import TEST_IMAGE, ensure_test_image  # noqa: F401  (tests import TEST_IMAGE from here)
 
 # Docker host claims (portside/agent/host_claim.py) per test session, and per xdist worker:
 # concurrent runs on one machine must not refuse each other's agents.
@@ -50,7 +50,7 @@ class ServerProcess:
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "ServerProcess":
+    def start(self) -> ServerProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         cmd = [sys.executable, "-m", "portside", "server", "--port", str(self.port),
                "--data-dir", str(self.data_dir), *self.extra]
@@ -130,6 +130,13 @@ def ecs(server: ServerProcess):
     return server.client()
 
 
+@pytest.fixture
+def default_cluster(server: ServerProcess) -> None:
+    """The `default` cluster exists (a module asks with
+    `pytestmark = [pytest.mark.usefixtures("default_cluster"), ...]`)."""
+    server.client().create_cluster()
+
+
 def error_code(excinfo: pytest.ExceptionInfo) -> str:
     return excinfo.value.response["Error"]["Code"]
 
@@ -166,7 +173,7 @@ class AgentProcess:
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = data_dir / "agent.log"
 
-    def start(self) -> "AgentProcess":
+    def start(self) -> AgentProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         cmd = [sys.executable, "-m", "portside", "agent", "--server", self.server.endpoint,
                "--data-dir", str(self.data_dir), *self.extra]

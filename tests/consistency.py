@@ -17,8 +17,9 @@ ports of its definition (hostPort; containerPort too in host network mode).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from decimal import Decimal
-from typing import Any, Iterable
+from typing import Any
 
 _BEFORE_RUNNING = ("PROVISIONING", "PENDING", "ACTIVATING")
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")

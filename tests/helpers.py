@@ -1,9 +1,17 @@
-"""Builders shared by the integration tests."""
+"""Builders and callers shared by the integration tests."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
 
 
 def resources(cpu: int = 2048, memory: int = 4096, ports: list[str] | None = None) -> list[dict[str, Any]]:
@@ -54,3 +62,23 @@ def wait_for(fn: Callable[[], Any], timeout: float = 40.0, what: str = "conditio
             return value
         time.sleep(0.2)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def refused(call: Callable[..., Any], **kw: Any) -> tuple[str, str]:
+    """(error code, message) of a boto3 call that must fail."""
+    with pytest.raises(ClientError) as err:
+        call(**kw)
+    error = err.value.response["Error"]
+    return error["Code"], error["Message"]
+
+
+def aws_ecs(server: Any, *args: str, region: str = "us-east-1") -> Any:
+    """`aws ecs ARGS --output json` against the server (the AWS CLI of the
+    test extra, with the test key), its answer parsed; a failure fails the test."""
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "AKIDPORTSIDETEST", "AWS_SECRET_ACCESS_KEY": "secret",
+           "AWS_DEFAULT_REGION": region}
+    env.pop("AWS_PROFILE", None)
+    out = subprocess.run([sys.executable, "-m", "awscli", "ecs", *args, "--endpoint-url", server.endpoint,
+                          "--output", "json"], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)

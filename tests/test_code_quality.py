@@ -1,10 +1,12 @@
 """The repository's own rules, enforced by the suite so CI fails when they
 break: the layer contract (import-linter, configured in pyproject.toml), no
-import cycle anywhere in portside/, `ruff check` and `mypy` clean.
+import cycle anywhere in portside/, no transaction opened in api/ (use cases
+in control/ own them), `ruff check` and `mypy` clean.
 
 A failure here names the module and the rule; ARCHITECTURE.md says why the
 layers point the way they do."""
 
+import ast
 import os
 import shutil
 import subprocess
@@ -97,8 +99,47 @@ def test_cycle_finder_finds_one():
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
 
+# What opens a unit of work on the store (store/interface.py's UnitOfWork):
+# a handler that calls one has taken a use case's job (ARCHITECTURE.md).
+_UNIT_OF_WORK_CALLS = {"transaction", "fenced"}
+_UNIT_OF_WORK_NAMES = {"UnitOfWork", "Store"}
+
+
+def _units_of_work_opened(package: Path) -> list[str]:
+    """`path:line what` for each call that opens a transaction (`x.transaction()`,
+    `x.fenced(token)`) and each import of the store's unit of work, in `package`."""
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            where = f"{path.relative_to(package.parent)}:{getattr(node, 'lineno', 0)}"
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and node.func.attr in _UNIT_OF_WORK_CALLS):
+                found.append(f"{where} calls .{node.func.attr}()")
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").endswith("store.interface"):
+                found += [f"{where} imports {a.name}" for a in node.names if a.name in _UNIT_OF_WORK_NAMES]
+    return found
+
+
+def test_no_handler_opens_a_transaction():
+    """api/ maps a request to a use case and shapes the answer; the use case
+    (portside/control/) opens the transaction.  Move the block into control/."""
+    assert _units_of_work_opened(ROOT / "portside" / "api") == []
+
+
+def test_the_transaction_finder_finds_one(tmp_path):
+    (tmp_path / "api").mkdir()
+    (tmp_path / "api" / "handler.py").write_text(
+        "from ..store.interface import UnitOfWork\n\n"
+        "def handler(ctx):\n    with ctx.store.transaction():\n        pass\n"
+        "    with ctx.store.fenced(1):\n        pass\n")
+    assert _units_of_work_opened(tmp_path / "api") == [
+        "api/handler.py:1 imports UnitOfWork", "api/handler.py:4 calls .transaction()",
+        "api/handler.py:6 calls .fenced()"]
+
+
 def test_ruff_is_clean():
-    out = _run(str(BIN / "ruff"), "check", "--no-cache", "portside")
+    """portside/, tests/ and bench/ alike (rules and exceptions: [tool.ruff] in pyproject.toml)."""
+    out = _run(str(BIN / "ruff"), "check", "--no-cache", "portside", "tests", "bench")
     assert out.returncode == 0, out.stdout[-4000:]
 
 

@@ -18,29 +18,20 @@ Doc = dict[str, Any]
 @operation("PutAccountSetting")
 def put_account_setting(ctx: Context, params: Doc) -> Doc:
     settings.check(params["name"], params["value"])
-    with ctx.store.transaction():
-        principal = settings.principal(ctx, params.get("principalArn"))
-        return {"setting": settings.put(ctx, principal, params["name"], params["value"])}
+    return {"setting": settings.put_setting(ctx, params.get("principalArn"), params["name"], params["value"])}
 
 
 @operation("PutAccountSettingDefault")
 def put_account_setting_default(ctx: Context, params: Doc) -> Doc:
     settings.check(params["name"], params["value"])
-    with ctx.store.transaction():
-        return {"setting": settings.put(ctx, settings.root(ctx), params["name"], params["value"])}
+    return {"setting": settings.put_default(ctx, params["name"], params["value"])}
 
 
 @operation("DeleteAccountSetting")
 def delete_account_setting(ctx: Context, params: Doc) -> Doc:
     if params["name"] in settings.READ_ONLY:
         raise errors.InvalidParameterException(settings.READ_ONLY[params["name"]])
-    with ctx.store.transaction():
-        principal = settings.principal(ctx, params.get("principalArn"))
-        found = settings.delete(ctx, principal, params["name"])
-        if found is None:
-            raise errors.InvalidParameterException(
-                f"The account setting {params['name']} is not set for {principal}.")
-    return {"setting": found}
+    return {"setting": settings.delete_setting(ctx, params.get("principalArn"), params["name"])}
 
 
 @operation("ListAccountSettings")

@@ -16,7 +16,7 @@ import json
 from typing import Any
 
 from ..control import report
-from ..control.lookup import instance_arn, task_arn
+from ..control.lookup import instance_arn
 from ..control.lookup import task_definition as resolve_task_definition
 from ..domain import awsvpc
 from ..domain.task import effective_containers
@@ -98,10 +98,7 @@ async def poll(
     instance = ctx.placement.get_instance(arn) if arn else None
     if arn is None or instance is None:
         raise errors.InvalidParameterException("The specified container instance could not be found.")
-    if not ctx.heartbeats.agent_polls(arn):  # from now on its connection follows its polls
-        with ctx.store.transaction():
-            ctx.store.mark_agent_polls(arn)
-        ctx.heartbeats.agent_polled(arn)
+    report.agent_polls(ctx, arn)  # from now on its connection follows its polls
     wait = min(float(params.get("waitSeconds") or 0), MAX_WAIT_S)
     ctx.heartbeats.poll_started(arn, ctx.clock.now())
     try:
@@ -132,18 +129,8 @@ def _checked_report(params: Any) -> dict[str, str]:
 
 
 def report_attachment(ctx: Context, params: dict[str, str]) -> dict[str, str]:
-    """The agent gave an awsvpc task its network namespace: the task's ENI
-    attachment is ATTACHED with the namespace's address (agent/awsvpc.py)."""
-    with ctx.store.transaction():
-        cluster = require_cluster(ctx, params["cluster"])
-        arn = task_arn(ctx, cluster, params["task"])
-        task = ctx.store.get_task(arn) if arn else None
-        if task is None:
-            raise errors.InvalidParameterException("The referenced task was not found.")
-        if not awsvpc.attach(task, params["attachmentId"], params["privateIPv4Address"],
-                             params["macAddress"], ctx.config.region, ctx.clock.now()):
-            raise errors.InvalidParameterException("The attachment is not the task's network interface.")
-        ctx.store.put_task(task)
+    """The agent gave an awsvpc task its network namespace (control/report.py)."""
+    report.attachment_reported(ctx, params)
     return {"acknowledgment": "ACK"}
 
 

@@ -2,23 +2,22 @@
 UpdateCluster, UpdateClusterSettings.
 
 The counts a cluster reports (instances, running/pending tasks, services) are
-derived from the store at read time, never kept beside it.
+derived from the store at read time, never kept beside it.  What changes a
+cluster is in control/clusters.py.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..control import capacity_providers
+from ..control import clusters as use_cases
+from ..control.clusters import DEFAULT_SETTINGS, REGISTERED
 from ..domain.fargate import FARGATE_CLUSTER
 from ..domain.status import Status
 from ..protocol import errors
 from ..protocol.dispatch import operation
-from .common import decode_token, encode_token, failure, page, require_cluster, validate_tags
+from .common import decode_token, encode_token, failure, page, validate_tags
 from .context import Context
-
-DEFAULT_SETTINGS = [{"name": "containerInsights", "value": "disabled"}]
-_REGISTERED = ("ACTIVE", "DRAINING")
 
 
 @operation("CreateCluster")
@@ -28,27 +27,9 @@ def create_cluster(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
         raise errors.InvalidParameterException(
             f"The cluster name {name} is reserved: Portside keeps its Fargate capacity there.")
     tags = validate_tags(params.get("tags"))
-    store = ctx.store
-    with store.transaction():
-        existing = store.get_cluster(name)
-        if existing is not None and existing["status"] == "ACTIVE":
-            return {"cluster": _view(ctx, existing, ())}  # idempotent, as AWS answers
-        names = list(params.get("capacityProviders") or [])
-        strategy = capacity_providers.check_cluster_providers(
-            ctx, name, names, params.get("defaultCapacityProviderStrategy") or [])
-        doc: dict[str, Any] = {
-            "clusterArn": ctx.arns.cluster(name),
-            "clusterName": name,
-            "status": "ACTIVE",
-            "settings": _merge_settings(_default_settings(ctx), params.get("settings")),
-            "configuration": params.get("configuration"),
-            "capacityProviders": names,
-            "defaultCapacityProviderStrategy": strategy,
-            "serviceConnectDefaults": params.get("serviceConnectDefaults"),
-        }
-        store.put_cluster(doc)
-        store.remove_tags(doc["clusterArn"], [t["key"] for t in store.get_tags(doc["clusterArn"])])
-        store.put_tags(doc["clusterArn"], tags)
+    doc, created = use_cases.create(ctx, name, params, tags)
+    if not created:
+        return {"cluster": _view(ctx, doc, ())}  # idempotent, as AWS answers
     return {"cluster": _view(ctx, doc, ("SETTINGS", "CONFIGURATIONS", "TAGS"))}
 
 
@@ -81,83 +62,22 @@ def list_clusters(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
 
 @operation("DeleteCluster")
 def delete_cluster(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
-    store = ctx.store
-    with store.transaction():
-        doc = require_cluster(ctx, params["cluster"])
-        arn = doc["clusterArn"]
-        if store.count_instances(arn, _REGISTERED):
-            raise errors.ClusterContainsContainerInstancesException(
-                "The Cluster cannot be deleted while Container Instances are active or draining."
-            )
-        if _service_count(ctx, arn, ("ACTIVE", "DRAINING")):
-            raise errors.ClusterContainsServicesException(
-                "The Cluster cannot be deleted while Services are active."
-            )
-        if store.cluster_task_counts(arn):
-            raise errors.ClusterContainsTasksException(
-                "The Cluster cannot be deleted while Tasks are active."
-            )
-        doc["status"] = "INACTIVE"
-        store.put_cluster(doc)
-    return {"cluster": _view(ctx, doc, ())}
+    return {"cluster": _view(ctx, use_cases.delete(ctx, params["cluster"]), ())}
 
 
 @operation("UpdateCluster")
 def update_cluster(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
-    with ctx.store.transaction():
-        doc = require_cluster(ctx, params["cluster"])
-        if "settings" in params:
-            doc["settings"] = _merge_settings(doc.get("settings", []), params["settings"])
-        for member in ("configuration", "serviceConnectDefaults"):
-            if member in params:
-                doc[member] = params[member]
-        ctx.store.put_cluster(doc)
-    return {"cluster": _view(ctx, doc, ("SETTINGS", "CONFIGURATIONS"))}
+    return {"cluster": _view(ctx, use_cases.update(ctx, params["cluster"], params), ("SETTINGS", "CONFIGURATIONS"))}
 
 
 @operation("UpdateClusterSettings")
 def update_cluster_settings(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
-    with ctx.store.transaction():
-        doc = require_cluster(ctx, params["cluster"])
-        doc["settings"] = _merge_settings(doc.get("settings", []), params["settings"])
-        ctx.store.put_cluster(doc)
-    return {"cluster": _view(ctx, doc, ("SETTINGS",))}
-
-
-def ensure_fargate_cluster(ctx: Context) -> None:
-    """Portside's Fargate capacity cluster, made when its first host registers
-    (in the caller's transaction); hidden from ListClusters."""
-    if ctx.store.get_cluster(FARGATE_CLUSTER) is None:
-        ctx.store.put_cluster({
-            "clusterArn": ctx.arns.cluster(FARGATE_CLUSTER), "clusterName": FARGATE_CLUSTER,
-            "status": "ACTIVE", "settings": DEFAULT_SETTINGS, "configuration": None,
-            "capacityProviders": [], "defaultCapacityProviderStrategy": [], "serviceConnectDefaults": None,
-        })
-
-
-def _merge_settings(
-    current: list[dict[str, str]], changes: list[dict[str, str]] | None
-) -> list[dict[str, str]]:
-    merged = {s["name"]: s["value"] for s in current}
-    for setting in changes or []:
-        if setting.get("value") not in ("enabled", "disabled", "enhanced"):
-            raise errors.InvalidParameterException(
-                "Cluster setting containerInsights must be 'enabled', 'disabled' or 'enhanced'."
-            )
-        merged[setting["name"]] = setting["value"]
-    return [{"name": n, "value": v} for n, v in merged.items()]
+    return {"cluster": _view(ctx, use_cases.update_settings(ctx, params["cluster"], params["settings"]), ("SETTINGS",))}
 
 
 def _service_count(ctx: Context, cluster_arn: str, statuses: tuple[str, ...] = ("ACTIVE",)) -> int:
     """The cluster's services in these statuses (ACTIVE by default)."""
     return ctx.store.count_services(cluster_arn, statuses)
-
-
-def _default_settings(ctx: Context) -> list[dict[str, str]]:
-    """A new cluster's settings: containerInsights as the account setting says."""
-    from ..control import account_settings  # the account's defaults
-
-    return [{"name": "containerInsights", "value": account_settings.effective(ctx, "containerInsights")}]
 
 
 def _statistics(ctx: Context, arn: str) -> list[dict[str, str]]:
@@ -197,7 +117,7 @@ def _view(ctx: Context, doc: dict[str, Any], include: tuple[str, ...]) -> dict[s
         "clusterArn": arn,
         "clusterName": doc["clusterName"],
         "status": doc["status"],
-        "registeredContainerInstancesCount": ctx.store.count_instances(arn, _REGISTERED),
+        "registeredContainerInstancesCount": ctx.store.count_instances(arn, REGISTERED),
         "runningTasksCount": running,
         "pendingTasksCount": pending,
         "activeServicesCount": services,

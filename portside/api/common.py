@@ -8,10 +8,11 @@ import json
 from typing import Any
 
 from ..control.lookup import failure, require_cluster
+from ..control.tags import MAX_TAGS, RESERVED_PREFIX_MESSAGE, reserved, tags_after
 from ..protocol.errors import InvalidParameterException
 
-__all__ = ["decode_token", "encode_token", "failure", "offset_page", "page", "require_cluster", "seq_page",
-           "validate_tags"]
+__all__ = ["MAX_TAGS", "RESERVED_PREFIX_MESSAGE", "decode_token", "encode_token", "failure", "offset_page", "page",
+           "require_cluster", "reserved", "seq_page", "tags_after", "validate_tags"]
 
 
 def encode_token(position: Any) -> str:
@@ -52,15 +53,6 @@ def page(params: dict[str, Any], default: int = 100) -> int:
     return params.get("maxResults") or default
 
 
-MAX_TAGS = 50  # per resource, not counting the `aws:` tags ECS itself sets
-RESERVED_PREFIX_MESSAGE = "Tag keys with the prefix 'aws:' are reserved for AWS use."
-
-
-def reserved(key: str) -> bool:
-    """Whether a tag key is one only AWS (here: Portside's managed tags) may set or remove."""
-    return key.lower().startswith("aws:")
-
-
 def validate_tags(tags: list[dict[str, Any]] | None) -> list[dict[str, str]]:
     """AWS's tag rules: key 1-128 and value ≤ 256 characters, no `aws:` keys."""
     checked = []
@@ -78,8 +70,3 @@ def validate_tags(tags: list[dict[str, Any]] | None) -> list[dict[str, str]]:
         raise InvalidParameterException("Tag keys must be unique.")
     return checked
 
-
-def tags_after(ctx: Any, arn: str, new_keys: list[str]) -> int:
-    """How many tags a resource would have with `new_keys` added (a key it
-    has already is replaced, not counted twice)."""
-    return len({t["key"] for t in ctx.store.get_tags(arn)} | set(new_keys))

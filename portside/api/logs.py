@@ -15,11 +15,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ..control import logs
 from ..domain.log_filter import FilterPatternError, compile_pattern
 from ..protocol.dispatch import operation
 from ..protocol.errors import InvalidParameterException, ServiceError
 from ..store.logs import END, START, LogEvent, LogGroup, LogStream, Position
-from .common import decode_token, encode_token, tags_after
+from .common import decode_token, encode_token
 from .context import Context
 
 SERVICE = "logs"
@@ -31,19 +32,8 @@ RETENTION_DAYS = frozenset(
 MAX_BATCH_BYTES = 1_048_576
 EVENT_OVERHEAD = 26
 MAX_EVENT_BYTES = 1_048_576 - EVENT_OVERHEAD
-DAY_MS = 86_400_000
-TOO_OLD_MS = 14 * DAY_MS
-TOO_NEW_MS = 2 * 3_600_000
 MAX_RESPONSE_BYTES = 1_048_576
-MAX_TAGS = 50
-
-
-def _now_ms(ctx: Context) -> int:
-    return int(ctx.clock.now() * 1000)
-
-
-def _not_found(what: str) -> ServiceError:
-    return ServiceError("ResourceNotFoundException", f"The specified {what} does not exist.")
+DAY_MS, MAX_TAGS = logs.DAY_MS, logs.MAX_TAGS
 
 
 def _group_name(ctx: Context, params: dict[str, Any]) -> str:
@@ -56,31 +46,9 @@ def _group_name(ctx: Context, params: dict[str, Any]) -> str:
     if identifier is not None:
         resolved = ctx.arns.log_group_name(identifier)
         if resolved is None:
-            raise _not_found("log group")
+            raise logs.not_found("log group")
         return resolved
     return name  # type: ignore[return-value]
-
-
-def _existing_group(ctx: Context, name: str) -> LogGroup:
-    group = ctx.store.logs.get_group(name)
-    if group is None:
-        raise _not_found("log group")
-    return group
-
-
-def _existing_stream(ctx: Context, group: str, name: str) -> LogStream:
-    _existing_group(ctx, group)
-    stream = ctx.store.logs.get_stream(group, name)
-    if stream is None:
-        raise _not_found("log stream")
-    return stream
-
-
-def _retention_floor(ctx: Context, group: LogGroup) -> int:
-    """The oldest timestamp the group still keeps (ms)."""
-    if group.retention_days is None:
-        return START[0]
-    return _now_ms(ctx) - group.retention_days * DAY_MS
 
 
 def _group_view(ctx: Context, group: LogGroup) -> dict[str, Any]:
@@ -137,27 +105,14 @@ def create_log_group(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     if group_class not in ("STANDARD", "INFREQUENT_ACCESS"):
         raise InvalidParameterException(f"logGroupClass {group_class} is not supported by Portside.")
     tags = _tags_map(params.get("tags"))
-    with ctx.store.transaction():
-        if ctx.store.logs.get_group(name) is not None:
-            raise ServiceError("ResourceAlreadyExistsException", "The specified log group already exists")
-        ctx.store.logs.create_group(name, _now_ms(ctx), group_class, bool(params.get("deletionProtectionEnabled")))
-        if tags:
-            ctx.store.put_tags(ctx.arns.log_group(name), [{"key": k, "value": v} for k, v in tags.items()])
+    logs.create_group(ctx, name, group_class, bool(params.get("deletionProtectionEnabled")), tags)
     return {}
 
 
 @operation("DeleteLogGroup", SERVICE, accepts=("logGroupName",))
 def delete_log_group(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     name = params["logGroupName"]
-    with ctx.store.transaction():
-        group = _existing_group(ctx, name)
-        if group.deletion_protection:
-            raise ServiceError(
-                "OperationAbortedException", "Log group deletion protection is enabled; disable it first."
-            )
-        ctx.store.logs.delete_group(name)
-        arn = ctx.arns.log_group(name)
-        ctx.store.remove_tags(arn, [t["key"] for t in ctx.store.get_tags(arn)])
+    logs.delete_group(ctx, name)
     return {}
 
 
@@ -199,17 +154,13 @@ def put_retention_policy(ctx: Context, params: dict[str, Any]) -> dict[str, Any]
             f"1 validation error detected: Value '{days}' at 'retentionInDays' failed to satisfy constraint: "
             f"Member must satisfy enum value set: [{', '.join(map(str, sorted(RETENTION_DAYS)))}]"
         )
-    with ctx.store.transaction():
-        _existing_group(ctx, params["logGroupName"])
-        ctx.store.logs.set_retention(params["logGroupName"], days)
+    logs.set_retention(ctx, params["logGroupName"], days)
     return {}
 
 
 @operation("DeleteRetentionPolicy", SERVICE, accepts=("logGroupName",))
 def delete_retention_policy(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
-    with ctx.store.transaction():
-        _existing_group(ctx, params["logGroupName"])
-        ctx.store.logs.set_retention(params["logGroupName"], None)
+    logs.set_retention(ctx, params["logGroupName"], None)
     return {}
 
 
@@ -224,19 +175,13 @@ def create_log_stream(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
             f"1 validation error detected: Value '{name[:512]}' at 'logStreamName' failed to satisfy constraint: "
             "Member must satisfy regular expression pattern: [^:*]*"
         )
-    with ctx.store.transaction():
-        _existing_group(ctx, group)
-        if ctx.store.logs.get_stream(group, name) is not None:
-            raise ServiceError("ResourceAlreadyExistsException", "The specified log stream already exists")
-        ctx.store.logs.create_stream(group, name, _now_ms(ctx))
+    logs.create_stream(ctx, group, name)
     return {}
 
 
 @operation("DeleteLogStream", SERVICE, accepts=("logGroupName", "logStreamName"))
 def delete_log_stream(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
-    with ctx.store.transaction():
-        _existing_stream(ctx, params["logGroupName"], params["logStreamName"])
-        ctx.store.logs.delete_stream(params["logGroupName"], params["logStreamName"])
+    logs.delete_stream(ctx, params["logGroupName"], params["logStreamName"])
     return {}
 
 
@@ -249,7 +194,7 @@ def describe_log_streams(ctx: Context, params: dict[str, Any]) -> dict[str, Any]
     prefix = params.get("logStreamNamePrefix")
     if by_last_event and prefix:
         raise InvalidParameterException("Cannot order by LastEventTime with a logStreamNamePrefix.")
-    _existing_group(ctx, group)
+    logs.existing_group(ctx, group)
     limit = params.get("limit", 50)
     offset = _decode_token(params.get("nextToken"), 0)
     streams = ctx.store.logs.list_streams(group, prefix or "", by_last_event, bool(params.get("descending")),
@@ -276,27 +221,8 @@ def put_log_events(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
         raise InvalidParameterException("Upload too large: the batch exceeds the maximum of 1,048,576 bytes.")
     if any(a[0] > b[0] for a, b in zip(events, events[1:], strict=False)):
         raise InvalidParameterException("Log events in a single PutLogEvents request must be in chronological order.")
-    now = _now_ms(ctx)
+    rejected = logs.put_events(ctx, params["logGroupName"], params["logStreamName"], events)
     result: dict[str, Any] = {}
-    with ctx.store.transaction():
-        group = _existing_group(ctx, params["logGroupName"])
-        _existing_stream(ctx, group.name, params["logStreamName"])
-        floor = _retention_floor(ctx, group)
-        rejected: dict[str, int] = {}
-        expired = [i for i, (ts, _) in enumerate(events) if ts < floor]
-        too_old = [i for i, (ts, _) in enumerate(events) if ts < now - TOO_OLD_MS]
-        too_new = [i for i, (ts, _) in enumerate(events) if ts > now + TOO_NEW_MS]
-        if too_old:
-            rejected["tooOldLogEventEndIndex"] = too_old[-1] + 1
-        if expired:
-            rejected["expiredLogEventEndIndex"] = expired[-1] + 1
-        if too_new:
-            rejected["tooNewLogEventStartIndex"] = too_new[0]
-        kept = [e for e in events if max(floor, now - TOO_OLD_MS) <= e[0] <= now + TOO_NEW_MS]
-        if kept and kept[-1][0] - kept[0][0] > DAY_MS:
-            raise InvalidParameterException(
-                "The batch of log events in a single PutLogEvents request cannot span more than 24 hours.")
-        ctx.store.logs.put_events(group.name, params["logStreamName"], kept, now)
     if rejected:
         result["rejectedLogEventsInfo"] = rejected
     return result
@@ -341,11 +267,11 @@ def get_log_events(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     """Tokens are positions: `f/TS/SEQ` reads forward past one, `b/TS/SEQ`
     backward before one.  A read that finds nothing answers the token it was
     given, which is how the SDKs know they reached the end."""
-    group = _existing_group(ctx, _group_name(ctx, params))
+    group = logs.existing_group(ctx, _group_name(ctx, params))
     stream = params["logStreamName"]
-    _existing_stream(ctx, group.name, stream)
+    logs.existing_stream(ctx, group.name, stream)
     limit = params.get("limit", 10_000)
-    low: Position = (max(params.get("startTime", START[0]), _retention_floor(ctx, group)) - 1, END[1])
+    low: Position = (max(params.get("startTime", START[0]), logs.retention_floor(ctx, group)) - 1, END[1])
     high: Position = (params["endTime"], START[1]) if "endTime" in params else END
     token = params.get("nextToken")
     if token:
@@ -391,9 +317,9 @@ def filter_log_events(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
         matches = compile_pattern(params.get("filterPattern"))
     except FilterPatternError as exc:
         raise InvalidParameterException(str(exc)) from exc
-    group = _existing_group(ctx, _group_name(ctx, params))
+    group = logs.existing_group(ctx, _group_name(ctx, params))
     limit = params.get("limit", 10_000)
-    low: Position = (max(params.get("startTime", START[0]), _retention_floor(ctx, group)) - 1, END[1])
+    low: Position = (max(params.get("startTime", START[0]), logs.retention_floor(ctx, group)) - 1, END[1])
     high: Position = (params["endTime"] + 1, START[1]) if "endTime" in params else END
     after = _decode_token(params.get("nextToken"), [])
     if after:
@@ -434,41 +360,28 @@ def filter_log_events(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
 # -- tags -----------------------------------------------------------------------------
 
 
-def _tagged_group(ctx: Context, arn: str) -> str:
-    name = ctx.arns.log_group_name(arn) if arn.startswith("arn:") else None
-    if name is None or ":" in name:
-        raise InvalidParameterException("The ARN provided is not a log group ARN of this server.")
-    _existing_group(ctx, name)
-    return ctx.arns.log_group(name)
-
-
 @operation("TagResource", SERVICE, accepts=("resourceArn", "tags"))
 def tag_resource(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     tags = _tags_map(params["tags"])
-    with ctx.store.transaction():
-        arn = _tagged_group(ctx, params["resourceArn"])
-        if tags_after(ctx, arn, list(tags)) > MAX_TAGS:
-            raise ServiceError("TooManyTagsException", f"A resource can have at most {MAX_TAGS} tags.")
-        ctx.store.put_tags(arn, [{"key": k, "value": v} for k, v in tags.items()])
+    logs.tag_group(ctx, params["resourceArn"], tags)
     return {}
 
 
 @operation("UntagResource", SERVICE, accepts=("resourceArn", "tagKeys"))
 def untag_resource(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
-    with ctx.store.transaction():
-        ctx.store.remove_tags(_tagged_group(ctx, params["resourceArn"]), params["tagKeys"])
+    logs.untag_group(ctx, params["resourceArn"], params["tagKeys"])
     return {}
 
 
 @operation("ListTagsForResource", SERVICE, accepts=("resourceArn",))
 def list_tags_for_resource(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
-    arn = _tagged_group(ctx, params["resourceArn"])
+    arn = logs.tagged_group(ctx, params["resourceArn"])
     return {"tags": {t["key"]: t["value"] for t in ctx.store.get_tags(arn)}}
 
 
 @operation("ListTagsLogGroup", SERVICE, accepts=("logGroupName",))
 def list_tags_log_group(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
-    _existing_group(ctx, params["logGroupName"])
+    logs.existing_group(ctx, params["logGroupName"])
     arn = ctx.arns.log_group(params["logGroupName"])
     return {"tags": {t["key"]: t["value"] for t in ctx.store.get_tags(arn)}}
 

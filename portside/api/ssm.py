@@ -15,31 +15,22 @@ import base64
 import re
 from typing import Any
 
+from ..control import parameters
+from ..control.parameters import error as _error
+from ..control.parameters import not_found as _not_found
+from ..control.parameters import select as _select
+from ..control.parameters import tag_target as _tag_target
+from ..control.parameters import tags_of as _tags
+from ..control.parameters import validation as _validation
 from ..protocol.dispatch import operation
 from ..protocol.errors import ServiceError
 from ..store.parameters import ParameterVersion
-from .common import decode_token, encode_token, tags_after
+from .common import decode_token, encode_token
 from .context import Context
 
 SERVICE = "ssm"
-DEFAULT_KEY = "alias/aws/ssm"
 NAME = re.compile(r"^[a-zA-Z0-9_.\-/]+$")
 MAX_LEVELS = 15
-MAX_VERSIONS = 100
-MAX_LABELS = 10
-MAX_VALUE = {"Standard": 4096, "Advanced": 8192, "Intelligent-Tiering": 8192}
-
-
-def _error(code: str, message: str) -> ServiceError:
-    return ServiceError(code, message)
-
-
-def _validation(message: str) -> ServiceError:
-    return _error("ValidationException", message)
-
-
-def _not_found(name: str) -> ServiceError:
-    return _error("ParameterNotFound", f"Parameter {name} not found.")
 
 
 def _check_name(name: str) -> None:
@@ -65,22 +56,6 @@ def _resolve(ctx: Context, identifier: str) -> tuple[str, str | None]:
         raise _validation(f"{identifier} is not a parameter name or an ARN of this server's parameters.")
     base, sep, selector = name.rpartition(":")
     return (base, selector) if sep else (name, None)
-
-
-def _select(ctx: Context, name: str, selector: str | None) -> ParameterVersion:
-    history = ctx.store.parameters.history(name)
-    if not history:
-        raise _not_found(name)
-    if selector is None:
-        return history[-1]
-    if selector.isdigit():
-        found = next((p for p in history if p.version == int(selector)), None)
-    else:
-        found = next((p for p in history if selector in p.labels), None)
-    if found is None:
-        raise _error("ParameterVersionNotFound",
-                     f"Systems Manager could not find version {selector} of {name}. Verify the version and try again.")
-    return found
 
 
 def _value_out(p: ParameterVersion, decrypt: bool) -> str:
@@ -111,7 +86,7 @@ def _metadata(ctx: Context, p: ParameterVersion) -> dict[str, Any]:
 @operation("PutParameter", SERVICE, accepts=("Name", "Description", "Value", "Type", "KeyId", "Overwrite",
                                               "AllowedPattern", "Tags", "Tier", "DataType"))
 def put_parameter(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
-    name, value = params["Name"], params["Value"]
+    name = params["Name"]
     _check_name(name)
     overwrite = bool(params.get("Overwrite"))
     if overwrite and params.get("Tags"):
@@ -121,100 +96,20 @@ def put_parameter(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     data_type = params.get("DataType", "text")
     if data_type != "text":
         raise _validation(f"DataType {data_type} is not supported by Portside (only text).")
-    with ctx.store.transaction():
-        history = ctx.store.parameters.history(name)
-        latest = history[-1] if history else None
-        if latest is not None and not overwrite:
-            raise _error("ParameterAlreadyExists",
-                         "The parameter already exists. To overwrite this value, set the overwrite option in the "
-                         "request to true.")
-        kind = params.get("Type") or (latest.type if latest else None)
-        if kind is None:
-            raise _validation("A parameter type is required when you create a parameter.")
-        key_id = params.get("KeyId")
-        if key_id is not None and kind != "SecureString":
-            raise _validation("KeyId is required for SecureString type parameter only.")
-        if kind == "SecureString":
-            key_id = key_id or (latest.key_id if latest and latest.type == "SecureString" else None) or DEFAULT_KEY
-            if key_id != DEFAULT_KEY:
-                raise _error("InvalidKeyId",
-                             f"KeyId {key_id} is not supported by Portside: only the default key {DEFAULT_KEY}.")
-        tier = params.get("Tier") or (latest.tier if latest else "Standard")
-        if tier == "Intelligent-Tiering":
-            tier = "Advanced" if len(value) > MAX_VALUE["Standard"] else "Standard"
-        if latest is not None and latest.tier == "Advanced" and tier == "Standard":
-            raise _validation("This parameter uses the advanced-parameter tier. You can't downgrade a parameter "
-                              "from the advanced-parameter tier to the standard-parameter tier.")
-        if len(value) > MAX_VALUE[tier]:
-            raise _validation(
-                "Standard tier parameters support a maximum parameter value of 4096 characters. To create a larger "
-                "parameter value, upgrade the parameter to use the advanced-parameter tier."
-                if tier == "Standard"
-                else "Advanced tier parameters support a maximum parameter value of 8192 characters."
-            )
-        pattern = params.get("AllowedPattern", latest.allowed_pattern if latest else None)
-        if pattern is not None:
-            try:
-                compiled = re.compile(pattern)
-            except re.error as exc:
-                raise _error("InvalidAllowedPatternException", f"The allowed pattern is not valid: {exc}") from exc
-            if not compiled.fullmatch(value):
-                raise _error("ParameterPatternMismatchException",
-                             f"Parameter value, cannot be validated against allowedPattern: {pattern}")
-        if len(history) >= MAX_VERSIONS:
-            oldest = history[0]
-            if oldest.labels:
-                raise _error("ParameterMaxVersionLimitExceeded",
-                             f"You attempted to create a new version of {name} by calling the PutParameter API with "
-                             f"the overwrite flag. Version {oldest.version}, the oldest version, can't be deleted "
-                             "because it has a label associated with it.")
-            ctx.store.parameters.delete_version(name, oldest.version)
-        version = (latest.version + 1) if latest else 1
-        ctx.store.parameters.add(ParameterVersion(
-            name, version, kind, value, params.get("Description", latest.description if latest else None),
-            pattern, key_id if kind == "SecureString" else None, tier, data_type, ctx.clock.now(), (),
-        ))
-        if params.get("Tags"):
-            ctx.store.put_tags(ctx.arns.parameter(name), _tags(params["Tags"]))
+    version, tier = parameters.put(ctx, params, overwrite, data_type)
     return {"Version": version, "Tier": tier}
-
-
-def _tags(tags: list[dict[str, str]]) -> list[dict[str, str]]:
-    out = []
-    for tag in tags:
-        if not 1 <= len(tag["Key"]) <= 128 or len(tag["Value"]) > 256:
-            raise _validation("Tag keys must be 1-128 characters and values at most 256 characters.")
-        out.append({"key": tag["Key"], "value": tag["Value"]})
-    return out
 
 
 @operation("DeleteParameter", SERVICE, accepts=("Name",))
 def delete_parameter(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     name = ctx.arns.parameter_name(params["Name"]) or params["Name"]
-    with ctx.store.transaction():
-        if ctx.store.parameters.latest(name) is None:
-            raise _not_found(name)
-        _delete(ctx, name)
+    parameters.delete(ctx, name)
     return {}
-
-
-def _delete(ctx: Context, name: str) -> None:
-    ctx.store.parameters.delete(name)
-    arn = ctx.arns.parameter(name)
-    ctx.store.remove_tags(arn, [t["key"] for t in ctx.store.get_tags(arn)])
 
 
 @operation("DeleteParameters", SERVICE, accepts=("Names",))
 def delete_parameters(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
-    deleted, invalid = [], []
-    with ctx.store.transaction():
-        for given in params["Names"]:
-            name = ctx.arns.parameter_name(given) or given
-            if ctx.store.parameters.latest(name) is None:
-                invalid.append(given)
-            else:
-                _delete(ctx, name)
-                deleted.append(given)
+    deleted, invalid = parameters.delete_many(ctx, params["Names"])
     return {"DeletedParameters": deleted, "InvalidParameters": invalid}
 
 
@@ -228,34 +123,14 @@ def label_parameter_version(ctx: Context, params: dict[str, Any]) -> dict[str, A
         or not re.fullmatch(r"[a-zA-Z0-9_.\-]+", label)
     ]
     good = [label for label in labels if label not in invalid]
-    with ctx.store.transaction():
-        history = ctx.store.parameters.history(name)
-        if not history:
-            raise _not_found(name)
-        wanted = params.get("ParameterVersion", history[-1].version)
-        target = next((p for p in history if p.version == wanted), None)
-        if target is None:
-            raise _error("ParameterVersionNotFound",
-                         f"Systems Manager could not find version {wanted} of {name}. "
-                         "Verify the version and try again.")
-        merged = list(dict.fromkeys([*target.labels, *good]))
-        if len(merged) > MAX_LABELS:
-            raise _error("ParameterVersionLabelLimitExceeded",
-                         f"A parameter version can have maximum {MAX_LABELS} labels.")
-        for other in history:
-            if other.version != wanted and set(other.labels) & set(good):
-                ctx.store.parameters.set_labels(name, other.version, [x for x in other.labels if x not in good])
-        ctx.store.parameters.set_labels(name, wanted, merged)
+    wanted = parameters.label(ctx, name, params.get("ParameterVersion"), good)
     return {"InvalidLabels": invalid, "ParameterVersion": wanted}
 
 
 @operation("UnlabelParameterVersion", SERVICE, accepts=("Name", "ParameterVersion", "Labels"))
 def unlabel_parameter_version(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     name = ctx.arns.parameter_name(params["Name"]) or params["Name"]
-    with ctx.store.transaction():
-        target = _select(ctx, name, str(params["ParameterVersion"]))
-        removed = [x for x in params["Labels"] if x in target.labels]
-        ctx.store.parameters.set_labels(name, target.version, [x for x in target.labels if x not in removed])
+    removed = parameters.unlabel(ctx, name, params["ParameterVersion"], params["Labels"])
     return {"RemovedLabels": removed, "InvalidLabels": [x for x in params["Labels"] if x not in removed]}
 
 
@@ -392,30 +267,16 @@ def get_parameter_history(ctx: Context, params: dict[str, Any]) -> dict[str, Any
 # -- tags -----------------------------------------------------------------------------
 
 
-def _tag_target(ctx: Context, params: dict[str, Any]) -> str:
-    if params["ResourceType"] != "Parameter":
-        raise _error("InvalidResourceType", f"ResourceType {params['ResourceType']} is not supported by Portside.")
-    name = ctx.arns.parameter_name(params["ResourceId"]) or params["ResourceId"]
-    if ctx.store.parameters.latest(name) is None:
-        raise _error("InvalidResourceId", "The resource ID is not valid. Verify the ID and try again.")
-    return ctx.arns.parameter(name)
-
-
 @operation("AddTagsToResource", SERVICE, accepts=("ResourceType", "ResourceId", "Tags"))
 def add_tags_to_resource(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     tags = _tags(params["Tags"])
-    with ctx.store.transaction():
-        arn = _tag_target(ctx, params)
-        if tags_after(ctx, arn, [t["key"] for t in tags]) > 50:
-            raise _error("TooManyTagsError", "A parameter can have at most 50 tags.")
-        ctx.store.put_tags(arn, tags)
+    parameters.add_tags(ctx, params, tags)
     return {}
 
 
 @operation("RemoveTagsFromResource", SERVICE, accepts=("ResourceType", "ResourceId", "TagKeys"))
 def remove_tags_from_resource(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
-    with ctx.store.transaction():
-        ctx.store.remove_tags(_tag_target(ctx, params), params["TagKeys"])
+    parameters.remove_tags(ctx, params, params["TagKeys"])
     return {}
 
 

@@ -17,6 +17,7 @@ import threading
 from typing import Any
 
 from ..domain import execute_command as frames
+from .frame_stream import copy_output
 
 
 def add_parser(commands: Any) -> None:
@@ -87,23 +88,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _receive(stream: Any) -> int:
-    out, err = sys.stdout.buffer, sys.stderr.buffer
-    for message in stream:
-        if isinstance(message, str):
-            continue
-        kind, payload = frames.parse(message)
-        if kind == frames.STDOUT:
-            out.write(payload)
-            out.flush()
-        elif kind == frames.STDERR:
-            err.write(payload)
-            err.flush()
-        elif kind == frames.EXIT:
-            return int(json.loads(payload)["exitCode"])
-        elif kind == frames.ERROR:
-            print(f"portside exec: {payload.decode(errors='replace')}", file=sys.stderr)
-            return 255
-    print("portside exec: the session ended without an exit status", file=sys.stderr)
+    ended = copy_output(stream)
+    if ended is None:
+        print("portside exec: the session ended without an exit status", file=sys.stderr)
+        return 255
+    kind, payload = ended
+    if kind == frames.EXIT:
+        return int(json.loads(payload)["exitCode"])
+    print(f"portside exec: {payload.decode(errors='replace')}", file=sys.stderr)
     return 255
 
 

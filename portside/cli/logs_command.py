@@ -20,6 +20,7 @@ import urllib.parse
 from typing import Any
 
 from ..domain import execute_command as frames
+from .frame_stream import copy_output
 
 OUTPUT_PATH = "/portside/exec/logs"
 OUTPUT_TARGET = "PortsideV1.ContainerOutput"
@@ -155,20 +156,11 @@ def _from_agent(session: Any, endpoint: str, region: str, args: argparse.Namespa
     headers = {k: v for k, v in request.headers.items() if k.lower() != "host"}
     base = endpoint.rstrip("/")
     url = ("wss://" + base[8:] if base.startswith("https://") else "ws://" + base.split("://", 1)[-1]) + path
-    out, err = sys.stdout.buffer, sys.stderr.buffer
     with connect(url, additional_headers=headers, max_size=None, open_timeout=10) as stream:
-        for message in stream:
-            if isinstance(message, str):
-                continue
-            kind, payload = frames.parse(message)
-            if kind == frames.STDOUT:
-                out.write(payload)
-                out.flush()
-            elif kind == frames.STDERR:
-                err.write(payload)
-                err.flush()
-            elif kind == frames.EXIT:
-                return int(json.loads(payload).get("exitCode", 0))
-            elif kind == frames.ERROR:
-                raise _Refused(payload.decode(errors="replace"))
+        ended = copy_output(stream)
+    if ended is not None:
+        kind, payload = ended
+        if kind == frames.EXIT:
+            return int(json.loads(payload).get("exitCode", 0))
+        raise _Refused(payload.decode(errors="replace"))
     raise _Refused("the server closed the stream before the output ended")

@@ -118,3 +118,29 @@ def effective(ctx: Any, name: str) -> str:
 def listed(ctx: Any, principal_arn: str) -> list[Doc]:
     """The principal's own settings, in name order."""
     return sorted((doc for _, doc in ctx.store.records.children(KIND, principal_arn)), key=lambda d: d["name"])
+
+
+# The use cases, each in its own transaction (the handlers in api/account_settings.py
+# check the name and value first).
+
+def put_setting(ctx: Any, given_principal: str | None, name: str, value: str) -> Doc:
+    """PutAccountSetting: the principal named (default: the caller) gets `value`."""
+    with ctx.store.transaction():
+        return put(ctx, principal(ctx, given_principal), name, value)
+
+
+def put_default(ctx: Any, name: str, value: str) -> Doc:
+    """PutAccountSettingDefault: the account's own (root's) setting."""
+    with ctx.store.transaction():
+        return put(ctx, root(ctx), name, value)
+
+
+def delete_setting(ctx: Any, given_principal: str | None, name: str) -> Doc:
+    """DeleteAccountSetting: the deleted setting; one never set is refused,
+    as AWS does."""
+    with ctx.store.transaction():
+        arn = principal(ctx, given_principal)
+        found = delete(ctx, arn, name)
+        if found is None:
+            raise errors.InvalidParameterException(f"The account setting {name} is not set for {arn}.")
+    return found

@@ -19,7 +19,7 @@ from ..domain.service_plans import LiveTask
 from ..protocol import errors
 from . import capacity_providers
 from .context import Context
-from .lookup import require_cluster, task_definition
+from .lookup import family_revision, require_cluster, task_definition
 from .services import nudge
 
 KIND = "daemon"
@@ -33,19 +33,7 @@ MANAGED_ONLY = "ECS Managed Daemons is only supported for Amazon ECS Managed Ins
 
 def _named(ctx: Context, identifier: str) -> tuple[str, int | None] | None:
     """(family, revision or None) a `family`, `family:revision` or ARN names."""
-    if identifier.startswith("arn:"):
-        parsed = arn_parsing.parse(identifier)
-        if parsed is None or parsed.kind != TD_KIND or len(parsed.parts) != 1 or not ctx.arns.owns(parsed):
-            return None
-        identifier = parsed.parts[0]
-    family, colon, revision = identifier.partition(":")
-    if not dtd.FAMILY.match(family):
-        return None
-    if not colon:
-        return family, None
-    if not revision.isdigit() or int(revision) < 1:
-        return None
-    return family, int(revision)
+    return family_revision(ctx, identifier, TD_KIND, lambda family: bool(dtd.FAMILY.match(family)))
 
 
 def definition(ctx: Context, identifier: str) -> Doc | None:

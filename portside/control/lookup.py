@@ -6,6 +6,7 @@ so that every caller accepts (and refuses) the same spellings."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from .. import arns as arn_parsing
 from ..domain import daemon_task_definition
@@ -33,27 +34,31 @@ def failure(arn: str, reason: str, detail: str | None = None) -> dict[str, str]:
     return entry
 
 
-def task_definition_name(ctx: Context, identifier: str) -> tuple[str, int | None] | None:
-    """(family, revision or None) a `family`, `family:revision` or ARN names;
-    None when it cannot name a task definition of this account and region."""
+def family_revision(
+    ctx: Context, identifier: str, kind: str, family_ok: Callable[[str], bool]
+) -> tuple[str, int | None] | None:
+    """(family, revision or None) a `family`, `family:revision` or ARN of
+    `kind` (`task-definition`, `daemon-task-definition`) names; None when it
+    cannot name one of this account and region, or `family_ok` refuses the family."""
     if identifier.startswith("arn:"):
         parsed = arn_parsing.parse(identifier)
-        if (
-            parsed is None
-            or parsed.kind != "task-definition"
-            or len(parsed.parts) != 1
-            or not ctx.arns.owns(parsed)
-        ):
+        if parsed is None or parsed.kind != kind or len(parsed.parts) != 1 or not ctx.arns.owns(parsed):
             return None
         identifier = parsed.parts[0]
     family, colon, revision = identifier.partition(":")
-    if not family or len(family) > 255:
+    if not family_ok(family):
         return None
     if not colon:
         return family, None
     if not revision.isdigit() or int(revision) < 1:
         return None
     return family, int(revision)
+
+
+def task_definition_name(ctx: Context, identifier: str) -> tuple[str, int | None] | None:
+    """(family, revision or None) a `family`, `family:revision` or ARN names;
+    None when it cannot name a task definition of this account and region."""
+    return family_revision(ctx, identifier, "task-definition", lambda family: 0 < len(family) <= 255)
 
 
 def task_definition(ctx: Context, identifier: str) -> Doc | None:

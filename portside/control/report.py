@@ -1,4 +1,5 @@
-"""What an agent reports: task and container state changes.
+"""What an agent reports: task and container state changes, container
+health, an awsvpc task's attachment, and that it now polls for its tasks.
 
 Reports move tasks and containers forward only; a stale or repeated report is
 acknowledged and changes nothing, so agents can retry freely (at least once).
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import logging
 
-from ..domain import execute_command, health
+from ..domain import awsvpc, execute_command, health
 from ..domain import task as tasks
 from ..domain.documents import Doc
 from ..domain.service import SERVICE_STOP_CODE
@@ -106,3 +107,26 @@ def health_changed(ctx: Context, params: Doc) -> None:
                        ctx.clock.now())
         if is_scheduled_group(task.get("group")):  # health decides deployments and steady states
             nudge(ctx, service_arn_of(ctx, task) or _daemon_arn_of(ctx, task))
+
+
+def attachment_reported(ctx: Context, params: dict[str, str]) -> None:
+    """ReportAttachment, in its own transaction: the agent gave an awsvpc task
+    its network namespace, so the task's ENI attachment is ATTACHED with the
+    namespace's address (agent/awsvpc.py)."""
+    with ctx.store.transaction():
+        task = _reported_task(ctx, params)
+        if not awsvpc.attach(task, params["attachmentId"], params["privateIPv4Address"],
+                             params["macAddress"], ctx.config.region, ctx.clock.now()):
+            raise errors.InvalidParameterException("The attachment is not the task's network interface.")
+        ctx.store.put_task(task)
+
+
+def agent_polls(ctx: Context, instance_arn: str) -> None:
+    """The instance's agent polls for its tasks: from now on its connection
+    follows its polls (control/heartbeats.py).  Stored, so that every server
+    sharing the store counts it the same way; a no-op once recorded."""
+    if ctx.heartbeats.agent_polls(instance_arn):
+        return
+    with ctx.store.transaction():
+        ctx.store.mark_agent_polls(instance_arn)
+    ctx.heartbeats.agent_polled(instance_arn)

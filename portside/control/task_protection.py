@@ -8,10 +8,50 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..protocol import errors
+from .lookup import failure, require_cluster, task_arn
+from .services import nudge
+
 Doc = dict[str, Any]
+Failure = dict[str, str]
 
 KIND = "task-protection"
 DEFAULT_MINUTES, MAX_MINUTES = 120, 2880
+MAX_TASKS = 10
+
+
+def protectable(ctx: Any, cluster: Doc, identifiers: list[str]) -> tuple[list[Doc], list[Failure]]:
+    """The tasks `identifiers` name that can carry protection (a service's,
+    not stopping), and a `failures` entry for each other one, as AWS answers."""
+    if len(identifiers) > MAX_TASKS:
+        raise errors.InvalidParameterException(f"tasks can have at most {MAX_TASKS} items.")
+    found, failures = [], []
+    for identifier in identifiers:
+        arn = task_arn(ctx, cluster, identifier)
+        task = ctx.store.get_task(arn) if arn else None
+        if arn is None or task is None:
+            failures.append(failure(arn or identifier, "MISSING"))
+        elif not str(task.get("group", "")).startswith("service:"):
+            failures.append(failure(arn, "TASK_NOT_VALID", "The task is not part of a service."))
+        elif task["lastStatus"] == "STOPPED" or task["desiredStatus"] == "STOPPED":
+            failures.append(failure(arn, "TASK_NOT_VALID", "The task is stopping or stopped."))
+        else:
+            found.append(task)
+    return found, failures
+
+
+def update(
+    ctx: Any, cluster_id: str | None, identifiers: list[str], enabled: bool, minutes: int | None
+) -> tuple[list[Doc], list[Failure]]:
+    """UpdateTaskProtection, in its own transaction: (ProtectedTask answers, failures).
+    The service scheduler is nudged: a task no longer protected may be stopped now."""
+    now = ctx.clock.now()
+    with ctx.store.transaction():
+        cluster = require_cluster(ctx, cluster_id)
+        tasks, failures = protectable(ctx, cluster, identifiers)
+        protected = [protect(ctx, t, enabled, minutes, now) for t in tasks]
+    nudge(ctx)
+    return protected, failures
 
 
 def protect(ctx: Any, task: Doc, enabled: bool, minutes: int | None, now: float) -> Doc:

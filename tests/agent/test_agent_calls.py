@@ -50,7 +50,8 @@ def test_full_lifecycle_timestamps_in_order(placed):
     run_to_running(ecs)
     running = describe(ecs)
     assert running["lastStatus"] == "RUNNING"
-    assert created.replace(microsecond=0) <= running["pullStartedAt"] <= running["pullStoppedAt"] <= running["startedAt"]
+    created = created.replace(microsecond=0)
+    assert created <= running["pullStartedAt"] <= running["pullStoppedAt"] <= running["startedAt"]
     c0 = running["containers"][0]
     assert c0["runtimeId"] == "docker-c0"
     assert c0["networkBindings"] == [{"bindIP": "127.0.0.1", "containerPort": 80, "hostPort": 8080, "protocol": "tcp"}]

@@ -11,6 +11,8 @@ import pytest
 from conftest import TEST_IMAGE, wait_for_task
 from helpers import resource
 
+UNTIL_TERM = "trap 'exit 0' TERM; while true; do sleep 0.1; done"  # runs until SIGTERM, then exits 0
+
 
 def register(ecs, family, *containers, **task_kw):
     defs = []
@@ -96,7 +98,7 @@ def test_static_host_port(server, docker_agent):
 def test_stop_task_sigterm_trapped_stops_at_once(server, docker_agent):
     ecs = server.client()
     register(ecs, "trap", {"name": "main", "stopTimeout": 10,
-                           "command": ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done"]})
+                           "command": ["sh", "-c", UNTIL_TERM]})
     arn = run(ecs, "trap")
     wait_for_task(ecs, arn, "RUNNING")
     started = time.monotonic()
@@ -125,7 +127,7 @@ def test_essential_exit_stops_sibling(server, docker_agent, docker_client):
     ecs = server.client()
     register(ecs, "pair",
              {"name": "main", "command": ["sh", "-c", "sleep 1; exit 4"]},
-             {"name": "sidecar", "essential": False, "command": ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done"]})
+             {"name": "sidecar", "essential": False, "command": ["sh", "-c", UNTIL_TERM]})
     arn = run(ecs, "pair")
     task = wait_for_task(ecs, arn, "STOPPED")
     codes = {c["name"]: c["exitCode"] for c in task["containers"]}
@@ -136,7 +138,7 @@ def test_essential_exit_stops_sibling(server, docker_agent, docker_client):
 def test_non_essential_exit_leaves_task_running(server, docker_agent):
     ecs = server.client()
     register(ecs, "side",
-             {"name": "main", "command": ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done"]},
+             {"name": "main", "command": ["sh", "-c", UNTIL_TERM]},
              {"name": "oneshot", "essential": False, "command": ["sh", "-c", "exit 2"]})
     arn = run(ecs, "side")
     deadline = time.time() + 20
@@ -176,7 +178,7 @@ def test_missing_image_fails_to_start(server, docker_agent):
 def test_limits_labels_and_resources(server, docker_agent, docker_client):
     ecs = server.client()
     register(ecs, "limits", {"name": "main", "cpu": 256, "memory": 96, "memoryReservation": 48,
-                             "command": ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done"],
+                             "command": ["sh", "-c", UNTIL_TERM],
                              "workingDirectory": "/tmp", "user": "65534"})
     arn = run(ecs, "limits")
     task = wait_for_task(ecs, arn, "RUNNING")
@@ -205,12 +207,15 @@ def test_limits_labels_and_resources(server, docker_agent, docker_client):
 
 def test_timestamps_in_order(server, docker_agent):
     ecs = server.client()
-    register(ecs, "times", {"name": "main", "command": ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done"]})
+    register(ecs, "times", {"name": "main", "command": ["sh", "-c", UNTIL_TERM]})
     arn = run(ecs, "times")
     running = wait_for_task(ecs, arn, "RUNNING")
     ecs.stop_task(task=arn)
     t = wait_for_task(ecs, arn, "STOPPED")
-    whole = lambda d: d.replace(microsecond=0)  # botocore sends request timestamps in seconds
+
+    def whole(d):  # botocore sends request timestamps in seconds
+        return d.replace(microsecond=0)
+
     assert whole(t["createdAt"]) <= t["pullStartedAt"] <= t["pullStoppedAt"] <= t["startedAt"]
     assert t["startedAt"] == running["startedAt"]
     assert t["startedAt"] <= t["stoppingAt"] <= t["stoppedAt"]
@@ -219,7 +224,7 @@ def test_timestamps_in_order(server, docker_agent):
 
 def test_agent_killed_and_restarted_mid_task(server, docker_agent, docker_client):
     ecs = server.client()
-    register(ecs, "long", {"name": "main", "command": ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done"]})
+    register(ecs, "long", {"name": "main", "command": ["sh", "-c", UNTIL_TERM]})
     register(ecs, "short", {"name": "main", "command": ["sh", "-c", "sleep 3; exit 9"]})
     long_arn, short_arn = run(ecs, "long"), run(ecs, "short")
     long_task = wait_for_task(ecs, long_arn, "RUNNING")
@@ -241,7 +246,7 @@ def test_agent_killed_and_restarted_mid_task(server, docker_agent, docker_client
 
 def test_server_restarted_while_tasks_run(server, docker_agent):
     ecs = server.client()
-    register(ecs, "long", {"name": "main", "command": ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done"]})
+    register(ecs, "long", {"name": "main", "command": ["sh", "-c", UNTIL_TERM]})
     arn = run(ecs, "long")
     wait_for_task(ecs, arn, "RUNNING")
     server.restart(signal.SIGKILL)
@@ -315,7 +320,7 @@ def test_network_modes_host_and_none(server, docker_agent, docker_client):
         port = free_port()
     register(ecs, "hostnet", {"name": "web", "command": ["httpd", "-f", "-p", f"127.0.0.1:{port}", "-h", "/www"],
                               "portMappings": [{"containerPort": port}]}, networkMode="host")
-    register(ecs, "nonet", {"name": "main", "command": ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done"]},
+    register(ecs, "nonet", {"name": "main", "command": ["sh", "-c", UNTIL_TERM]},
              networkMode="none")
     host_arn, none_arn = run(ecs, "hostnet"), run(ecs, "nonet")
     task = wait_for_task(ecs, host_arn, "RUNNING")

@@ -8,9 +8,10 @@ from __future__ import annotations
 import signal
 import time
 
+from test_agent_docker import containers_of, register, run
+
 from conftest import wait_for_task
 from helpers import wait_for
-from test_agent_docker import containers_of, register, run
 
 MISSING_GROUP = (
     "CannotStartContainerError: Error response from daemon: failed to initialize logging driver: "

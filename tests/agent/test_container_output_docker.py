@@ -9,10 +9,11 @@ import os
 import subprocess
 import sys
 
-from conftest import wait_for_task
-from helpers import wait_for
 from test_agent_docker import containers_of, register, run
 from test_awslogs_docker import awslogs
+
+from conftest import wait_for_task
+from helpers import wait_for
 
 KEEP_BYTES = 1 << 20
 

@@ -36,7 +36,7 @@ def sh_until(container, script: str, want: str, timeout: float = 10) -> str:
 
 
 def cap_bit(status: str, field: str, bit: int) -> bool:
-    line = next(l for l in status.splitlines() if l.startswith(field + ":"))
+    line = next(x for x in status.splitlines() if x.startswith(field + ":"))
     return bool(int(line.split()[1], 16) >> bit & 1)
 
 
@@ -82,16 +82,16 @@ def test_parameters_are_applied_inside_the_container(server, docker_agent, docke
     assert sh(main, "pwd") == "/scratch"
     assert "Read-only file system" in sh(main, "touch /bin/x 2>&1")
     mounts = sh(main, "cat /proc/mounts")
-    scratch = next(l for l in mounts.splitlines() if " /scratch " in l)
+    scratch = next(x for x in mounts.splitlines() if " /scratch " in x)
     assert "size=8192k" in scratch and "noexec" in scratch
-    shm = next(l for l in mounts.splitlines() if " /dev/shm " in l)
+    shm = next(x for x in mounts.splitlines() if " /dev/shm " in x)
     assert "size=32768k" in shm
     assert sh(main, "hostname") == "probe-host"
     assert "10.1.2.3\tdb.internal" in sh(main, "cat /etc/hosts")
     resolv = sh(main, "cat /etc/resolv.conf")
     assert "nameserver 10.9.9.9" in resolv and "search corp.internal" in resolv
     limits = sh(main, "cat /proc/1/limits")
-    open_files = next(l for l in limits.splitlines() if l.startswith("Max open files"))
+    open_files = next(x for x in limits.splitlines() if x.startswith("Max open files"))
     assert open_files.split()[3:5] == ["1000", "2000"], limits
     assert sh(main, "cat /proc/sys/net/core/somaxconn") == "1000"
     status = sh(main, "cat /proc/1/status")

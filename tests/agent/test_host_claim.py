@@ -73,7 +73,7 @@ def check_ports(ecs, image, arns, ranges):
     """Dynamic ports come from the agent's range; a static port goes only to
     the agent whose range holds it, and nowhere when no range does."""
     register(ecs, image, "dynamic", 0)
-    for arn, (low, high) in zip(arns, ranges):
+    for arn, (low, high) in zip(arns, ranges, strict=False):
         task = ecs.start_task(taskDefinition="dynamic", containerInstances=[arn])["tasks"][0]
         running = wait_for_task(ecs, task["taskArn"], "RUNNING", timeout=60)
         [binding] = running["containers"][0]["networkBindings"]

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import TEST_IMAGE, wait_for_task
 from test_metadata_endpoint_docker import LOOP, inside
+
+from conftest import TEST_IMAGE, wait_for_task
 
 CGROUP = Path("/sys/fs/cgroup")
 

@@ -15,9 +15,9 @@ import time
 from pathlib import Path
 
 import pytest
+from test_metadata_endpoint_docker import LOOP, inside
 
 from conftest import TEST_IMAGE, AgentProcess, ServerProcess, wait_for_task
-from test_metadata_endpoint_docker import LOOP, inside
 
 ADMIN = ("AKIDROLEADMIN", "admin-secret-0123456789")
 AGENT = ("AKIDROLEAGENT", "agent-secret-0123456789")
@@ -58,7 +58,8 @@ def _run(ecs, family: str, mode: str = "bridge", role: str | None = ROLE, **extr
     ecs.register_task_definition(family=family, networkMode=mode, **({"taskRoleArn": role} if role else {}),
                                  containerDefinitions=[{"name": "app", "image": TEST_IMAGE, "memory": 32,
                                                         "command": ["sh", "-c", LOOP]}])
-    params = {"networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-portside1"]}}} if mode == "awsvpc" else {}
+    awsvpc = {"networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-portside1"]}}}
+    params = awsvpc if mode == "awsvpc" else {}
     arn = ecs.run_task(taskDefinition=family, **params, **extra)["tasks"][0]["taskArn"]
     wait_for_task(ecs, arn, "RUNNING", timeout=60)
     return arn

@@ -2,36 +2,16 @@
 what they change) and task scale-in protection (Get/Update, honoured by a
 service's scale-in), through boto3 and the AWS CLI."""
 
-import json
-import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
-from botocore.exceptions import ClientError
 
-from conftest import REGION, error_code
-from helpers import register_instance, register_task_definition, wait_for
+from helpers import aws_ecs, refused, register_instance, register_task_definition, wait_for
 
 ROOT = "arn:aws:iam::123456789012:root"
 USER = "arn:aws:iam::123456789012:user/dev"
 
-pytestmark = pytest.mark.server_args("--service-interval", "0.2")
-
-
-@pytest.fixture
-def ecs(server):
-    client = server.client()
-    client.create_cluster()
-    return client
-
-
-def refused(call, **kw):
-    with pytest.raises(ClientError) as err:
-        call(**kw)
-    return error_code(err), err.value.response["Error"]["Message"]
+pytestmark = [pytest.mark.usefixtures("default_cluster"), pytest.mark.server_args("--service-interval", "0.2")]
 
 
 def test_put_list_delete(ecs):
@@ -136,23 +116,13 @@ def test_task_protection_holds_a_task_through_a_deployment(ecs):
              "the old task to stop once unprotected")
 
 
-def aws(server, *args):
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": "AKIDPORTSIDETEST", "AWS_SECRET_ACCESS_KEY": "secret",
-           "AWS_DEFAULT_REGION": REGION}
-    env.pop("AWS_PROFILE", None)
-    proc = subprocess.run([str(Path(sys.executable).parent / "aws"), "ecs", *args, "--endpoint-url",
-                           server.endpoint, "--output", "json"], env=env, capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout)
-
-
 def test_aws_cli_flows(server, ecs):
-    out = aws(server, "put-account-setting", "--name", "containerInsights", "--value", "enabled")
+    out = aws_ecs(server, "put-account-setting", "--name", "containerInsights", "--value", "enabled")
     assert out["setting"]["value"] == "enabled"
     register_instance(ecs)
     register_task_definition(ecs, cpu=10, memory=10)
     ecs.create_service(serviceName="s", taskDefinition="web", desiredCount=1)
     arn = wait_for(lambda: ecs.list_tasks(serviceName="s")["taskArns"], 20, "a task")[0]
-    out = aws(server, "update-task-protection", "--cluster", "default", "--tasks", arn,
-              "--protection-enabled", "--expires-in-minutes", "30")
+    out = aws_ecs(server, "update-task-protection", "--cluster", "default", "--tasks", arn,
+                  "--protection-enabled", "--expires-in-minutes", "30")
     assert out["protectedTasks"][0]["protectionEnabled"] is True

@@ -6,7 +6,6 @@ from botocore.exceptions import ClientError
 
 from conftest import error_code
 from helpers import register_task_definition, resources
-
 from portside import __version__
 
 

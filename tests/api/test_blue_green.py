@@ -8,10 +8,9 @@ StopServiceDeployment returning to blue, and the refusals."""
 import time
 
 import pytest
-from botocore.exceptions import ClientError
 
-from conftest import AgentProcess, error_code
-from helpers import register_task_definition, wait_for
+from conftest import AgentProcess
+from helpers import refused, register_task_definition, wait_for
 
 pytestmark = pytest.mark.server_args("--service-interval", "0.2")
 
@@ -29,12 +28,6 @@ def ecs(server, tmp_path):
     yield client
     for a in agents:
         a.stop()
-
-
-def refused(call, **kw):
-    with pytest.raises(ClientError) as err:
-        call(**kw)
-    return error_code(err), err.value.response["Error"]["Message"]
 
 
 def config(bake=0, hooks=None, **extra):

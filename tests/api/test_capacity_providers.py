@@ -3,33 +3,15 @@ Delete, PutClusterCapacityProviders and cluster defaults, and tasks split
 over a strategy by base and weight onto the instances that joined each
 provider."""
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-from botocore.exceptions import ClientError
 
-from conftest import REGION, error_code
-from helpers import register_task_definition, resources
+from helpers import aws_ecs, refused, register_task_definition, resources
+
+pytestmark = pytest.mark.usefixtures("default_cluster")
 
 ASG = "arn:aws:autoscaling:us-east-1:123456789012:autoScalingGroup:1:autoScalingGroupName/asg-a"
 ARN = "arn:aws:ecs:us-east-1:123456789012:capacity-provider/"
-
-
-@pytest.fixture
-def ecs(server):
-    client = server.client()
-    client.create_cluster()
-    return client
-
-
-def refused(call, **kw):
-    with pytest.raises(ClientError) as err:
-        call(**kw)
-    return error_code(err), err.value.response["Error"]["Message"]
 
 
 def join(ecs, provider, cluster="default"):
@@ -63,7 +45,8 @@ def test_create_describe_update_delete(ecs):
     assert updated["autoScalingGroupProvider"]["managedDraining"] == "DISABLED"
     page = ecs.describe_capacity_providers(maxResults=2)
     assert len(page["capacityProviders"]) == 2
-    assert [p["name"] for p in ecs.describe_capacity_providers(nextToken=page["nextToken"])["capacityProviders"]] == ["cp-a"]
+    rest = ecs.describe_capacity_providers(nextToken=page["nextToken"])["capacityProviders"]
+    assert [p["name"] for p in rest] == ["cp-a"]
     deleted = ecs.delete_capacity_provider(capacityProvider="cp-a")["capacityProvider"]
     assert deleted["updateStatus"] == "DELETE_IN_PROGRESS"
     assert ecs.describe_capacity_providers(capacityProviders=["cp-a"])["capacityProviders"][0]["status"] == "INACTIVE"
@@ -190,24 +173,14 @@ def test_agent_joining_an_unknown_provider_is_refused(ecs):
     assert refused(lambda: join(ecs, "nope"))[0] == "ClientException"
 
 
-def aws(server, *args):
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": "AKIDPORTSIDETEST", "AWS_SECRET_ACCESS_KEY": "secret",
-           "AWS_DEFAULT_REGION": REGION}
-    env.pop("AWS_PROFILE", None)
-    proc = subprocess.run([str(Path(sys.executable).parent / "aws"), "ecs", *args, "--endpoint-url",
-                           server.endpoint, "--output", "json"], env=env, capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout)
-
-
 def test_aws_cli_flows(server, ecs):
-    made = aws(server, "create-capacity-provider", "--name", "cli-cp", "--auto-scaling-group-provider",
-               f"autoScalingGroupArn={ASG},managedScaling={{status=ENABLED,targetCapacity=90}},"
-               "managedTerminationProtection=DISABLED")
+    made = aws_ecs(server, "create-capacity-provider", "--name", "cli-cp", "--auto-scaling-group-provider",
+                   f"autoScalingGroupArn={ASG},managedScaling={{status=ENABLED,targetCapacity=90}},"
+                   "managedTerminationProtection=DISABLED")
     assert made["capacityProvider"]["autoScalingGroupProvider"]["managedScaling"]["targetCapacity"] == 90
-    out = aws(server, "put-cluster-capacity-providers", "--cluster", "default",
-              "--capacity-providers", "cli-cp", "FARGATE",
-              "--default-capacity-provider-strategy", "capacityProvider=cli-cp,weight=1,base=1")
+    out = aws_ecs(server, "put-cluster-capacity-providers", "--cluster", "default",
+                  "--capacity-providers", "cli-cp", "FARGATE",
+                  "--default-capacity-provider-strategy", "capacityProvider=cli-cp,weight=1,base=1")
     assert out["cluster"]["capacityProviders"] == ["cli-cp", "FARGATE"]
-    described = aws(server, "describe-capacity-providers", "--capacity-providers", "cli-cp")
+    described = aws_ecs(server, "describe-capacity-providers", "--capacity-providers", "cli-cp")
     assert described["capacityProviders"][0]["name"] == "cli-cp"

@@ -5,16 +5,13 @@ instance, the circuit breaker rolling back, a daemon task leaving a draining
 instance last, deletion, and every operation's errors."""
 
 import json
-import os
-import subprocess
-import sys
 import time
 
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import AgentProcess, error_code
-from helpers import register_task_definition, wait_for
+from conftest import AgentProcess
+from helpers import aws_ecs, refused, register_task_definition, wait_for
 
 pytestmark = pytest.mark.server_args("--service-interval", "0.2")
 
@@ -26,12 +23,11 @@ ASG = "arn:aws:autoscaling:us-east-1:123456789012:autoScalingGroup:1:autoScaling
 
 
 @pytest.fixture
-def ecs(server):
-    client = server.client()
-    client.create_cluster()
-    client.create_capacity_provider(name="mi", cluster="default", managedInstancesProvider=MANAGED)
-    client.create_capacity_provider(name="mi2", cluster="default", managedInstancesProvider=MANAGED)
-    return client
+def ecs(ecs, default_cluster):
+    """A client, and two Managed Instances providers of the default cluster."""
+    for name in ("mi", "mi2"):
+        ecs.create_capacity_provider(name=name, cluster="default", managedInstancesProvider=MANAGED)
+    return ecs
 
 
 @pytest.fixture
@@ -48,12 +44,6 @@ def agents(server, tmp_path):
     yield start
     for a in started:
         a.stop()
-
-
-def refused(call, **kw):
-    with pytest.raises(ClientError) as err:
-        call(**kw)
-    return error_code(err), err.value.response["Error"]["Message"]
 
 
 def register(ecs, family="agent", command=None, **extra):
@@ -329,22 +319,13 @@ def test_critical_daemon_task_failing_drains_its_instance(ecs, agents):
 
 
 def test_aws_cli_daemon_commands(ecs, server):
-    env = dict(os.environ, AWS_ACCESS_KEY_ID="AKIDPORTSIDETEST", AWS_SECRET_ACCESS_KEY="secret",
-               AWS_DEFAULT_REGION="us-east-1")
-
-    def cli(*args):
-        out = subprocess.run([sys.executable, "-m", "awscli", "ecs", *args, "--endpoint-url", server.endpoint,
-                              "--output", "json"], env=env, capture_output=True, text=True, timeout=60)
-        assert out.returncode == 0, out.stderr
-        return json.loads(out.stdout)
-
-    arn = cli("register-daemon-task-definition", "--family", "cli-agent", "--container-definitions",
-              json.dumps([{"name": "agent", "image": "busybox", "memory": 64}]))["daemonTaskDefinitionArn"]
+    arn = aws_ecs(server, "register-daemon-task-definition", "--family", "cli-agent", "--container-definitions",
+                  json.dumps([{"name": "agent", "image": "busybox", "memory": 64}]))["daemonTaskDefinitionArn"]
     assert arn.endswith("daemon-task-definition/cli-agent:1")
-    made = cli("create-daemon", "--daemon-name", "cli", "--daemon-task-definition-arn", arn,
-               "--capacity-provider-arns", "mi")
+    made = aws_ecs(server, "create-daemon", "--daemon-name", "cli", "--daemon-task-definition-arn", arn,
+                   "--capacity-provider-arns", "mi")
     assert made["status"] == "ACTIVE"
-    listed = cli("list-daemon-deployments", "--daemon-arn", made["daemonArn"])["daemonDeployments"]
+    listed = aws_ecs(server, "list-daemon-deployments", "--daemon-arn", made["daemonArn"])["daemonDeployments"]
     assert [d["daemonDeploymentArn"] for d in listed] == [made["deploymentArn"]]
-    shown = cli("describe-daemon", "--daemon-arn", made["daemonArn"])["daemon"]
+    shown = aws_ecs(server, "describe-daemon", "--daemon-arn", made["daemonArn"])["daemon"]
     assert shown["daemonArn"] == made["daemonArn"]

@@ -272,7 +272,7 @@ def test_aws_logs_tail_follow_with_cli_v2(server, tmp_path):
 
         # A thread reads whole lines: select() on the pipe would miss a line
         # already sitting in the reader's buffer behind the one just read.
-        seen: "queue.Queue[str]" = queue.Queue()
+        seen: queue.Queue[str] = queue.Queue()
         threading.Thread(target=lambda: [seen.put(line.rstrip("\n")) for line in tail.stdout], daemon=True).start()
         lines: list[str] = []
 

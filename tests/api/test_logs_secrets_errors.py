@@ -59,7 +59,8 @@ def test_no_operation_answers_a_500(server, service):
     failures = []
     for operation in model.operation_names:
         shape = model.operation_model(operation).input_shape
-        bodies = [b"{}", b"[]", b"{", json.dumps({m: {"wrong": [1]} for m in (shape.members if shape else {})}).encode()]
+        wrong = {m: {"wrong": [1]} for m in (shape.members if shape else {})}
+        bodies = [b"{}", b"[]", b"{", json.dumps(wrong).encode()]
         if shape is not None:
             bodies.append(json.dumps(_minimal(shape)).encode())
         for body in bodies:
@@ -85,5 +86,6 @@ def test_missing_resources_answer_each_services_own_code(server):
         assert (status, answer.get("__type")) == (400, code), (operation, answer)
     status, answer = _send(server, LOGS, "CreateLogGroup", json.dumps({"logGroupName": "bad:name"}).encode())
     assert (status, answer["__type"]) == (400, "InvalidParameterException")
-    status, answer = _send(server, SSM, "PutParameter", json.dumps({"Name": "/p", "Value": "v", "Type": "Nope"}).encode())
+    body = json.dumps({"Name": "/p", "Value": "v", "Type": "Nope"}).encode()
+    status, answer = _send(server, SSM, "PutParameter", body)
     assert (status, answer["__type"]) == (400, "ValidationException")

@@ -74,18 +74,20 @@ def test_spread_balances_across_zones(cluster):
 def test_spread_by_instance_then_chained(cluster):
     ecs = cluster
     arns = [add_instance(ecs, zone=z, cpu=8192, memory=16384) for z in ("a", "a", "b", "b")]
-    strategy = [{"type": "spread", "field": "attribute:ecs.availability-zone"}, {"type": "spread", "field": "instanceId"}]
+    strategy = [{"type": "spread", "field": "attribute:ecs.availability-zone"},
+                {"type": "spread", "field": "instanceId"}]
     out = ecs.run_task(taskDefinition="web", count=8, placementStrategy=strategy)
     assert placed_on(out) == {a: 2 for a in arns}
-    out = ecs.run_task(taskDefinition="web", count=4, group="other", placementStrategy=[{"type": "spread", "field": "host"}])
+    out = ecs.run_task(taskDefinition="web", count=4, group="other",
+                       placementStrategy=[{"type": "spread", "field": "host"}])
     assert placed_on(out) == {a: 1 for a in arns}  # spread counts the group's own tasks only
 
 
 def test_spread_zone_then_binpack_memory(cluster):
     ecs = cluster
-    a_big = add_instance(ecs, zone="a", memory=8192)
+    add_instance(ecs, zone="a", memory=8192)  # binpack leaves the big ones empty
     a_small = add_instance(ecs, zone="a", memory=4096)
-    b_big = add_instance(ecs, zone="b", memory=8192)
+    add_instance(ecs, zone="b", memory=8192)
     b_small = add_instance(ecs, zone="b", memory=4096)
     strategy = [{"type": "spread", "field": "attribute:ecs.availability-zone"}, {"type": "binpack", "field": "memory"}]
     out = ecs.run_task(taskDefinition="web", count=4, placementStrategy=strategy)
@@ -228,7 +230,8 @@ def test_placement_never_exceeds_resources(cluster):
         register_task_definition(ecs, family=f"f{i}", cpu=cpu, memory=memory)
         sizes[f"f{i}"] = (cpu, memory)
     strategies = [[], [{"type": "binpack", "field": "memory"}], [{"type": "binpack", "field": "cpu"}],
-                  [{"type": "spread", "field": "attribute:ecs.availability-zone"}, {"type": "spread", "field": "instanceId"}],
+                  [{"type": "spread", "field": "attribute:ecs.availability-zone"},
+                   {"type": "spread", "field": "instanceId"}],
                   [{"type": "random"}]]
     used = collections.defaultdict(lambda: [0, 0])
     for _ in range(40):

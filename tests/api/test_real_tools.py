@@ -9,12 +9,7 @@ from botocore.exceptions import ClientError
 from conftest import error_code
 from helpers import register_instance, register_task_definition
 
-
-@pytest.fixture
-def ecs(server):
-    client = server.client()
-    client.create_cluster()
-    return client
+pytestmark = pytest.mark.usefixtures("default_cluster")
 
 
 def test_started_by_takes_what_aws_takes(ecs):

@@ -5,16 +5,12 @@ service scheduler runs is one, from IN_PROGRESS to SUCCESSFUL, STOPPED or a
 rollback, kept after it finished."""
 
 import datetime
-import json
-import os
-import subprocess
-import sys
 
 import pytest
 from botocore.exceptions import ClientError
 
 from conftest import AgentProcess, error_code
-from helpers import wait_for
+from helpers import aws_ecs, wait_for
 
 pytestmark = pytest.mark.server_args("--service-interval", "0.2")
 
@@ -107,7 +103,7 @@ def test_a_rollout_is_a_service_deployment_from_source_to_target_revision(server
     rest = ecs.list_service_deployments(service="web", maxResults=1, nextToken=page["nextToken"])
     assert [d["serviceDeploymentArn"] for d in rest["serviceDeployments"]] == [brief["serviceDeploymentArn"]]
     assert "nextToken" not in rest
-    later = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=1)
+    later = datetime.datetime.now(datetime.UTC) + datetime.timedelta(hours=1)
     assert deployments(ecs, "web", createdAt={"after": later}) == []
     assert len(deployments(ecs, "web", createdAt={"before": later})) == 2
 
@@ -229,19 +225,10 @@ def test_aws_cli_lists_and_describes_service_deployments(server, agent):
     ecs = server.client()
     register(ecs)
     ecs.create_service(serviceName="web", taskDefinition="app", desiredCount=1)
-    env = dict(os.environ, AWS_ACCESS_KEY_ID="AKIDPORTSIDETEST", AWS_SECRET_ACCESS_KEY="secret",
-               AWS_DEFAULT_REGION="us-east-1")
-
-    def cli(*args):
-        out = subprocess.run([sys.executable, "-m", "awscli", "ecs", *args, "--endpoint-url", server.endpoint,
-                              "--output", "json"], env=env, capture_output=True, text=True, timeout=60)
-        assert out.returncode == 0, out.stderr
-        return json.loads(out.stdout)
-
-    listed = cli("list-service-deployments", "--service", "web")["serviceDeployments"]
+    listed = aws_ecs(server, "list-service-deployments", "--service", "web")["serviceDeployments"]
     assert len(listed) == 1
     arn = listed[0]["serviceDeploymentArn"]
-    described = cli("describe-service-deployments", "--service-deployment-arns", arn)
+    described = aws_ecs(server, "describe-service-deployments", "--service-deployment-arns", arn)
     assert described["serviceDeployments"][0]["serviceDeploymentArn"] == arn
     assert described["serviceDeployments"][0]["targetServiceRevision"]["arn"] == listed[0]["targetServiceRevisionArn"]
 
@@ -256,8 +243,7 @@ def test_deployment_configuration_members_not_acted_on_are_refused(server, agent
                                         "hookTargetArn": "arn:aws:lambda:us-east-1:123456789012:function:f"}]},
                    {"alarms": {"alarmNames": ["a"], "enable": True, "rollback": True}},
                    {"deploymentCircuitBreaker": {"enable": True, "rollback": True,
-                                                 "thresholdConfiguration": {"type": "COUNT", "value": 5}}},
-                   {"deploymentCircuitBreaker": {"enable": True, "rollback": True, "resetOnHealthyTask": True}}):
+                                                 "thresholdConfiguration": {"type": "COUNT", "value": 0}}}):
         with pytest.raises(ClientError) as err:
             ecs.create_service(serviceName="web", taskDefinition="app", desiredCount=1,
                                deploymentConfiguration=config)
@@ -267,6 +253,16 @@ def test_deployment_configuration_members_not_acted_on_are_refused(server, agent
         "deploymentCircuitBreaker": {"enable": True, "rollback": False, "resetOnHealthyTask": False}})["service"]
     assert svc["deploymentConfiguration"]["strategy"] == "ROLLING"
     assert svc["deploymentConfiguration"]["deploymentCircuitBreaker"]["resetOnHealthyTask"] is False
+    # the breaker's threshold and reset are applied (domain/circuit_breaker.py), and shown as given
+    other = ecs.create_service(serviceName="web2", taskDefinition="app", desiredCount=1, deploymentConfiguration={
+        "deploymentCircuitBreaker": {"enable": True, "rollback": False, "resetOnHealthyTask": True,
+                                     "thresholdConfiguration": {"type": "COUNT", "value": 7}}})["service"]
+    assert other["deploymentConfiguration"]["deploymentCircuitBreaker"] == {
+        "enable": True, "rollback": False, "resetOnHealthyTask": True,
+        "thresholdConfiguration": {"type": "COUNT", "value": 7}}
+    (shown,) = deployments(ecs, "web2")
+    assert describe(ecs, shown["serviceDeploymentArn"])["deploymentCircuitBreaker"]["threshold"] == 7
+    ecs.delete_service(service="web2", force=True)
     with pytest.raises(ClientError) as err:
         ecs.update_service(service="web", deploymentConfiguration={"strategy": "CANARY"})
     assert error_code(err) == "InvalidParameterException"

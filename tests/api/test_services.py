@@ -7,18 +7,9 @@ import time
 
 import pytest
 
-from conftest import error_code
 from helpers import register_instance, register_task_definition, wait_for
 
-
-pytestmark = pytest.mark.server_args("--service-interval", "0.2")
-
-
-@pytest.fixture
-def ecs(server):
-    client = server.client()
-    client.create_cluster()
-    return client
+pytestmark = [pytest.mark.usefixtures("default_cluster"), pytest.mark.server_args("--service-interval", "0.2")]
 
 
 

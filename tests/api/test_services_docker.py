@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from helpers import wait_for
 from conftest import TEST_IMAGE
+from helpers import wait_for
 
 LOOP = ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done"]
 

@@ -7,9 +7,8 @@ import time
 
 import pytest
 
-from helpers import wait_for
 from conftest import AgentProcess
-
+from helpers import wait_for
 
 pytestmark = [pytest.mark.server_args("--service-interval", "0.2"),
               pytest.mark.serial]  # timing: conftest runs these one at a time on one xdist worker

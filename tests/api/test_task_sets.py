@@ -55,12 +55,13 @@ def test_task_sets_run_their_share_of_the_service(ecs):
     assert first["computedDesiredCount"] == 4 and first["scale"] == {"value": 100.0, "unit": "PERCENT"}
     assert first["externalId"] == "blue-1" and first["stabilityStatus"] == "STABILIZING"
     wait_for(steady(ecs, first["taskSetArn"], 4), what="blue at 4")
-    primary = ecs.update_service_primary_task_set(cluster="default", service="web", primaryTaskSet=first["id"])["taskSet"]
+    primary = ecs.update_service_primary_task_set(
+        cluster="default", service="web", primaryTaskSet=first["id"])["taskSet"]
     assert primary["status"] == "PRIMARY"
     assert ecs.describe_services(services=["web"])["services"][0]["taskDefinition"] == blue
 
-    second = ecs.create_task_set(cluster="default", service="web", taskDefinition=green, scale={"value": 50, "unit": "PERCENT"})[
-        "taskSet"]
+    second = ecs.create_task_set(cluster="default", service="web", taskDefinition=green,
+                                 scale={"value": 50, "unit": "PERCENT"})["taskSet"]
     assert second["computedDesiredCount"] == 2
     wait_for(steady(ecs, second["taskSetArn"], 2), what="green at 2")
     tasks = ecs.describe_tasks(tasks=ecs.list_tasks(serviceName="web")["taskArns"])["tasks"]
@@ -72,7 +73,8 @@ def test_task_sets_run_their_share_of_the_service(ecs):
     assert svc["runningCount"] == 6 and len(svc["taskSets"]) == 2
 
     # scale: a percentage of desiredCount, rounded up
-    ecs.update_task_set(cluster="default", service="web", taskSet=second["taskSetArn"], scale={"value": 30, "unit": "PERCENT"})
+    ecs.update_task_set(cluster="default", service="web", taskSet=second["taskSetArn"],
+                        scale={"value": 30, "unit": "PERCENT"})
     wait_for(steady(ecs, second["taskSetArn"], 2), what="30 % of 4 is 2")
     ecs.update_service(service="web", desiredCount=2)
     wait_for(steady(ecs, first["taskSetArn"], 2), what="blue follows desiredCount")
@@ -127,7 +129,8 @@ def test_task_set_errors(ecs):
         ecs.create_task_set(cluster="default", service="web", taskDefinition="missing:1")
     assert error_code(err) == "ClientException"
     with pytest.raises(ClientError) as err:
-        ecs.create_task_set(cluster="default", service="web", taskDefinition=blue, scale={"value": 150, "unit": "PERCENT"})
+        ecs.create_task_set(cluster="default", service="web", taskDefinition=blue,
+                            scale={"value": 150, "unit": "PERCENT"})
     assert error_code(err) == "InvalidParameterException"
     with pytest.raises(ClientError) as err:
         ecs.create_task_set(cluster="default", service="web", taskDefinition=blue, loadBalancers=[
@@ -136,7 +139,8 @@ def test_task_set_errors(ecs):
     assert error_code(err) == "UnsupportedFeatureException"
     for call in (lambda: ecs.update_task_set(cluster="default", service="web", taskSet="ecs-svc/1", scale={"value": 1}),
                  lambda: ecs.delete_task_set(cluster="default", service="web", taskSet="ecs-svc/1"),
-                 lambda: ecs.update_service_primary_task_set(cluster="default", service="web", primaryTaskSet="ecs-svc/1")):
+                 lambda: ecs.update_service_primary_task_set(cluster="default", service="web",
+                                                             primaryTaskSet="ecs-svc/1")):
         with pytest.raises(ClientError) as err:
             call()
         assert error_code(err) == "TaskSetNotFoundException"
@@ -150,8 +154,8 @@ def test_aws_cli_create_task_set(server, ecs):
     ecs.create_service(serviceName="web", desiredCount=2, deploymentController={"type": "EXTERNAL"})
     env = dict(os.environ, AWS_ACCESS_KEY_ID="AKIDPORTSIDETEST", AWS_SECRET_ACCESS_KEY="secret",
                AWS_DEFAULT_REGION="us-east-1")
-    out = subprocess.run([sys.executable, "-m", "awscli", "ecs", "create-task-set", "--cluster", "default", "--endpoint-url",
-                          server.endpoint, "--service", "web", "--task-definition", "blue",
+    out = subprocess.run([sys.executable, "-m", "awscli", "ecs", "create-task-set", "--cluster", "default",
+                          "--endpoint-url", server.endpoint, "--service", "web", "--task-definition", "blue",
                           "--scale", "value=50,unit=PERCENT", "--output", "json"],
                          env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr

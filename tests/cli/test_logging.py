@@ -51,7 +51,8 @@ def test_json_log_tells_a_task_and_a_service_story(tmp_path):
     started = next(e for e in entries if e["message"].startswith("task started"))
     assert started["task"] == task_id and started["cluster"] == "default" and started["level"] == "INFO"
     stopped = next(e for e in entries if e["message"].startswith("task stopped"))
-    assert stopped["task"] == task_id and "EssentialContainerExited" in stopped["message"] and "main=4" in stopped["message"]
+    assert stopped["task"] == task_id
+    assert "EssentialContainerExited" in stopped["message"] and "main=4" in stopped["message"]
     assert any("(service web)" in m and "steady state" in m for m in messages)
 
     agent_entries = json_lines(agent.log.read_text())

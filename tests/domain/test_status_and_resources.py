@@ -2,7 +2,7 @@
 
 from portside.domain.resources import Capacity, Reservation
 from portside.domain.status import Status, advance, task_status_from_containers
-from portside.domain.task import apply_task_change, reservation_for, request_stop
+from portside.domain.task import apply_task_change, request_stop, reservation_for
 
 
 def test_status_only_moves_forward():
@@ -49,7 +49,8 @@ def test_capacity_round_trips_through_resources():
 def test_reservation_rules():
     definition = {"containerDefinitions": [
         {"name": "a", "cpu": 100, "memory": 300, "memoryReservation": 200,
-         "portMappings": [{"containerPort": 80, "hostPort": 8080}, {"containerPort": 53, "protocol": "udp", "hostPort": 53}]},
+         "portMappings": [{"containerPort": 80, "hostPort": 8080},
+                          {"containerPort": 53, "protocol": "udp", "hostPort": 53}]},
         {"name": "b", "memory": 50, "portMappings": [{"containerPort": 90}]}]}
     need = reservation_for(definition, None)
     assert (need.cpu, need.memory, need.ports, need.ports_udp) == (100, 250, [8080], [53])

@@ -37,13 +37,12 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import psycopg
+import pytest
 from botocore.exceptions import BotoCoreError, ClientError
 
 from conftest import AgentProcess
 from pg_servers import LEASE_S, kill, start_servers, stop_servers, wait_for_one_leader
 from portside.testing import postgres
-
-import pytest
 
 pytestmark = pytest.mark.skipif(postgres.unavailable() is not None, reason=str(postgres.unavailable()))
 
@@ -219,7 +218,8 @@ def test_killing_the_leader_mid_deployment_loses_nothing(tmp_path: Path, test_im
         assert len(per_revision) == rounds + 1
         assert all(n == DESIRED for n in per_revision.values()), f"tasks made per deployment: {per_revision}"
         for token, arns in acknowledged.items():
-            assert by_token.get(token, set()) == arns, f"RunTask {token}: acknowledged {arns}, stored {by_token.get(token)}"
+            stored = by_token.get(token, set())
+            assert stored == arns, f"RunTask {token}: acknowledged {arns}, stored {stored}"
         unacknowledged = set(by_token) - set(acknowledged)
         assert not unacknowledged, f"tasks of calls never acknowledged: {unacknowledged}"
         for instance, reservations in held.items():

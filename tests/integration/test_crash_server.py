@@ -25,12 +25,10 @@ import time
 import uuid
 from collections import defaultdict
 
-from botocore.config import Config
+import pytest
 from botocore.exceptions import BotoCoreError, ClientError
 
 from consistency import StoreChecker
-import pytest
-
 from helpers import resources
 
 pytestmark = pytest.mark.serial  # conftest: one at a time on one xdist worker

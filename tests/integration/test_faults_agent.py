@@ -32,7 +32,7 @@ class SocketCut:
         self._lock = threading.Lock()
         self._listener: socket.socket | None = None
 
-    def start(self) -> "SocketCut":
+    def start(self) -> SocketCut:
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         listener.bind(str(self.path))
         listener.listen(64)
@@ -228,7 +228,8 @@ def test_an_agent_whose_instance_the_server_lost_registers_anew_and_stops_unknow
         assert f"the server no longer knows container instance {old}" in log, log[-3000:]
         assert f"stopping the containers of task {arn}" in log, log[-3000:]
         # and the new instance runs tasks
-        again = ecs.run_task(taskDefinition=_definition(ecs, "long", ["sleep", "300"], test_image))["tasks"][0]["taskArn"]
+        definition = _definition(ecs, "long", ["sleep", "300"], test_image)
+        again = ecs.run_task(taskDefinition=definition)["tasks"][0]["taskArn"]
         wait_for_task(ecs, again, "RUNNING")
         ecs.stop_task(task=again)
         wait_for_task(ecs, again, "STOPPED")

@@ -45,7 +45,7 @@ def _closed_within(sock: socket.socket, seconds: float) -> tuple[bool, bytes]:
     while time.monotonic() < deadline:
         try:
             chunk = sock.recv(65536)
-        except socket.timeout:
+        except TimeoutError:
             continue
         except ConnectionResetError:
             return True, data
@@ -146,7 +146,8 @@ def test_at_the_connection_cap_idle_sockets_give_way_and_agents_keep_polling(tmp
     try:
         agent.wait_registered()
         definition = ecs.register_task_definition(
-            family="sleeper", containerDefinitions=[{"name": "c", "image": "busybox", "command": ["sleep", "60"], "memory": 64}]
+            family="sleeper",
+            containerDefinitions=[{"name": "c", "image": "busybox", "command": ["sleep", "60"], "memory": 64}]
         )["taskDefinition"]["taskDefinitionArn"]
         # 200 sockets: idle ones and ones that began a request and stalled (slowloris)
         hostile = []
@@ -208,7 +209,7 @@ def test_memory_stays_flat_under_floods_of_unauthenticated_and_missing_things(tm
         assert status == 400
     for i in range(200):  # task definition misses, each naming a 0.9 MB family
         status, body = raw_call(server.endpoint, ECS + "DescribeTaskDefinition",
-                                '{"taskDefinition": "%s%d"}' % ("f" * 900_000, i))
+                                '{"taskDefinition": "' + "f" * 900_000 + f'{i}"}}')
         assert status == 400 and body["__type"] == "ClientException", body
     grown = _rss_mib(server) - before
     print(f"\nRSS grew {grown:.1f} MiB under 40 × 10 MB credentials, 2,000 × 30 kB unknown targets, "

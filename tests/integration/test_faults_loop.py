@@ -32,7 +32,8 @@ def _metrics(server: ServerProcess) -> dict[str, float]:
 def _lag_over(before: dict[str, float], after: dict[str, float], seconds: str) -> int:
     """Lag samples between two scrapes that were over `seconds` (a bucket bound)."""
     def over(m: dict[str, float]) -> float:
-        return m["portside_event_loop_lag_seconds_count"] - m[f'portside_event_loop_lag_seconds_bucket{{le="{seconds}"}}']
+        bucket = f'portside_event_loop_lag_seconds_bucket{{le="{seconds}"}}'
+        return m["portside_event_loop_lag_seconds_count"] - m[bucket]
     return int(over(after) - over(before))
 
 
@@ -47,7 +48,7 @@ class _HealthProbe:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> "_HealthProbe":
+    def __enter__(self) -> _HealthProbe:
         self._thread.start()
         return self
 

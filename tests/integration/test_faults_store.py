@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -279,7 +279,7 @@ def test_a_full_disk_refuses_writes_by_name_serves_reads_and_recovers(tmp_path, 
 
 def test_an_agent_whose_data_dir_is_full_keeps_running(tmp_path, small_disk):
     """Before: it exited 1 with a traceback, unable to write its checkpoint."""
-    from conftest import AgentProcess, wait_for_task
+    from conftest import AgentProcess
 
     server = ServerProcess(tmp_path / "data").start()
     agent = AgentProcess(server, small_disk / "agent", "--runtime", "fake")

@@ -21,20 +21,20 @@ import json
 import os
 import socket
 import time
+from collections import Counter
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from consistency import StoreChecker
-from conftest import ServerProcess
-from helpers import resources
-from sigv4 import ECS, TEST_KEY, raw_call, sign
-
 import portside.api  # noqa: F401  (registers the handlers: the implemented operations)
+from conftest import ServerProcess
+from consistency import StoreChecker
+from helpers import resources
 from portside.protocol.dispatch import HANDLERS
 from portside.protocol.model import declared_errors, operation_model
+from sigv4 import ECS, TEST_KEY, raw_call, sign
 
 PROTOCOL_ERRORS = {
     "SerializationException", "UnknownOperationException", "ValidationException",
@@ -43,7 +43,7 @@ PROTOCOL_ERRORS = {
 }
 FUZZ_EXAMPLES = int(os.environ.get("PORTSIDE_FUZZ_EXAMPLES", "50"))
 FUZZ_RANDOM = os.environ.get("PORTSIDE_FUZZ_RANDOM") == "1"
-from collections import Counter
+
 OUTCOMES: Counter = Counter()  # (operation, how made, 200 or error code) → requests
 TRIED = {"handwritten": 0, "generated": 0, "mutated": 0, "consistency_checks": 0}
 
@@ -252,7 +252,7 @@ def _raw_http(server, request: bytes, read_timeout: float = 10) -> bytes:
         while True:
             try:
                 chunk = s.recv(65536)
-            except (socket.timeout, ConnectionResetError):
+            except (TimeoutError, ConnectionResetError):
                 break
             if not chunk:
                 break

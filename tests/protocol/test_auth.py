@@ -14,7 +14,7 @@ from unittest import mock
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import AgentProcess, ServerProcess, error_code, free_port
+from conftest import AgentProcess, ServerProcess, free_port
 from sigv4 import ECS, raw_call, sign
 
 ADMIN = ("AKIDADMIN0000000001", "admin-secret/with+odd=chars")
@@ -99,7 +99,7 @@ def test_health_stays_open(secured):
 
 @pytest.mark.parametrize("minutes,accepted", [(-16, False), (-14, True), (14, True), (16, False)])
 def test_clock_skew_over_15_minutes_refused(secured, minutes, accepted):
-    when = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) + dt.timedelta(minutes=minutes)
+    when = dt.datetime.now(dt.UTC).replace(tzinfo=None) + dt.timedelta(minutes=minutes)
     with mock.patch("botocore.auth.get_current_datetime", return_value=when):
         status, body = raw_call(secured.endpoint, ECS + "ListClusters", "{}", key=ADMIN)
     if accepted:
@@ -167,7 +167,8 @@ def test_scope_must_be_this_region_and_ecs(secured, region, service, message):
     "AWS4-HMAC-SHA256 Credential=x, SignedHeaders=host;x-amz-date, Signature=" + "0" * 64,
     "AWS4-HMAC-SHA256 Credential=a/20240101/us-east-1/ecs/aws4_request, SignedHeaders=HOST, Signature=" + "0" * 64,
     "AWS4-HMAC-SHA256 Credential=a/20240101/us-east-1/ecs/aws4_request, SignedHeaders=host;x-amz-date, Signature=zz",
-    "AWS4-HMAC-SHA256 Credential=a/20240101/us-east-1/ecs/aws4_request, SignedHeaders=x-amz-date, Signature=" + "0" * 64,
+    "AWS4-HMAC-SHA256 Credential=a/20240101/us-east-1/ecs/aws4_request, SignedHeaders=x-amz-date, "
+    "Signature=" + "0" * 64,
     "AWS4-HMAC-SHA256 Credential=a/20240101/us-east-1/ecs/aws4_request, SignedHeaders=host;x-amz-date;x-missing, "
     "Signature=" + "0" * 64,
 ])

@@ -3,7 +3,6 @@ model, error bodies as AWS sends them — and never a 500."""
 
 import json
 import subprocess
-import urllib.request
 
 import pytest
 from botocore.exceptions import ClientError
@@ -54,8 +53,8 @@ def test_unknown_members_ignored_and_output_shaped(server):
 
 
 def test_missing_required_member_via_boto3_without_client_validation(server):
-    from botocore.config import Config
     import boto3
+    from botocore.config import Config
 
     ecs = boto3.client("ecs", endpoint_url=server.endpoint, region_name="us-east-1",
                        aws_access_key_id="a", aws_secret_access_key="b",

@@ -110,7 +110,8 @@ def test_validate_fast_path_takes_the_hot_requests() -> None:
     for name, body in [
         ("StopTask", {"cluster": "c", "task": "t", "reason": "r"}),
         ("RunTask", {"cluster": "c", "taskDefinition": "d", "count": 10, "startedBy": "me",
-                     "overrides": {"containerOverrides": [{"name": "c", "environment": [{"name": "A", "value": "1"}]}]}}),
+                     "overrides": {"containerOverrides": [
+                         {"name": "c", "environment": [{"name": "A", "value": "1"}]}]}}),
         ("DescribeTasks", {"cluster": "c", "tasks": [f"t{i}" for i in range(100)], "include": ["TAGS"]}),
     ]:
         shape = operation_model(name).input_shape
@@ -118,7 +119,8 @@ def test_validate_fast_path_takes_the_hot_requests() -> None:
 
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
-@given(st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+@given(st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+                    | st.text(),
                     lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=5), kids, max_size=4),
                     max_leaves=20))
 def test_parse_json_reads_what_json_loads_reads(value: Any) -> None:
@@ -163,7 +165,7 @@ def test_amz_date_parse_is_strptime(value: str) -> None:
     import datetime as dt
 
     try:
-        expected = dt.datetime.strptime(value, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.timezone.utc).timestamp()
+        expected = dt.datetime.strptime(value, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC).timestamp()
     except ValueError:
         expected = None
     assert auth._parse_amz_date(value) == expected

@@ -13,10 +13,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect, sync_playwright  # the test extra installs it (no browser download)
 
 from conftest import AgentProcess, ServerProcess
-
-from playwright.sync_api import expect, sync_playwright  # the test extra installs it (no browser download)
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

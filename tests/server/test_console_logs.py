@@ -12,11 +12,12 @@ from playwright.sync_api import expect
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "agent"))
 
-from conftest import wait_for_task  # noqa: E402
-from helpers import wait_for  # noqa: E402
 from test_agent_docker import containers_of, register, run  # noqa: E402
 from test_awslogs_docker import awslogs  # noqa: E402
 from test_console import browser, page  # noqa: E402,F401  (the fixtures)
+
+from conftest import wait_for_task  # noqa: E402
+from helpers import wait_for  # noqa: E402
 
 
 def test_the_task_page_shows_each_containers_output(server, docker_agent, docker_client, page):  # noqa: F811

@@ -4,10 +4,9 @@ the records; the tables are made by each backend's migrations)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
-from ..dialect import Dialect
 from ..logs import LogEvent, LogGroup, LogStream, Position
+from .base import StatementRepository
 
 _STREAM = "SELECT group_name, name, created, first_event, last_event, last_ingestion, stored_bytes FROM log_streams"
 
@@ -16,14 +15,7 @@ def _like(prefix: str) -> str:
     return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-class SqlLogs:
-    def __init__(self, db: Any, dialect: Dialect) -> None:
-        self.db = db  # the store's connection
-        self.d = dialect
-
-    def _run(self, sql: str, args: tuple[Any, ...] = ()) -> Any:
-        return self.db.execute(self.d.sql(sql), args)
-
+class SqlLogs(StatementRepository):
     # groups -------------------------------------------------------------------
 
     def get_group(self, name: str) -> LogGroup | None:

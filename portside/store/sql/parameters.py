@@ -7,22 +7,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..dialect import Dialect
 from ..parameters import ParameterVersion
-from ..sealing import Sealer
+from .base import SealedRepository
 
 _COLUMNS = "name, version, type, value, description, allowed_pattern, key_id, tier, data_type, modified, labels"
 
 
-class SqlParameters:
-    def __init__(self, db: Any, dialect: Dialect, sealer: Sealer) -> None:
-        self.db = db  # the store's connection
-        self.d = dialect
-        self.sealer = sealer
-
-    def _run(self, sql: str, args: tuple[Any, ...] = ()) -> Any:
-        return self.db.execute(self.d.sql(sql), args)
-
+class SqlParameters(SealedRepository):
     def _version(self, row: tuple[Any, ...]) -> ParameterVersion:
         name, version, kind, value, description, pattern, key_id, tier, data_type, modified, labels = row
         stored = bytes(value)

@@ -5,25 +5,15 @@ sealed before it is written and opened only when asked for."""
 from __future__ import annotations
 
 import json
-from typing import Any
 
-from ..dialect import Dialect
-from ..sealing import Sealer
 from ..secrets import Secret, SecretValue, SecretVersion
+from .base import SealedRepository
 
 _SECRET = "SELECT name, arn, description, created, last_changed, last_accessed, deletion_date FROM secrets"
 _UPDATABLE = frozenset({"description", "last_changed", "last_accessed", "deletion_date"})
 
 
-class SqlSecrets:
-    def __init__(self, db: Any, dialect: Dialect, sealer: Sealer) -> None:
-        self.db = db  # the store's connection
-        self.d = dialect
-        self.sealer = sealer
-
-    def _run(self, sql: str, args: tuple[Any, ...] = ()) -> Any:
-        return self.db.execute(self.d.sql(sql), args)
-
+class SqlSecrets(SealedRepository):
     def get(self, name: str) -> Secret | None:
         row = self._run(_SECRET + " WHERE name = ?", (name,)).fetchone()
         return Secret(*row) if row else None
