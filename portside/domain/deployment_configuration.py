@@ -2,7 +2,8 @@
 and the refusal for each one it cannot (a table, not scattered ifs).
 
 The scheduler runs ROLLING deployments with minimumHealthyPercent,
-maximumPercent and the circuit breaker, and BLUE_GREEN deployments with
+maximumPercent and the circuit breaker (with its thresholdConfiguration and
+resetOnHealthyTask, domain/circuit_breaker.py), and BLUE_GREEN deployments with
 bakeTimeInMinutes and PAUSE lifecycle hooks (domain/lifecycle.py).
 Everything else in botocore's DeploymentConfiguration is refused by name
 rather than stored and ignored.
@@ -13,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from . import lifecycle
+from . import circuit_breaker, lifecycle
 
 Doc = dict[str, Any]
 
@@ -40,11 +41,9 @@ def refusal(config: Doc) -> str | None:
         if asked(value):
             return message.format(value=value)
     breaker = config.get("deploymentCircuitBreaker") or {}
-    if breaker.get("thresholdConfiguration"):
-        return "deploymentCircuitBreaker.thresholdConfiguration is not supported by Portside."
-    if breaker.get("resetOnHealthyTask"):
-        return ("deploymentCircuitBreaker.resetOnHealthyTask true is not supported by Portside: a deployment's "
-                "failure count is never reset when a task turns healthy; leave it unset or false.")
+    found = circuit_breaker.threshold_problem(breaker)
+    if found:
+        return found
     blue_green = config.get("strategy") == "BLUE_GREEN"
     bake = config.get("bakeTimeInMinutes")
     if bake is not None and not blue_green:

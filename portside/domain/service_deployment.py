@@ -33,9 +33,9 @@ import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
+from . import circuit_breaker
 from .documents import Doc
 from .lifecycle import Lifecycle
-from .service import failure_threshold
 
 TERMINAL = ("SUCCESSFUL", "STOPPED", "ROLLBACK_SUCCESSFUL", "ROLLBACK_FAILED")
 RUNNING = ("PENDING", "IN_PROGRESS", "STOP_REQUESTED", "ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS")
@@ -152,7 +152,7 @@ def _breaker(service: Doc, deployment: Doc | None, status: str) -> Doc:
         return {"status": "DISABLED"}
     failed = (deployment or {}).get("failedTasks", 0)
     return {"status": status, "failureCount": failed,
-            "threshold": failure_threshold(service.get("desiredCount", 0))}
+            "threshold": circuit_breaker.threshold(config, service.get("desiredCount", 0))}
 
 
 def _finish(entry: Entry, status: str, reason: str | None, now: float) -> None:

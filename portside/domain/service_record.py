@@ -74,12 +74,15 @@ class SchedulerMemory:
     unplaceable_at: float = 0.0
     lifecycle: Lifecycle | None = None  # where the current BLUE_GREEN deployment is (domain/lifecycle.py)
     task_set_tokens: dict[str, str] = field(default_factory=dict)  # CreateTaskSet clientToken → task set id
+    # the IN_PROGRESS deployment's tasks seen healthy at the last look (resetOnHealthyTask, domain/circuit_breaker.py)
+    healthy_seen: list[str] = field(default_factory=list)
 
     def deployment_started(self) -> None:
         """A new deployment is not steady, nor throttled for the old one's failures."""
         self.steady = False
         self.fail_streak = 0
         self.lifecycle = None
+        self.healthy_seen = []
 
     def to_record(self) -> dict[str, Any]:
         return asdict(self)

@@ -6,7 +6,11 @@ This is the scheduler's, not the store's: the store keeps rows (instance
 documents, each task's reservation and group) and says when what it returned
 may be stale (`generation`: another process committed, a transaction rolled
 back); this cache derives the rest when it loads a cluster and keeps it up to
-date as tasks are placed and stopped (`hold`).  The tasks' reservations are
+date as tasks are placed and stopped (`hold`).  Servers sharing a database say
+more: which instances the others changed (`changed_instances`, told by each
+server's `hold` and `put_instance` through `instance_changed`), and only those
+are reloaded, so two servers placing at once do not rebuild each other's
+whole cache on every call.  The tasks' reservations are
 the durable truth and a restart derives it all again.
 
 Writes of instances go through `put_instance` here (written through to the
@@ -27,8 +31,12 @@ class PlacementSource(Protocol):
     """What the cache needs of the store (`store.interface.Store` has it all)."""
 
     def generation(self) -> int: ...
+    def instance_changed(self, arn: str) -> None: ...
+    def changed_instances(self) -> set[str]: ...
     def instance_documents(self, cluster_arn: str) -> list[tuple[str, Doc]]: ...
+    def instance_documents_of(self, arns: list[str]) -> list[tuple[str, Doc]]: ...
     def live_holdings(self, cluster_arn: str) -> Iterable[tuple[str, Doc, str | None]]: ...
+    def live_holdings_of(self, instance_arns: list[str]) -> Iterable[tuple[str, Doc, str | None]]: ...
     def put_instance(self, doc: Doc) -> None: ...
 
 
@@ -44,8 +52,9 @@ class PlacementCache:
         self._groups: dict[str, dict[str, Counter[str]]] = {}
         self._pools: dict[tuple[str, tuple[str, ...]], list[str]] = {}  # (cluster, statuses) → ARNs
 
-    def _check(self) -> None:
-        """Drop everything if the store says it may be stale."""
+    def _check(self) -> set[str]:
+        """Drop everything if the store says it may be stale; reload the
+        instances another server changed (returned: what was read again)."""
         generation = self._source.generation()
         if generation != self._generation:
             self._generation = generation
@@ -55,6 +64,42 @@ class PlacementCache:
             self._stale.clear()
             self._groups.clear()
             self._pools.clear()
+        changed = self._source.changed_instances()
+        return self._reload(changed) if changed else changed
+
+    def _reload(self, arns: set[str]) -> set[str]:
+        """Read again these instances' documents and live tasks (those of
+        clusters cached; the others are read whole when first needed)."""
+        wanted = sorted(arn for arn in arns if instance_cluster(arn) in self._instances)
+        if not wanted:
+            return set()
+        clusters = {instance_cluster(arn) or "" for arn in wanted}
+        for cluster_arn in clusters:
+            groups = self._groups[cluster_arn]
+            for group in list(groups):
+                counts = groups[group]
+                for arn in wanted:
+                    counts.pop(arn, None)
+                if not counts:
+                    del groups[group]
+            for key in [k for k in self._pools if k[0] == cluster_arn]:
+                del self._pools[key]
+        for arn in wanted:
+            self._held.pop(arn, None)
+        for holder, reservation, task_group in self._source.live_holdings_of(wanted):
+            self._held.setdefault(holder, Capacity.empty()).hold(Reservation.from_doc(reservation))
+            self._groups[instance_cluster(holder) or ""].setdefault(task_group or "", Counter())[holder] += 1
+        docs = dict(self._source.instance_documents_of(wanted))
+        for arn in wanted:
+            cached = self._instances[instance_cluster(arn) or ""]
+            doc = docs.get(arn)
+            if doc is None:  # not (or no longer) registered
+                cached.pop(arn, None)
+                self._free.pop(arn, None)
+                self._stale.discard(arn)
+            else:
+                cached[arn] = self._with_remaining(doc)
+        return set(wanted)
 
     def _cluster_instances(self, cluster_arn: str) -> dict[str, Doc]:
         """The cluster's instance documents, cached (their `remainingResources`
@@ -99,6 +144,7 @@ class PlacementCache:
     def put_instance(self, doc: Doc) -> None:
         """Write the instance to the store and keep its cached copy true."""
         self._source.put_instance(doc)
+        self._source.instance_changed(doc["containerInstanceArn"])
         cached = self._cluster_instances(doc["clusterArn"])
         before = cached.get(doc["containerInstanceArn"])
         if before is None or before["status"] != doc["status"]:  # membership changed
@@ -119,13 +165,17 @@ class PlacementCache:
         the instance: its free capacity and group counts follow.  Call it
         after writing the task rows: when the cluster is not cached yet,
         loading it derives both from those rows, and the change must not be
-        applied a second time."""
+        applied a second time (nor when the instance was read again, another
+        server having changed it, for the same reason)."""
         cluster_arn = instance_cluster(instance_arn)
         if cluster_arn is None:
             return
-        self._check()
+        reloaded = self._check()
+        self._source.instance_changed(instance_arn)
         if cluster_arn not in self._instances:
             self._cluster_instances(cluster_arn)
+            return
+        if instance_arn in reloaded:  # read again just now, from rows that hold the change already
             return
         held = self._held.setdefault(instance_arn, Capacity.empty())
         free = self._free.get(instance_arn)  # None only for an instance not (or no longer) registered

@@ -41,7 +41,7 @@ from ..control.context import Context
 from ..control.launch_types import fargate_pool, launch_params, on_fargate
 from ..control.lookup import task_definition as resolve_task_definition
 from ..control.services import not_yet_healthy, task_rows
-from ..domain import health, lifecycle, service_plans
+from ..domain import circuit_breaker, health, lifecycle, service_plans
 from ..domain import service as services
 from ..domain import task_set as task_sets
 from ..domain.documents import Doc
@@ -183,6 +183,7 @@ class ServiceReconciler:
                 if (json.dumps(service, sort_keys=True), memory.to_record()) != before:
                     store.put_service(service, memory)
                 return Reconciled(more)
+            self._reset_on_healthy(service, memory, live, now)
             self._circuit_breaker(service, memory, now)
             if service["schedulingStrategy"] == "DAEMON":
                 more = self._daemon(service, memory, cluster, live, active, now)
@@ -218,6 +219,20 @@ class ServiceReconciler:
                 services.add_event(service, f"(service {service['serviceName']}) is unable to consistently "
                                    "start tasks successfully.", now)
 
+    def _reset_on_healthy(self, service: Doc, memory: SchedulerMemory, live: list[LiveTask], now: float) -> None:
+        """resetOnHealthyTask (true unless set false): a task of the
+        IN_PROGRESS deployment that reaches a healthy state sets its failure
+        count back to 0."""
+        breaker = service["deploymentConfiguration"].get("deploymentCircuitBreaker") or {}
+        current = services.primary(service) if service["deployments"] else {}
+        if not breaker.get("enable") or current.get("rolloutState") != "IN_PROGRESS":
+            memory.healthy_seen = []
+            return
+        memory.healthy_seen, reached = circuit_breaker.newly_healthy(memory.healthy_seen, live, current["id"])
+        if reached and circuit_breaker.resets_on_healthy_task(breaker) and current.get("failedTasks"):
+            current["failedTasks"] = 0
+            current["updatedAt"] = now
+
     def _throttled(self, memory: SchedulerMemory, now: float) -> bool:
         streak = memory.fail_streak
         if streak < THROTTLE_AFTER:
@@ -230,7 +245,7 @@ class ServiceReconciler:
         current = services.primary(service)
         if not breaker.get("enable") or current.get("rolloutState") != "IN_PROGRESS":
             return
-        if current.get("failedTasks", 0) < services.failure_threshold(service["desiredCount"]):
+        if current.get("failedTasks", 0) < circuit_breaker.threshold(breaker, service["desiredCount"]):
             return
         name = service["serviceName"]
         current["rolloutState"] = "FAILED"

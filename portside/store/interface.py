@@ -94,6 +94,21 @@ class UnitOfWork(Protocol):
         Caches above the store drop what they hold when it changes."""
         ...
 
+    def instance_changed(self, arn: str) -> None:
+        """The open transaction changed what this container instance holds
+        (a task placed or stopped on it) or its document.  Servers sharing the
+        database reload only such instances when this one commits
+        (`changed_instances`), instead of dropping everything; a store only one
+        server uses ignores it."""
+        ...
+
+    def changed_instances(self) -> set[str]:
+        """The instances other servers changed (`instance_changed`) since the
+        last call, when nothing else changed (else `generation` moved): the
+        placement cache reloads these.  Always empty for a store only one
+        server uses."""
+        ...
+
     def schema_version(self) -> int:
         ...
 
@@ -144,6 +159,10 @@ class InstanceRepository(Protocol):
 
     def instance_documents(self, cluster_arn: str) -> list[tuple[str, Doc]]:
         """(ARN, document) of every instance of the cluster, in registration order."""
+        ...
+
+    def instance_documents_of(self, arns: list[str]) -> list[tuple[str, Doc]]:
+        """(ARN, document) of these instances (those that exist), in registration order."""
         ...
 
     def count_instances(self, cluster_arn: str, statuses: tuple[str, ...]) -> int: ...
@@ -202,6 +221,10 @@ class TaskRepository(Protocol):
     def live_holdings(self, cluster_arn: str) -> Iterable[tuple[str, Doc, str | None]]:
         """(instance ARN, reservation, group) of each live task on the cluster's
         instances (whatever cluster the task is in: Fargate hosts)."""
+        ...
+
+    def live_holdings_of(self, instance_arns: list[str]) -> Iterable[tuple[str, Doc, str | None]]:
+        """The same, of the live tasks on these instances only."""
         ...
 
     def list_task_arns(

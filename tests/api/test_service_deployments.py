@@ -243,8 +243,7 @@ def test_deployment_configuration_members_not_acted_on_are_refused(server, agent
                                         "hookTargetArn": "arn:aws:lambda:us-east-1:123456789012:function:f"}]},
                    {"alarms": {"alarmNames": ["a"], "enable": True, "rollback": True}},
                    {"deploymentCircuitBreaker": {"enable": True, "rollback": True,
-                                                 "thresholdConfiguration": {"type": "COUNT", "value": 5}}},
-                   {"deploymentCircuitBreaker": {"enable": True, "rollback": True, "resetOnHealthyTask": True}}):
+                                                 "thresholdConfiguration": {"type": "COUNT", "value": 0}}}):
         with pytest.raises(ClientError) as err:
             ecs.create_service(serviceName="web", taskDefinition="app", desiredCount=1,
                                deploymentConfiguration=config)
@@ -254,6 +253,16 @@ def test_deployment_configuration_members_not_acted_on_are_refused(server, agent
         "deploymentCircuitBreaker": {"enable": True, "rollback": False, "resetOnHealthyTask": False}})["service"]
     assert svc["deploymentConfiguration"]["strategy"] == "ROLLING"
     assert svc["deploymentConfiguration"]["deploymentCircuitBreaker"]["resetOnHealthyTask"] is False
+    # the breaker's threshold and reset are applied (domain/circuit_breaker.py), and shown as given
+    other = ecs.create_service(serviceName="web2", taskDefinition="app", desiredCount=1, deploymentConfiguration={
+        "deploymentCircuitBreaker": {"enable": True, "rollback": False, "resetOnHealthyTask": True,
+                                     "thresholdConfiguration": {"type": "COUNT", "value": 7}}})["service"]
+    assert other["deploymentConfiguration"]["deploymentCircuitBreaker"] == {
+        "enable": True, "rollback": False, "resetOnHealthyTask": True,
+        "thresholdConfiguration": {"type": "COUNT", "value": 7}}
+    (shown,) = deployments(ecs, "web2")
+    assert describe(ecs, shown["serviceDeploymentArn"])["deploymentCircuitBreaker"]["threshold"] == 7
+    ecs.delete_service(service="web2", force=True)
     with pytest.raises(ClientError) as err:
         ecs.update_service(service="web", deploymentConfiguration={"strategy": "CANARY"})
     assert error_code(err) == "InvalidParameterException"

@@ -231,6 +231,9 @@ def test_instances(store: Store) -> None:
     assert all("remainingResources" not in doc for _, doc in docs)  # derived, never kept
     assert docs[1][1]["attributes"] == [{"name": "stack", "value": "prod"}]
     assert docs[2][1]["status"] == "INACTIVE"
+    some = store.instance_documents_of([c["containerInstanceArn"], b["containerInstanceArn"], f"{C}-nope"])
+    assert [arn for arn, _ in some] == [b["containerInstanceArn"], c["containerInstanceArn"]]  # registration order
+    assert some[1][1]["status"] == "INACTIVE"
     assert store.count_instances(C, ("ACTIVE", "DRAINING")) == 2
     page = store.list_instance_arns(C, ("ACTIVE", "DRAINING", "INACTIVE"), 0, 2)
     assert [arn for _, arn in page] == [b["containerInstanceArn"], a["containerInstanceArn"]]
@@ -305,6 +308,8 @@ def test_live_tasks_and_holdings(store: Store) -> None:
         (a["containerInstanceArn"], {"cpu": 1, "memory": 1, "ports": [], "portsUdp": []}, "g1"),
         (a["containerInstanceArn"], RESERVED, "g1"),
     ]
+    assert sorted(store.live_holdings_of([a["containerInstanceArn"]]), key=lambda h: h[1]["cpu"]) == holdings
+    assert list(store.live_holdings_of([b["containerInstanceArn"]])) == []  # its task stopped
 
 
 def test_list_task_arns_pages_in_creation_order_with_filters(store: Store) -> None:

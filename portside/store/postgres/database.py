@@ -31,6 +31,7 @@ import asyncio
 import concurrent.futures
 import functools
 import json
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -48,6 +49,15 @@ from .migrations import migrate
 
 dump = json.JSONEncoder(separators=(",", ":")).encode  # one encoder, not one per call
 
+# Tables cached above by `generation` alone: a batch that writes one makes other
+# servers drop all they cached (it is rare: CreateCluster, RegisterTaskDefinition...).
+WHOLESALE = frozenset({"clusters", "task_definitions"})
+_WRITE = re.compile(r"\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+(\w+)", re.IGNORECASE)
+# The change log keeps the entries of the last LOG_KEPT batches (pruned every LOG_PRUNE_EVERY):
+# a server that has not looked for longer drops all it cached.
+LOG_KEPT = 4096
+LOG_PRUNE_EVERY = 256
+
 # PostgreSQL refuses a notice payload of 8000 bytes or more: a batch's notices
 # (joined by newlines, split again by `Coordination.listen`) go in chunks under it.
 NOTICE_CHUNK = 7000
@@ -57,7 +67,10 @@ NOTICE_CHUNK = 7000
 class _Batch:
     """The transactions waiting for one COMMIT."""
 
+    counter: int  # the `changes` counter it took: its entry in the change log
     requests: int = 0  # transactions that joined it
+    instances: set[str] = field(default_factory=set)  # container instances it changed (`instance_changed`)
+    everything: bool = False  # it wrote what is cached by generation alone (clusters, task definitions)
     notices: list[str] = field(default_factory=list)  # sent with its COMMIT
     done: asyncio.Future[None] | None = None  # on the loop, once its COMMIT is scheduled: the requests await it
     commit: concurrent.futures.Future[None] | None = None  # the background COMMIT
@@ -77,7 +90,7 @@ class PostgresDatabase(DatabaseBase):
         except psycopg.Error as exc:
             reason = " ".join(str(exc).split())  # one line
             raise StoreError(f"cannot open the database {public(dsn)}: {reason}") from exc
-        self._db = _Connection(dsn, conn, self._forget, self._settle)
+        self._db = _Connection(dsn, conn, self._forget, self._settle, self._wrote)
         try:
             self._version = migrate(conn, public(dsn))
         except BaseException:
@@ -88,6 +101,7 @@ class PostgresDatabase(DatabaseBase):
         self._committing: _Batch | None = None  # the batch whose COMMIT is in flight
         self._in_tx = False
         self._seen = -1  # the `changes` counter when we last looked
+        self._others_changed: set[str] = set()  # instances other servers changed (`changed_instances`)
         self._generation = 0
         self._fence: int | None = None  # the leader's token its transactions check (see `fenced`)
 
@@ -122,23 +136,60 @@ class PostgresDatabase(DatabaseBase):
     # what was read may be stale -----------------------------------------------
 
     def generation(self) -> int:
-        """Changes when another connection has committed since we looked (the
-        `changes` counter moved) or a transaction was rolled back.  While a
-        batch is open nobody else can commit a write (they wait for the
-        `changes` row), so it is checked only outside one."""
+        """Changes when another server has committed something other than
+        changes to container instances (the `changes` counter moved, and the
+        change log says so, or cannot say) or a transaction was rolled back.
+        While a batch is open nobody else can commit a write (they wait for
+        the `changes` row), so it is checked only outside one."""
         if not self._in_tx and self._batch is None:
-            row = self._db.execute("SELECT n FROM changes WHERE id = 1").fetchone()
-            self._observe(int(row[0]))
+            cursor = self._db.run("SELECT n FROM changes WHERE id = 1" + self._log_query())
+            counter = int(cursor.fetchone()[0])
+            self._catch_up(counter, cursor.fetchall() if cursor.nextset() else [])
         return self._generation
 
-    def _observe(self, counter: int) -> None:
-        if counter != self._seen:
-            self._seen = counter
+    def instance_changed(self, arn: str) -> None:
+        if self._batch is not None:
+            self._batch.instances.add(arn)
+
+    def changed_instances(self) -> set[str]:
+        changed, self._others_changed = self._others_changed, set()
+        return changed
+
+    def _log_query(self) -> str:
+        """The change log's entries since we looked (a second statement of the
+        same round trip), or nothing when we never looked."""
+        if self._seen < 0:
+            return ""
+        return f"; SELECT n, instances, everything FROM change_log WHERE n > {int(self._seen)} ORDER BY n"
+
+    def _catch_up(self, counter: int, log: list[tuple[int, str, bool]]) -> None:
+        """Other servers' batches up to `counter` have committed: when the log
+        has each of their entries and none changed more than container
+        instances, note those instances for the placement cache; else forget
+        all that was read."""
+        if counter == self._seen:
+            return
+        entries = [entry for entry in log if entry[0] <= counter]
+        if self._seen < 0 or len(entries) != counter - self._seen or any(entry[2] for entry in entries):
             self._forget()
+        else:
+            for _, instances, _ in entries:
+                if instances:
+                    self._others_changed.update(instances.split("\n"))
+        self._seen = counter
+
+    def _wrote(self, statement: str) -> None:
+        """Every write statement: one to a table cached by generation alone
+        makes the batch's change log entry say `everything`."""
+        if self._batch is not None and not self._batch.everything:
+            match = _WRITE.match(statement)
+            if match and match.group(1).lower() in WHOLESALE:
+                self._batch.everything = True
 
     def _forget(self) -> None:
         """What this process read may be untrue: the caches above drop it."""
         self._generation += 1
+        self._others_changed.clear()  # dropped with the rest
 
     # transactions and group commit ---------------------------------------------
 
@@ -199,14 +250,16 @@ class PostgresDatabase(DatabaseBase):
     def _begin(self) -> None:
         """BEGIN and take the writers' turn (the `changes` row), in one round trip."""
         conn = self._db.live()
-        cursor = conn.execute("BEGIN; UPDATE changes SET n = n + 1 WHERE id = 1 RETURNING n")
+        cursor = conn.execute("BEGIN; UPDATE changes SET n = n + 1 WHERE id = 1 RETURNING n" + self._log_query())
         cursor.nextset()
         row = cursor.fetchone()
         assert row is not None
         counter = int(row[0])
-        self._observe(counter - 1)  # someone else committed since we looked: forget
+        # Every batch numbered below ours has committed (we waited for the row):
+        # what they changed is in the log, read in the same round trip.
+        self._catch_up(counter - 1, cursor.fetchall() if cursor.nextset() else [])
         self._seen = counter  # our own change is no news to us
-        self._batch = _Batch()
+        self._batch = _Batch(counter)
         self._db.pinned = True
 
     def _lost(self, exc: psycopg.Error) -> None:
@@ -269,7 +322,8 @@ class PostgresDatabase(DatabaseBase):
         batch.commit.add_done_callback(lambda _: loop.call_soon_threadsafe(self._committed, batch))
 
     def _commit_statement(self, batch: _Batch) -> str:
-        """The batch's notices (deduplicated, in chunks) and its COMMIT, one simple query."""
+        """The batch's change log entry, its notices (deduplicated, in chunks)
+        and its COMMIT, one simple query."""
         conn = self._db.live()
         parts = []
         chunk: list[str] = []
@@ -284,7 +338,11 @@ class PostgresDatabase(DatabaseBase):
             parts.append(chunk)
         notify = [pgsql.SQL("SELECT pg_notify({}, {}); ").format(CHANNEL, "\n".join(p)).as_string(conn)
                   for p in parts]
-        return "".join(notify) + "COMMIT"
+        log = pgsql.SQL("INSERT INTO change_log VALUES ({}, {}, {}); ").format(
+            batch.counter, "\n".join(sorted(batch.instances)), batch.everything).as_string(conn)
+        if batch.counter % LOG_PRUNE_EVERY == 0:
+            log += f"DELETE FROM change_log WHERE n <= {batch.counter - LOG_KEPT}; "
+        return log + "".join(notify) + "COMMIT"
 
     def _timed_commit(self, statement: str, requests: int) -> None:
         """COMMIT (PostgreSQL's sync is in it), counted in the commit metrics."""
@@ -418,6 +476,9 @@ def pyformat(sql: str) -> str:
     return sql.replace("%", "%%").replace("?", "%s")
 
 
+_WRITES = frozenset("IUDiud")  # the first letter of INSERT, UPDATE, DELETE
+
+
 class _Connection:
     """The connection as the repositories use it: `?` placeholders, as SQLite's.
     A connection the database dropped is replaced on the next use (so service
@@ -426,11 +487,12 @@ class _Connection:
     what was read before may be stale."""
 
     def __init__(self, dsn: str, conn: psycopg.Connection[Any], reconnected: Callable[[], None],
-                 settle: Callable[[], None]) -> None:
+                 settle: Callable[[], None], wrote: Callable[[str], None]) -> None:
         self._dsn = dsn
         self._conn: psycopg.Connection[Any] | None = conn
         self._reconnected = reconnected
         self._settle = settle
+        self._wrote = wrote  # told of each INSERT / UPDATE / DELETE
         # While a batch is open on it, a lost connection is not replaced: the
         # batch's statements must never go on, outside it, on a new one.
         self.pinned = False
@@ -467,7 +529,21 @@ class _Connection:
             return StoreUnavailable(" ".join(str(exc).split())[:200] or type(exc).__name__)
         return exc
 
+    def run(self, statements: str) -> Any:
+        """Statements without parameters, in one round trip (the simple
+        protocol); the cursor is on the first one's result (`nextset()`)."""
+        conn = self.live()
+        try:
+            return conn.execute(statements)
+        except psycopg.Error as exc:
+            failure = self.translated(exc)
+            if failure is exc:
+                raise
+            raise failure from exc
+
     def execute(self, sql: str, args: Any = ()) -> Any:  # a psycopg cursor (rows as tuples)
+        if sql[:1] in _WRITES or sql[:1].isspace():
+            self._wrote(sql)
         conn = self.live()
         try:
             return conn.execute(pyformat(sql), args)
@@ -478,6 +554,8 @@ class _Connection:
             raise failure from exc
 
     def executemany(self, sql: str, rows: Iterable[Any]) -> None:
+        if sql[:1] in _WRITES or sql[:1].isspace():
+            self._wrote(sql)
         conn = self.live()
         try:
             with conn.cursor() as cursor:

@@ -199,8 +199,20 @@ _LOGS_SECRETS_PARAMETERS = _run(
     "CREATE TABLE sealing_check (id INTEGER PRIMARY KEY, token BYTEA NOT NULL)",
 )
 
+# What each batch of changes (its number: the `changes` counter it took) changed:
+# the container instances (newline-separated ARNs) and whether anything else
+# cached by generation (clusters, task definitions).  Several servers read it to
+# reload only those instances in their placement caches (store/postgres/database.py).
+_CHANGE_LOG = _run(
+    """CREATE TABLE change_log (
+        n BIGINT PRIMARY KEY,
+        instances TEXT NOT NULL,
+        everything BOOLEAN NOT NULL
+    )""",
+)
+
 # Step N (1-based) brings a database from version N-1 to N.
-STEPS: list[Step] = [_BASE, _SEVERAL_SERVERS, _LOGS_SECRETS_PARAMETERS]
+STEPS: list[Step] = [_BASE, _SEVERAL_SERVERS, _LOGS_SECRETS_PARAMETERS, _CHANGE_LOG]
 
 
 def latest() -> int:

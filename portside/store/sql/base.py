@@ -11,6 +11,7 @@ from ..dialect import Dialect
 from ..sealing import Sealer
 
 dump = json.JSONEncoder(separators=(",", ":")).encode  # one encoder, not one per call
+IN_CHUNK = 500  # values in one `IN (...)` list (SQLite allows 32,766 parameters, PostgreSQL 65,535)
 
 
 class StatementRepository:

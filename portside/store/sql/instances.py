@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 from ...domain.documents import Doc
-from .base import SqlRepository, dump
+from .base import IN_CHUNK, SqlRepository, dump
 
 
 class SharedInstances(SqlRepository):
@@ -27,6 +27,17 @@ class SharedInstances(SqlRepository):
             (cluster_arn,),
         )
         return [(arn, json.loads(doc)) for arn, doc in rows]
+
+    def instance_documents_of(self, arns: list[str]) -> list[tuple[str, Doc]]:
+        found: list[tuple[int, str, Doc]] = []
+        for i in range(0, len(arns), IN_CHUNK):
+            chunk = arns[i:i + IN_CHUNK]
+            rows = self._db.execute(
+                f"SELECT seq, arn, doc FROM container_instances WHERE arn IN ({','.join('?' * len(chunk))})",
+                tuple(chunk),
+            )
+            found += [(int(seq), arn, json.loads(doc)) for seq, arn, doc in rows]
+        return [(arn, doc) for _, arn, doc in sorted(found, key=lambda row: row[0])]
 
     def count_instances(self, cluster_arn: str, statuses: tuple[str, ...]) -> int:
         return self._count("container_instances", cluster_arn, statuses)

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 from ...domain.documents import Doc
 from ...domain.service_record import scheduler_of_group
 from ...domain.status import Status
-from .base import SqlRepository, dump
+from .base import IN_CHUNK, SqlRepository, dump
 
 # "last_status IN (...)" lets the database seek the live tasks in an index led by
 # (cluster_arn, last_status) instead of stepping over the stopped ones.
@@ -118,6 +118,18 @@ class SharedTasks(SqlRepository):
             _instance_range(cluster_arn),
         )
         return [(arn, json.loads(reservation), group) for arn, reservation, group in rows]
+
+    def live_holdings_of(self, instance_arns: list[str]) -> Iterable[tuple[str, Doc, str | None]]:
+        found: list[tuple[str, Doc, str | None]] = []
+        for i in range(0, len(instance_arns), IN_CHUNK):
+            chunk = instance_arns[i:i + IN_CHUNK]
+            rows = self._db.execute(
+                "SELECT instance_arn, reservation, task_group FROM tasks "
+                f"WHERE instance_arn IN ({','.join('?' * len(chunk))}) AND {LIVE}",
+                tuple(chunk),
+            )
+            found += [(arn, json.loads(reservation), group) for arn, reservation, group in rows]
+        return found
 
     def list_task_arns(
         self, cluster_arn: str, filters: dict[str, str], after_seq: int, limit: int

@@ -78,6 +78,13 @@ class SqliteDatabase(DatabaseBase):
     def schema_version(self) -> int:
         return self._version
 
+    def instance_changed(self, arn: str) -> None:
+        """One server per SQLite file: nobody else keeps a cache to tell."""
+
+    def changed_instances(self) -> set[str]:
+        """Another process writing the file moves `generation` (data_version) instead."""
+        return set()
+
     def fenced(self, token: int | None) -> AbstractContextManager[None]:
         """One server per SQLite file: it always leads, nothing to check."""
         return nullcontext()
