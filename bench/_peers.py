@@ -198,15 +198,21 @@ class RawClient:
 class PortsideServer(Peer):
     name = "portside"
     db: str | None = None  # a PostgreSQL DSN (`--db`), else SQLite in the data dir
+    key_file: str | None = None  # `--key-file`: servers sharing a PostgreSQL database share it
 
     def command(self) -> list[str]:
         return [sys.executable, "-m", "portside", "server", "--port", str(self.port),
-                "--data-dir", str(self.workdir / "data"), *(["--db", self.db] if self.db else [])]
+                "--data-dir", str(self.workdir / "data"), *(["--db", self.db] if self.db else []),
+                *(["--key-file", self.key_file] if self.key_file else [])]
 
 
 def on_postgres(dsn: str, label: str = "portside-pg") -> type[PortsideServer]:
-    """A PortsideServer class whose servers keep their state in `dsn`."""
-    return type("PostgresPortsideServer", (PortsideServer,), {"db": dsn, "name": label})
+    """A PortsideServer class whose servers keep their state in `dsn` (and
+    share the key file that seals its secrets, as servers sharing a database must)."""
+    from portside.testing.postgres import key_file
+
+    return type("PostgresPortsideServer", (PortsideServer,), {"db": dsn, "name": label,
+                                                             "key_file": str(key_file(dsn))})
 
 
 class MotoServer(Peer):

@@ -23,6 +23,7 @@ class ServerConfig:
     lease_s: float = 5.0  # servers sharing PostgreSQL: the leader lease's length (server/peers.py)
     credentials_path: Path | None = None  # keys and roles (AWS credentials INI); None: open, loopback only
     metrics_token_path: Path | None = None  # a file holding the bearer token /metrics also accepts
+    key_file_path: Path | None = None  # --key-file: the key sealing secrets (default: see `key_path`)
     max_connections: int = 4096  # open client connections (lowered to what the open-file limit allows)
     idle_timeout_s: float = 5.0  # a connection with no request under way is closed after this
     header_timeout_s: float = 10.0  # a request's line and headers must arrive within this of its first byte
@@ -44,6 +45,20 @@ class ServerConfig:
                                  "(use sqlite:///PATH or postgresql://USER@HOST:PORT/DB)")
             return Path(self.db_url.removeprefix("sqlite:///"))
         return self.data_dir / "portside.db"
+
+    @property
+    def key_path(self) -> Path:
+        """The Fernet key that seals secret values and SecureString parameters
+        (store/sealing.py): `--key-file PATH`, else `portside.key` beside the
+        SQLite database, or in the data dir with PostgreSQL.  Servers sharing a
+        PostgreSQL database must all be given the same one."""
+        from .store.sealing import KEY_FILE
+
+        if self.key_file_path is not None:
+            return self.key_file_path
+        if self.postgres_dsn is not None:
+            return self.data_dir / KEY_FILE
+        return self.database_path.parent / KEY_FILE
 
     def metrics_token(self) -> str | None:
         """The bearer token for /metrics (the file's first line), if one is set."""

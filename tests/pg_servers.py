@@ -27,6 +27,11 @@ def health(server: ServerProcess) -> tuple[int, dict]:
 
 
 def start_servers(dsn: str, root: Path, count: int, *extra: str) -> list[ServerProcess]:
+    """`count` servers on one database, sharing one key file (`--key-file`, as
+    servers sharing a database must: another key is refused at start) unless
+    `extra` names one."""
+    if "--key-file" not in extra:
+        extra = ("--key-file", str(root / "portside.key"), *extra)
     servers = []
     for i in range(count):
         servers.append(ServerProcess(root / f"server{i}", "--db", dsn, "--lease-seconds", str(LEASE_S),

@@ -103,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     backup.add_argument("destination", type=Path, help="the new file to write the copy to")
     backup.add_argument("--data-dir", type=Path, default=Path("~/.portside"), help="the server's data dir")
     backup.add_argument("--db", default=None, help="database URL (default: SQLite in the data dir)")
+    backup.add_argument("--key-file", type=Path, default=None, metavar="FILE",
+                        help="the server's --key-file, copied beside the backup (default: portside.key "
+                             "beside the database)")
 
     _log_options(backup)
 
@@ -171,6 +174,10 @@ def _server_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--metrics-token", type=Path, default=None, metavar="FILE",
                         help="a file whose first line is a bearer token GET /metrics accepts besides an admin "
                              "key's signature (only matters with --credentials) (default: none)")
+    parser.add_argument("--key-file", type=Path, default=None, metavar="FILE",
+                        help="the key that seals secrets and SecureString parameters, made (mode 0600) if "
+                             "missing; servers sharing a PostgreSQL database must all be given the same one "
+                             "(default: portside.key beside the SQLite database, or in the data dir)")
 
 
 def _agent_options(parser: argparse.ArgumentParser) -> None:
@@ -211,9 +218,11 @@ def _backup(args: argparse.Namespace) -> int:
     from ..store.integrity import UntrustedStore
 
     try:
-        source = ServerConfig(data_dir=args.data_dir.expanduser(), db_url=args.db).database_path
+        config = ServerConfig(data_dir=args.data_dir.expanduser(), db_url=args.db,
+                              key_file_path=args.key_file.expanduser() if args.key_file else None)
+        source = config.database_path
         pages = backup(source, args.destination.expanduser())
-        key = backup_key(source, args.destination.expanduser())
+        key = backup_key(config.key_path, args.destination.expanduser())
     except (ValueError, UntrustedStore) as exc:
         print(f"portside: {exc}", file=sys.stderr)
         return 2

@@ -121,7 +121,8 @@ def up(args: argparse.Namespace) -> int:
                                       "--data-dir", str(data_dir), "--region", args.region,
                                       *keys.server_args, *logging_args,
                                       *(["--db", args.db] if args.db else []),
-                                      *(["--metrics-token", str(args.metrics_token)] if args.metrics_token else [])])
+                                      *(["--metrics-token", str(args.metrics_token)] if args.metrics_token else []),
+                                      *(["--key-file", str(args.key_file)] if args.key_file else [])])
         if not _wait_healthy(endpoint, server, sup):
             if sup.signals:
                 return 0

@@ -25,7 +25,6 @@ from ..protocol.serialize import wire_json
 from ..scheduler.service_reconciler import ServiceReconciler
 from ..store import integrity
 from ..store.interface import Store, StoreError
-from ..store.sealing import KEY_FILE
 from ..store.sqlite import SqliteStore
 from .app import PortsideApp
 from .connections import ConnectionLimits, GuardedProtocol, guarded_protocol
@@ -166,9 +165,9 @@ def build_context(config: ServerConfig) -> Context:
             from ..store.postgres import PostgresStore  # psycopg only when PostgreSQL is used
 
             store = PostgresStore(config.postgres_dsn, encode_task=encode_task,
-                                  key_file=config.data_dir / KEY_FILE)
+                                  key_file=config.key_path)
         else:
-            store = SqliteStore(config.database_path, encode_task=encode_task)
+            store = SqliteStore(config.database_path, encode_task=encode_task, key_file=config.key_path)
     except StoreError as exc:
         raise StartupRefused(str(exc)) from exc
     try:

@@ -11,7 +11,6 @@ import sqlite3
 from pathlib import Path
 
 from .integrity import UntrustedStore
-from .sealing import KEY_FILE
 
 
 def backup(source: Path, destination: Path) -> int:
@@ -56,10 +55,9 @@ def key_copy(destination: Path) -> Path:
     return destination.with_name(destination.name + ".key")
 
 
-def backup_key(source: Path, destination: Path) -> Path | None:
-    """Copy the key file beside the database at `source` (0600, fsynced) to
+def backup_key(key: Path, destination: Path) -> Path | None:
+    """Copy the database's key file `key` (0600, fsynced) to
     `key_copy(destination)`; None when there is none (no value was ever sealed)."""
-    key = source.parent / KEY_FILE
     try:
         data = key.read_bytes()
     except FileNotFoundError:

@@ -88,25 +88,52 @@ class _Shared:
     """One throwaway cluster per process, started on first use and stopped at exit."""
 
     server: PostgresServer | None = None
+    template: str | None = None  # a database migrated to the current schema, copied by `migrated_database`
 
 
-def fresh_database() -> str:
-    """The DSN of a new, empty database on this process's shared throwaway cluster
-    (each test gets its own: CREATE DATABASE is quicker than a cluster)."""
+def _cluster() -> PostgresServer:
     import atexit
-    import uuid
-
-    import psycopg
 
     if _Shared.server is None:
         context = postgres_server()
         _Shared.server = context.__enter__()
         atexit.register(context.__exit__, None, None, None)
-    dsn = _Shared.server.dsn
+    return _Shared.server
+
+
+def _create(template: str | None = None) -> str:
+    import uuid
+
+    import psycopg
+
+    dsn = _cluster().dsn
     name = f"t{uuid.uuid4().hex}"
     with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
+        conn.execute(f"CREATE DATABASE {name}" + (f" TEMPLATE {template}" if template else ""))
     return dsn.rsplit("/", 1)[0] + "/" + name
+
+
+def fresh_database() -> str:
+    """The DSN of a new, empty database on this process's shared throwaway cluster
+    (each test gets its own: CREATE DATABASE is quicker than a cluster)."""
+    return _create()
+
+
+def migrated_database() -> str:
+    """The DSN of a new database on the shared cluster that already has the
+    current schema: a copy (`CREATE DATABASE ... TEMPLATE`) of one database
+    migrated once per process, so that a test's server does not run every
+    migration step again (the API suite on PostgreSQL starts a server per
+    test).  Migrating from empty is tested on `fresh_database()`s."""
+    if _Shared.template is None:
+        from portside.store.postgres.database import connect
+        from portside.store.postgres.migrations import migrate
+
+        dsn = _create()
+        with connect(dsn) as conn:  # closed before it is copied: a template must have no sessions
+            migrate(conn, "template")
+        _Shared.template = dsn.rsplit("/", 1)[-1]
+    return _create(_Shared.template)
 
 
 def key_file(dsn: str) -> Path:

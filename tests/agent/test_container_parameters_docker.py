@@ -99,6 +99,10 @@ def test_parameters_are_applied_inside_the_container(server, docker_agent, docke
     assert cap_bit(status, "CapBnd", CAP_NET_ADMIN) and not cap_bit(status, "CapBnd", CAP_CHOWN)
     assert sh(main, "cat /proc/1/comm") == "docker-init"  # initProcessEnabled
     assert sh(main, "[ -c /dev/portside-zero ] && echo device") == "device"
+    assert sh(main, "head -c 3 /dev/portside-zero | wc -c") == "3"
+    # permissions ["read"] is Docker's cgroup rule "r" (the devices cgroup enforces it; this sandbox's does not)
+    assert main.attrs["HostConfig"]["Devices"] == [
+        {"PathOnHost": "/dev/zero", "PathInContainer": "/dev/portside-zero", "CgroupPermissions": "r"}]
     assert sh(main, "readlink /proc/$(pidof sh | tr ' ' '\\n' | sort -n | head -1)/fd/0").startswith("/dev/pts/")
     assert sh(main, "cat /sys/fs/cgroup/cpu/cpu.shares") == "256"
     assert sh(main, "cat /sys/fs/cgroup/memory/memory.soft_limit_in_bytes") == str(32 * 1024 * 1024)
@@ -131,8 +135,9 @@ def test_parameters_are_applied_inside_the_container(server, docker_agent, docke
 def test_entry_point_volumes_and_size_overrides_inside_the_container(server, docker_agent, docker_client, tmp_path):
     """entryPoint; a `host` volume without sourcePath (a Docker volume for the
     task's life), a shared volume with autoprovision (made once, kept after
-    the task), a read-only mount point; containerOverrides cpu, memory and
-    memoryReservation replacing the definition's."""
+    the task), a task volume's driverOpts, a read-only mount point, a UDP
+    port mapping; containerOverrides cpu, memory and memoryReservation
+    replacing the definition's."""
     import uuid
 
     ecs = server.client()
@@ -144,18 +149,28 @@ def test_entry_point_volumes_and_size_overrides_inside_the_container(server, doc
         volumes=[{"name": "scratch", "host": {}},
                  {"name": shared, "dockerVolumeConfiguration": {"scope": "shared", "autoprovision": True,
                                                                 "driver": "local", "labels": {"kind": "shared"}}},
-                 {"name": "ro", "host": {"sourcePath": str(tmp_path / "ro")}}],
+                 {"name": "ro", "host": {"sourcePath": str(tmp_path / "ro")}},
+                 {"name": "mem", "dockerVolumeConfiguration": {
+                     "scope": "task", "driver": "local",
+                     "driverOpts": {"type": "tmpfs", "device": "tmpfs", "o": "size=4m"}}}],
         containerDefinitions=[{
             "name": "main", "image": TEST_IMAGE, "memory": 64, "cpu": 128, "memoryReservation": 32,
             "entryPoint": ["sh", "-c"], "command": ["echo run >> /shared/f; " + LOOP],
             "mountPoints": [{"sourceVolume": "scratch", "containerPath": "/scratch"},
                             {"sourceVolume": shared, "containerPath": "/shared"},
-                            {"sourceVolume": "ro", "containerPath": "/ro", "readOnly": True}]}])
+                            {"sourceVolume": "ro", "containerPath": "/ro", "readOnly": True},
+                            {"sourceVolume": "mem", "containerPath": "/mem"}],
+            "portMappings": [{"containerPort": 5353, "protocol": "udp"}]}])
     arn = ecs.run_task(taskDefinition="more", overrides={"containerOverrides": [
         {"name": "main", "cpu": 200, "memory": 80, "memoryReservation": 40}]})["tasks"][0]["taskArn"]
-    wait_for_task(ecs, arn, "RUNNING")
+    task = wait_for_task(ecs, arn, "RUNNING")
     main = containers_by_name(docker_client, arn)["main"]
     try:
+        [binding] = task["containers"][0]["networkBindings"]  # a UDP port, published as UDP
+        assert binding["protocol"] == "udp" and binding["containerPort"] == 5353 and binding["hostPort"] > 0
+        assert main.attrs["NetworkSettings"]["Ports"]["5353/udp"][0]["HostPort"] == str(binding["hostPort"])
+        mem = next(line for line in sh(main, "cat /proc/mounts").splitlines() if " /mem " in line)
+        assert mem.startswith("tmpfs") and "size=4096k" in mem  # the volume's driverOpts
         assert sh(main, "tr '\\0' ' ' < /proc/1/cmdline").startswith("sh -c echo run")  # entryPoint + command
         assert sh(main, "echo x > /scratch/y && cat /scratch/y") == "x"
         assert sh(main, "cat /ro/in") == "from the host"

@@ -42,7 +42,10 @@ def test_container_and_task_health(server, docker_agent, docker_client):
         {"name": "defaults", "image": TEST_IMAGE, "memory": 32, "essential": False,
          "healthCheck": {"command": ["CMD-SHELL", "true"], "startPeriod": 7}, "command": ["sh", "-c", LOOP]},
     ])
-    arn = ecs.run_task(taskDefinition="health")["tasks"][0]["taskArn"]
+    [started] = ecs.run_task(taskDefinition="health")["tasks"]
+    arn = started["taskArn"]
+    assert started["lastStatus"] == "PENDING" and started["healthStatus"] == "UNKNOWN"
+    assert {c["healthStatus"] for c in started["containers"]} == {"UNKNOWN"}
     task = wait_for_task(ecs, arn, "RUNNING")
     assert task["healthStatus"] == "UNKNOWN"  # checks not yet run: Docker waits one interval
     [app] = [c for c in docker_client.containers.list(filters={"label": f"com.amazonaws.ecs.task-arn={arn}"})

@@ -3,7 +3,7 @@ real Docker: a task whose `taskRoleArn` has keys in the server's
 `--credentials` file (a `role_arn` section) gets
 `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI`, and busybox wget fetches
 `http://169.254.170.2$AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` as every AWS
-SDK does, in bridge and awsvpc network modes; a host-mode container gets
+SDK does, in bridge, awsvpc and none network modes; a host-mode container gets
 `AWS_CONTAINER_CREDENTIALS_FULL_URI` on the host's loopback instead, and
 botocore's own container provider fetches the keys from it."""
 
@@ -76,7 +76,7 @@ def _fetch(docker_client, arn: str) -> dict:
     raise AssertionError(out)
 
 
-@pytest.mark.parametrize("mode", ["bridge", "awsvpc"])
+@pytest.mark.parametrize("mode", ["bridge", "awsvpc", "none"])
 def test_a_container_fetches_its_task_roles_keys_as_an_sdk_does(keyed, docker_client, mode):
     server, agent, ecs = keyed
     arn = _run(ecs, f"role-{mode}", mode)

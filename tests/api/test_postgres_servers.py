@@ -81,16 +81,19 @@ def test_a_paused_leader_is_deposed_and_comes_back_as_a_follower(dsn: str, tmp_p
         stop_servers(servers)
 
 
+@pytest.mark.sqlite_only("its subject: one server on SQLite always leads")
 def test_sqlite_server_always_leads(server: ServerProcess) -> None:
     status, body = health(server)
     assert status == 200 and body["role"] == "leader" and body["database"] == "ok"
 
 
 def test_only_the_leader_runs_the_service_scheduler(dsn: str, tmp_path: Path) -> None:
-    """A service created through a follower is started by the leader; when
-    the leader dies the next one carries on (desiredCount raised through a
-    follower is met)."""
-    servers = start_servers(dsn, tmp_path, 2)
+    """A REPLICA and a DAEMON service created through a follower are started
+    by the leader, and a stopped task is purged after its retention (the
+    janitor); when the leader dies the next one carries on: desiredCount
+    raised through a follower is met, a new instance gets its daemon task,
+    another stopped task is purged."""
+    servers = start_servers(dsn, tmp_path, 2, "--task-retention", "1")
     try:
         leader = wait_for_one_leader(servers)
         follower = next(s for s in servers if s is not leader)
@@ -101,15 +104,31 @@ def test_only_the_leader_runs_the_service_scheduler(dsn: str, tmp_path: Path) ->
         ecs.register_task_definition(family="web", containerDefinitions=[
             {"name": "web", "image": "nginx", "cpu": 128, "memory": 128}])
         ecs.create_service(serviceName="svc", taskDefinition="web", desiredCount=3)
+        ecs.create_service(serviceName="daemon", taskDefinition="web", schedulingStrategy="DAEMON")
         wait_for(lambda: len(ecs.list_tasks(serviceName="svc")["taskArns"]) == 3, what="3 tasks placed")
+        wait_for(lambda: len(ecs.list_tasks(serviceName="daemon")["taskArns"]) == 2, what="a daemon task per instance")
+        _purged_after_stop(ecs)
         assert "leading: this server runs" in leader.log.read_text()
         assert "leading: this server runs" not in follower.log.read_text()
         kill(leader)
         wait_for_one_leader([follower], timeout=LEASE_S + 5)
         ecs.update_service(service="svc", desiredCount=5)
+        register_instance(ecs)
         wait_for(lambda: len(ecs.list_tasks(serviceName="svc")["taskArns"]) == 5, what="5 tasks placed")
+        wait_for(lambda: len(ecs.list_tasks(serviceName="daemon")["taskArns"]) == 3,
+                 what="the new instance's daemon task")
+        _purged_after_stop(ecs)
     finally:
         stop_servers(servers)
+
+
+def _purged_after_stop(ecs) -> None:
+    """A standalone task stopped (and reported so) is gone once the retention has passed."""
+    arn = ecs.run_task(taskDefinition="web")["tasks"][0]["taskArn"]
+    ecs.stop_task(task=arn)
+    ecs.submit_task_state_change(task=arn, status="STOPPED", reason="test",
+                                 containers=[{"containerName": "web", "status": "STOPPED", "exitCode": 0}])
+    wait_for(lambda: ecs.describe_tasks(tasks=[arn])["failures"], timeout=20, what="the stopped task purged")
 
 
 def _live_holdings(dsn: str) -> dict[str, list[dict]]:
@@ -123,21 +142,22 @@ def _live_holdings(dsn: str) -> dict[str, list[dict]]:
 
 
 def test_two_servers_placing_at_full_speed_never_overbook(dsn: str, tmp_path: Path) -> None:
-    """Three small instances (1,024 CPU units each); clients on two servers
-    RunTask as fast as they can, half of them a task that takes host port
-    8080, and stop tasks now and then (reported STOPPED at once, as an agent
-    would).  Afterwards no instance holds more CPU than it has or the same
+    """Three small instances (1,024 CPU units and 1,024 MiB each); clients on
+    two servers RunTask as fast as they can, half of them a task that takes
+    host port 8080, the other half one that fills memory before CPU, and stop
+    tasks now and then (reported STOPPED at once, as an agent would).
+    Afterwards no instance holds more CPU or memory than it has or the same
     host port twice, counted from the tasks table."""
     servers = start_servers(dsn, tmp_path, 2)
     try:
         ecs = servers[0].client()
         ecs.create_cluster()
-        instances = [register_instance(ecs, cpu=1024, memory=4096) for _ in range(3)]
+        instances = [register_instance(ecs, cpu=1024, memory=1024) for _ in range(3)]
         ecs.register_task_definition(family="port", containerDefinitions=[
             {"name": "c", "image": "nginx", "cpu": 256, "memory": 64,
              "portMappings": [{"containerPort": 80, "hostPort": 8080}]}])
-        ecs.register_task_definition(family="cpu", containerDefinitions=[
-            {"name": "c", "image": "nginx", "cpu": 256, "memory": 64}])
+        ecs.register_task_definition(family="cpu", containerDefinitions=[  # memory binds: 2 fit by it, 8 by CPU
+            {"name": "c", "image": "nginx", "cpu": 128, "memory": 384}])
         stop = threading.Event()
         placed: dict[str, int] = defaultdict(int)
         errors: list[str] = []
@@ -175,7 +195,8 @@ def test_two_servers_placing_at_full_speed_never_overbook(dsn: str, tmp_path: Pa
         held = _live_holdings(dsn)
         assert set(held) <= set(instances)
         for instance, reservations in held.items():
-            assert sum(r["cpu"] for r in reservations) <= 1024, f"{instance} overbooked"
+            assert sum(r["cpu"] for r in reservations) <= 1024, f"{instance} overbooked (CPU)"
+            assert sum(r["memory"] for r in reservations) <= 1024, f"{instance} overbooked (memory)"
             ports = [p for r in reservations for p in r["ports"]]
             assert len(ports) == len(set(ports)), f"{instance} books a host port twice: {ports}"
     finally:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 import stat
 import subprocess
 import sys
@@ -14,7 +13,7 @@ import sys
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import ACCOUNT, REGION, error_code
+from conftest import ACCOUNT, REGION, database_rows, error_code, stored_bytes
 
 
 @pytest.fixture
@@ -25,16 +24,6 @@ def sm(server):
 @pytest.fixture
 def ssm(server):
     return server.client("ssm")
-
-
-def database_bytes(server) -> bytes:
-    """Everything on disk for the database: main file and WAL."""
-    data = b""
-    for name in ("portside.db", "portside.db-wal"):
-        path = server.data_dir / name
-        if path.exists():
-            data += path.read_bytes()
-    return data
 
 
 def test_secret_versions_and_stages(sm, server):
@@ -93,7 +82,7 @@ def test_secret_versions_and_stages(sm, server):
     server.restart(signal.SIGKILL)
     sm = server.client("secretsmanager")
     assert sm.get_secret_value(SecretId="prod/db")["SecretString"] == "v4"
-    on_disk = database_bytes(server)
+    on_disk = stored_bytes(server)
     assert b"hunter2-very-secret" not in on_disk and b"prod/db" in on_disk
     key = server.data_dir / "portside.key"
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
@@ -195,9 +184,8 @@ def test_parameters(ssm, server):
     server.restart(signal.SIGKILL)
     ssm = server.client("ssm")
     assert ssm.get_parameter(Name="/app/db/password", WithDecryption=True)["Parameter"]["Value"] == "s3cr3t-p4ss-word"
-    assert b"s3cr3t-p4ss-word" not in database_bytes(server)
-    with sqlite3.connect(server.data_dir / "portside.db") as db:
-        stored = db.execute("SELECT value FROM parameter_versions WHERE name = '/app/db/password'").fetchone()[0]
+    assert b"s3cr3t-p4ss-word" not in stored_bytes(server)
+    stored = database_rows(server, "SELECT value FROM parameter_versions WHERE name = '/app/db/password'")[0][0]
     assert b"s3cr3t" not in bytes(stored)
 
 
@@ -223,6 +211,7 @@ def test_secrets_and_parameters_through_the_aws_cli(server):
     assert missing.returncode != 0 and "ParameterNotFound" in missing.stderr
 
 
+@pytest.mark.sqlite_only("portside backup copies a SQLite database (PostgreSQL is backed up with its own tools)")
 def test_a_backup_restores_with_its_key_file_and_is_refused_with_another(server, tmp_path):
     from conftest import ServerProcess
 
@@ -252,3 +241,25 @@ def test_a_backup_restores_with_its_key_file_and_is_refused_with_another(server,
         assert value["SecretString"] == "in the backup"
     finally:
         again.stop()
+
+
+@pytest.mark.sqlite_only("portside backup copies a SQLite database")
+def test_the_key_file_option_places_the_key_and_backup_copies_it_from_there(tmp_path):
+    from conftest import ServerProcess
+
+    key = tmp_path / "etc" / "sealing.key"
+    data = tmp_path / "data"
+    server = ServerProcess(data, "--key-file", str(key)).start()
+    try:
+        server.client("secretsmanager").create_secret(Name="kept", SecretString="v")
+    finally:
+        server.stop()
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600 and not (data / "portside.key").exists()
+    copy = tmp_path / "backup.db"
+    done = subprocess.run([sys.executable, "-m", "portside", "backup", str(copy), "--data-dir", str(data),
+                           "--key-file", str(key)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "backup.db.key").read_bytes() == key.read_bytes()
+    refused = subprocess.run([sys.executable, "-m", "portside", "server", "--port", "0", "--data-dir", str(data)],
+                             capture_output=True, text=True, timeout=60)  # without it: another key, refused
+    assert refused.returncode == 2 and "does not open this database's secrets" in refused.stderr

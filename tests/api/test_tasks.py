@@ -9,8 +9,6 @@ from botocore.exceptions import ClientError
 from conftest import error_code
 from helpers import register_instance, register_task_definition, resource
 
-pytestmark = pytest.mark.both_backends  # the same tests on PostgreSQL too (tests/conftest.py)
-
 
 @pytest.fixture
 def ecs1(ecs):

@@ -4,6 +4,7 @@ connections (several servers) taking turns."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -73,3 +74,31 @@ def test_writers_take_turns_and_the_second_sees_the_firsts_change() -> None:
     finally:
         first.close()
         second.close()
+
+
+def test_a_first_version_database_is_upgraded_on_open_keeping_its_data() -> None:
+    """A database left at step 1 (before several servers, logs and secrets)
+    takes the later steps when a newer Portside opens it, its rows kept."""
+    from portside.store.postgres import latest_schema_version
+    from portside.store.postgres.database import connect
+    from portside.store.postgres.migrations import STEPS, migrate
+
+    dsn = postgres.fresh_database()
+    with connect(dsn) as conn:
+        assert migrate(conn, "old", STEPS[:1]) == 1
+        conn.execute("INSERT INTO clusters (name, arn, status, doc) VALUES (%s, %s, 'ACTIVE', %s)",
+                     ("old", cluster("old")["clusterArn"], json.dumps(cluster("old"))))
+    assert latest_schema_version() > 1
+    store = open_store(dsn)
+    try:
+        assert store.schema_version() == latest_schema_version()
+        assert store.get_cluster("old") == cluster("old")
+        with store.transaction():  # the tables of the later steps are there
+            store.put_cluster(cluster("new"))
+        assert store.secrets.all() == []  # step 3's tables
+    finally:
+        store.close()
+    with psycopg.connect(dsn) as conn:
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == \
+            str(latest_schema_version())
+        assert conn.execute("SELECT COUNT(*) FROM leader_lease").fetchone()[0] == 1  # step 2

@@ -42,7 +42,7 @@ class PostgresStore(
         try:
             sealer = Sealer(load_or_create_key(key_file))
             with self.transaction():
-                check_key(self._db, POSTGRES, sealer, str(key_file))
+                check_key(self._db, POSTGRES, sealer, str(key_file), shared=True)
         except BaseException:
             self.close()
             raise

@@ -27,7 +27,7 @@ class SqliteStore(
     """`encode_task` turns a changed task into its wire document (JSON);
     the server passes the protocol layer's, so this package needs none of it."""
 
-    def __init__(self, path: Path, encode_task: Callable[[Doc], str]) -> None:
+    def __init__(self, path: Path, encode_task: Callable[[Doc], str], key_file: Path | None = None) -> None:
         super().__init__(path)
         self._encode_task = encode_task
         self._definitions = {}
@@ -36,7 +36,7 @@ class SqliteStore(
         self._clusters_generation = -1
         self.records = Records(self._db)  # service deployments, task sets, daemons (store/records.py)
         # the other service families on the same port, sharing the unit of work
-        key_file = path.parent / KEY_FILE  # beside the database (0600, made on first open)
+        key_file = key_file or path.parent / KEY_FILE  # default: beside the database (0600, made on first open)
         try:
             sealer = Sealer(load_or_create_key(key_file))
             with self.transaction():
