@@ -1,7 +1,9 @@
 """What the SQLite and PostgreSQL database classes share word for word:
-waiting on group commit (`settled`, `durable`) and reading stored documents.
-How each begins, batches and commits its transactions stays in its own
-backend (store/sqlite/database.py, store/postgres/database.py)."""
+waiting on group commit (`durable`, and `settled` where waiting is all it
+does: PostgreSQL's also opens the next batch while servers contend) and
+reading stored documents.  How each begins, batches and commits its
+transactions stays in its own backend (store/sqlite/database.py,
+store/postgres/database.py)."""
 
 from __future__ import annotations
 

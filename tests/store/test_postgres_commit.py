@@ -142,3 +142,77 @@ def test_a_batch_sends_its_notices_with_its_commit_and_not_a_failed_requests() -
     finally:
         listener.close()
         store.close()
+
+
+def changes_counter(dsn: str) -> int:
+    with psycopg.connect(dsn, autocommit=True) as other:
+        return int(other.execute("SELECT n FROM changes").fetchone()[0])
+
+
+def test_a_batch_that_only_read_leaves_no_trace() -> None:
+    """No counter moved, no change log entry: other servers keep their caches."""
+    dsn = postgres.fresh_database()
+    store = open_store(dsn)
+    try:
+        put(store, "a")
+        before = changes_counter(dsn)
+        with store.transaction():
+            assert store.get_cluster("a") is not None
+        assert changes_counter(dsn) == before
+        put(store, "b")
+        assert changes_counter(dsn) == before + 1
+    finally:
+        store.close()
+
+
+def test_a_server_waits_for_its_turn_off_the_loop() -> None:
+    """While another server holds the writers' turn, a request waits for it in
+    `settled()` without stopping the event loop, then its transaction runs in
+    the batch opened for it; writers still take turns."""
+    import threading
+    import time
+
+    dsn = postgres.fresh_database()
+    other, store = open_store(dsn), open_store(dsn)
+    order: list[str] = []
+
+    def hold_turn(entered: threading.Event) -> None:
+        with other.transaction():
+            other.put_cluster(cluster("other"))
+            entered.set()
+            time.sleep(0.6)
+            order.append("other commits")
+
+    async def scenario() -> None:
+        for round_ in range(2):  # the first wait (on the loop) tells the store that servers contend
+            entered = threading.Event()
+            holder = threading.Thread(target=hold_turn, args=(entered,))
+            holder.start()
+            assert entered.wait(10)
+            ticks = 0
+
+            async def tick() -> None:
+                nonlocal ticks
+                while True:
+                    await asyncio.sleep(0.02)
+                    ticks += 1
+
+            ticker = asyncio.ensure_future(tick())
+            await asyncio.sleep(0)
+            await store.settled()
+            with store.transaction():
+                order.append("store writes")
+                store.put_cluster(cluster(f"mine{round_}"))
+            await store.durable()
+            ticker.cancel()
+            holder.join()
+            if round_ == 1:
+                assert ticks >= 10  # the loop ran while the turn was awaited
+        assert order == ["other commits", "store writes"] * 2
+
+    try:
+        asyncio.run(scenario())
+        assert committed_names(dsn) == {"other", "mine0", "mine1"}
+    finally:
+        other.close()
+        store.close()

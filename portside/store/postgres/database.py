@@ -17,12 +17,18 @@ Round trips are what PostgreSQL costs (the loop waits for each one), so a
 batch begins in one (`BEGIN` and the bump of the `changes` row, one simple
 query) and ends in one (the batch's notices and `COMMIT`).
 
-Each batch starts by bumping the one `changes` row: that row lock makes
-writers take turns, as SQLite's `BEGIN IMMEDIATE` does, so a transaction that
-reads an instance's free capacity (through the scheduler's cache, checked
-against `generation()` at the start) and then books it cannot interleave with
-another server's placement.  The counter it bumps is how a server learns that
-another one has committed.
+Each batch starts by taking the writers' turn (a transaction-scoped advisory
+lock): writers take turns, as SQLite's `BEGIN IMMEDIATE` makes them, so a
+transaction that reads an instance's free capacity (through the scheduler's
+cache, checked against `generation()` at the start) and then books it cannot
+interleave with another server's placement.  A batch that wrote sets the one
+`changes` counter to its number as it commits and adds an entry to the change
+log naming the container instances it changed: that is how another server
+learns that something changed, and what (its placement cache reloads only
+those instances; a write to clusters or task definitions makes it drop all).
+While several servers contend for the turn, a request waits for it off the
+event loop (`settled`), so a server waiting for its turn goes on reading
+requests, which then share the batch.
 """
 
 from __future__ import annotations
@@ -58,6 +64,13 @@ _WRITE = re.compile(r"\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+(\w+)", re.IGN
 LOG_KEPT = 4096
 LOG_PRUNE_EVERY = 256
 
+# The writers' turn: a transaction-scoped advisory lock (no row written, so a
+# batch that only read commits without a WAL flush).
+TURN = 0x706F72747475726E  # "portturn"
+# While servers have contended for the turn this recently, a request waits for
+# it off the event loop (`settled`), not on it.
+CONTENDED_S = 2.0
+
 # PostgreSQL refuses a notice payload of 8000 bytes or more: a batch's notices
 # (joined by newlines, split again by `Coordination.listen`) go in chunks under it.
 NOTICE_CHUNK = 7000
@@ -67,8 +80,9 @@ NOTICE_CHUNK = 7000
 class _Batch:
     """The transactions waiting for one COMMIT."""
 
-    counter: int  # the `changes` counter it took: its entry in the change log
+    counter: int  # the `changes` counter it sets when it commits, if it wrote: its entry in the change log
     requests: int = 0  # transactions that joined it
+    wrote: bool = False  # it ran an INSERT, UPDATE or DELETE (else its COMMIT leaves no trace)
     instances: set[str] = field(default_factory=set)  # container instances it changed (`instance_changed`)
     everything: bool = False  # it wrote what is cached by generation alone (clusters, task definitions)
     notices: list[str] = field(default_factory=list)  # sent with its COMMIT
@@ -104,6 +118,8 @@ class PostgresDatabase(DatabaseBase):
         self._others_changed: set[str] = set()  # instances other servers changed (`changed_instances`)
         self._generation = 0
         self._fence: int | None = None  # the leader's token its transactions check (see `fenced`)
+        self._opening: concurrent.futures.Future[None] | None = None  # a batch opened off the loop
+        self._contended_at = -CONTENDED_S  # when another server last had the turn we wanted
 
     def schema_version(self) -> int:
         return self._version
@@ -181,6 +197,8 @@ class PostgresDatabase(DatabaseBase):
     def _wrote(self, statement: str) -> None:
         """Every write statement: one to a table cached by generation alone
         makes the batch's change log entry say `everything`."""
+        if self._batch is not None:
+            self._batch.wrote = True
         if self._batch is not None and not self._batch.everything:
             match = _WRITE.match(statement)
             if match and match.group(1).lower() in WHOLESALE:
@@ -207,10 +225,11 @@ class PostgresDatabase(DatabaseBase):
         if self._in_tx:
             yield
             return
+        self._settle()
         first = self._batch is None
         try:
             if first:
-                self._begin()
+                self._begin(wait=True)
             else:
                 self._db.execute("SAVEPOINT request")
         except psycopg.Error as exc:
@@ -247,20 +266,48 @@ class PostgresDatabase(DatabaseBase):
             self._in_tx = False
             self._schedule_commit()
 
-    def _begin(self) -> None:
-        """BEGIN and take the writers' turn (the `changes` row), in one round trip."""
-        conn = self._db.live()
-        cursor = conn.execute("BEGIN; UPDATE changes SET n = n + 1 WHERE id = 1 RETURNING n" + self._log_query())
+    def _begin(self, wait: bool) -> bool:
+        """BEGIN and take the writers' turn (an advisory lock, held until the
+        batch ends), in one round trip when no other server has it; when one
+        has, note that servers contend (`settled` then waits for the turn off
+        the loop) and wait for it, or (not `wait`) give up: False.  Runs on the
+        loop or on the committer thread, never both at once."""
+        conn = self._db.live_now()
+        log = self._log_query()
+        cursor = conn.execute(f"BEGIN; SELECT pg_try_advisory_xact_lock({TURN}); SELECT n FROM changes WHERE id = 1"
+                              + log)
+        cursor.nextset()
+        got = cursor.fetchone()
+        if not (got and got[0]):
+            self._contended_at = time.monotonic()
+            if not wait:
+                conn.execute("ROLLBACK")
+                return False
+            cursor = conn.execute(f"SELECT pg_advisory_xact_lock({TURN}); SELECT n FROM changes WHERE id = 1" + log)
         cursor.nextset()
         row = cursor.fetchone()
         assert row is not None
         counter = int(row[0])
-        # Every batch numbered below ours has committed (we waited for the row):
-        # what they changed is in the log, read in the same round trip.
-        self._catch_up(counter - 1, cursor.fetchall() if cursor.nextset() else [])
-        self._seen = counter  # our own change is no news to us
-        self._batch = _Batch(counter)
+        # Every batch that took the turn before us has committed: what they
+        # changed is in the log, read in the same round trip.
+        self._catch_up(counter, cursor.fetchall() if cursor.nextset() else [])
+        self._batch = _Batch(counter + 1)
         self._db.pinned = True
+        return True
+
+    def _contended(self) -> bool:
+        """Whether another server has recently held the writers' turn when we wanted it."""
+        return time.monotonic() - self._contended_at < CONTENDED_S
+
+    def _open_ahead(self) -> None:
+        """On the committer thread: open a batch, waiting for the turn."""
+        try:
+            self._begin(wait=True)
+        except BaseException:
+            self._batch = None
+            self._db.pinned = False
+            self._reset()
+            raise
 
     def _lost(self, exc: psycopg.Error) -> None:
         """Beginning the transaction or its savepoint failed: the batch is gone."""
@@ -338,10 +385,15 @@ class PostgresDatabase(DatabaseBase):
             parts.append(chunk)
         notify = [pgsql.SQL("SELECT pg_notify({}, {}); ").format(CHANNEL, "\n".join(p)).as_string(conn)
                   for p in parts]
-        log = pgsql.SQL("INSERT INTO change_log VALUES ({}, {}, {}); ").format(
-            batch.counter, "\n".join(sorted(batch.instances)), batch.everything).as_string(conn)
-        if batch.counter % LOG_PRUNE_EVERY == 0:
-            log += f"DELETE FROM change_log WHERE n <= {batch.counter - LOG_KEPT}; "
+        log = ""
+        if batch.wrote or batch.instances:  # others learn of it: the counter moves, the log says what changed
+            log = pgsql.SQL("UPDATE changes SET n = {n} WHERE id = 1; "
+                            "INSERT INTO change_log VALUES ({n}, {instances}, {everything}); ").format(
+                n=batch.counter, instances="\n".join(sorted(batch.instances)), everything=batch.everything,
+            ).as_string(conn)
+            if batch.counter % LOG_PRUNE_EVERY == 0:
+                log += f"DELETE FROM change_log WHERE n <= {batch.counter - LOG_KEPT}; "
+            self._seen = batch.counter  # our own change is no news to us (-1 again if the COMMIT fails)
         return log + "".join(notify) + "COMMIT"
 
     def _timed_commit(self, statement: str, requests: int) -> None:
@@ -360,7 +412,9 @@ class PostgresDatabase(DatabaseBase):
         observe_commit(requests, time.perf_counter() - started)
 
     def _settle(self) -> None:
-        """Wait (blocking) for a COMMIT in flight to end, and account for it."""
+        """Wait (blocking) for a COMMIT, or a batch opening, in flight to end, and account for it."""
+        if self._opening is not None:
+            concurrent.futures.wait([self._opening])
         batch = self._committing
         if batch is not None and batch.commit is not None:
             concurrent.futures.wait([batch.commit])
@@ -377,6 +431,7 @@ class PostgresDatabase(DatabaseBase):
         assert batch.commit is not None
         error = batch.commit.exception()
         if error is not None:
+            self._seen = -1  # the counter we meant to set may be set by another server: look again
             self._forget()
             self._reset()
         self._answer(batch, error)
@@ -400,6 +455,7 @@ class PostgresDatabase(DatabaseBase):
         try:
             self._timed_commit(self._commit_statement(batch), batch.requests)
         except (psycopg.Error, StoreUnavailable) as exc:
+            self._seen = -1  # the counter we meant to set may be set by another server: look again
             self._forget()
             self._reset()
             self._answer(batch, exc)
@@ -407,6 +463,34 @@ class PostgresDatabase(DatabaseBase):
                 raise
             return
         self._answer(batch, None)
+
+    async def settled(self) -> None:
+        """Return once no COMMIT is in flight: a request about to use the
+        store waits here instead of blocking the loop in `_settle`.  While
+        servers contend for the writers' turn, it also opens the batch the
+        request will join, waiting for the turn on the committer thread: the
+        loop goes on reading requests meanwhile, and they join that batch."""
+        while self._committing is not None or self._opening is not None:
+            if self._committing is not None:
+                done = self._committing.done
+                assert done is not None
+                waited: asyncio.Future[None] = asyncio.shield(done)
+            else:
+                assert self._opening is not None
+                waited = asyncio.shield(asyncio.wrap_future(self._opening))
+            try:
+                await waited
+            except Exception:
+                pass  # the requests of that batch get the error; this one may go on
+        if self._batch is None and not self._in_tx and self._contended():
+            self._opening = self._committer.submit(self._open_ahead)
+            try:
+                await asyncio.shield(asyncio.wrap_future(self._opening))
+            except Exception:
+                pass  # this request's own transaction tries again, and gets the error
+            finally:
+                self._opening = None
+            self._schedule_commit()  # whoever joins it, it commits
 
     async def wait_unlocked(self, timeout: float) -> None:
         """Never asked: PostgreSQL's writers queue on row locks, never StoreBusy."""
