@@ -25,10 +25,12 @@ rule that sends 169.254.170.2:80 to its one agent; on a host several agents
 (and other programs) may share, Portside does not claim that address.  Their
 containers get `AWS_CONTAINER_CREDENTIALS_FULL_URI=http://127.0.0.1:PORT/v2/
 credentials/ID` instead, answered by a listener on the host's loopback (the
-port kept in the data dir across agent restarts): every AWS SDK's container
-provider takes a full URI over plain HTTP when its host is a loopback
-address, and the ID is unguessable, as on ECS, where any process on the host
-can reach that endpoint too.  That listener answers host-mode tasks' IDs only.
+port kept in the data dir across agent restarts; 51679, where the ECS agent
+serves credentials on 127.0.0.1, unless another agent on the host has it):
+every AWS SDK's container provider takes a full URI over plain HTTP when its
+host is a loopback address, and the ID is unguessable, as on ECS, where any
+process on the host can reach that endpoint too.  That listener answers
+host-mode tasks' IDs only.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ HOST = "169.254.170.2"
 PORT = 80
 PATH = "/v2/credentials/"
 LOOPBACK = "127.0.0.1"  # where host-mode tasks reach their keys (AWS_CONTAINER_CREDENTIALS_FULL_URI)
+ECS_CREDENTIALS_PORT = 51679  # the ECS agent's own credentials port on 127.0.0.1 (reserved: agent.RESERVED_PORTS)
 EXPIRES_AFTER_S = 3600.0  # what Expiration says; an SDK fetches again before then
 _CLONE_NEWNET = 0x40000000
 
@@ -88,27 +91,34 @@ class CredentialsEndpoint:
         self.host_base = ""  # http://127.0.0.1:PORT once the loopback listener is open
 
     async def start_host(self, port_file: Path) -> None:
-        """Open the loopback listener for host-mode tasks, on the port used
-        before if it is free (adopted containers keep their FULL_URI)."""
+        """Open the loopback listener for host-mode tasks: on the port used
+        before (adopted containers keep their FULL_URI), else on the ECS
+        agent's credentials port, 51679 (which the instance reserves, so no
+        task is placed on it), else on any free port (another agent on this
+        host has it)."""
         try:
-            wanted = int(port_file.read_text())
+            saved = int(port_file.read_text())
         except (OSError, ValueError):
-            wanted = 0
+            saved = 0
 
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             await self._serve(self._host_task, reader, writer)
 
-        try:
-            self._host_server = await asyncio.start_server(handle, LOOPBACK, wanted)
-        except OSError:
-            if wanted:
-                log.error("port %d of %s is taken: host-mode tasks started before this agent restarted "
-                          "cannot reach their role's keys", wanted, LOOPBACK)
-            self._host_server = await asyncio.start_server(handle, LOOPBACK, 0)
+        for wanted in dict.fromkeys([saved or ECS_CREDENTIALS_PORT, ECS_CREDENTIALS_PORT, 0]):
+            try:
+                self._host_server = await asyncio.start_server(handle, LOOPBACK, wanted)
+                break
+            except OSError:
+                if wanted == saved:
+                    log.error("port %d of %s is taken: host-mode tasks started before this agent restarted "
+                              "cannot reach their role's keys", wanted, LOOPBACK)
+                if wanted == 0:
+                    raise
+        assert self._host_server is not None
         port = self._host_server.sockets[0].getsockname()[1]
         self.host_base = f"http://{LOOPBACK}:{port}"
         try:
-            if wanted != port:
+            if saved != port:
                 port_file.parent.mkdir(parents=True, exist_ok=True)
                 port_file.write_text(str(port))
         except OSError as exc:

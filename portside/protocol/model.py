@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any, TypeVar
 
-import botocore.session
+from botocore.loaders import create_loader
 from botocore.model import OperationModel, ServiceModel, Shape
 
 F = TypeVar("F", bound=Callable[[Any], Any])
@@ -50,7 +50,16 @@ def service_for_target(target: str | None) -> Service | None:
 
 @cache
 def service_model(name: str = "ecs") -> ServiceModel:
-    return botocore.session.get_session().get_service_model(name)
+    """The model as a botocore session would give it (the same data: no
+    handler changes these services' models on load), read through the
+    loader alone: importing `botocore.session` pulls in the client, its docs
+    and waiters, a third of a server's start."""
+    return ServiceModel(_loader().load_service_model(name, "service-2"), service_name=name)
+
+
+@cache
+def _loader() -> Any:
+    return create_loader()
 
 
 @cache

@@ -8,7 +8,7 @@ import json
 import botocore.session
 
 import portside.api  # noqa: F401  (registers every handler)
-from portside.protocol.dispatch import HANDLERS, dispatch
+from portside.protocol.dispatch import HANDLERS, REGISTRY, dispatch, misnamed
 from portside.protocol.model import TARGET_PREFIX
 
 GATEWAY = {
@@ -37,3 +37,8 @@ def test_only_the_gateway_family_answers_not_supported():
         unsupported = answer.get("__type") == "UnsupportedFeatureException" and \
             answer.get("message") == f"{name} is not supported by Portside."
         assert unsupported == (name in GATEWAY), (name, status, answer)
+
+
+def test_every_registered_operation_is_in_its_services_model():
+    assert all(REGISTRY[service] for service in ("ecs", "logs", "secretsmanager", "ssm"))
+    assert misnamed() == []
