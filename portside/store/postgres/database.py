@@ -48,8 +48,8 @@ import psycopg
 from psycopg import sql as pgsql
 from psycopg.pq import TransactionStatus
 
-from ...domain.documents import Doc
 from ...metrics import observe_commit
+from ..database_base import DatabaseBase
 from ..interface import NotLeader, StoreError, StoreUnavailable
 from .migrations import migrate
 
@@ -93,7 +93,7 @@ class _Batch:
     finished: bool = False
 
 
-class PostgresDatabase:
+class PostgresDatabase(DatabaseBase):
     """The unit of work over one connection (see `store.interface.UnitOfWork`).
 
     The repositories use the connection only through `self._db`, which waits
@@ -509,24 +509,10 @@ class PostgresDatabase:
                 self._opening = None
             self._schedule_commit()  # whoever joins it, it commits
 
-    async def durable(self) -> None:
-        """Return once everything this process has written so far is committed:
-        a request may answer only then (it may have read what is not yet)."""
-        batch = self._batch or self._committing
-        if batch is not None and batch.done is not None:
-            await asyncio.shield(batch.done)
-
     async def wait_unlocked(self, timeout: float) -> None:
         """Never asked: PostgreSQL's writers queue on row locks, never StoreBusy."""
 
     # helpers for the repositories ---------------------------------------------
-
-    def _docs(self, sql: str, args: Iterable[Any] = ()) -> list[Doc]:
-        return [json.loads(row[0]) for row in self._db.execute(sql, tuple(args))]
-
-    def _doc(self, sql: str, args: Iterable[Any] = ()) -> Doc | None:
-        row = self._db.execute(sql, tuple(args)).fetchone()
-        return json.loads(row[0]) if row else None
 
     def _count(self, table: str, cluster_arn: str, statuses: tuple[str, ...]) -> int:
         """Rows of a cluster in these statuses (`table` comes from the store, never a request)."""

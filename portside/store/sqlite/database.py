@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ...domain.documents import Doc
 from ...metrics import observe_commit
+from ..database_base import DatabaseBase
 from ..failures import LOCK_WAIT_S, LOCKED, StoreBusy, StoreWriteFailed, WriteHealth, write_failure
 from .migrations import migrate
 
@@ -34,7 +34,7 @@ BACKGROUND_COMMIT_ROWS = 16
 dump = json.JSONEncoder(separators=(",", ":")).encode  # one encoder, not one per call
 
 
-class SqliteDatabase:
+class SqliteDatabase(DatabaseBase):
     """The unit of work over one connection (see `store.interface.UnitOfWork`).
 
     The repositories (one mixin per aggregate, beside this module) use the
@@ -334,32 +334,7 @@ class SqliteDatabase:
         except OSError:
             pass
 
-    async def settled(self) -> None:
-        """Return once no COMMIT is in flight: a request about to use the
-        store waits here instead of blocking the loop in `_settle`."""
-        while self._committing is not None:
-            done = self._committing.done
-            assert done is not None
-            try:
-                await asyncio.shield(done)
-            except Exception:
-                pass  # the requests of that batch get the error; this one may go on
-
-    async def durable(self) -> None:
-        """Return once everything this process has written so far is committed:
-        a request may answer only then (it may have read what is not yet)."""
-        batch = self._batch or self._committing
-        if batch is not None and batch.done is not None:
-            await asyncio.shield(batch.done)
-
     # helpers for the repositories ---------------------------------------------
-
-    def _docs(self, sql: str, args: Iterable[Any] = ()) -> list[Doc]:
-        return [json.loads(row[0]) for row in self._db.execute(sql, tuple(args))]
-
-    def _doc(self, sql: str, args: Iterable[Any] = ()) -> Doc | None:
-        row = self._db.execute(sql, tuple(args)).fetchone()
-        return json.loads(row[0]) if row else None
 
     def _count(self, table: str, cluster_arn: str, statuses: tuple[str, ...]) -> int:
         """Rows of a cluster in these statuses (`table` comes from the store, never a request)."""
