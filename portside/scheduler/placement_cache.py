@@ -7,10 +7,11 @@ documents, each task's reservation and group) and says when what it returned
 may be stale (`generation`: another process committed, a transaction rolled
 back); this cache derives the rest when it loads a cluster and keeps it up to
 date as tasks are placed and stopped (`hold`).  Servers sharing a database say
-more: which instances the others changed (`changed_instances`, told by each
-server's `hold` and `put_instance` through `instance_changed`), and only those
-are reloaded, so two servers placing at once do not rebuild each other's
-whole cache on every call.  The tasks' reservations are
+more: what each placement and stop of the others did to which instance
+(`changed_holdings`, told by each server's `hold` through `holding_changed`),
+applied here as if placed here, and which instances' documents they changed
+(`changed_instances`, told by `put_instance`), read again; so two servers
+placing at once neither rebuild each other's whole cache nor re-read tasks.  The tasks' reservations are
 the durable truth and a restart derives it all again.
 
 Writes of instances go through `put_instance` here (written through to the
@@ -33,6 +34,8 @@ class PlacementSource(Protocol):
     def generation(self) -> int: ...
     def instance_changed(self, arn: str) -> None: ...
     def changed_instances(self) -> set[str]: ...
+    def holding_changed(self, instance_arn: str, reservation: Doc, group: str, times: int) -> None: ...
+    def changed_holdings(self) -> list[tuple[str, Doc, str, int]]: ...
     def instance_documents(self, cluster_arn: str) -> list[tuple[str, Doc]]: ...
     def instance_documents_of(self, arns: list[str]) -> list[tuple[str, Doc]]: ...
     def live_holdings(self, cluster_arn: str) -> Iterable[tuple[str, Doc, str | None]]: ...
@@ -65,7 +68,13 @@ class PlacementCache:
             self._groups.clear()
             self._pools.clear()
         changed = self._source.changed_instances()
-        return self._reload(changed) if changed else changed
+        reloaded = self._reload(changed) if changed else changed
+        for arn, reservation, group, times in self._source.changed_holdings():
+            cluster_arn = instance_cluster(arn)
+            # (a cluster not cached is read whole when needed; an instance read again already counts it)
+            if cluster_arn in self._instances and arn not in reloaded:
+                self._apply(cluster_arn, arn, Reservation.from_doc(reservation), group, times < 0, abs(times))
+        return reloaded
 
     def _reload(self, arns: set[str]) -> set[str]:
         """Read again these instances' documents and live tasks (those of
@@ -171,12 +180,17 @@ class PlacementCache:
         if cluster_arn is None:
             return
         reloaded = self._check()
-        self._source.instance_changed(instance_arn)
+        self._source.holding_changed(instance_arn, reservation.to_doc(), group, -times if release else times)
         if cluster_arn not in self._instances:
             self._cluster_instances(cluster_arn)
             return
         if instance_arn in reloaded:  # read again just now, from rows that hold the change already
             return
+        self._apply(cluster_arn, instance_arn, reservation, group, release, times)
+
+    def _apply(self, cluster_arn: str, instance_arn: str, reservation: Reservation, group: str,
+               release: bool, times: int) -> None:
+        """`hold` on a cached cluster (here, or told by another server)."""
         held = self._held.setdefault(instance_arn, Capacity.empty())
         free = self._free.get(instance_arn)  # None only for an instance not (or no longer) registered
         for _ in range(times):

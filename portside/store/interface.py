@@ -102,6 +102,20 @@ class UnitOfWork(Protocol):
         server uses ignores it."""
         ...
 
+    def holding_changed(self, instance_arn: str, reservation: Doc, group: str, times: int) -> None:
+        """The open transaction placed `times` tasks of `group` holding
+        `reservation` on the instance (negative: stopped them).  Servers
+        sharing the database apply the same to their placement caches
+        (`changed_holdings`) without reading tasks; a store only one server
+        uses ignores it."""
+        ...
+
+    def changed_holdings(self) -> list[tuple[str, Doc, str, int]]:
+        """What other servers placed and stopped (`holding_changed`) since the
+        last call, when nothing else changed (else `generation` moved), in
+        the order they committed.  Always empty for a store only one server uses."""
+        ...
+
     def changed_instances(self) -> set[str]:
         """The instances other servers changed (`instance_changed`) since the
         last call, when nothing else changed (else `generation` moved): the

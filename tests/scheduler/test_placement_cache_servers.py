@@ -1,8 +1,8 @@
 """Two servers on one PostgreSQL database, each with its placement cache: a
 task placed (or stopped) through one is seen by the other's cache in its next
-transaction, by reloading only the instance it changed, not the whole
-cluster; a change to something cached by generation alone (a cluster) still
-drops everything."""
+transaction, applied as the first server told it (the change log), without
+reading the cluster or the instance's tasks again; a change to something
+cached by generation alone (a cluster) still drops everything."""
 
 from __future__ import annotations
 
@@ -48,10 +48,15 @@ class Counting:
     def __init__(self, store) -> None:
         self._store = store
         self.whole_loads = 0
+        self.task_reads = 0
 
     def live_holdings(self, cluster_arn: str):
         self.whole_loads += 1
         return self._store.live_holdings(cluster_arn)
+
+    def live_holdings_of(self, arns):
+        self.task_reads += 1
+        return self._store.live_holdings_of(arns)
 
     def __getattr__(self, name: str):
         return getattr(self._store, name)
@@ -87,7 +92,8 @@ def test_the_other_servers_cache_reloads_only_the_instance_changed() -> None:
             assert free_cpu(second, ia) == 900 and free_cpu(second, ib) == 1000
             assert second.group_task_counts(C, "g") == {ia: 1}
         await two.durable()
-        assert seen_by_two.whole_loads == loads  # instance a read again, not the cluster
+        assert seen_by_two.whole_loads == loads  # not the cluster read again
+        assert seen_by_two.task_reads == 0  # nor instance a's tasks: the placement, applied as told
         with two.transaction():  # stopped through the second server
             stopped = two.get_task(f"{ACCOUNT}:task/c/t1")
             stopped.update(lastStatus="STOPPED", desiredStatus="STOPPED", stoppedAt=2.0)

@@ -84,6 +84,8 @@ class _Batch:
     requests: int = 0  # transactions that joined it
     wrote: bool = False  # it ran an INSERT, UPDATE or DELETE (else its COMMIT leaves no trace)
     instances: set[str] = field(default_factory=set)  # container instances it changed (`instance_changed`)
+    # (instance ARN, reservation JSON, group) → tasks placed (negative: stopped) (`holding_changed`)
+    holds: dict[tuple[str, str, str], int] = field(default_factory=dict)
     everything: bool = False  # it wrote what is cached by generation alone (clusters, task definitions)
     notices: list[str] = field(default_factory=list)  # sent with its COMMIT
     done: asyncio.Future[None] | None = None  # on the loop, once its COMMIT is scheduled: the requests await it
@@ -116,6 +118,7 @@ class PostgresDatabase(DatabaseBase):
         self._in_tx = False
         self._seen = -1  # the `changes` counter when we last looked
         self._others_changed: set[str] = set()  # instances other servers changed (`changed_instances`)
+        self._others_held: list[tuple[str, Doc, str, int]] = []  # what they placed and stopped (`changed_holdings`)
         self._generation = 0
         self._fence: int | None = None  # the leader's token its transactions check (see `fenced`)
         self._opening: concurrent.futures.Future[None] | None = None  # a batch opened off the loop
@@ -167,6 +170,15 @@ class PostgresDatabase(DatabaseBase):
         if self._batch is not None:
             self._batch.instances.add(arn)
 
+    def holding_changed(self, instance_arn: str, reservation: Doc, group: str, times: int) -> None:
+        if self._batch is not None:
+            key = (instance_arn, dump(reservation), group)
+            self._batch.holds[key] = self._batch.holds.get(key, 0) + times
+
+    def changed_holdings(self) -> list[tuple[str, Doc, str, int]]:
+        held, self._others_held = self._others_held, []
+        return held
+
     def changed_instances(self) -> set[str]:
         changed, self._others_changed = self._others_changed, set()
         return changed
@@ -176,9 +188,9 @@ class PostgresDatabase(DatabaseBase):
         same round trip), or nothing when we never looked."""
         if self._seen < 0:
             return ""
-        return f"; SELECT n, instances, everything FROM change_log WHERE n > {int(self._seen)} ORDER BY n"
+        return f"; SELECT n, instances, everything, holdings FROM change_log WHERE n > {int(self._seen)} ORDER BY n"
 
-    def _catch_up(self, counter: int, log: list[tuple[int, str, bool]]) -> None:
+    def _catch_up(self, counter: int, log: list[tuple[int, str, bool, str]]) -> None:
         """Other servers' batches up to `counter` have committed: when the log
         has each of their entries and none changed more than container
         instances, note those instances for the placement cache; else forget
@@ -189,9 +201,11 @@ class PostgresDatabase(DatabaseBase):
         if self._seen < 0 or len(entries) != counter - self._seen or any(entry[2] for entry in entries):
             self._forget()
         else:
-            for _, instances, _ in entries:
+            for _, instances, _, holdings in entries:
                 if instances:
                     self._others_changed.update(instances.split("\n"))
+                for arn, reservation, group, times in json.loads(holdings or "[]"):
+                    self._others_held.append((arn, json.loads(reservation), group, times))
         self._seen = counter
 
     def _wrote(self, statement: str) -> None:
@@ -208,6 +222,7 @@ class PostgresDatabase(DatabaseBase):
         """What this process read may be untrue: the caches above drop it."""
         self._generation += 1
         self._others_changed.clear()  # dropped with the rest
+        self._others_held.clear()
 
     # transactions and group commit ---------------------------------------------
 
@@ -386,11 +401,13 @@ class PostgresDatabase(DatabaseBase):
         notify = [pgsql.SQL("SELECT pg_notify({}, {}); ").format(CHANNEL, "\n".join(p)).as_string(conn)
                   for p in parts]
         log = ""
-        if batch.wrote or batch.instances:  # others learn of it: the counter moves, the log says what changed
-            log = pgsql.SQL("UPDATE changes SET n = {n} WHERE id = 1; "
-                            "INSERT INTO change_log VALUES ({n}, {instances}, {everything}); ").format(
-                n=batch.counter, instances="\n".join(sorted(batch.instances)), everything=batch.everything,
-            ).as_string(conn)
+        if batch.wrote or batch.instances or batch.holds:  # others learn of it: the counter moves, the log says what
+            holds = [[arn, reservation, group, times] for (arn, reservation, group), times in batch.holds.items()
+                     if times]
+            log = pgsql.SQL("UPDATE changes SET n = {n} WHERE id = 1; INSERT INTO change_log "
+                            "(n, instances, everything, holdings) VALUES ({n}, {instances}, {everything}, {holds}); "
+                            ).format(n=batch.counter, instances="\n".join(sorted(batch.instances)),
+                                     everything=batch.everything, holds=dump(holds) if holds else "").as_string(conn)
             if batch.counter % LOG_PRUNE_EVERY == 0:
                 log += f"DELETE FROM change_log WHERE n <= {batch.counter - LOG_KEPT}; "
             self._seen = batch.counter  # our own change is no news to us (-1 again if the COMMIT fails)

@@ -211,8 +211,12 @@ _CHANGE_LOG = _run(
     )""",
 )
 
+# What each batch placed and stopped, per instance: JSON [[instance ARN, reservation
+# JSON, group, tasks (negative: stopped)], ...], applied by the other servers' caches.
+_CHANGE_LOG_HOLDINGS = _run("ALTER TABLE change_log ADD COLUMN holdings TEXT NOT NULL DEFAULT ''")
+
 # Step N (1-based) brings a database from version N-1 to N.
-STEPS: list[Step] = [_BASE, _SEVERAL_SERVERS, _LOGS_SECRETS_PARAMETERS, _CHANGE_LOG]
+STEPS: list[Step] = [_BASE, _SEVERAL_SERVERS, _LOGS_SECRETS_PARAMETERS, _CHANGE_LOG, _CHANGE_LOG_HOLDINGS]
 
 
 def latest() -> int:

@@ -81,6 +81,12 @@ class SqliteDatabase(DatabaseBase):
     def instance_changed(self, arn: str) -> None:
         """One server per SQLite file: nobody else keeps a cache to tell."""
 
+    def holding_changed(self, instance_arn: str, reservation: Doc, group: str, times: int) -> None:
+        """One server per SQLite file: nobody else keeps a cache to tell."""
+
+    def changed_holdings(self) -> list[tuple[str, Doc, str, int]]:
+        return []
+
     def changed_instances(self) -> set[str]:
         """Another process writing the file moves `generation` (data_version) instead."""
         return set()
