@@ -32,10 +32,14 @@ def start_servers(dsn: str, root: Path, count: int, *extra: str) -> list[ServerP
     `extra` names one."""
     if "--key-file" not in extra:
         extra = ("--key-file", str(root / "portside.key"), *extra)
-    servers = []
-    for i in range(count):
-        servers.append(ServerProcess(root / f"server{i}", "--db", dsn, "--lease-seconds", str(LEASE_S),
-                                     "--service-interval", "0.2", *extra).start())
+    servers: list[ServerProcess] = []
+    try:
+        for i in range(count):
+            servers.append(ServerProcess(root / f"server{i}", "--db", dsn, "--lease-seconds", str(LEASE_S),
+                                         "--service-interval", "0.2", *extra).start())
+    except BaseException:  # one refused to start: the test never gets the others to stop
+        stop_servers(servers)
+        raise
     return servers
 
 
