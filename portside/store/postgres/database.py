@@ -48,6 +48,7 @@ import psycopg
 from psycopg import sql as pgsql
 from psycopg.pq import TransactionStatus
 
+from ...domain.documents import Doc
 from ...metrics import observe_commit
 from ..database_base import DatabaseBase
 from ..interface import NotLeader, StoreError, StoreUnavailable

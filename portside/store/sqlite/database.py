@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ...domain.documents import Doc
 from ...metrics import observe_commit
 from ..database_base import DatabaseBase
 from ..failures import LOCK_WAIT_S, LOCKED, StoreBusy, StoreWriteFailed, WriteHealth, write_failure
