@@ -3,7 +3,7 @@
 at once that never overbooks (checked in the database afterwards); a
 clientToken retried on another server; agents that fail over and are woken
 through another server; a database outage that fails calls fast and heals
-by itself."""
+by itself; a leader cut off from the database (through a relay) deposed."""
 
 from __future__ import annotations
 
@@ -303,3 +303,138 @@ def _succeeds(call) -> bool:
         return True
     except ClientError:
         return False
+
+
+class _Partition:
+    """A TCP relay between one server and PostgreSQL that can be cut: while
+    cut, every connection through it is reset and new ones are refused, so
+    that server loses the database while the others keep it (a partition as
+    the server sees one once its TCP timeouts fire, without their wait)."""
+
+    def __init__(self, target_port: int) -> None:
+        import socket
+
+        self.target_port = target_port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.cut = threading.Event()
+        self.closed = False
+        self.pairs: list[tuple] = []
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import socket
+
+        while not self.closed:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if self.cut.is_set():
+                _reset(client)
+                continue
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            with self.lock:
+                self.pairs.append((client, upstream))
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, source, sink) -> None:
+        try:
+            while data := source.recv(65536):
+                if self.cut.is_set():
+                    break
+                sink.sendall(data)
+        except OSError:
+            pass
+        for sock in (source, sink):
+            _reset(sock)
+
+    def sever(self) -> None:
+        self.cut.set()
+        with self.lock:
+            pairs, self.pairs = self.pairs, []
+        for client, upstream in pairs:
+            _reset(client)
+            _reset(upstream)
+
+    def heal(self) -> None:
+        self.cut.clear()
+
+    def close(self) -> None:
+        self.closed = True
+        self.sever()
+        self.listener.close()
+
+
+def _reset(sock) -> None:
+    import socket
+    import struct
+
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close with RST
+        sock.close()
+    except OSError:
+        pass
+
+
+def test_a_leader_partitioned_from_the_database_is_deposed_and_its_scheduler_writes_nothing(
+        dsn: str, tmp_path: Path) -> None:
+    """The leader reaches PostgreSQL through a relay that is then cut, while
+    the other server keeps the database: the other leads within the lease
+    time and places what the service needs; the cut-off server says so in
+    /health and answers ServerException; once the relay heals it comes back
+    as a follower, and the service has exactly its desired tasks (the old
+    leader's scheduler placed none twice)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(dsn)
+    relay = _Partition(parts.port or 5432)
+    relayed = urlunsplit(parts._replace(netloc=parts.netloc.rsplit(":", 1)[0] + f":{relay.port}"))
+    servers: list[ServerProcess] = []
+    try:
+        servers += start_servers(relayed, tmp_path / "a", 1, "--key-file", str(tmp_path / "key"))
+        cut_off = wait_for_one_leader(servers)
+        servers += start_servers(dsn, tmp_path / "b", 1, "--key-file", str(tmp_path / "key"))
+        other = servers[1]
+        ecs = other.client()
+        ecs.create_cluster()
+        for _ in range(2):
+            register_instance(ecs)
+        ecs.register_task_definition(family="web", containerDefinitions=[
+            {"name": "web", "image": "nginx", "cpu": 128, "memory": 128}])
+        ecs.create_service(serviceName="app", taskDefinition="web", desiredCount=3)
+        wait_for(lambda: len(ecs.list_tasks(serviceName="app")["taskArns"]) == 3, timeout=15,
+                 what="the leader (behind the relay) places 3 tasks")
+        assert wait_for_one_leader(servers) is cut_off
+
+        relay.sever()
+        severed_at = time.monotonic()
+        assert wait_for_one_leader([other], timeout=LEASE_S + 5) is other
+        assert time.monotonic() - severed_at <= LEASE_S + 2
+        wait_for(lambda: health(cut_off) == (503, {"status": "unhealthy", "role": "follower",
+                                                   "database": "unreachable"}),
+                 timeout=LEASE_S + 5, what="/health on the cut-off server")
+        started = time.monotonic()
+        with pytest.raises(ClientError) as failed:
+            cut_off.client().list_clusters()
+        assert failed.value.response["Error"]["Code"] == "ServerException"
+        assert time.monotonic() - started < 5, "a call hung on the unreachable database"
+
+        ecs.update_service(service="app", desiredCount=5)
+        wait_for(lambda: len(ecs.list_tasks(serviceName="app")["taskArns"]) == 5, timeout=15,
+                 what="the new leader places 2 more")
+
+        relay.heal()
+        wait_for(lambda: health(cut_off) == (200, {"status": "ok", "role": "follower", "database": "ok"}),
+                 timeout=LEASE_S + 10, what="the healed server follows")
+        assert cut_off.client().list_tasks(serviceName="app")["taskArns"] == ecs.list_tasks(
+            serviceName="app")["taskArns"]
+        time.sleep(3 * 0.2 + LEASE_S)  # several scheduler intervals and a lease period after healing
+        assert wait_for_one_leader(servers) is other, "the healed server took the lease back"
+        tasks = ecs.list_tasks(serviceName="app")["taskArns"]
+        assert len(tasks) == 5, f"{len(tasks)} tasks for a desiredCount of 5"
+    finally:
+        stop_servers(servers)
+        relay.close()
