@@ -11,8 +11,9 @@ So before opening the database:
 - the data dir and the database must be writable (named if not);
 - after an unclean stop (the `.running` marker the server writes at start and
   removes at a clean stop is still there) the WAL must be there, start with a
-  valid header, end on a frame boundary, and hold no frame of its current
-  generation past a broken one;
+  valid header, hold no frame of its current generation past a broken one, and
+  still hold the last commit the server made durable (a partial frame at its
+  end is only an unfinished COMMIT's);
 - a database file of zero bytes is refused, as is a WAL without its database;
 - `PRAGMA quick_check` must answer `ok` (a damaged page, a file that is not a
   database).
@@ -136,8 +137,10 @@ def _wal_problem(wal: Path) -> str | None:
         if _checksum(head[:24], magic & 1, 0, 0) != (c1, c2):
             return f"the write-ahead log {wal} has a damaged header"
         frame = _FRAME_HEADER + page_size
-        if (size - _WAL_HEADER) % frame not in (0, _FRAME_HEADER):
-            return f"the write-ahead log {wal} was cut short in the middle of a frame"
+        # A partial frame at the end is what a kill in the middle of writing one leaves (a
+        # write to the page cache can stop short on SIGKILL): it belongs to a COMMIT that never
+        # finished, so to nothing acknowledged, and SQLite ignores it.  A log cut lower than the
+        # last acknowledged commit, in a frame or between two, is what `_commits_missing` finds.
         broken = False
         for offset in range(_WAL_HEADER, size - frame + 1, frame):
             f.seek(offset + 8)
@@ -150,8 +153,8 @@ def _wal_problem(wal: Path) -> str | None:
 
 
 def _commits_missing(path: Path, marker: Path) -> str | None:
-    """A WAL cut on a frame boundary (between two commits) replays cleanly to
-    an older state; the number of the last durable commit, which the server
+    """A WAL cut short (on a frame boundary or inside a frame) replays cleanly
+    to an older state; the number of the last durable commit, which the server
     notes in its marker (store/sqlite/database.py), tells it apart."""
     try:
         fields = marker.read_text().split()
@@ -172,7 +175,7 @@ def _commits_missing(path: Path, marker: Path) -> str | None:
     if held >= noted:
         return None
     return (f"the database and its write-ahead log {_wal(path)} end at commit {held}, but the server had "
-            f"made commit {noted} durable (the log was cut short on a frame boundary)")
+            f"made commit {noted} durable (the log was cut short)")
 
 
 def _checksum(data: bytes, big_endian: int, s0: int, s1: int) -> tuple[int, int]:

@@ -73,6 +73,26 @@ def test_a_killed_server_restarts_with_everything(tmp_path):
         server.stop()
 
 
+def test_a_partial_frame_at_the_end_of_the_log_is_an_unfinished_commit(tmp_path):
+    """A kill while a COMMIT writes its frames leaves part of one at the end of
+    the WAL (a write to the page cache can stop short on SIGKILL).  Nothing
+    acknowledged is in it, so the server must start with everything (before:
+    refused as "cut short in the middle of a frame", seen in the crash test)."""
+    server = _filled(tmp_path)
+    server.stop(signal.SIGKILL)
+    wal = _wal(server)
+    data = wal.read_bytes()
+    header = bytearray(24)
+    header[0:4] = (2).to_bytes(4, "big")  # a page number
+    header[8:16] = data[16:24]  # the current generation's salts
+    wal.write_bytes(data + bytes(header) + os.urandom(1000))  # the frame's page cut after 1,000 bytes
+    server.start()
+    try:
+        assert _count(server) == CLUSTERS
+    finally:
+        server.stop()
+
+
 def _without_the_last_commit(data: bytes) -> bytes:
     """The WAL cut right after its second-to-last commit frame: whole frames,
     every one valid, the last commit's frames gone."""
