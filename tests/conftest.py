@@ -30,10 +30,35 @@ REGION = "us-east-1"
 ACCOUNT = "123456789012"
 
 
+def _port_range() -> range:
+    """The ports this test process hands out: below the kernel's ephemeral range
+    (32768+), which outgoing connections and `bind(0)` draw from, and one block
+    per xdist worker.  With `bind(0)` two workers could be handed the same port
+    a moment apart; the second server then failed to bind while its health
+    check reached the first one, and its test went on talking to another
+    test's server."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    block = int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 5
+    return range(20000 + 2000 * block, 22000 + 2000 * block)
+
+
+_PORTS = _port_range()
+_next_port = 0
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """The next port of this process's block that nothing listens on."""
+    global _next_port
+    for _ in range(len(_PORTS)):
+        port = _PORTS[_next_port % len(_PORTS)]
+        _next_port += 1
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {_PORTS}")
 
 
 class ServerProcess:
