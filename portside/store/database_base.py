@@ -1,7 +1,8 @@
 """What the SQLite and PostgreSQL database classes share word for word:
-waiting on group commit (`durable`, and `settled` where waiting is all it
-does: PostgreSQL's also opens the next batch while servers contend) and
-reading stored documents.  How each begins, batches and commits its
+scheduling a batch's COMMIT for when the loop is free, waiting on group
+commit (`durable`, and `settled` where waiting is all it does: PostgreSQL's
+also opens the next batch while servers contend) and reading stored
+documents.  How each begins, batches and commits its
 transactions stays in its own backend (store/sqlite/database.py,
 store/postgres/database.py)."""
 
@@ -16,13 +17,35 @@ from ..domain.documents import Doc
 
 
 class DatabaseBase:
-    """Expects, from the backend: `_db` (execute with `?` parameters), and the
+    """Expects, from the backend: `_db` (execute with `?` parameters), the
     open batch `_batch` and the one whose COMMIT is in flight `_committing`,
-    each None or carrying `done`, the future its requests await."""
+    each None or carrying `done`, the future its requests await, and how it
+    commits: `commit()` at once, `_commit_batch(loop)` from the loop."""
 
     _db: Any
     _batch: Any
     _committing: Any
+
+    def commit(self) -> None:
+        raise NotImplementedError
+
+    def _commit_batch(self, loop: asyncio.AbstractEventLoop) -> None:
+        raise NotImplementedError
+
+    def _schedule_commit(self) -> None:
+        """Group commit: the open batch is committed once the loop has run
+        the requests already waiting (they join it); without a running loop
+        (tools, tests) at once."""
+        batch = self._batch
+        if batch is None or batch.done is not None:  # none open, or its COMMIT already scheduled
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.commit()
+            return
+        batch.done = loop.create_future()
+        loop.call_soon(self._commit_batch, loop)
 
     async def settled(self) -> None:
         """Return once no COMMIT is in flight: a request about to use the

@@ -361,18 +361,6 @@ class PostgresDatabase(DatabaseBase):
         if held is None:
             raise NotLeader(f"the leader lease no longer carries token {token}: this server does not lead")
 
-    def _schedule_commit(self) -> None:
-        batch = self._batch
-        if batch is None or batch.done is not None:  # none open, or its COMMIT already scheduled
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            self.commit()
-            return
-        batch.done = loop.create_future()
-        loop.call_soon(self._commit_batch, loop)
-
     def _commit_batch(self, loop: asyncio.AbstractEventLoop) -> None:
         """COMMIT the open batch on the committer thread; meanwhile any use of
         the connection waits for it (`_settle`), and requests wait in `settled()`."""

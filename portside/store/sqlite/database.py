@@ -224,18 +224,6 @@ class SqliteDatabase(DatabaseBase):
                 self.health.failed(failure)
                 raise failure
 
-    def _schedule_commit(self) -> None:
-        batch = self._batch
-        if batch is None or batch.done is not None:  # already scheduled
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            self.commit()
-            return
-        batch.done = loop.create_future()
-        loop.call_soon(self._commit_batch, loop)
-
     def _commit_batch(self, loop: asyncio.AbstractEventLoop) -> None:
         """COMMIT the open batch: a small one right here, a big one on the
         committer thread.  A COMMIT that writes a handful of rows (a StopTask,
