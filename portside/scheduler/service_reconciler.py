@@ -221,11 +221,15 @@ class ServiceReconciler:
 
     def _reset_on_healthy(self, service: Doc, memory: SchedulerMemory, live: list[LiveTask], now: float) -> None:
         """resetOnHealthyTask (true unless set false): a task of the
-        IN_PROGRESS deployment that reaches a healthy state sets its failure
-        count back to 0."""
+        IN_PROGRESS deployment that reaches a healthy state (healthStatus
+        HEALTHY) sets its failure count back to 0.  A task without a health
+        check stays UNKNOWN, so it never resets the count: a container that
+        runs for a moment and exits (`exit 1`) must still trip the breaker."""
         breaker = service["deploymentConfiguration"].get("deploymentCircuitBreaker") or {}
         current = services.primary(service) if service["deployments"] else {}
-        if not breaker.get("enable") or current.get("rolloutState") != "IN_PROGRESS":
+        definition = resolve_task_definition(self.ctx, current["taskDefinition"]) if current else None
+        checked = any(c.get("healthCheck") for c in (definition or {}).get("containerDefinitions", []))
+        if not breaker.get("enable") or current.get("rolloutState") != "IN_PROGRESS" or not checked:
             memory.healthy_seen = []
             return
         memory.healthy_seen, reached = circuit_breaker.newly_healthy(memory.healthy_seen, live, current["id"])
