@@ -71,3 +71,13 @@ class DatabaseBase:
     def _doc(self, sql: str, args: Iterable[Any] = ()) -> Doc | None:
         row = self._db.execute(sql, tuple(args)).fetchone()
         return json.loads(row[0]) if row else None
+
+
+def answer_requests(done: asyncio.Future[None] | None, error: BaseException | None) -> None:
+    """Resolve the future a batch's requests await: done, or failed with `error`."""
+    if done is not None and not done.done():
+        if error is None:
+            done.set_result(None)
+        else:
+            done.set_exception(error)
+            done.exception()  # its requests get it; unawaited, it is not "never retrieved"

@@ -50,7 +50,7 @@ from psycopg.pq import TransactionStatus
 
 from ...domain.documents import Doc
 from ...metrics import observe_commit
-from ..database_base import DatabaseBase
+from ..database_base import DatabaseBase, answer_requests
 from ..interface import NotLeader, StoreError, StoreUnavailable
 from .migrations import migrate
 
@@ -445,12 +445,7 @@ class PostgresDatabase(DatabaseBase):
     @staticmethod
     def _answer(batch: _Batch, error: BaseException | None) -> None:
         batch.finished = True
-        if batch.done is not None and not batch.done.done():
-            if error is None:
-                batch.done.set_result(None)
-            else:
-                batch.done.set_exception(error)
-                batch.done.exception()  # its requests get it; unawaited, it is not "never retrieved"
+        answer_requests(batch.done, error)
 
     def commit(self) -> None:
         """Make the open batch durable now, on this thread."""

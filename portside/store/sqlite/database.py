@@ -24,7 +24,7 @@ from typing import Any
 
 from ...domain.documents import Doc
 from ...metrics import observe_commit
-from ..database_base import DatabaseBase
+from ..database_base import DatabaseBase, answer_requests
 from ..failures import LOCK_WAIT_S, LOCKED, StoreBusy, StoreWriteFailed, WriteHealth, write_failure
 from .migrations import migrate
 
@@ -277,12 +277,7 @@ class SqliteDatabase(DatabaseBase):
         else:
             self.health.succeeded()
             self._note_commit(batch.sequence)
-        if batch.done is not None and not batch.done.done():
-            if error is None:
-                batch.done.set_result(None)
-            else:
-                batch.done.set_exception(error)
-                batch.done.exception()  # its requests get it; unawaited, it is not "never retrieved"
+        answer_requests(batch.done, error)
 
     def commit(self) -> None:
         """Make the open batch durable now, on this thread (COMMIT with a full fsync)."""
