@@ -4,7 +4,9 @@ Counters and histograms are counted where things happen (`portside/metrics.py`);
 the state gauges (tasks by cluster and last status, services' desired and
 running counts, deployments in progress, container instances and connected
 agents) are read at scrape time through the API's own operations (`inproc`),
-so they always agree with what DescribeServices and friends answer.
+so they always agree with what DescribeServices and friends answer.  On
+PostgreSQL the connection pool's figures (`PostgresStore.pool_stats`, from
+psycopg_pool's own counters) are read at scrape time too.
 
 Who may scrape: anyone on loopback when the server has no `--credentials`
 (the API is open there too); with them, `Authorization: Bearer TOKEN` with the
@@ -21,12 +23,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from ..metrics import REGISTRY
 from ..protocol import errors
 from ..protocol.auth import Authenticator, is_loopback_host
+from ..store.interface import PoolStats
 from .inproc import call, chunks
 
 log = logging.getLogger("portside.server")
@@ -43,6 +46,7 @@ class StateSnapshot:
     # cluster, service name, desiredCount, runningCount, pendingCount
     services: list[tuple[str, str, int, int, int]] = field(default_factory=list)
     rolling: list[tuple[str, int]] = field(default_factory=list)  # cluster, deployments IN_PROGRESS
+    pool: PoolStats | None = None  # the PostgreSQL connection pool (None on SQLite: no pool)
 
 
 async def gather_state(ctx: Any) -> StateSnapshot:
@@ -53,6 +57,9 @@ async def gather_state(ctx: Any) -> StateSnapshot:
     behind them.  Between calls the loop serves others (and a COMMIT in flight
     ends: `store.settled()`, as before any request)."""
     snapshot = StateSnapshot()
+    pool_stats = getattr(ctx.store, "pool_stats", None)  # PostgreSQL only
+    if pool_stats is not None:
+        snapshot.pool = pool_stats()
 
     async def api(operation: str, **params: Any) -> dict[str, Any]:
         await asyncio.sleep(0)
@@ -102,7 +109,7 @@ class StateCollector(Collector):
     def __init__(self, snapshot: StateSnapshot) -> None:
         self.snapshot = snapshot
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[Metric]:
         tasks = GaugeMetricFamily("portside_tasks", "Live tasks (not yet STOPPED) by cluster and lastStatus.",
                                   labels=["cluster", "last_status"])
         instances = GaugeMetricFamily("portside_container_instances", "Container instances by cluster and status.",
@@ -131,6 +138,28 @@ class StateCollector(Collector):
         for cluster, in_progress in state.rolling:
             rolling.add_metric([cluster], in_progress)
         yield from (tasks, instances, agents, desired, running, pending, rolling)
+        if state.pool is not None:
+            yield from _pool_metrics(state.pool)
+
+
+def _pool_metrics(pool: PoolStats) -> Iterator[Metric]:
+    """The PostgreSQL connection pool (psycopg_pool's `get_stats`)."""
+    for name, doc, value in (
+        ("portside_db_pool_connections", "Connections of the PostgreSQL pool: idle, lent out or being connected.",
+         pool.size),
+        ("portside_db_pool_available", "Connections idle in the pool, ready to lend.", pool.available),
+        ("portside_db_pool_waiting", "Callers waiting for a connection from the pool.", pool.waiting),
+    ):
+        yield GaugeMetricFamily(name, doc, value=value)
+    for name, doc, value in (
+        ("portside_db_pool_connects", "Connections the pool attempted to open (replacements included).",
+         pool.opened),
+        ("portside_db_pool_connect_errors", "Connection attempts that failed (the database was out of reach).",
+         pool.errors),
+        ("portside_db_pool_connections_lost", "Connections found broken when lent or given back broken; the "
+         "pool discarded and replaced each.", pool.lost),
+    ):
+        yield CounterMetricFamily(name, doc, value=value)
 
 
 class MetricsEndpoint:

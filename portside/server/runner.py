@@ -191,7 +191,8 @@ def _peers(ctx: Context, config: ServerConfig) -> Peers | None:
     from ..store.postgres import PostgresCoordination, PostgresStore
 
     assert isinstance(ctx.store, PostgresStore)
-    return Peers(ctx, PostgresCoordination(config.postgres_dsn), ctx.store.announce, config.lease_s)
+    coordination = PostgresCoordination(config.postgres_dsn, ctx.store.connections)  # one pool per process
+    return Peers(ctx, coordination, ctx.store.announce, config.lease_s)
 
 
 def run(config: ServerConfig, auth: Authenticator | None = None, sock: socket.socket | None = None) -> None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Protocol
 
 from ..domain.documents import Doc
@@ -55,6 +56,19 @@ class StoreUnavailable(StoreError):
     def __init__(self, cause: str) -> None:
         self.message = f"The database is unreachable ({cause}); nothing was changed. Retry the call."
         super().__init__(self.message)
+
+
+@dataclass(frozen=True)
+class PoolStats:
+    """A connection pool's figures, for `/metrics` (PostgreSQL: `PostgresStore.pool_stats`,
+    from psycopg_pool's `get_stats`; SQLite has no pool)."""
+
+    size: int  # connections open, lent out, or being connected
+    available: int  # idle in the pool, ready to lend
+    waiting: int  # callers waiting for one
+    opened: int  # connects attempted since start
+    errors: int  # connects that failed
+    lost: int  # connections found broken when lent, or given back broken (each replaced)
 
 
 class NotLeader(StoreError):

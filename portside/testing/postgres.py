@@ -126,8 +126,8 @@ def migrated_database() -> str:
     migration step again (the API suite on PostgreSQL starts a server per
     test).  Migrating from empty is tested on `fresh_database()`s."""
     if _Shared.template is None:
-        from portside.store.postgres.database import connect
         from portside.store.postgres.migrations import migrate
+        from portside.store.postgres.pool import connect
 
         dsn = _create()
         with connect(dsn) as conn:  # closed before it is copied: a template must have no sessions

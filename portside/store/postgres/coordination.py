@@ -9,9 +9,13 @@ the token.  The leader's transactions check the token (`PostgresDatabase.fenced`
 so a deposed leader (its renewals failed: it was partitioned from the database,
 or frozen) cannot write once another server has taken over.
 
-Each method runs on a connection of its own (never the request connection,
-whose transactions it must not join), from a worker thread; the listener holds
-another connection for LISTEN.
+Each call borrows a connection from the server's pool (`pool.Connections`,
+the one the store opened) for its duration: never the request connection,
+whose transactions it must not join, and never one another thread is using,
+so calls from several threads at once each have their own.  A connection that
+broke goes back to the pool, which discards and replaces it; the call fails
+with StoreUnavailable and the next one gets a working connection.  The
+listener holds a connection of its own for LISTEN (see `listen`).
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ from typing import Any
 import psycopg
 
 from ..interface import NoticeHandler, StopFlag, StoreUnavailable
-from .database import CHANNEL, connect, unreachable
+from .database import CHANNEL, unreachable
+from .pool import Connections, connect
 
 log = logging.getLogger("portside.store")
 
@@ -31,35 +36,38 @@ LISTEN_RECONNECT_S = 1.0
 
 
 class PostgresCoordination:
-    def __init__(self, dsn: str) -> None:
-        self._dsn = dsn
-        self._conn: psycopg.Connection[Any] | None = None
+    """`connections`: the server's pool (`PostgresStore.connections`).  Without
+    one (a tool or a test using Coordination alone) it opens a pool of its own,
+    closed with it."""
 
-    def _execute(self, sql: str, args: Any = ()) -> Any:
-        try:
-            if self._conn is None or self._conn.broken or self._conn.closed:
-                self._conn = connect(self._dsn)
-            return self._conn.execute(sql, args)
-        except psycopg.Error as exc:
-            if not unreachable(exc, self._conn):
-                raise
-            if self._conn is not None:
-                self._conn.close()
-            self._conn = None
-            raise StoreUnavailable(" ".join(str(exc).split())[:200] or type(exc).__name__) from exc
+    def __init__(self, dsn: str, connections: Connections | None = None) -> None:
+        self._dsn = dsn
+        self._owned = connections is None
+        self._connections = connections if connections is not None else Connections(dsn, name="coordination")
+
+    def _execute(self, sql: str, args: Any = ()) -> list[tuple[Any, ...]]:
+        """One statement on a connection borrowed for it; its rows."""
+        with self._connections.connection() as conn:
+            try:
+                cursor = conn.execute(sql, args)
+                return cursor.fetchall() if cursor.description is not None else []
+            except psycopg.Error as exc:
+                if not unreachable(exc, conn):
+                    raise
+                raise StoreUnavailable(" ".join(str(exc).split())[:200] or type(exc).__name__) from exc
 
     def renew_lease(self, holder: str, ttl_s: float) -> int | None:
         """The token stays while `holder` keeps the lease alive; it is bumped
         whenever the lease changes hands, or when `holder` comes back to a lease
         it let expire (what it wrote under the old token may have been fenced)."""
-        row = self._execute(
+        rows = self._execute(
             "UPDATE leader_lease SET "
             "token = CASE WHEN holder = %(me)s AND expires_at > now() THEN token ELSE token + 1 END, "
             "holder = %(me)s, expires_at = now() + make_interval(secs => %(ttl)s) "
             "WHERE id = 1 AND (holder = %(me)s OR expires_at <= now()) RETURNING token",
             {"me": holder, "ttl": ttl_s},
-        ).fetchone()
-        return int(row[0]) if row else None
+        )
+        return int(rows[0][0]) if rows else None
 
     def resign(self, holder: str) -> None:
         self._execute("UPDATE leader_lease SET expires_at = now() WHERE id = 1 AND holder = %s", (holder,))
@@ -76,6 +84,12 @@ class PostgresCoordination:
         return {arn: float(at) for arn, at in self._execute("SELECT instance_arn, polled_at FROM agent_polls")}
 
     def listen(self, on_notice: NoticeHandler, stopping: StopFlag) -> None:
+        """On a connection of its own, not one of the pool's: LISTEN is state of
+        the session (a pooled connection given back would carry the
+        registration, and the notices queued on it, to its next borrower), and
+        the connection is held for the life of the server, so the pool would
+        lend it once and then only count it.  When it breaks, a new one is made
+        after LISTEN_RECONNECT_S."""
         while not stopping.is_set():
             try:
                 with connect(self._dsn) as conn:
@@ -91,6 +105,5 @@ class PostgresCoordination:
                     time.sleep(LISTEN_RECONNECT_S)
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        if self._owned:
+            self._connections.close()

@@ -53,6 +53,7 @@ from ...metrics import observe_commit
 from ..database_base import DatabaseBase, answer_requests
 from ..interface import NotLeader, StoreError, StoreUnavailable
 from .migrations import migrate
+from .pool import Connections, PoolStats, connect
 
 dump = json.JSONEncoder(separators=(",", ":")).encode  # one encoder, not one per call
 
@@ -107,12 +108,12 @@ class PostgresDatabase(DatabaseBase):
         except psycopg.Error as exc:
             reason = " ".join(str(exc).split())  # one line
             raise StoreError(f"cannot open the database {public(dsn)}: {reason}") from exc
-        self._db = _Connection(dsn, conn, self._forget, self._settle, self._wrote)
         try:
             self._version = migrate(conn, public(dsn))
-        except BaseException:
+        finally:
             conn.close()
-            raise
+        self.connections = Connections(dsn)  # the process's pool (Coordination borrows from it too)
+        self._db = _Connection(self.connections, self._forget, self._settle, self._wrote)
         self._committer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="portside-commit")
         self._batch: _Batch | None = None  # the open database transaction
         self._committing: _Batch | None = None  # the batch whose COMMIT is in flight
@@ -134,6 +135,11 @@ class PostgresDatabase(DatabaseBase):
         finally:
             self._committer.shutdown()
             self._db.close()
+            self.connections.close()
+
+    def pool_stats(self) -> PoolStats:
+        """The connection pool's figures, for `/metrics`."""
+        return self.connections.stats()
 
     @contextmanager
     def fenced(self, token: int | None) -> Iterator[None]:
@@ -521,21 +527,6 @@ class PostgresDatabase(DatabaseBase):
 
 CHANNEL = "portside"  # the LISTEN/NOTIFY channel every server listens on
 
-# Fail fast rather than hang when the database goes away: connecting gives up
-# after CONNECT_TIMEOUT_S; TCP keepalives and tcp_user_timeout notice a
-# database host that vanished; a lock held by a server that froze mid-transaction
-# is given up after lock_timeout (the call fails, it does not hang the loop),
-# and such a server's session is ended by idle_in_transaction_session_timeout.
-CONNECT_TIMEOUT_S = 3
-_OPTIONS = "-c lock_timeout=5000 -c statement_timeout=30000 -c idle_in_transaction_session_timeout=10000"
-
-
-def connect(dsn: str) -> psycopg.Connection[Any]:
-    """A new autocommit connection with Portside's timeouts."""
-    return psycopg.connect(dsn, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S, keepalives=1,
-                           keepalives_idle=5, keepalives_interval=2, keepalives_count=2,
-                           tcp_user_timeout=5000, options=_OPTIONS)
-
 
 def public(dsn: str) -> str:
     """The DSN without its password, for messages."""
@@ -565,16 +556,19 @@ _WRITES = frozenset("IUDiud")  # the first letter of INSERT, UPDATE, DELETE
 
 
 class _Connection:
-    """The connection as the repositories use it: `?` placeholders, as SQLite's.
-    A connection the database dropped is replaced on the next use (so service
-    resumes by itself when the database is back); while it cannot be, every
-    use fails at once with StoreUnavailable.  `reconnected` is told each time:
+    """The request connection as the repositories use it: `?` placeholders, as
+    SQLite's.  Drawn from the pool (`Connections`) and held while it works:
+    nothing is checked per batch (that would cost a round trip each).  One the
+    database dropped is given back on the next use (the pool discards it and
+    connects a replacement) and another is drawn, so service resumes by itself
+    when the database is back; while none can be had, every use fails fast
+    with StoreUnavailable.  `reconnected` is told of each connection drawn:
     what was read before may be stale."""
 
-    def __init__(self, dsn: str, conn: psycopg.Connection[Any], reconnected: Callable[[], None],
+    def __init__(self, connections: Connections, reconnected: Callable[[], None],
                  settle: Callable[[], None], wrote: Callable[[str], None]) -> None:
-        self._dsn = dsn
-        self._conn: psycopg.Connection[Any] | None = conn
+        self._connections = connections
+        self._conn: psycopg.Connection[Any] | None = None
         self._reconnected = reconnected
         self._settle = settle
         self._wrote = wrote  # told of each INSERT / UPDATE / DELETE
@@ -587,26 +581,26 @@ class _Connection:
         return self._conn
 
     def live(self) -> psycopg.Connection[Any]:
-        """The connection, once no COMMIT is in flight on it; reconnected if it was lost."""
+        """The connection, once no COMMIT is in flight on it; another if it was lost."""
         self._settle()
         return self.live_now()
 
     def live_now(self) -> psycopg.Connection[Any]:
-        """The connection (reconnected if it was lost), on the committer thread."""
+        """The connection (another from the pool if it was lost), on the committer thread."""
         conn = self._conn
         if conn is not None and not conn.broken and not conn.closed:
             return conn
         if self.pinned:
             raise StoreUnavailable("the connection to the database was lost")
-        if conn is not None:
-            conn.close()
-        self._conn = None
-        try:
-            self._conn = connect(self._dsn)
-        except psycopg.Error as exc:
-            raise StoreUnavailable(" ".join(str(exc).split())[:200] or type(exc).__name__) from exc
+        self._give_back()
+        self._conn = self._connections.draw()
         self._reconnected()
         return self._conn
+
+    def _give_back(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            self._connections.give_back(conn)
 
     def translated(self, exc: psycopg.Error) -> Exception:
         """StoreUnavailable for a database out of reach, else the error itself."""
@@ -652,5 +646,4 @@ class _Connection:
             raise failure from exc
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
+        self._give_back()
