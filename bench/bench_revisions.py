@@ -3,6 +3,7 @@
     git worktree add /tmp/baseline c368472           # any older checkout
     python bench/bench_revisions.py --baseline /tmp/baseline
     python bench/bench_revisions.py --baseline /tmp/baseline --log-level WARNING
+    python bench/bench_revisions.py --baseline /tmp/baseline --db postgres
 
 Why a paired run: on a shared two-core machine, run-to-run noise (10-20 %)
 is larger than the change a refactor makes, so benching one revision after the
@@ -14,7 +15,10 @@ machine does falls on both alike.  The figure per round is the server
 process's CPU time (user + system, from /proc) divided by the calls it
 answered; the script prints the median per operation and the ratio
 candidate / baseline.  Operations: RunTask (count 10, random placement),
-DescribeTasks (100 tasks), StopTask.  See bench/README.md.
+DescribeTasks (100 tasks), StopTask.  With `--db postgres` each server keeps
+its state in a database of its own on one throwaway PostgreSQL cluster
+(`portside.testing.postgres`); the figure is still the Portside server's CPU
+(PostgreSQL's backends are not counted).  See bench/README.md.
 """
 
 from __future__ import annotations
@@ -58,6 +62,16 @@ class CheckoutServer(PortsideServer):
             else:
                 os.environ["PYTHONPATH"] = before
         return self
+
+
+def db_args(db: str) -> list[str]:
+    """`--db` and `--key-file` for a server on a fresh PostgreSQL database; none on SQLite."""
+    if db == "sqlite":
+        return []
+    from portside.testing import postgres
+
+    dsn = postgres.fresh_database()
+    return ["--db", dsn, "--key-file", str(postgres.key_file(dsn))]
 
 
 def cpu_seconds(pid: int) -> float:
@@ -129,6 +143,8 @@ def main() -> int:
     parser.add_argument("--calls", type=int, default=400, help="calls per server per round")
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--log-level", default=None, help="passed to both servers")
+    parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite",
+                        help="postgres: a database each on a throwaway PostgreSQL cluster")
     args = parser.parse_args()
     extra = ["--log-level", args.log_level] if args.log_level else []
     trees = {"baseline": args.baseline.resolve(), "candidate": args.candidate.resolve()}
@@ -136,11 +152,12 @@ def main() -> int:
         servers: dict[str, PortsideServer] = {}
         try:
             for name, tree in trees.items():
-                server_class = type(f"{name}Server", (CheckoutServer,), {"tree": tree, "extra": extra})
+                server_class = type(f"{name}Server", (CheckoutServer,),
+                                    {"tree": tree, "extra": extra + db_args(args.db)})
                 servers[name] = server_class(Path(tmp) / name).start()
                 prepare(servers[name])
             arns: dict[str, list[str]] = {name: [] for name in servers}
-            print(f"baseline {trees['baseline']}  candidate {trees['candidate']}  "
+            print(f"baseline {trees['baseline']}  candidate {trees['candidate']}  on {args.db}  "
                   f"{args.threads} threads per server, {args.calls} calls per round, load {os.getloadavg()[0]:.1f}")
             for label, call in (("RunTask(10)", run_task), ("DescribeTasks(100)", describe_tasks),
                                 ("StopTask", stop_task)):

@@ -55,3 +55,7 @@ def configure(level: str = "INFO", fmt: str = "text") -> None:
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING)
     logging.getLogger("portside").setLevel(level)
+    # psycopg_pool warns at every failed connect and every broken connection it
+    # discards (each second of an outage); the server says once that the database
+    # is unreachable, and once that it is back (server/peers.py).
+    logging.getLogger("psycopg.pool").setLevel(logging.ERROR)

@@ -154,8 +154,9 @@ class Peers:
 
 
 class _Worker:
-    """One thread for the lease's connection: its calls run one at a time, in order,
-    and one that hangs (a database that stopped answering) holds only this thread."""
+    """One thread for the lease's calls (each on a connection borrowed from the pool):
+    they run one at a time, in order, and one that hangs (a database that stopped
+    answering) holds only this thread."""
 
     def __init__(self, name: str) -> None:
         self._pool = ThreadPoolExecutor(1, thread_name_prefix=name)

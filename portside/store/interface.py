@@ -327,9 +327,9 @@ class RecordRepository(Protocol):
 
 class Coordination(Protocol):
     """What several servers on one database share outside the unit of work,
-    on connections of their own (PostgreSQL only; one server on SQLite needs
-    none of it).  Each call blocks; StoreUnavailable when the database cannot
-    be reached."""
+    never on the request connection (PostgreSQL only: each call borrows one
+    from the server's pool; one server on SQLite needs none of it).  Each call
+    blocks; StoreUnavailable when the database cannot be reached."""
 
     def renew_lease(self, holder: str, ttl_s: float) -> int | None:
         """Take or extend the leader lease for `holder`; its fencing token

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -45,12 +47,13 @@ class PostgresCoordination:
         self._owned = connections is None
         self._connections = connections if connections is not None else Connections(dsn, name="coordination")
 
-    def _execute(self, sql: str, args: Any = ()) -> list[tuple[Any, ...]]:
-        """One statement on a connection borrowed for it; its rows."""
+    @contextmanager
+    def _borrowed(self) -> Iterator[psycopg.Connection[Any]]:
+        """A connection from the pool for one call, given back after it (the pool
+        replaces it if it broke); StoreUnavailable when the database is out of reach."""
         with self._connections.connection() as conn:
             try:
-                cursor = conn.execute(sql, args)
-                return cursor.fetchall() if cursor.description is not None else []
+                yield conn
             except psycopg.Error as exc:
                 if not unreachable(exc, conn):
                     raise
@@ -60,28 +63,32 @@ class PostgresCoordination:
         """The token stays while `holder` keeps the lease alive; it is bumped
         whenever the lease changes hands, or when `holder` comes back to a lease
         it let expire (what it wrote under the old token may have been fenced)."""
-        rows = self._execute(
-            "UPDATE leader_lease SET "
-            "token = CASE WHEN holder = %(me)s AND expires_at > now() THEN token ELSE token + 1 END, "
-            "holder = %(me)s, expires_at = now() + make_interval(secs => %(ttl)s) "
-            "WHERE id = 1 AND (holder = %(me)s OR expires_at <= now()) RETURNING token",
-            {"me": holder, "ttl": ttl_s},
-        )
-        return int(rows[0][0]) if rows else None
+        with self._borrowed() as conn:
+            row = conn.execute(
+                "UPDATE leader_lease SET "
+                "token = CASE WHEN holder = %(me)s AND expires_at > now() THEN token ELSE token + 1 END, "
+                "holder = %(me)s, expires_at = now() + make_interval(secs => %(ttl)s) "
+                "WHERE id = 1 AND (holder = %(me)s OR expires_at <= now()) RETURNING token",
+                {"me": holder, "ttl": ttl_s},
+            ).fetchone()
+        return int(row[0]) if row else None
 
     def resign(self, holder: str) -> None:
-        self._execute("UPDATE leader_lease SET expires_at = now() WHERE id = 1 AND holder = %s", (holder,))
+        with self._borrowed() as conn:
+            conn.execute("UPDATE leader_lease SET expires_at = now() WHERE id = 1 AND holder = %s", (holder,))
 
     def share_agent_polls(self, polled: dict[str, float]) -> dict[str, float]:
-        if polled:
-            arns = sorted(polled)
-            self._execute(
-                "INSERT INTO agent_polls (instance_arn, polled_at) SELECT * FROM unnest(%s::text[], %s::float8[]) "
-                "ON CONFLICT (instance_arn) DO UPDATE SET "
-                "polled_at = GREATEST(agent_polls.polled_at, excluded.polled_at)",
-                (arns, [polled[a] for a in arns]),
-            )
-        return {arn: float(at) for arn, at in self._execute("SELECT instance_arn, polled_at FROM agent_polls")}
+        with self._borrowed() as conn:
+            if polled:
+                arns = sorted(polled)
+                conn.execute(
+                    "INSERT INTO agent_polls (instance_arn, polled_at) SELECT * FROM unnest(%s::text[], %s::float8[]) "
+                    "ON CONFLICT (instance_arn) DO UPDATE SET "
+                    "polled_at = GREATEST(agent_polls.polled_at, excluded.polled_at)",
+                    (arns, [polled[a] for a in arns]),
+                )
+            rows = conn.execute("SELECT instance_arn, polled_at FROM agent_polls").fetchall()
+        return {arn: float(at) for arn, at in rows}
 
     def listen(self, on_notice: NoticeHandler, stopping: StopFlag) -> None:
         """On a connection of its own, not one of the pool's: LISTEN is state of
