@@ -1,7 +1,8 @@
-"""The PostgreSQL connection and its unit of work: transactions, group commit,
-durability, and the generation that tells caches above when another server
-has written.  Nothing here knows a table (the repositories, one mixin per
-aggregate beside this module, use the connection through `self._db`).
+"""The PostgreSQL request connection (drawn from the process's pool, pool.py)
+and its unit of work: transactions, group commit, durability, and the
+generation that tells caches above when another server has written.  Nothing
+here knows a table (the repositories, one mixin per aggregate beside this
+module, use the connection through `self._db`).
 
 Group commit, as SQLite's (`store/sqlite/database.py`): under a running event
 loop, the transactions of the requests handled in one loop iteration share one

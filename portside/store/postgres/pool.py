@@ -100,6 +100,8 @@ class Connections:
 
     def give_back(self, conn: psycopg.Connection[Any]) -> None:
         """Return a connection drawn; a broken one is discarded and replaced."""
+        if conn.broken:
+            conn.close()  # its socket now, not when it is collected
         self._pool.putconn(conn)
 
     @contextmanager
