@@ -3,7 +3,12 @@ thresholdConfiguration, with real containers: a task that reaches a healthy
 state (RUNNING and its health check passed) sets the deployment's failure
 count back to 0; with resetOnHealthyTask false the count only grows, and
 the deployment fails at the COUNT threshold.  Failed tasks here are tasks
-the service stopped for failing their health check."""
+the service stopped for failing their health check.
+
+Up to two tasks started before the first healthy one fail after it
+could start (desiredCount 2), plus one whose check runs first by a
+moment: the threshold leaves room for them, or the deployment fails
+before a task can reach a healthy state."""
 
 import time
 from itertools import pairwise
@@ -30,7 +35,7 @@ def test_a_task_reaching_a_healthy_state_resets_the_failure_count(server, docker
                                      "name": "app", "image": TEST_IMAGE, "memory": 32, "command": ["sh", "-c", SCRIPT],
                                      "healthCheck": CHECK,
                                      "mountPoints": [{"sourceVolume": "ctl", "containerPath": "/ctl"}]}])
-    breaker = {"enable": True, "rollback": False, "thresholdConfiguration": {"type": "COUNT", "value": 4}}
+    breaker = {"enable": True, "rollback": False, "thresholdConfiguration": {"type": "COUNT", "value": 5}}
     if reset is not None:
         breaker["resetOnHealthyTask"] = reset
     ecs.create_service(serviceName="flaky", taskDefinition="flaky", desiredCount=2,
@@ -40,7 +45,7 @@ def test_a_task_reaching_a_healthy_state_resets_the_failure_count(server, docker
         return ecs.describe_services(services=["flaky"])["services"][0]["deployments"][0]
 
     deadline = time.monotonic() + 40
-    while deployment()["failedTasks"] < 2 and time.monotonic() < deadline:
+    while deployment()["failedTasks"] < 1 and time.monotonic() < deadline:
         time.sleep(0.2)
     (ctl / "open").touch()  # from now on one new task turns HEALTHY, the others still fail their check
     seen = [deployment()]
@@ -54,11 +59,11 @@ def test_a_task_reaching_a_healthy_state_resets_the_failure_count(server, docker
         time.sleep(0.2)
     counts = [d["failedTasks"] for d in seen]
     if reset is None:
-        assert dropped, counts  # reset to 0 when the running task reached a healthy state
+        assert dropped, (counts, seen[-1]["rolloutState"])  # reset to 0 when the running task reached a healthy state
         assert seen[-1]["rolloutState"] == "IN_PROGRESS"
     else:
         assert counts == sorted(counts), counts  # never reset
-        assert seen[-1]["rolloutState"] == "FAILED" and seen[-1]["failedTasks"] >= 4, counts
+        assert seen[-1]["rolloutState"] == "FAILED" and seen[-1]["failedTasks"] >= 5, counts
         assert seen[-1]["rolloutStateReason"] == "ECS deployment circuit breaker: tasks failed to start."
     ecs.update_service(service="flaky", desiredCount=0)
     ecs.delete_service(service="flaky", force=True)
