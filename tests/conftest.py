@@ -136,28 +136,25 @@ def db_backend() -> str:
 BOTH_BACKENDS_DIRS = ("api",)  # tests/api: the API suite, run on SQLite and on PostgreSQL
 
 
-def runs_on_both_backends(definition: pytest.Function, fixturenames: list[str]) -> bool:
+def runs_on_both_backends(definition: pytest.Function) -> bool:
     """Whether a test's `server` runs once on SQLite and once on PostgreSQL.
 
     Issue 16 asks for the same API suite on both backends in CI: every test
-    of tests/api that starts a `server` does, except
-    - those on real Docker (SERIAL_FIXTURES): they run one at a time on one
-      worker, take seconds each, and their store calls are the ones the
-      fake-runtime tests make; doubling them would not fit the suite's time;
-    - a module or test marked `sqlite_only("why")` (e.g. `portside backup`,
-      which copies SQLite files);
-    plus any test elsewhere marked `both_backends`.  PORTSIDE_TEST_DB=postgres
-    runs every `server` test, Docker ones too, on PostgreSQL only."""
+    of tests/api that starts a `server` does (those on real Docker too),
+    except a module or test marked `sqlite_only("why")` (e.g. `portside
+    backup`, which copies SQLite files); plus any test elsewhere marked
+    `both_backends`.  PORTSIDE_TEST_DB=postgres runs every `server` test,
+    those outside tests/api too, on PostgreSQL only."""
     if definition.get_closest_marker("sqlite_only"):
         return False
     if definition.get_closest_marker("both_backends"):
         return True
-    return definition.path.parent.name in BOTH_BACKENDS_DIRS and not SERIAL_FIXTURES & set(fixturenames)
+    return definition.path.parent.name in BOTH_BACKENDS_DIRS
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if ("db_backend" in metafunc.fixturenames and "PORTSIDE_TEST_DB" not in os.environ
-            and runs_on_both_backends(metafunc.definition, metafunc.fixturenames)):
+            and runs_on_both_backends(metafunc.definition)):
         from portside.testing import postgres
 
         backends = ["sqlite"] if postgres.unavailable() else ["sqlite", "postgres"]

@@ -12,9 +12,20 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
+from . import health
 from .documents import Doc
 from .service import CIRCUIT_BREAKER_MAX, CIRCUIT_BREAKER_MIN
 from .service_plans import LiveTask
+
+# Stop codes of tasks that stopped by themselves (not stopped by the scheduler or a user).
+SELF_STOPPED = ("TaskFailedToStart", "EssentialContainerExited")
+
+
+def failed(task: Doc) -> bool:
+    """Whether a stopped task counts as a failure for the circuit breaker and
+    the launch throttle: it stopped by itself, or for failing its health check."""
+    return task.get("stopCode") in SELF_STOPPED or task.get("stoppedReason") == health.HEALTH_CHECK_FAILED
+
 
 THRESHOLD_TYPES = ("COUNT", "BOUNDED_PERCENT", "UNBOUNDED_PERCENT")
 DEFAULT_TYPE, DEFAULT_VALUE = "BOUNDED_PERCENT", 50

@@ -18,8 +18,8 @@ import logging
 from ..control import daemons, launch, release
 from ..control.context import Context
 from ..control.launch_types import checked_launch
+from ..domain import circuit_breaker, service_plans
 from ..domain import daemon as rules
-from ..domain import health, service_plans
 from ..domain.daemon import Daemon
 from ..domain.documents import Doc
 from ..domain.service import SERVICE_STOP_CODE
@@ -28,7 +28,6 @@ from ..store.interface import NotLeader, StoreUnavailable
 
 log = logging.getLogger("portside.daemons")
 
-SELF_STOPPED = ("TaskFailedToStart", "EssentialContainerExited")
 
 
 def stop_reason(daemon: Daemon) -> str:
@@ -85,8 +84,7 @@ class DaemonReconciler:
                                                              daemon.memory.stopped_watermark)
         for task in stopped:
             daemon.memory.stopped_watermark = max(daemon.memory.stopped_watermark, task["stoppedAt"])
-            failed = (task.get("stopCode") in SELF_STOPPED
-                      or task.get("stoppedReason") == health.HEALTH_CHECK_FAILED)
+            failed = circuit_breaker.failed(task)
             if not failed:
                 continue
             rules.count_failure(daemon, task.get("startedBy"), now)

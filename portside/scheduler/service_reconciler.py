@@ -41,7 +41,7 @@ from ..control.context import Context
 from ..control.launch_types import fargate_pool, launch_params, on_fargate
 from ..control.lookup import task_definition as resolve_task_definition
 from ..control.services import not_yet_healthy, task_rows
-from ..domain import circuit_breaker, health, lifecycle, service_plans
+from ..domain import circuit_breaker, lifecycle, service_plans
 from ..domain import service as services
 from ..domain import task_set as task_sets
 from ..domain.documents import Doc
@@ -55,7 +55,6 @@ from .daemon_reconciler import DaemonReconciler
 log = logging.getLogger("portside.services")
 
 
-SELF_STOPPED = ("TaskFailedToStart", "EssentialContainerExited")
 EVENT_TASK_IDS = 10  # task ids named in one "has started" / "has stopped" event
 UNPLACEABLE_EVENT_EVERY_S = 30.0
 # Tasks that keep stopping by themselves are restarted less and less often
@@ -206,8 +205,7 @@ class ServiceReconciler:
         for task in stopped:
             memory.stopped_watermark = max(memory.stopped_watermark, task["stoppedAt"])
             deployment = by_id.get(task.get("startedBy"))
-            failed = (task.get("stopCode") in SELF_STOPPED
-                      or task.get("stoppedReason") == health.HEALTH_CHECK_FAILED)
+            failed = circuit_breaker.failed(task)
             if deployment is None or not failed:
                 continue
             if deployment.get("rolloutState") == "IN_PROGRESS":

@@ -123,8 +123,11 @@ def test_circuit_breaker_without_rollback_fails_the_deployment(server, start_age
     ecs.create_service(serviceName="app", taskDefinition="app", desiredCount=8,
                        deploymentConfiguration={"deploymentCircuitBreaker": {"enable": True, "rollback": False}})
     wait_for(steady(ecs, "app", 8), what="8 running")
+    # New tasks that never run (their image cannot be pulled: TaskFailedToStart).  A container
+    # that exits at once may be RUNNING for a moment, and the rollout may then stop old tasks
+    # for it, as ECS does; the old deployment's serving would be left to chance.
     ecs.register_task_definition(family="app", containerDefinitions=[
-        {"name": "app", "image": "fake", "cpu": 16, "memory": 32, "command": ["sh", "-c", "exit 1"]}])
+        {"name": "app", "image": "fake/does-not-exist", "cpu": 16, "memory": 32}])
     failed = ecs.update_service(service="app", taskDefinition="app")["service"]["deployments"][0]["id"]
 
     def failed_state():
