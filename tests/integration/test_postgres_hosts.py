@@ -62,7 +62,9 @@ FAKE_CPU, FAKE_MEMORY = 2048, 4096
 DOCKER_CPU, DOCKER_MEMORY = 512, 1024
 UNREACHABLE = (503, {"status": "unhealthy", "role": "follower", "database": "unreachable"})
 FOLLOWING = (200, {"status": "ok", "role": "follower", "database": "ok"})
-FAILOVER_S = 60  # an agent's call to a silent server is given up after its read timeout (30 s)
+# An agent gives up a silent server mid long poll within about 5 s (TCP keepalives,
+# agent/server_client.py); without them it waited out the poll: 35 s and more.
+FAILOVER_S = 25
 
 
 @pytest.fixture(scope="module")
