@@ -43,7 +43,9 @@ def _port_range() -> range:
 
 
 _PORTS = _port_range()
-_next_port = 0
+# Start at an offset of this process's own, so two test sessions on one machine (their workers
+# share a block) rarely walk the same ports at the same time.
+_next_port = os.getpid() % len(_PORTS)
 
 
 def free_port() -> int:
