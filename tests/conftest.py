@@ -43,7 +43,9 @@ def _port_range() -> range:
 
 
 _PORTS = _port_range()
-_next_port = 0
+# Start at an offset of this process's own, so two test sessions on one machine (their workers
+# share a block) rarely walk the same ports at the same time.
+_next_port = os.getpid() % len(_PORTS)
 
 
 def free_port() -> int:
@@ -61,24 +63,35 @@ def free_port() -> int:
     raise RuntimeError(f"no free port in {_PORTS}")
 
 
-class ServerProcess:
-    """A `portside server` child process; restartable on the same data dir."""
+def in_netns(netns: str | None, cmd: list[str]) -> list[str]:
+    """`cmd` run inside network namespace `netns` (`ip netns exec`, which execs
+    it: the child's pid is the command's own), or as is when None."""
+    return ["ip", "netns", "exec", netns, *cmd] if netns else cmd
 
-    def __init__(self, data_dir: Path, *extra: str) -> None:
+
+class ServerProcess:
+    """A `portside server` child process; restartable on the same data dir.
+    `netns`/`host`: run inside that network namespace, listening on that
+    address (tests/hosts.py's virtual hosts), instead of on loopback here."""
+
+    def __init__(self, data_dir: Path, *extra: str, netns: str | None = None, host: str = "127.0.0.1") -> None:
         self.data_dir = data_dir
         self.port = free_port()
         self.extra = extra
+        self.netns = netns
+        self.host = host
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = data_dir / "server.log"
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def start(self) -> ServerProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, "-m", "portside", "server", "--port", str(self.port),
-               "--data-dir", str(self.data_dir), *self.extra]
+        listen = ["--host", self.host] if self.host != "127.0.0.1" else []
+        cmd = in_netns(self.netns, [sys.executable, "-m", "portside", "server", "--port", str(self.port),
+                                    "--data-dir", str(self.data_dir), *listen, *self.extra])
         self.proc = subprocess.Popen(cmd, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -247,20 +260,23 @@ def test_image(docker_client) -> str:
 
 
 class AgentProcess:
-    """A `portside agent` child process on its own data dir."""
+    """A `portside agent` child process on its own data dir (inside network
+    namespace `netns` if given, as ServerProcess)."""
 
-    def __init__(self, server: ServerProcess, data_dir: Path, *extra: str, env: dict[str, str] | None = None) -> None:
+    def __init__(self, server: ServerProcess, data_dir: Path, *extra: str, env: dict[str, str] | None = None,
+                 netns: str | None = None) -> None:
         self.server = server
         self.data_dir = data_dir
         self.extra = extra
         self.env = env  # added to this process's environment (e.g. the agent's AWS key)
+        self.netns = netns
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = data_dir / "agent.log"
 
     def start(self) -> AgentProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, "-m", "portside", "agent", "--server", self.server.endpoint,
-               "--data-dir", str(self.data_dir), *self.extra]
+        cmd = in_netns(self.netns, [sys.executable, "-m", "portside", "agent", "--server", self.server.endpoint,
+                                    "--data-dir", str(self.data_dir), *self.extra])
         env = dict(os.environ, **self.env) if self.env else None
         self.proc = subprocess.Popen(cmd, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT, env=env)
         return self

@@ -4,21 +4,38 @@ failing over, the crash test)."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import signal
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 
-from conftest import ServerProcess
+from conftest import ServerProcess, in_netns
+from hosts import Host
 
 LEASE_S = 2.0  # short, so that a handover takes seconds in tests
 
 
-def health(server: ServerProcess) -> tuple[int, dict]:
+ADMIN = ("AKIAADMINRECIPE", "admin-secret-recipe")  # the keys of keys_file()
+AGENT = ("AKIAHOSTRECIPE", "agent-secret-recipe")
+
+
+def keys_file(path: Path) -> Path:
+    """A `--credentials` file as README's recipe writes it: an admin key and an agent key."""
+    path.write_text(f"[admin]\naws_access_key_id = {ADMIN[0]}\naws_secret_access_key = {ADMIN[1]}\nrole = admin\n"
+                    f"[host]\naws_access_key_id = {AGENT[0]}\naws_secret_access_key = {AGENT[1]}\nrole = agent\n")
+    path.chmod(0o600)
+    return path
+
+
+def _get(url: str) -> tuple[int, dict]:
     try:
-        with urllib.request.urlopen(server.endpoint + "/health", timeout=3) as answer:
+        with urllib.request.urlopen(url, timeout=3) as answer:
             return answer.status, json.loads(answer.read())
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read())
@@ -26,17 +43,35 @@ def health(server: ServerProcess) -> tuple[int, dict]:
         return 0, {}
 
 
-def start_servers(dsn: str, root: Path, count: int, *extra: str) -> list[ServerProcess]:
+def health(server: ServerProcess, inside: bool = False) -> tuple[int, dict]:
+    """GET /health: (HTTP status, body), or (0, {}) when unreachable.  From
+    here, or with `inside`, from within the server's own network namespace
+    (to reach it while its link is down: tests/hosts.py), by a Python that
+    runs `_get` there."""
+    url = server.endpoint + "/health"
+    if not inside or server.netns is None:
+        return _get(url)
+    probe = (f"import json, urllib.error, urllib.request\n{inspect.getsource(_get)}\n"
+             f"print(json.dumps(_get({url!r})))")
+    done = subprocess.run(in_netns(server.netns, [sys.executable, "-c", probe]), capture_output=True,
+                          text=True, timeout=15)
+    status, body = json.loads(done.stdout) if done.returncode == 0 else (0, {})
+    return status, body
+
+
+def start_servers(dsn: str, root: Path, count: int, *extra: str, hosts: Sequence[Host] = ()) -> list[ServerProcess]:
     """`count` servers on one database, sharing one key file (`--key-file`, as
     servers sharing a database must: another key is refused at start) unless
-    `extra` names one."""
+    `extra` names one.  `hosts`: server i runs on hosts[i] (its namespace and
+    address; listening off loopback needs `--credentials` in `extra`)."""
     if "--key-file" not in extra:
         extra = ("--key-file", str(root / "portside.key"), *extra)
     servers: list[ServerProcess] = []
     try:
         for i in range(count):
+            place = {"netns": hosts[i].namespace, "host": hosts[i].address} if hosts else {}
             servers.append(ServerProcess(root / f"server{i}", "--db", dsn, "--lease-seconds", str(LEASE_S),
-                                         "--service-interval", "0.2", *extra).start())
+                                         "--service-interval", "0.2", *extra, **place).start())
     except BaseException:  # one refused to start: the test never gets the others to stop
         stop_servers(servers)
         raise
@@ -76,3 +111,4 @@ def kill(server: ServerProcess) -> None:
     server.proc.send_signal(signal.SIGKILL)
     server.proc.wait(10)
     server.proc = None
+

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import socket
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -178,8 +179,25 @@ class ServerClient:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
+# A server that falls silent (its host or link gone: no reset ever arrives) is
+# given up within about KEEPALIVE_IDLE_S + KEEPALIVE_INTERVAL_S * KEEPALIVE_PROBES
+# seconds, mid long poll too, rather than after the poll's wait plus its margin:
+# TCP keepalive probes go unanswered and the kernel fails the socket.
+KEEPALIVE_IDLE_S, KEEPALIVE_INTERVAL_S, KEEPALIVE_PROBES = 2, 1, 3
+
+
+def _keep_alive(sock: socket.socket | None) -> None:
+    if sock is None or not hasattr(socket, "TCP_KEEPIDLE"):  # Linux has them; elsewhere the poll's timeout
+        return
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, KEEPALIVE_IDLE_S)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, KEEPALIVE_INTERVAL_S)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, KEEPALIVE_PROBES)
+
+
 async def _exchange(host: str, port: int, request: bytes) -> tuple[int, dict[str, Any]]:
     reader, writer = await asyncio.open_connection(host, port)
+    _keep_alive(writer.get_extra_info("socket"))
     try:
         writer.write(request)
         await writer.drain()

@@ -1,5 +1,6 @@
 """A throwaway PostgreSQL server for tests and benches: Debian's binaries, `initdb` + `pg_ctl` in
-a temp dir, listening on a loopback port only, gone when the context exits.
+a temp dir, listening on a loopback port (or on the one address asked for), gone when the
+context exits.
 
 PostgreSQL refuses to run as root, so when we are root the cluster is owned and run by the
 `postgres` system user the Debian package creates (through `runuser`)."""
@@ -37,11 +38,12 @@ def _free_port() -> int:
 class PostgresServer:
     """One running throwaway cluster; `dsn` names its `portside` database."""
 
-    def __init__(self, root: Path, port: int, as_user: list[str]) -> None:
+    def __init__(self, root: Path, port: int, as_user: list[str], host: str = "127.0.0.1") -> None:
         self.root = root
         self.port = port
+        self.host = host
         self._as_user = as_user
-        self.dsn = f"postgresql://portside@127.0.0.1:{port}/portside"
+        self.dsn = f"postgresql://portside@{host}:{port}/portside"
 
     def _run(self, *args: str) -> None:
         subprocess.run([*self._as_user, *args], check=True, stdout=subprocess.DEVNULL,
@@ -56,8 +58,12 @@ class PostgresServer:
 
 
 @contextmanager
-def postgres_server() -> Iterator[PostgresServer]:
-    """Start a cluster with a `portside` superuser and database (trust auth on loopback)."""
+def postgres_server(listen: str = "127.0.0.1", allow: str | None = None) -> Iterator[PostgresServer]:
+    """Start a cluster with a `portside` superuser and database (trust auth on loopback).
+
+    `listen`: the one address it listens on (e.g. a test network's gateway,
+    tests/hosts.py); `allow`: a subnet (CIDR) also let in with trust auth,
+    for clients on that network (pg_hba.conf lets in loopback only)."""
     bin_dir = _bin_dir()
     root = Path(tempfile.mkdtemp(prefix="portside-pg-"))
     as_user: list[str] = []
@@ -65,15 +71,18 @@ def postgres_server() -> Iterator[PostgresServer]:
         shutil.chown(root, "postgres", "postgres")
         as_user = ["runuser", "-u", "postgres", "--"]
     port = _free_port()
-    server = PostgresServer(root, port, as_user)
+    server = PostgresServer(root, port, as_user, listen)
     try:
         server._run(str(bin_dir / "initdb"), "-D", str(root / "data"), "-U", "portside",
                     "--auth=trust", "-E", "UTF8", "--no-sync")
         with open(root / "data" / "postgresql.conf", "a") as conf:
-            conf.write(f"\nlisten_addresses = '127.0.0.1'\nport = {port}\n"
+            conf.write(f"\nlisten_addresses = '{listen}'\nport = {port}\n"
                        f"unix_socket_directories = '{root}'\nmax_connections = 200\n")
+        if allow:
+            with open(root / "data" / "pg_hba.conf", "a") as hba:
+                hba.write(f"\nhost all all {allow} trust\n")
         server.start()
-        server._run(str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "portside",
+        server._run(str(bin_dir / "createdb"), "-h", listen, "-p", str(port), "-U", "portside",
                     "portside")
         yield server
     finally:

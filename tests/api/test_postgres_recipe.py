@@ -20,21 +20,10 @@ from botocore.exceptions import ClientError
 
 from conftest import REGION, AgentProcess, ServerProcess, free_port, wait_for_task
 from helpers import wait_for
-from pg_servers import health, kill, stop_servers, wait_for_one_leader
+from pg_servers import ADMIN, AGENT, health, keys_file, kill, stop_servers, wait_for_one_leader
 from portside.testing import postgres
 
 pytestmark = pytest.mark.skipif(postgres.unavailable() is not None, reason=str(postgres.unavailable()))
-
-ADMIN = ("AKIAADMINRECIPE", "admin-secret-recipe")
-AGENT = ("AKIAHOSTRECIPE", "agent-secret-recipe")
-
-
-def _keys_file(path: Path) -> Path:
-    path.write_text(f"[admin]\naws_access_key_id = {ADMIN[0]}\naws_secret_access_key = {ADMIN[1]}\nrole = admin\n"
-                    f"[host]\naws_access_key_id = {AGENT[0]}\naws_secret_access_key = {AGENT[1]}\nrole = agent\n")
-    path.chmod(0o600)
-    return path
-
 
 def _make_key_file(path: Path) -> Path:
     """The README's command for the shared key file, run as written there."""
@@ -45,7 +34,7 @@ def _make_key_file(path: Path) -> Path:
 
 def test_three_servers_as_the_readme_recipe_starts_them(tmp_path: Path) -> None:
     dsn = postgres.fresh_database()  # empty: the three servers migrate it at once
-    keys = _keys_file(tmp_path / "keys.ini")
+    keys = keys_file(tmp_path / "keys.ini")
     key_file = _make_key_file(tmp_path / "portside.key")
     servers = [ServerProcess(tmp_path / f"server{i}", "--host", "127.0.0.1", "--credentials", str(keys),
                              "--key-file", str(key_file), "--db", dsn, "--lease-seconds", "2") for i in range(3)]

@@ -237,9 +237,10 @@ def test_up_ctrl_c_with_a_running_task_exits_in_seconds_and_the_next_up_adopts_i
     finally:
         import docker.errors
 
-        for c in docker_client.containers.list(all=True, filters={"label": f"com.amazonaws.ecs.task-arn={arn}"}):
+        # the low-level list: the high-level one inspects each container, which the agent may remove meanwhile
+        for c in docker_client.api.containers(all=True, filters={"label": f"com.amazonaws.ecs.task-arn={arn}"}):
             try:
-                c.remove(force=True)
+                docker_client.api.remove_container(c["Id"], force=True)
             except docker.errors.APIError:  # the agent is removing it already
                 pass
 
