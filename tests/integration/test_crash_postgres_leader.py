@@ -43,6 +43,7 @@ import psycopg
 import pytest
 from botocore.exceptions import BotoCoreError, ClientError
 
+from agent_containers import containers_by_task, remove_containers
 from conftest import AgentProcess
 from pg_servers import LEASE_S, kill, start_servers, stop_servers, wait_for_one_leader
 from portside.testing import postgres
@@ -115,16 +116,6 @@ def _wait(condition, timeout: float, what: str) -> float:
 
 DOCKER_CPU = 512
 DOCKER_MEMORY = 1024
-
-
-def _docker_containers(docker_client, instance_arn: str) -> dict[str, list[dict]]:
-    """Task ARN → its containers on the Docker agent (all, stopped ones too)."""
-    from portside.agent.runtime import LABEL_INSTANCE, LABEL_TASK_ARN
-
-    found: dict[str, list[dict]] = defaultdict(list)
-    for container in docker_client.api.containers(all=True, filters={"label": f"{LABEL_INSTANCE}={instance_arn}"}):
-        found[container["Labels"].get(LABEL_TASK_ARN, "")].append(container)
-    return found
 
 
 def test_killing_the_leader_mid_deployment_loses_nothing(tmp_path: Path, test_image: str, docker_client) -> None:
@@ -240,7 +231,7 @@ def test_killing_the_leader_mid_deployment_loses_nothing(tmp_path: Path, test_im
                 f"{instance} overbooked (memory)"
             ports = [p for r in reservations for p in r["ports"]]
             assert len(ports) == len(set(ports)), f"{instance} books a host port twice"
-        containers = _docker_containers(docker_client, docker_agent.instance_arn)
+        containers = containers_by_task(docker_client, docker_agent.instance_arn)
         assert all(len(c) == 1 for c in containers.values()), "a task started twice on Docker"
         on_docker = [arn for arn in api.call("list_tasks", serviceName="svc", desiredStatus="RUNNING")["taskArns"]
                      if api.call("describe_tasks", tasks=[arn])["tasks"][0].get("containerInstanceArn")
@@ -265,9 +256,4 @@ def test_killing_the_leader_mid_deployment_loses_nothing(tmp_path: Path, test_im
                 pass
         stop_servers(servers)
         if docker_agent is not None and docker_agent.instance_arn:
-            for containers in _docker_containers(docker_client, docker_agent.instance_arn).values():
-                for container in containers:
-                    try:
-                        docker_client.api.remove_container(container["Id"], force=True)
-                    except Exception:
-                        pass
+            remove_containers(docker_client, docker_agent.instance_arn)

@@ -49,6 +49,7 @@ import psycopg
 import pytest
 
 import hosts
+from agent_containers import containers_by_task, remove_containers
 from conftest import AgentProcess, ServerProcess, in_netns, wait_for_task
 from helpers import wait_for
 from pg_servers import ADMIN, AGENT, LEASE_S, health, keys_file, start_servers, stop_servers, wait_for_one_leader
@@ -125,26 +126,11 @@ class Deployment:
         stop_servers(self.servers)
         for agent in self.agents:
             if agent.instance_arn:
-                for containers in _docker_containers(docker_client, agent.instance_arn).values():
-                    for container in containers:
-                        try:
-                            docker_client.api.remove_container(container["Id"], force=True)
-                        except Exception:
-                            pass
+                remove_containers(docker_client, agent.instance_arn)
 
 
 def _client(server: ServerProcess):
     return server.client(key=ADMIN, connect_timeout=2, read_timeout=20)
-
-
-def _docker_containers(docker_client, instance_arn: str) -> dict[str, list[dict]]:
-    """Task ARN → its containers on the Docker agent (all, stopped ones too)."""
-    from portside.agent.runtime import LABEL_INSTANCE, LABEL_TASK_ARN
-
-    found: dict[str, list[dict]] = defaultdict(list)
-    for container in docker_client.api.containers(all=True, filters={"label": f"{LABEL_INSTANCE}={instance_arn}"}):
-        found[container["Labels"].get(LABEL_TASK_ARN, "")].append(container)
-    return found
 
 
 def _register(ecs, test_image: str) -> None:
@@ -211,7 +197,7 @@ def test_a_leader_cut_off_by_its_link_is_replaced_and_rejoins_as_a_follower(
         for instance, reservations in held.items():
             assert sum(r["cpu"] for r in reservations) <= capacity[instance][0], f"{instance} overbooked (CPU)"
             assert sum(r["memory"] for r in reservations) <= capacity[instance][1], f"{instance} overbooked (memory)"
-        containers = _docker_containers(docker_client, on_docker.instance_arn)
+        containers = containers_by_task(docker_client, on_docker.instance_arn)
         assert standalone in containers
         assert all([c["State"] for c in found] == ["running"] for found in containers.values()), \
             "a task on Docker with other than one running container"
@@ -261,7 +247,7 @@ def test_agents_whose_server_is_cut_off_move_to_another_and_keep_reporting(
         others = {f"{s.host}:{s.port}" for s in rest}
         for agent in agents:  # a poll's connection closes after its answer: looked at until one is open
             wait_for(lambda: _peers(agent) & others, timeout=10, what="the agent connected to another server")
-        containers = _docker_containers(docker_client, agents[1].instance_arn)
+        containers = containers_by_task(docker_client, agents[1].instance_arn)
         assert [c["State"] for c in containers[after[1]]] == ["running"]
         assert "running" not in [c["State"] for c in containers[before[1]]], "the stopped task's container runs on"
         print(f"\nagents' reports arriving through another server: {failover:.1f} s after the cut")
