@@ -57,9 +57,7 @@ async def gather_state(ctx: Any) -> StateSnapshot:
     behind them.  Between calls the loop serves others (and a COMMIT in flight
     ends: `store.settled()`, as before any request)."""
     snapshot = StateSnapshot()
-    pool_stats = getattr(ctx.store, "pool_stats", None)  # PostgreSQL only
-    if pool_stats is not None:
-        snapshot.pool = pool_stats()
+    snapshot.pool = ctx.store.pool_stats()  # None on SQLite
 
     async def api(operation: str, **params: Any) -> dict[str, Any]:
         await asyncio.sleep(0)

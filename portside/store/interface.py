@@ -140,6 +140,11 @@ class UnitOfWork(Protocol):
     def schema_version(self) -> int:
         ...
 
+    def pool_stats(self) -> PoolStats | None:
+        """The connection pool's figures, for `/metrics`; None for a store
+        without one (SQLite's single file needs none)."""
+        ...
+
     def fenced(self, token: int | None) -> AbstractContextManager[None]:
         """Transactions opened inside are the leader's (the service scheduler,
         the janitor): each checks, before it writes, that the leader lease

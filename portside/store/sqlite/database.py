@@ -79,6 +79,10 @@ class SqliteDatabase(DatabaseBase):
     def schema_version(self) -> int:
         return self._version
 
+    def pool_stats(self) -> None:
+        """No pool: one connection to one file."""
+        return None
+
     def instance_changed(self, arn: str) -> None:
         """One server per SQLite file: nobody else keeps a cache to tell."""
 
