@@ -22,11 +22,16 @@ calls fast and service resumes by itself as soon as the database is back:
   fails as fast as connecting fails (at once when the database refuses, after
   CONNECT_TIMEOUT_S when its host does not answer), as a direct connect would.
 
-Each connection lent is first checked (one round trip, `check_connection`):
-after the database ended the server's sessions (a restart, `pg_terminate_backend`)
-the idle ones in the pool are broken too, and lending one would fail one more
-call.  The request connection is drawn only when the one it held broke, so the
-check costs the requests nothing; a Coordination call pays one round trip.
+Each connection `draw` takes is first checked (one round trip,
+`check_connection`): after the database ended the server's sessions (a
+restart, `pg_terminate_backend`) the idle ones in the pool are broken too, and
+lending one would fail one more call.  A broken one is given back (the pool
+discards it and connects a replacement) and the next is taken at once.  `draw`
+checks, not the pool's own `check`: after a failed check the pool sleeps a
+backoff (a second or more) before it looks again, and the request connection
+is drawn on the event loop.  The request connection is drawn only when the one
+it held broke, so the check costs the requests nothing; a Coordination call
+pays one round trip.
 """
 
 from __future__ import annotations
@@ -75,7 +80,7 @@ class Connections:
     def __init__(self, dsn: str, name: str = "portside") -> None:
         self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
             dsn, kwargs=CONNECT_KWARGS, min_size=POOL_MIN, max_size=POOL_MAX, name=name, open=False,
-            check=ConnectionPool.check_connection, timeout=CONNECT_TIMEOUT_S, reconnect_timeout=0,
+            timeout=CONNECT_TIMEOUT_S, reconnect_timeout=0,
             num_workers=2,
         )
         self._pool.open(wait=False)
@@ -88,11 +93,17 @@ class Connections:
         deadline = time.monotonic() + CONNECT_TIMEOUT_S
         while True:
             try:
-                return self._pool.getconn(_SLICE_S)
+                conn = self._pool.getconn(_SLICE_S)
             except PoolTimeout:
-                pass
+                conn = None
             except psycopg.Error as exc:  # the pool is closed (the server stops)
                 raise StoreUnavailable(" ".join(str(exc).split())[:200] or type(exc).__name__) from exc
+            if conn is not None:
+                try:
+                    ConnectionPool.check_connection(conn)
+                    return conn
+                except psycopg.Error:
+                    self.give_back(conn)  # broken: discarded, and a replacement connected
             if self._pool.get_stats().get("connections_errors", 0) > failed_before:
                 raise StoreUnavailable("connecting to the database failed")
             if time.monotonic() >= deadline:
