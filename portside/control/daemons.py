@@ -13,6 +13,7 @@ from __future__ import annotations
 from .. import arns as arn_parsing
 from ..domain import daemon as rules
 from ..domain import daemon_task_definition as dtd
+from ..domain import health
 from ..domain.daemon import Daemon, Where
 from ..domain.documents import Doc
 from ..domain.service_plans import LiveTask
@@ -314,8 +315,7 @@ def tasks(ctx: Context, daemon: Daemon) -> list[LiveTask]:
 
 
 def _has_check(ctx: Context, definition_arn: str) -> bool:
-    runnable = runnable_definition(ctx, definition_arn) or {}
-    return any(c.get("healthCheck") for c in runnable.get("containerDefinitions", []))
+    return health.has_check(runnable_definition(ctx, definition_arn))
 
 
 def instances(ctx: Context, daemon: Daemon) -> tuple[dict[str, Where], list[str], dict[str, Doc]]:

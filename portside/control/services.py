@@ -3,6 +3,7 @@ tasks as the scheduler counts them, and the nudge that wakes the scheduler."""
 
 from __future__ import annotations
 
+from ..domain import health
 from ..domain.documents import Doc
 from ..domain.service_record import is_service_group, service_of_group
 from .context import Context
@@ -63,8 +64,7 @@ def not_yet_healthy(ctx: Context, service: Doc, rows: list[TaskRow]) -> set[str]
     are read only when a deployment's task definition has a health check."""
     checked = set()
     for deployment in service["deployments"]:
-        definition = task_definition(ctx, deployment["taskDefinition"]) or {}
-        if any(c.get("healthCheck") for c in definition.get("containerDefinitions", [])):
+        if health.has_check(task_definition(ctx, deployment["taskDefinition"])):
             checked.add(deployment["id"])
     if not checked:
         return set()

@@ -21,6 +21,12 @@ DEFAULTS = {"interval": 30, "timeout": 5, "retries": 3}
 _DOCKER = {"healthy": HEALTHY, "unhealthy": UNHEALTHY}
 
 
+def has_check(definition: Doc | None) -> bool:
+    """Whether a task definition gives any container a health check (its
+    tasks then count as healthy only once their healthStatus is HEALTHY)."""
+    return any(c.get("healthCheck") for c in (definition or {}).get("containerDefinitions", []))
+
+
 def problem(container: Doc) -> str | None:
     """Why a container's healthCheck is invalid (None: it is fine)."""
     check = container.get("healthCheck")

@@ -41,7 +41,7 @@ from ..control.context import Context
 from ..control.launch_types import fargate_pool, launch_params, on_fargate
 from ..control.lookup import task_definition as resolve_task_definition
 from ..control.services import not_yet_healthy, task_rows
-from ..domain import circuit_breaker, lifecycle, service_plans
+from ..domain import circuit_breaker, health, lifecycle, service_plans
 from ..domain import service as services
 from ..domain import task_set as task_sets
 from ..domain.documents import Doc
@@ -225,9 +225,8 @@ class ServiceReconciler:
         runs for a moment and exits (`exit 1`) must still trip the breaker."""
         breaker = service["deploymentConfiguration"].get("deploymentCircuitBreaker") or {}
         current = services.primary(service) if service["deployments"] else {}
-        definition = resolve_task_definition(self.ctx, current["taskDefinition"]) if current else None
-        checked = any(c.get("healthCheck") for c in (definition or {}).get("containerDefinitions", []))
-        if not breaker.get("enable") or current.get("rolloutState") != "IN_PROGRESS" or not checked:
+        if (not breaker.get("enable") or current.get("rolloutState") != "IN_PROGRESS"
+                or not health.has_check(resolve_task_definition(self.ctx, current["taskDefinition"]))):
             memory.healthy_seen = []
             return
         memory.healthy_seen, reached = circuit_breaker.newly_healthy(memory.healthy_seen, live, current["id"])

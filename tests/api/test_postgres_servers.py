@@ -35,6 +35,15 @@ def dsn() -> str:
     return postgres.fresh_database()
 
 
+def _web_cluster(ecs, instances: int) -> None:
+    """The default cluster with `instances` fake instances and the `web` task definition."""
+    ecs.create_cluster()
+    for _ in range(instances):
+        register_instance(ecs)
+    ecs.register_task_definition(family="web", containerDefinitions=[
+        {"name": "web", "image": "nginx", "cpu": 128, "memory": 128}])
+
+
 def test_one_server_leads_and_another_takes_over_when_it_dies(dsn: str, tmp_path: Path) -> None:
     servers = start_servers(dsn, tmp_path, 3)
     try:
@@ -98,11 +107,7 @@ def test_only_the_leader_runs_the_service_scheduler(dsn: str, tmp_path: Path) ->
         leader = wait_for_one_leader(servers)
         follower = next(s for s in servers if s is not leader)
         ecs = follower.client()
-        ecs.create_cluster()
-        for _ in range(2):
-            register_instance(ecs)
-        ecs.register_task_definition(family="web", containerDefinitions=[
-            {"name": "web", "image": "nginx", "cpu": 128, "memory": 128}])
+        _web_cluster(ecs, 2)
         ecs.create_service(serviceName="svc", taskDefinition="web", desiredCount=3)
         ecs.create_service(serviceName="daemon", taskDefinition="web", schedulingStrategy="DAEMON")
         wait_for(lambda: len(ecs.list_tasks(serviceName="svc")["taskArns"]) == 3, what="3 tasks placed")
@@ -207,10 +212,7 @@ def test_a_client_token_retried_on_another_server_answers_the_first_calls_tasks(
     servers = start_servers(dsn, tmp_path, 2)
     try:
         first, second = (s.client() for s in servers)
-        first.create_cluster()
-        register_instance(first)
-        first.register_task_definition(family="web", containerDefinitions=[
-            {"name": "web", "image": "nginx", "cpu": 128, "memory": 128}])
+        _web_cluster(first, 1)
         token = uuid.uuid4().hex
         made = first.run_task(taskDefinition="web", count=2, clientToken=token)["tasks"]
         again = second.run_task(taskDefinition="web", count=2, clientToken=token)["tasks"]
@@ -230,9 +232,7 @@ def test_an_agent_fails_over_and_is_woken_through_another_server(dsn: str, tmp_p
     try:
         a, b = servers
         ecs_b = b.client()
-        ecs_b.create_cluster()
-        ecs_b.register_task_definition(family="web", containerDefinitions=[
-            {"name": "web", "image": "nginx", "cpu": 128, "memory": 128}])
+        _web_cluster(ecs_b, 0)
         both = SimpleNamespace(endpoint=f"{a.endpoint},{b.endpoint}")  # --server A,B
         agent = AgentProcess(both, tmp_path / "agent", "--runtime", "fake").start()  # type: ignore[arg-type]
         agent.wait_registered()
@@ -262,10 +262,7 @@ def test_a_database_outage_fails_calls_fast_and_heals_by_itself(tmp_path: Path) 
         servers = start_servers(pg.dsn, tmp_path, 2)
         try:
             ecs = servers[0].client()
-            ecs.create_cluster()
-            register_instance(ecs)
-            ecs.register_task_definition(family="web", containerDefinitions=[
-                {"name": "web", "image": "nginx", "cpu": 128, "memory": 128}])
+            _web_cluster(ecs, 1)
             before = ecs.run_task(taskDefinition="web")["tasks"][0]["taskArn"]
             wait_for_one_leader(servers)
             pg.stop()
@@ -399,11 +396,7 @@ def test_a_leader_partitioned_from_the_database_is_deposed_and_its_scheduler_wri
         servers += start_servers(dsn, tmp_path / "b", 1, "--key-file", str(tmp_path / "key"))
         other = servers[1]
         ecs = other.client()
-        ecs.create_cluster()
-        for _ in range(2):
-            register_instance(ecs)
-        ecs.register_task_definition(family="web", containerDefinitions=[
-            {"name": "web", "image": "nginx", "cpu": 128, "memory": 128}])
+        _web_cluster(ecs, 2)
         ecs.create_service(serviceName="app", taskDefinition="web", desiredCount=3)
         wait_for(lambda: len(ecs.list_tasks(serviceName="app")["taskArns"]) == 3, timeout=15,
                  what="the leader (behind the relay) places 3 tasks")
