@@ -28,9 +28,9 @@ from typing import Any
 
 import psycopg
 
-from ..interface import NoticeHandler, StopFlag, StoreUnavailable
+from ..interface import NoticeHandler, StopFlag
 from .database import CHANNEL, unreachable
-from .pool import Connections, connect
+from .pool import Connections, connect, unavailable
 
 log = logging.getLogger("portside.store")
 
@@ -57,7 +57,7 @@ class PostgresCoordination:
             except psycopg.Error as exc:
                 if not unreachable(exc, conn):
                     raise
-                raise StoreUnavailable(" ".join(str(exc).split())[:200] or type(exc).__name__) from exc
+                raise unavailable(exc) from exc
 
     def renew_lease(self, holder: str, ttl_s: float) -> int | None:
         """The token stays while `holder` keeps the lease alive; it is bumped

@@ -54,7 +54,7 @@ from ...metrics import observe_commit
 from ..database_base import DatabaseBase, answer_requests
 from ..interface import NotLeader, StoreError, StoreUnavailable
 from .migrations import migrate
-from .pool import Connections, PoolStats, connect
+from .pool import Connections, PoolStats, connect, unavailable
 
 dump = json.JSONEncoder(separators=(",", ":")).encode  # one encoder, not one per call
 
@@ -606,7 +606,7 @@ class _Connection:
     def translated(self, exc: psycopg.Error) -> Exception:
         """StoreUnavailable for a database out of reach, else the error itself."""
         if isinstance(exc, psycopg.Error) and unreachable(exc, self._conn):
-            return StoreUnavailable(" ".join(str(exc).split())[:200] or type(exc).__name__)
+            return unavailable(exc)
         return exc
 
     def run(self, statements: str) -> Any:

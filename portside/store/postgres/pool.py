@@ -66,6 +66,12 @@ POOL_MAX = 4
 _SLICE_S = 0.05  # how often a waiting `draw` looks whether the pool's connect failed
 
 
+def unavailable(exc: psycopg.Error) -> StoreUnavailable:
+    """The error a call fails with when the database is out of reach: psycopg's
+    reason on one line (ServerException's message names it)."""
+    return StoreUnavailable(" ".join(str(exc).split())[:200] or type(exc).__name__)
+
+
 def connect(dsn: str) -> psycopg.Connection[Any]:
     """A connection of its own (not lent by the pool), with the pool's settings:
     the first one at start (a database out of reach is refused with libpq's
@@ -97,7 +103,7 @@ class Connections:
             except PoolTimeout:
                 conn = None
             except psycopg.Error as exc:  # the pool is closed (the server stops)
-                raise StoreUnavailable(" ".join(str(exc).split())[:200] or type(exc).__name__) from exc
+                raise unavailable(exc) from exc
             if conn is not None:
                 try:
                     ConnectionPool.check_connection(conn)
