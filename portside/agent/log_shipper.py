@@ -5,7 +5,7 @@ name (`PREFIX/CONTAINER-NAME/TASK-ID`; the container id without a prefix).
 Docker keeps every container's output in its json-file log (the durable
 buffer); the agent reads it with timestamps and sends it with PutLogEvents in
 order, with the container's own timestamps.  Delivery is at least once and,
-across agent restarts, without duplicates:
+across agent restarts and a server killed mid-call, without duplicates:
 
 - after each acknowledged batch the agent saves how far it got (the Docker
   timestamp of the last line shipped, how many lines shared it, and the bytes
@@ -13,7 +13,9 @@ across agent restarts, without duplicates:
 - a restarted agent resumes from there; if it was killed after a batch was
   stored but before it saved, the stream's `storedBytes` (which Portside keeps
   exactly as the sum of the stored messages) is ahead of the saved count, and
-  the events that make up the difference are skipped, not sent again.
+  the events that make up the difference are skipped, not sent again;
+- a batch whose answer was lost is sent again only if `storedBytes` shows it
+  was not stored (`put_events`).
 
 Output keeps flowing while the server is away: the batch is retried with
 backoff and the container's output waits in Docker's log.  The container is
@@ -341,7 +343,7 @@ class ContainerShipment:
                     for e in chunk:  # PutLogEvents wants them in time order
                         e.timestamp_ms = max(e.timestamp_ms, last_ms)
                         last_ms = e.timestamp_ms
-                    await self.shipper.put_events(self.options.group, self.stream, chunk)
+                    await self.shipper.put_events(self.options.group, self.stream, chunk, position.shipped_bytes)
                     for e in chunk:
                         position.shipped_bytes += e.size
                         self._advance(position, e.last)
@@ -469,11 +471,15 @@ class LogShipper:
             except ServerRefused:
                 return 0
 
-    async def put_events(self, group: str, stream: str, events: list[Event]) -> None:
+    async def put_events(self, group: str, stream: str, events: list[Event], stored_before: int) -> None:
         """One PutLogEvents, retried while the server is away; a stream that
-        vanished is made again."""
+        vanished is made again.  A server killed after committing the batch
+        but before answering leaves it stored: before each retry the stream's
+        `storedBytes` (`stored_before` plus the batch once it landed; a batch
+        is stored whole or not at all) tells whether it must be sent again."""
         delay = 0.2
         body = [{"timestamp": e.timestamp_ms, "message": e.message} for e in events]
+        landed = stored_before + sum(e.size for e in events)
         while True:
             try:
                 await self._call("logs", "PutLogEvents", logGroupName=group, logStreamName=stream, logEvents=body)
@@ -481,6 +487,8 @@ class LogShipper:
             except ServerUnavailable:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+                if await self.stored_bytes(group, stream) >= landed:
+                    return
             except ServerRefused as exc:
                 if exc.code == "ResourceNotFoundException":
                     try:
