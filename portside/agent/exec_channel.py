@@ -1,4 +1,4 @@
-"""The agent's side of ECS Exec: it keeps a WebSocket open to the server
+"""The agent's side of ECS Exec: it keeps a WebSocket open to each server
 (its exec channel, signed with the agent's key), and for each session asked
 for there dials back to the session's stream and runs the command in the
 task's container with `docker exec`, relaying stdin, stdout/stderr, terminal
@@ -39,26 +39,35 @@ def _ws_url(endpoint: str, path: str) -> str:
 
 async def run_exec_channel(client: ServerClient, instance_arn: str, docker_client: Any | None,
                            stopping: asyncio.Event, keeper: OutputKeeper) -> None:
-    """Keep the exec channel open (reconnecting with backoff) until `stopping`."""
+    """Keep an exec channel open to every server the agent was given (`--server
+    URL1,URL2`) until `stopping`: servers sharing a database each hold their own
+    channels in memory, and a session asked for on any of them must reach us."""
+    await asyncio.gather(*(_keep_channel(client, endpoint, instance_arn, docker_client, stopping, keeper)
+                           for endpoint in client.endpoints))
+
+
+async def _keep_channel(client: ServerClient, endpoint: str, instance_arn: str, docker_client: Any | None,
+                        stopping: asyncio.Event, keeper: OutputKeeper) -> None:
+    """One server's exec channel, reconnected with backoff; its sessions dial back to that server."""
     path = "/portside/exec/agent?" + urllib.parse.urlencode({"containerInstance": instance_arn})
     delay = 0.5
     sessions: set[asyncio.Future[None]] = set()  # held until done (the loop keeps weak references)
     while not stopping.is_set():
         try:
-            headers = client.signed_get_headers(path, CHANNEL_TARGET)
-            async with websockets.connect(_ws_url(client.endpoint, path), additional_headers=headers,
+            headers = client.signed_get_headers(path, CHANNEL_TARGET, endpoint)
+            async with websockets.connect(_ws_url(endpoint, path), additional_headers=headers,
                                           ping_interval=20, open_timeout=10, close_timeout=1) as channel:
                 delay = 0.5
                 async for message in channel:
                     request = json.loads(message)
                     session = asyncio.ensure_future(
-                        _session(client.endpoint, request, instance_arn, docker_client, keeper))
+                        _session(endpoint, request, instance_arn, docker_client, keeper))
                     sessions.add(session)
                     session.add_done_callback(sessions.discard)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # server restarting, refused: try again
-            log.debug("exec channel: %s", exc)
+            log.debug("exec channel to %s: %s", endpoint, exc)
         try:
             await asyncio.wait_for(stopping.wait(), delay)
         except TimeoutError:

@@ -168,10 +168,10 @@ class ServerClient:
             raise ServerRefused(payload.get("__type", str(status)), payload.get("message", ""))
         return payload
 
-    def signed_get_headers(self, path_and_query: str, target: str) -> dict[str, str]:
-        """SigV4 headers for a GET of this server (the exec channel's WebSocket
-        upgrade), signed with the agent's key like its other calls."""
-        request = AWSRequest(method="GET", url=self.endpoint + path_and_query, headers={"X-Amz-Target": target})
+    def signed_get_headers(self, path_and_query: str, target: str, endpoint: str) -> dict[str, str]:
+        """SigV4 headers for a GET of one of the servers (the exec channel's
+        WebSocket upgrade), signed with the agent's key like its other calls."""
+        request = AWSRequest(method="GET", url=endpoint + path_and_query, headers={"X-Amz-Target": target})
         SigV4Auth(self._credentials, "ecs", self.region).add_auth(request)
         return {k: v for k, v in request.headers.items() if k.lower() != "host"}
 
