@@ -343,9 +343,10 @@ class ContainerShipment:
                     for e in chunk:  # PutLogEvents wants them in time order
                         e.timestamp_ms = max(e.timestamp_ms, last_ms)
                         last_ms = e.timestamp_ms
-                    await self.shipper.put_events(self.options.group, self.stream, chunk, position.shipped_bytes)
-                    for e in chunk:
-                        position.shipped_bytes += e.size
+                    stored = await self.shipper.put_events(self.options.group, self.stream, chunk,
+                                                           position.shipped_bytes)
+                    for e in chunk:  # consumed either way; counted only if stored (the stream's storedBytes)
+                        position.shipped_bytes += e.size if stored else 0
                         self._advance(position, e.last)
                     self.shipper.positions.save(self.runtime_id, position)
             if ended and not batch and pending is None:
@@ -471,24 +472,25 @@ class LogShipper:
             except ServerRefused:
                 return 0
 
-    async def put_events(self, group: str, stream: str, events: list[Event], stored_before: int) -> None:
+    async def put_events(self, group: str, stream: str, events: list[Event], stored_before: int) -> bool:
         """One PutLogEvents, retried while the server is away; a stream that
         vanished is made again.  A server killed after committing the batch
         but before answering leaves it stored: before each retry the stream's
         `storedBytes` (`stored_before` plus the batch once it landed; a batch
-        is stored whole or not at all) tells whether it must be sent again."""
+        is stored whole or not at all) tells whether it must be sent again.
+        False if the server refused the batch (its events are dropped)."""
         delay = 0.2
         body = [{"timestamp": e.timestamp_ms, "message": e.message} for e in events]
         landed = stored_before + sum(e.size for e in events)
         while True:
             try:
                 await self._call("logs", "PutLogEvents", logGroupName=group, logStreamName=stream, logEvents=body)
-                return
+                return True
             except ServerUnavailable:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
                 if await self.stored_bytes(group, stream) >= landed:
-                    return
+                    return True
             except ServerRefused as exc:
                 if exc.code == "ResourceNotFoundException":
                     try:
@@ -497,5 +499,5 @@ class LogShipper:
                     except (ServerRefused, ServerUnavailable):
                         pass
                 log.error("PutLogEvents to %s/%s refused (%s); %d events dropped", group, stream, exc, len(events))
-                return
+                return False
 

@@ -28,19 +28,19 @@ class Output:
 
 
 class Logs:
-    """Streams as the server keeps them; `lose_answers` batches are stored and
-    their answer lost (the server was killed after its commit), `refuse_first`
-    calls fail before anything is stored (the server was down)."""
+    """Streams as the server keeps them: the first `refuse` batches are
+    refused; the next `lose_answers` are stored and their answer lost (the
+    server was killed after its commit)."""
 
-    def __init__(self, lose_answers: int = 0, refuse_first: int = 0) -> None:
+    def __init__(self, lose_answers: int = 0, refuse: int = 0) -> None:
         self.streams: dict[str, list[str]] = {}
         self.lose_answers = lose_answers
-        self.refuse_first = refuse_first
+        self.refuse = refuse
 
     async def call(self, service: str, operation: str, **params) -> dict:
-        if self.refuse_first:
-            self.refuse_first -= 1
-            raise ServerUnavailable("connection refused")
+        if operation == "PutLogEvents" and self.refuse:
+            self.refuse -= 1
+            raise ServerRefused("InvalidParameterException", "refused for the test")
         if operation == "CreateLogStream":
             self.streams.setdefault(params["logStreamName"], [])
             return {}
@@ -74,6 +74,14 @@ def test_a_batch_stored_before_the_server_died_is_not_sent_again(tmp_path):
     logs = Logs(lose_answers=1)
     texts = [f"n {i}" for i in range(20)]
     assert _ship(logs, texts, tmp_path) == texts
+
+
+def test_a_refused_batch_does_not_count_as_stored(tmp_path):
+    """The first batch (1,000 events) is refused and dropped, the answer to
+    the second is lost: the second is found stored, not sent again."""
+    logs = Logs(refuse=1, lose_answers=1)
+    texts = [f"n {i}" for i in range(1500)]
+    assert _ship(logs, texts, tmp_path) == texts[1000:]
 
 
 def test_a_batch_the_server_never_received_is_sent_again(tmp_path):
