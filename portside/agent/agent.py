@@ -19,6 +19,7 @@ import asyncio
 import json
 import logging
 import os
+import secrets
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -95,6 +96,7 @@ class Agent:
         self.log_shipper = LogShipper(client.call_service, DockerOutput(docker_client.api) if docker_client else None,
                                       config.data_dir)
         self.instance_arn = ""
+        self.host_id = ""  # this host's name (`ec2InstanceId`), chosen once and kept in the checkpoint
         self.managers: dict[str, TaskManager] = {}
         self._done: set[str] = set()
         self._clean_ups: set[asyncio.Task[None]] = set()  # held until done (the loop keeps weak references)
@@ -114,19 +116,30 @@ class Agent:
         return checkpoint_path(self.config.data_dir)
 
     async def register(self) -> str:
+        """Register this host, or re-register the instance it was.  The host
+        names itself (an EC2-style instance id in the identity document, kept
+        in the checkpoint before the first attempt): a registration the server
+        committed but whose answer was lost (server killed in between) is found
+        by that name and re-registered, not registered a second time."""
         saved = _read_json(self._checkpoint)
+        self.host_id = saved.get("ec2InstanceId") or "i-" + secrets.token_hex(9)[:17]
         params: dict[str, Any] = {
             "cluster": self.cluster,
             "totalResources": self._resources(),
             "versionInfo": {"agentVersion": __version__, "agentHash": "portside",
                             "dockerVersion": await self.runtime.describe()},
             "attributes": self._attributes(),
+            "instanceIdentityDocument": json.dumps({"instanceId": self.host_id}),
         }
         if saved.get("cluster") == self.cluster and saved.get("containerInstanceArn"):
             params["containerInstanceArn"] = saved["containerInstanceArn"]
+        elif saved.get("ec2InstanceId") != self.host_id:
+            self._save_checkpoint()
         delay = 0.2
         while True:
             try:
+                if "containerInstanceArn" not in params and (earlier := await self._registered_as_host()):
+                    params["containerInstanceArn"] = earlier
                 out = await self.client.call("register_container_instance", **params)
                 break
             except ServerRefused as exc:
@@ -142,11 +155,23 @@ class Agent:
         self.registered.set()
         return self.instance_arn
 
+    async def _registered_as_host(self) -> str | None:
+        """An ACTIVE or DRAINING instance of the cluster registered under this
+        host's name that this agent does not know of (its answer was lost)."""
+        try:
+            out = await self.client.call("list_container_instances", cluster=self.cluster,
+                                         filter=f"ec2InstanceId == {self.host_id}")
+        except ServerRefused:  # no such cluster: registering says so
+            return None
+        found = [arn for arn in out["containerInstanceArns"] if arn not in self._former_arns]
+        return found[0] if found else None
+
     def _save_checkpoint(self) -> bool:
         """Write which instance this host is; a full or read-only data dir is
         logged once and tried again on every poll (the containers run on)."""
         try:
-            _write_json(self._checkpoint, {"cluster": self.cluster, "containerInstanceArn": self.instance_arn})
+            _write_json(self._checkpoint, {"cluster": self.cluster, "containerInstanceArn": self.instance_arn,
+                                           "ec2InstanceId": self.host_id})
         except OSError as exc:
             if not self._checkpoint_pending:
                 log.error("could not save the agent's checkpoint %s (%s); the agent runs on and tries again",

@@ -101,7 +101,10 @@ class ServerClient:
                 aws_access_key_id=self._credentials.access_key,
                 aws_secret_access_key=self._credentials.secret_key,
                 aws_session_token=self._credentials.token,
-                config=Config(retries={"max_attempts": 1}, connect_timeout=5, read_timeout=30,
+                # One attempt: botocore's own retry (its `max_attempts: 1` means one *retry*) would
+                # resend a call whose answer was lost after the server committed it; callers retry
+                # ServerUnavailable themselves, knowing what a resend means (agent.register, log_shipper).
+                config=Config(retries={"total_max_attempts": 1}, connect_timeout=5, read_timeout=30,
                               max_pool_connections=32),
             )
         return client

@@ -51,6 +51,7 @@ AGENT_TARGETS = frozenset(
         ECS_PREFIX + name
         for name in (
             "RegisterContainerInstance",
+            "ListContainerInstances",  # finding its own registration whose answer was lost (agent.register)
             "DiscoverPollEndpoint",
             "SubmitTaskStateChange",
             "SubmitContainerStateChange",
