@@ -32,6 +32,7 @@ from ..domain.resources import HOST_PORT_RANGE_ATTRIBUTE
 from . import awsvpc
 from .credentials_endpoint import CredentialsEndpoint
 from .exec_channel import run_exec_channel
+from .files import write_atomically
 from .host_ports import HostPortRange
 from .log_shipper import DockerOutput, LogShipper
 from .metadata_endpoint import MetadataEndpoint
@@ -439,17 +440,4 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     """Atomically: a crash leaves the old checkpoint or the new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    try:
-        with open(tmp, "w") as f:
-            json.dump(data, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
-        raise
+    write_atomically(path, json.dumps(data))

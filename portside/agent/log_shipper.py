@@ -30,7 +30,6 @@ import asyncio
 import datetime as dt
 import json
 import logging
-import os
 import queue
 import re
 import threading
@@ -40,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .files import write_atomically
 from .runtime import RuntimeFailure
 from .server_client import ServerRefused, ServerUnavailable
 
@@ -173,13 +173,7 @@ class Positions:
             return None
 
     def save(self, runtime_id: str, position: Position) -> None:
-        path = self._path(runtime_id)
-        tmp = path.with_suffix(".tmp")
-        with open(tmp, "w") as f:
-            json.dump(position.__dict__, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        write_atomically(self._path(runtime_id), json.dumps(position.__dict__))
 
     def forget(self, runtime_id: str) -> None:
         self._path(runtime_id).unlink(missing_ok=True)

@@ -19,12 +19,12 @@ import hmac
 import ipaddress
 import json
 import logging
-import os
 import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..domain.status import Status
+from .files import write_atomically
 
 if TYPE_CHECKING:
     from .agent import Agent
@@ -256,18 +256,4 @@ def _write_key(path: Path, key: bytes) -> None:
     """Kept 0600 beside the checkpoint (written once: a restart reads it back)."""
     if _read_key(path) == key:
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(key.hex())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
-        raise
+    write_atomically(path, key.hex(), mode=0o600)
