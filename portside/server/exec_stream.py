@@ -160,16 +160,8 @@ async def _output(ctx: Context, auth: Authenticator, scope: dict[str, Any], rece
         return
     registry = exec_sessions.sessions_of(ctx)
     try:
-        if not registry.ask_agent_for_output(session, follow):
-            await _fail(send, "The agent of the task's container instance is not connected.")
-            return
-        try:
-            agent_receive, agent_send = await asyncio.wait_for(asyncio.shield(session.agent),
-                                                               exec_sessions.AGENT_WINDOW_S)
-        except TimeoutError:
-            await _fail(send, "The agent did not answer in time.")
-            return
-        await _relay((receive, send), (agent_receive, agent_send))
+        await _relay_to_agent(session, registry.ask_agent_for_output(session, follow), receive, send,
+                              "The agent did not answer in time.")
     finally:
         registry.end(session)
 
@@ -190,19 +182,27 @@ async def _client(ctx: Context, session_id: str, receive: Receive, send: Send) -
         return
     try:
         assert start is not None
-        if not registry.ask_agent(session, bool(start.get("tty")), int(start.get("cols") or 80),
-                                  int(start.get("rows") or 24)):
-            await _fail(send, "The agent of the task's container instance is not connected.")
-            return
-        try:
-            agent_receive, agent_send = await asyncio.wait_for(asyncio.shield(session.agent),
-                                                               exec_sessions.AGENT_WINDOW_S)
-        except TimeoutError:
-            await _fail(send, "The agent did not start the session in time.")
-            return
-        await _relay((receive, send), (agent_receive, agent_send))
+        asked = registry.ask_agent(session, bool(start.get("tty")), int(start.get("cols") or 80),
+                                   int(start.get("rows") or 24))
+        await _relay_to_agent(session, asked, receive, send, "The agent did not start the session in time.")
     finally:
         registry.end(session)
+
+
+async def _relay_to_agent(session: exec_sessions.Session, asked: bool, receive: Receive, send: Send,
+                          late: str) -> None:
+    """Once the agent (`asked`: its exec channel was open) dials back, relay
+    the client's WebSocket and the agent's; `late` if it does not in time."""
+    if not asked:
+        await _fail(send, "The agent of the task's container instance is not connected.")
+        return
+    try:
+        agent_receive, agent_send = await asyncio.wait_for(asyncio.shield(session.agent),
+                                                           exec_sessions.AGENT_WINDOW_S)
+    except TimeoutError:
+        await _fail(send, late)
+        return
+    await _relay((receive, send), (agent_receive, agent_send))
 
 
 async def _agent(ctx: Context, session_id: str, receive: Receive, send: Send) -> None:
