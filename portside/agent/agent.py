@@ -152,6 +152,8 @@ class Agent:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
         self.instance_arn = out["containerInstance"]["containerInstanceArn"]
+        # the name the instance has (one registered before hosts named themselves keeps its own)
+        self.host_id = out["containerInstance"].get("ec2InstanceId") or self.host_id
         self._save_checkpoint()
         self.registered.set()
         return self.instance_arn
