@@ -29,14 +29,9 @@ def run(ecs, family, **kw):
 
 
 def containers_of(docker_client, task_arn):
-    import docker.errors
-
-    for _ in range(10):
-        try:
-            return docker_client.containers.list(all=True, filters={"label": f"com.amazonaws.ecs.task-arn={task_arn}"})
-        except docker.errors.NotFound:  # one was removed between the listing and its inspection: list again
-            continue
-    return docker_client.containers.list(all=True, filters={"label": f"com.amazonaws.ecs.task-arn={task_arn}"})
+    # ignore_removed: one removed between the listing and its inspection is left out, not NotFound
+    return docker_client.containers.list(all=True, filters={"label": f"com.amazonaws.ecs.task-arn={task_arn}"},
+                                         ignore_removed=True)
 
 
 @pytest.mark.parametrize("code", [0, 3])

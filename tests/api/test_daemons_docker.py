@@ -45,7 +45,8 @@ def versions(docker_client, instances):
     for arn in instances:
         found[arn] = sorted(
             dict(e.split("=", 1) for e in c.attrs["Config"]["Env"]).get("VERSION")
-            for c in docker_client.containers.list(filters={"label": f"com.portside.container-instance-arn={arn}"}))
+            for c in docker_client.containers.list(filters={"label": f"com.portside.container-instance-arn={arn}"},
+                                                  ignore_removed=True))
     return found
 
 

@@ -74,8 +74,8 @@ def test_replica_service_lifecycle(server, docker_agent, docker_client):
     ecs.update_service(service="web", desiredCount=1)
     svc = wait_for(steady(ecs, 1), what="scaled to 1")
     assert any(e["message"].startswith("(service web) has stopped 2 running tasks: (task ") for e in svc["events"])
-    assert len(docker_client.containers.list(
-        filters={"label": f"com.portside.container-instance-arn={docker_agent.instance_arn}"})) == 1
+    assert len(docker_client.containers.list(ignore_removed=True, filters={
+        "label": f"com.portside.container-instance-arn={docker_agent.instance_arn}"})) == 1
 
     # a rolling update to a new revision
     ecs.update_service(service="web", desiredCount=2)

@@ -22,7 +22,7 @@ def versions(docker_client, instance):
     """VERSION of each running container on the agent's instance."""
     return sorted(dict(e.split("=", 1) for e in c.attrs["Config"]["Env"]).get("VERSION")
                   for c in docker_client.containers.list(
-                      filters={"label": f"com.portside.container-instance-arn={instance}"}))
+                      filters={"label": f"com.portside.container-instance-arn={instance}"}, ignore_removed=True))
 
 
 def test_task_set_scaled_to_half(server, docker_agent, docker_client):
