@@ -310,11 +310,16 @@ def docker_agent(server, tmp_path, test_image, docker_client):
     agent.wait_registered()
     yield agent
     agent.stop(signal.SIGKILL)
+    remove_containers_of(docker_client, agent.instance_arn)
+
+
+def remove_containers_of(docker_client, instance_arn: str | None) -> None:
+    """Force-remove every container a (killed) agent's instance left."""
     import docker.errors
 
     # Listed sparse (no inspect per container): one removed meanwhile must not fail the listing.
     for container in docker_client.api.containers(
-        all=True, filters={"label": f"com.portside.container-instance-arn={agent.instance_arn}"}
+        all=True, filters={"label": f"com.portside.container-instance-arn={instance_arn}"}
     ):
         try:
             docker_client.api.remove_container(container["Id"], force=True)

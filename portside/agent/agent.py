@@ -136,10 +136,14 @@ class Agent:
             params["containerInstanceArn"] = saved["containerInstanceArn"]
         elif saved.get("ec2InstanceId") != self.host_id:
             self._save_checkpoint()
+        # an earlier attempt may have been committed unanswered: by an earlier life of this agent
+        # (it had named the host), or by this one (the server became unavailable mid-call)
+        may_have_landed = bool(saved.get("ec2InstanceId"))
         delay = 0.2
         while True:
             try:
-                if "containerInstanceArn" not in params and (earlier := await self._registered_as_host()):
+                if "containerInstanceArn" not in params and may_have_landed \
+                        and (earlier := await self._registered_as_host()):
                     params["containerInstanceArn"] = earlier
                 out = await self.client.call("register_container_instance", **params)
                 break
@@ -149,6 +153,7 @@ class Agent:
                 log.warning("re-registration refused (%s); registering anew", exc)
                 self._former_arns.append(params.pop("containerInstanceArn"))
             except ServerUnavailable:
+                may_have_landed = True
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
         self.instance_arn = out["containerInstance"]["containerInstanceArn"]

@@ -13,7 +13,7 @@ import pytest
 from test_container_output_docker import portside_logs
 from test_exec_docker import portside_exec
 
-from conftest import TEST_IMAGE, AgentProcess, wait_for_task
+from conftest import TEST_IMAGE, AgentProcess, remove_containers_of, wait_for_task
 from helpers import wait_for
 from pg_servers import start_servers, stop_servers
 from portside.testing import postgres
@@ -50,7 +50,5 @@ def test_exec_and_output_sessions_through_either_server(tmp_path: Path, test_ima
     finally:
         if agent is not None:
             agent.stop(signal.SIGKILL)
-            for c in docker_client.api.containers(
-                    all=True, filters={"label": f"com.portside.container-instance-arn={agent.instance_arn}"}):
-                docker_client.api.remove_container(c["Id"], force=True)
+            remove_containers_of(docker_client, agent.instance_arn)
         stop_servers(servers)
